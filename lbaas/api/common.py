@@ -1,0 +1,132 @@
+"""Helpers every resource module uses: lookups, the load-balancer lock, quotas, formatting."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lbaas import constants
+from lbaas.api import faults
+from lbaas.api.context import RequestContext, noauth_context
+from lbaas.config import Settings
+from lbaas.controller import jobs
+from lbaas.db import status
+from lbaas.db.engine import Database
+from lbaas.db.models import HealthMonitor, Listener, LoadBalancer, Member, Pool, Quota
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    db: Database
+    wakeup: jobs.Wakeup
+
+
+def state(request: Request) -> ApiState:
+    return request.app.state.api
+
+
+def context(request: Request, api: ApiState = Depends(state)) -> RequestContext:
+    return noauth_context(request, api.settings)
+
+
+def timestamp(value: dt.datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%S") if value else None
+
+
+def ids(objects: Any) -> list[dict[str, str]]:
+    return [{"id": obj.id} for obj in objects]
+
+
+def get_or_404(session: Session, model: type, object_id: str, resource: str,
+               ctx: RequestContext) -> Any:
+    """The object, or 404 if it does not exist, is deleted, or belongs to another project."""
+    obj = session.get(model, object_id)
+    if (obj is None or getattr(obj, "provisioning_status", None) == constants.DELETED
+            or not ctx.owns(obj.project_id)):
+        raise faults.NotFound(resource=resource, id=object_id)
+    return obj
+
+
+def get_subresource(session: Session, model: type, object_id: str, resource: str,
+                    ctx: RequestContext) -> Any:
+    """A referenced object (e.g. ``loadbalancer_id`` in a body): 400 rather than 404."""
+    try:
+        return get_or_404(session, model, object_id, resource, ctx)
+    except faults.NotFound as exc:
+        raise faults.InvalidSubresource(resource=resource, id=object_id) from exc
+
+
+def lock_load_balancer(session: Session, lb_id: str) -> None:
+    """Take the load balancer's lock for a change of one of its children (409 if busy)."""
+    if not status.test_and_set(session, lb_id, constants.PENDING_UPDATE):
+        raise faults.ImmutableObject(resource="Load Balancer", id=lb_id)
+
+
+def submit_change(session: Session, lb_id: str, **targets: list[str]) -> None:
+    """Queue the flow that pushes the change and settles the targets' statuses."""
+    jobs.enqueue(session, "change", lb_id=lb_id, targets=targets)
+
+
+QUOTA_COUNTED: dict[str, tuple[str, Any, str]] = {
+    # API resource name: (quota column, model, config default option)
+    "loadbalancer": ("load_balancer", LoadBalancer, "default_load_balancer_quota"),
+    "listener": ("listener", Listener, "default_listener_quota"),
+    "pool": ("pool", Pool, "default_pool_quota"),
+    "healthmonitor": ("health_monitor", HealthMonitor, "default_health_monitor_quota"),
+    "member": ("member", Member, "default_member_quota"),
+}
+
+
+def quota_limit(session: Session, settings: Settings, project_id: str, resource: str) -> int:
+    column, _, default_option = QUOTA_COUNTED[resource]
+    row = session.get(Quota, project_id)
+    value = getattr(row, column) if row is not None else None
+    return getattr(settings.quotas, default_option) if value is None else value
+
+
+def quota_usage(session: Session, project_id: str, resource: str) -> int:
+    _, model, _ = QUOTA_COUNTED[resource]
+    stmt = select(func.count()).select_from(model).where(model.project_id == project_id)
+    if model is LoadBalancer:
+        stmt = stmt.where(LoadBalancer.provisioning_status != constants.DELETED)
+    return session.scalar(stmt) or 0
+
+
+def _lock_project(session: Session, project_id: str) -> None:
+    """Lock the project's quota row (creating it empty if needed); SQLite is locked already."""
+    if session.get_bind().dialect.name == "sqlite":
+        return
+    locked = select(Quota).where(Quota.project_id == project_id).with_for_update()
+    if session.execute(locked).first() is None:
+        try:
+            with session.begin_nested():
+                session.add(Quota(project_id=project_id))
+        except IntegrityError:
+            pass  # another writer created it first; locking it below waits for them
+        session.execute(locked)
+
+
+def check_quota(session: Session, settings: Settings, project_id: str,
+                wanted: dict[str, int]) -> None:
+    """403 if creating ``wanted`` objects would exceed any of the project's quotas.
+
+    Runs inside the write transaction that creates the objects; writers are serialized
+    (SQLite's write lock, or the quota row's lock elsewhere), so two creates cannot both
+    squeeze under the limit.
+    """
+    _lock_project(session, project_id)
+    over = []
+    for resource, count in wanted.items():
+        if count <= 0:
+            continue
+        limit = quota_limit(session, settings, project_id, resource)
+        if limit != constants.QUOTA_UNLIMITED and quota_usage(session, project_id, resource) + count > limit:
+            over.append(resource)
+    if over:
+        raise faults.QuotaException(resource=", ".join(over))

@@ -1,0 +1,222 @@
+"""List semantics shared by every collection: filters, tags, sorting, pagination, fields.
+
+Follows ``octavia/api/common/pagination.py``: ``limit``/``marker``/``page_reverse`` with
+``<collection>_links``, ``sort`` or ``sort_key``/``sort_dir``, filtering by any attribute
+(API names), tag filters and ``fields``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Boolean, Float, Integer, Select, and_, exists, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from starlette.datastructures import QueryParams
+
+from lbaas.api import faults
+from lbaas.config import Settings
+from lbaas.db.models import Tag
+
+CONTROL_PARAMS = {"limit", "marker", "page_reverse", "sort", "sort_key", "sort_dir", "fields"}
+TAG_PARAMS = ("tags", "tags-any", "not-tags", "not-tags-any")
+DEFAULT_SORT = ("created_at", "id")
+
+
+@dataclass
+class Collection:
+    """How one API collection maps onto its table."""
+
+    model: type
+    plural: str
+    # API attribute name -> model column; these are the sortable and filterable ones.
+    columns: dict[str, InstrumentedAttribute]
+    tagged: bool = True
+    links_key: str = ""
+
+    def __post_init__(self) -> None:
+        self.links_key = self.links_key or f"{self.plural}_links"
+
+
+@dataclass
+class ListRequest:
+    limit: int | None
+    marker: str | None
+    page_reverse: bool
+    sort: list[tuple[str, str]]
+    filters: dict[str, Any]
+    tags: dict[str, list[str]]
+    fields: list[str] = field(default_factory=list)
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in ("true", "1", "yes", "on")
+
+
+def _comma_values(params: QueryParams, name: str) -> list[str]:
+    return [item.strip() for raw in params.getlist(name) for item in raw.split(",") if item.strip()]
+
+
+def _convert(column: InstrumentedAttribute, value: str) -> Any:
+    column_type = column.property.columns[0].type
+    try:
+        if isinstance(column_type, Boolean):
+            if value.strip().lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                raise ValueError(value)
+            return _truthy(value)
+        if isinstance(column_type, Integer):
+            return int(value)
+        if isinstance(column_type, Float):
+            return float(value)
+    except ValueError as exc:
+        raise faults.InvalidFilterArgument() from exc
+    return value
+
+
+def parse(params: QueryParams, collection: Collection, settings: Settings) -> ListRequest:
+    """Read the list parameters, answering 400 for anything upstream would reject."""
+    api = settings.api_settings
+    max_limit = None if api.pagination_max_limit.lower() == "infinite" else int(api.pagination_max_limit)
+    limit = max_limit
+    if "limit" in params:
+        raw = params["limit"]
+        if raw.lower() == "infinite":
+            limit = max_limit
+        else:
+            try:
+                requested = int(raw)
+            except ValueError as exc:
+                raise faults.InvalidLimit(key=raw) from exc
+            if requested >= 1:
+                limit = requested if max_limit is None else min(requested, max_limit)
+    sort: list[tuple[str, str]] = []
+    if "sort" in params:
+        for item in _comma_values(params, "sort"):
+            key, _, direction = item.partition(":")
+            sort.append((key.strip(), (direction or "asc").strip()))
+    elif "sort_key" in params:
+        keys = _comma_values(params, "sort_key")
+        dirs = _comma_values(params, "sort_dir")
+        sort = [(key, dirs[i] if i < len(dirs) else "asc") for i, key in enumerate(keys)]
+    for key, direction in sort:
+        if key not in collection.columns:
+            raise faults.InvalidSortKey(key=key)
+        if direction not in ("asc", "desc"):
+            raise faults.InvalidSortDirection(key=direction)
+    if not sort:
+        sort = [(key, "asc") for key in DEFAULT_SORT]
+    if "id" not in (key for key, _ in sort):
+        sort.append(("id", sort[-1][1]))
+
+    filters: dict[str, Any] = {}
+    tags: dict[str, list[str]] = {}
+    for name in params.keys():
+        if name in CONTROL_PARAMS:
+            continue
+        if name in TAG_PARAMS and collection.tagged:
+            tags[name] = _comma_values(params, name)
+            continue
+        if name not in collection.columns or len(params.getlist(name)) > 1:
+            raise faults.InvalidFilterArgument()
+        filters[name] = _convert(collection.columns[name], params[name])
+    if not api.allow_filtering:
+        filters, tags = {}, {}
+    fields = parse_fields(params, settings)
+    if not api.allow_sorting:
+        sort = [(key, "asc") for key in DEFAULT_SORT]
+    return ListRequest(
+        limit=limit if api.allow_pagination else None,
+        marker=params.get("marker") if api.allow_pagination else None,
+        page_reverse=_truthy(params.get("page_reverse", "false")),
+        sort=sort, filters=filters, tags=tags, fields=fields,
+    )
+
+
+def _tag_clause(model: type, tag_list: list[str]) -> Any:
+    return [exists().where(Tag.resource_id == model.id, Tag.tag == tag) for tag in tag_list]  # type: ignore[attr-defined]
+
+
+def apply_filters(stmt: Select, collection: Collection, request: ListRequest) -> Select:
+    model = collection.model
+    for name, value in request.filters.items():
+        stmt = stmt.where(collection.columns[name] == value)
+    if request.tags.get("tags"):
+        stmt = stmt.where(and_(*_tag_clause(model, request.tags["tags"])))
+    if request.tags.get("tags-any"):
+        stmt = stmt.where(or_(*_tag_clause(model, request.tags["tags-any"])))
+    if request.tags.get("not-tags"):
+        stmt = stmt.where(~and_(*_tag_clause(model, request.tags["not-tags"])))
+    if request.tags.get("not-tags-any"):
+        stmt = stmt.where(~or_(*_tag_clause(model, request.tags["not-tags-any"])))
+    return stmt
+
+
+def _keyset_after(columns: list[tuple[Any, bool]], marker_values: list[Any]) -> Any:
+    """Rows strictly after the marker in the (column, ascending) order."""
+    clauses = []
+    for i, (column, ascending) in enumerate(columns):
+        equal = [columns[j][0] == marker_values[j] for j in range(i)]
+        beyond = column > marker_values[i] if ascending else column < marker_values[i]
+        clauses.append(and_(*equal, beyond))
+    return or_(*clauses)
+
+
+def fetch(session: Session, stmt: Select, collection: Collection, request: ListRequest) -> list[Any]:
+    """Run ``stmt`` with filters, sorting and one page of keyset pagination."""
+    stmt = apply_filters(stmt, collection, request)
+    order = [(collection.columns[key], (direction == "asc") != request.page_reverse)
+             for key, direction in request.sort]
+    if request.marker:
+        marker = session.get(collection.model, request.marker)
+        if marker is None:
+            raise faults.InvalidMarker(key=request.marker)
+        values = [getattr(marker, column.key) for column, _ in order]
+        stmt = stmt.where(_keyset_after(order, values))
+    stmt = stmt.order_by(*(column.asc() if asc else column.desc() for column, asc in order))
+    if request.limit is not None:
+        stmt = stmt.limit(request.limit)
+    rows = list(session.scalars(stmt).unique())
+    if request.page_reverse:
+        rows.reverse()
+    return rows
+
+
+def links(url: str, params: QueryParams, request: ListRequest, rows: Sequence[Any]) -> list[dict[str, str]]:
+    """``next``/``previous`` links as upstream builds them."""
+    kept = [(k, v) for k, v in params.multi_items() if k not in ("marker", "page_reverse", "limit")]
+    result: list[dict[str, str]] = []
+    if not rows or request.limit is None:
+        return result
+    def href(marker: str, reverse: bool) -> str:
+        query = [*kept, ("limit", str(request.limit)), ("marker", marker)]
+        if reverse:
+            query.append(("page_reverse", "True"))
+        return f"{url}?{urlencode(query)}"
+    if request.marker or request.page_reverse:
+        result.append({"rel": "previous", "href": href(rows[0].id, True)})
+    if len(rows) >= request.limit:
+        result.append({"rel": "next", "href": href(rows[-1].id, False)})
+    return result
+
+
+def parse_fields(params: QueryParams, settings: Settings) -> list[str]:
+    """``fields=a&fields=b`` or ``fields=a,b``; empty means all fields."""
+    return _comma_values(params, "fields") if settings.api_settings.allow_field_selection else []
+
+
+def select_fields(item: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    if not fields:
+        return item
+    return {key: value for key, value in item.items() if key in fields}
+
+
+def respond(session: Session, stmt: Select, collection: Collection, params: QueryParams,
+            settings: Settings, url: str, to_api: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """The whole list response: ``{plural: [...], plural_links: [...]}``."""
+    request = parse(params, collection, settings)
+    rows = fetch(session, stmt, collection, request)
+    return {
+        collection.plural: [select_fields(to_api(row), request.fields) for row in rows],
+        collection.links_key: links(url, params, request, rows),
+    }

@@ -1,0 +1,348 @@
+"""``/v2/lbaas/loadbalancers``: the load balancer resource and its sub-resources."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from lbaas import constants
+from lbaas.api import faults, listing
+from lbaas.api.common import (
+    ApiState, check_quota, context, get_or_404, ids, lock_load_balancer, state, submit_change,
+    timestamp,
+)
+from lbaas.api.context import RequestContext
+from lbaas.api.types import Description, IPAddress, Name, ProjectId, Schema, Tags, Uuid, updates
+from lbaas.controller import jobs
+from lbaas.db import status
+from lbaas.db.models import AdditionalVip, Amphora, ListenerStatistics, LoadBalancer
+
+router = APIRouter(prefix="/lbaas/loadbalancers", tags=["load balancers"])
+RESOURCE = "Load Balancer"
+
+
+class AdditionalVipPOST(Schema):
+    subnet_id: Uuid
+    ip_address: IPAddress | None = None
+    port_id: Uuid | None = None
+
+
+class LoadBalancerPOST(Schema):
+    name: Name | None = None
+    description: Description | None = None
+    admin_state_up: bool = True
+    vip_address: IPAddress | None = None
+    vip_port_id: Uuid | None = None
+    vip_subnet_id: Uuid | None = None
+    vip_network_id: Uuid | None = None
+    vip_qos_policy_id: Uuid | None = None
+    vip_sg_ids: list[Uuid] | None = None
+    additional_vips: list[AdditionalVipPOST] = []
+    provider: str | None = Field(default=None, max_length=64)
+    flavor_id: Uuid | None = None
+    availability_zone: Name | None = None
+    tags: Tags | None = None
+    project_id: ProjectId | None = None
+
+
+class LoadBalancerPUT(Schema):
+    name: Name | None = None
+    description: Description | None = None
+    admin_state_up: bool | None = None
+    vip_qos_policy_id: Uuid | None = None
+    vip_sg_ids: list[Uuid] | None = None
+    tags: Tags | None = None
+
+
+PUT_DEFAULTS: dict[str, Any] = {"admin_state_up": True, "tags": [], "vip_sg_ids": []}
+
+
+class LoadBalancerRootPOST(Schema):
+    loadbalancer: LoadBalancerPOST
+
+
+class LoadBalancerRootPUT(Schema):
+    loadbalancer: LoadBalancerPUT
+
+
+class LoadBalancerResponse(BaseModel):
+    """The response body of one load balancer (documentation of ``to_api``)."""
+
+    id: str
+    name: str | None
+    description: str | None
+    admin_state_up: bool
+    provisioning_status: str
+    operating_status: str
+    project_id: str | None
+    created_at: str | None
+    updated_at: str | None
+    vip_address: str | None
+    vip_port_id: str | None
+    vip_subnet_id: str | None
+    vip_network_id: str | None
+    vip_qos_policy_id: str | None
+    vip_sg_ids: list[str]
+    vip_vnic_type: str
+    additional_vips: list[dict[str, Any]]
+    listeners: list[dict[str, str]]
+    pools: list[dict[str, str]]
+    provider: str
+    flavor_id: str | None
+    availability_zone: str | None
+    tags: list[str]
+
+
+class LoadBalancerRootResponse(BaseModel):
+    loadbalancer: LoadBalancerResponse
+
+
+COLLECTION = listing.Collection(
+    model=LoadBalancer, plural="loadbalancers",
+    columns={
+        "id": LoadBalancer.id, "name": LoadBalancer.name,
+        "description": LoadBalancer.description, "admin_state_up": LoadBalancer.enabled,
+        "provisioning_status": LoadBalancer.provisioning_status,
+        "operating_status": LoadBalancer.operating_status,
+        "project_id": LoadBalancer.project_id, "created_at": LoadBalancer.created_at,
+        "updated_at": LoadBalancer.updated_at, "vip_address": LoadBalancer.vip_address,
+        "vip_port_id": LoadBalancer.vip_port_id, "vip_subnet_id": LoadBalancer.vip_subnet_id,
+        "vip_network_id": LoadBalancer.vip_network_id,
+        "vip_qos_policy_id": LoadBalancer.vip_qos_policy_id,
+        "vip_vnic_type": LoadBalancer.vip_vnic_type, "provider": LoadBalancer.provider,
+        "flavor_id": LoadBalancer.flavor_id,
+        "availability_zone": LoadBalancer.availability_zone,
+    },
+)
+
+
+def to_api(lb: LoadBalancer) -> dict[str, Any]:
+    return {
+        "id": lb.id,
+        "name": lb.name,
+        "description": lb.description,
+        "admin_state_up": lb.enabled,
+        "provisioning_status": lb.provisioning_status,
+        "operating_status": lb.operating_status,
+        "project_id": lb.project_id,
+        "created_at": timestamp(lb.created_at),
+        "updated_at": timestamp(lb.updated_at),
+        "vip_address": lb.vip_address,
+        "vip_port_id": lb.vip_port_id,
+        "vip_subnet_id": lb.vip_subnet_id,
+        "vip_network_id": lb.vip_network_id,
+        "vip_qos_policy_id": lb.vip_qos_policy_id,
+        "vip_sg_ids": list(lb.vip_sg_ids or []),
+        "vip_vnic_type": lb.vip_vnic_type,
+        "additional_vips": [
+            {"subnet_id": vip.subnet_id, "ip_address": vip.ip_address, "port_id": vip.port_id}
+            for vip in lb.additional_vips],
+        "listeners": ids(lb.listeners),
+        "pools": ids(lb.pools),
+        "provider": lb.provider or "octavia",
+        "flavor_id": lb.flavor_id,
+        "availability_zone": lb.availability_zone,
+        "tags": lb.tags,
+    }
+
+
+def _validate_vip(body: LoadBalancerPOST, api: ApiState) -> None:
+    if not (body.vip_port_id or body.vip_network_id or body.vip_subnet_id):
+        raise faults.VIPValidationException(objects="port_id, network_id, subnet_id")
+    networking = api.settings.networking
+    for field, allowed in (("vip_port_id", networking.allow_vip_port_id),
+                           ("vip_network_id", networking.allow_vip_network_id),
+                           ("vip_subnet_id", networking.allow_vip_subnet_id)):
+        if getattr(body, field) and not allowed:
+            raise faults.ValidationException(
+                detail=f"{field} is not allowed in this deployment.")
+    if body.vip_network_id:
+        if networking.valid_vip_networks is not None and body.vip_network_id not in networking.valid_vip_networks:
+            raise faults.ValidationException(
+                detail=f"Supplied VIP network_id is not allowed: {body.vip_network_id}")
+        if body.vip_network_id in networking.denylist_vip_networks:
+            raise faults.ValidationException(
+                detail=f"Supplied VIP network_id is not allowed: {body.vip_network_id}")
+    subnets = [vip.subnet_id for vip in body.additional_vips]
+    if len(set(subnets)) != len(subnets) or (body.vip_subnet_id in subnets):
+        raise faults.ValidationException(
+            detail="Duplicate VIP subnet(s) specified. Only one IP can be bound per subnet.")
+    if body.vip_address and body.vip_address in networking.reserved_ips:
+        raise faults.ValidationException(
+            detail=f"VIP address {body.vip_address} is reserved and cannot be used.")
+
+
+def validate_provider(provider: str | None, api: ApiState) -> str:
+    name = provider or api.settings.api_settings.default_provider_driver
+    if name not in api.settings.api_settings.enabled_provider_drivers:
+        raise faults.ProviderNotEnabled(prov=name)
+    return name
+
+
+def new_load_balancer(body: LoadBalancerPOST, api: ApiState, ctx: RequestContext) -> LoadBalancer:
+    """A validated, unsaved load balancer row in PENDING_CREATE / OFFLINE."""
+    project_id = body.project_id if (body.project_id and ctx.is_admin) else ctx.project_id
+    if not project_id:
+        raise faults.MissingProjectID()
+    _validate_vip(body, api)
+    if body.flavor_id:
+        raise faults.InvalidSubresource(resource="Flavor", id=body.flavor_id)
+    if body.availability_zone:
+        raise faults.InvalidSubresource(resource="Availability Zone", id=body.availability_zone)
+    lb = LoadBalancer(
+        project_id=project_id, name=body.name, description=body.description,
+        enabled=body.admin_state_up, provisioning_status=constants.PENDING_CREATE,
+        operating_status=constants.OFFLINE,
+        topology=api.settings.controller_worker.loadbalancer_topology,
+        provider=validate_provider(body.provider, api), vip_address=body.vip_address,
+        vip_port_id=body.vip_port_id, vip_subnet_id=body.vip_subnet_id,
+        vip_network_id=body.vip_network_id, vip_qos_policy_id=body.vip_qos_policy_id,
+        vip_sg_ids=body.vip_sg_ids or [],
+        additional_vips=[AdditionalVip(subnet_id=vip.subnet_id, ip_address=vip.ip_address,
+                                       port_id=vip.port_id) for vip in body.additional_vips],
+    )
+    lb.tags = body.tags
+    return lb
+
+
+@router.post("", status_code=201, response_model=LoadBalancerRootResponse,
+             summary="Create a load balancer")
+def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
+           ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.write() as session:
+        lb = new_load_balancer(body.loadbalancer, api, ctx)
+        check_quota(session, api.settings, lb.project_id, {"loadbalancer": 1})
+        session.add(lb)
+        session.flush()
+        jobs.enqueue(session, "create_load_balancer", lb_id=lb.id)
+        result = {"loadbalancer": to_api(lb)}
+    api.wakeup.notify()
+    return result
+
+
+@router.get("", summary="List load balancers")
+def list_all(request: Request, api: ApiState = Depends(state),
+             ctx: RequestContext = Depends(context)) -> Any:
+    stmt = select(LoadBalancer).where(LoadBalancer.provisioning_status != constants.DELETED)
+    if not ctx.is_admin:
+        stmt = stmt.where(LoadBalancer.project_id == ctx.project_id)
+    with api.db.read() as session:
+        return listing.respond(session, stmt, COLLECTION, request.query_params, api.settings,
+                               str(request.url).split("?")[0], to_api)
+
+
+@router.get("/{lb_id}", response_model=LoadBalancerRootResponse, summary="Show a load balancer")
+def show(lb_id: str, request: Request, api: ApiState = Depends(state),
+         ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.read() as session:
+        lb = get_or_404(session, LoadBalancer, lb_id, RESOURCE, ctx)
+        fields = listing.parse_fields(request.query_params, api.settings)
+        return {"loadbalancer": listing.select_fields(to_api(lb), fields)}
+
+
+@router.put("/{lb_id}", response_model=LoadBalancerRootResponse,
+            summary="Update a load balancer")
+def update(lb_id: str, body: LoadBalancerRootPUT, api: ApiState = Depends(state),
+           ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.write() as session:
+        lb = get_or_404(session, LoadBalancer, lb_id, RESOURCE, ctx)
+        changes = updates(body.loadbalancer, PUT_DEFAULTS)
+        lock_load_balancer(session, lb_id)
+        session.refresh(lb)
+        if "admin_state_up" in changes:
+            lb.enabled = changes.pop("admin_state_up")
+        for key, value in changes.items():
+            setattr(lb, key, value)
+        submit_change(session, lb_id, loadbalancer=[lb_id])
+        session.flush()
+        result = {"loadbalancer": to_api(lb)}
+    api.wakeup.notify()
+    return result
+
+
+@router.delete("/{lb_id}", status_code=204, summary="Delete a load balancer")
+def delete(lb_id: str, cascade: bool = Query(False), api: ApiState = Depends(state),
+           ctx: RequestContext = Depends(context)) -> Response:
+    with api.db.write() as session:
+        lb = get_or_404(session, LoadBalancer, lb_id, RESOURCE, ctx)
+        if (lb.listeners or lb.pools) and not cascade:
+            raise faults.ValidationException(
+                detail=f"Cannot delete Load Balancer {lb_id} - it has children")
+        if not status.test_and_set(session, lb_id, constants.PENDING_DELETE,
+                                   constants.DELETABLE_STATUSES):
+            raise faults.ImmutableObject(resource=RESOURCE, id=lb_id)
+        jobs.enqueue(session, "delete_load_balancer", lb_id=lb_id, cascade=cascade)
+    api.wakeup.notify()
+    return Response(status_code=204)
+
+
+@router.put("/{lb_id}/failover", status_code=202, summary="Fail over a load balancer")
+def failover(lb_id: str, api: ApiState = Depends(state),
+             ctx: RequestContext = Depends(context)) -> Response:
+    with api.db.write() as session:
+        get_or_404(session, LoadBalancer, lb_id, RESOURCE, ctx)
+        if not status.test_and_set(session, lb_id, constants.PENDING_UPDATE,
+                                   constants.FAILOVERABLE_STATUSES):
+            raise faults.ImmutableObject(resource=RESOURCE, id=lb_id)
+        jobs.enqueue(session, "failover_load_balancer", lb_id=lb_id)
+    api.wakeup.notify()
+    return Response(status_code=202)
+
+
+def _status_tree(lb: LoadBalancer) -> dict[str, Any]:
+    def statuses(obj: Any, **extra: Any) -> dict[str, Any]:
+        return {"id": obj.id, "name": obj.name or "",
+                "operating_status": obj.operating_status,
+                "provisioning_status": obj.provisioning_status, **extra}
+
+    def pool_tree(pool: Any) -> dict[str, Any]:
+        tree = statuses(pool, members=[
+            statuses(m, address=m.ip_address, protocol_port=m.protocol_port)
+            for m in pool.members])
+        if pool.health_monitor is not None:
+            tree["health_monitor"] = statuses(pool.health_monitor, type=pool.health_monitor.type)
+        return tree
+
+    return {"statuses": {"loadbalancer": statuses(lb, listeners=[
+        statuses(listener, pools=[pool_tree(pool) for pool in _listener_pools(listener)])
+        for listener in lb.listeners])}}
+
+
+def _listener_pools(listener: Any) -> list[Any]:
+    return [listener.default_pool] if listener.default_pool is not None else []
+
+
+@router.get("/{lb_id}/status", summary="Show a load balancer's status tree")
+@router.get("/{lb_id}/statuses", include_in_schema=False)
+def status_tree(lb_id: str, api: ApiState = Depends(state),
+                ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.read() as session:
+        return _status_tree(get_or_404(session, LoadBalancer, lb_id, RESOURCE, ctx))
+
+
+def statistics(session: Any, listener_ids: list[str]) -> dict[str, int]:
+    """Summed counters of these listeners; active connections only from serving amphorae."""
+    row = session.execute(
+        select(func.coalesce(func.sum(ListenerStatistics.bytes_in), 0),
+               func.coalesce(func.sum(ListenerStatistics.bytes_out), 0),
+               func.coalesce(func.sum(ListenerStatistics.total_connections), 0),
+               func.coalesce(func.sum(ListenerStatistics.request_errors), 0))
+        .where(ListenerStatistics.listener_id.in_(listener_ids))).one()
+    active = session.scalar(
+        select(func.coalesce(func.sum(ListenerStatistics.active_connections), 0))
+        .join(Amphora, Amphora.id == ListenerStatistics.amphora_id)
+        .where(ListenerStatistics.listener_id.in_(listener_ids),
+               Amphora.status == constants.ALLOCATED))
+    return {"bytes_in": int(row[0]), "bytes_out": int(row[1]),
+            "active_connections": int(active or 0), "total_connections": int(row[2]),
+            "request_errors": int(row[3])}
+
+
+@router.get("/{lb_id}/stats", summary="Show a load balancer's statistics")
+def stats(lb_id: str, api: ApiState = Depends(state),
+          ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.read() as session:
+        lb = get_or_404(session, LoadBalancer, lb_id, RESOURCE, ctx)
+        return {"stats": statistics(session, [listener.id for listener in lb.listeners])}

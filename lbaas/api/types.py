@@ -1,0 +1,52 @@
+"""Field types shared by the resource schemas, with upstream's limits."""
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+
+def _uuid(value: str) -> str:
+    try:
+        uuid.UUID(value)
+    except ValueError as exc:
+        raise ValueError("Value should be UUID format") from exc
+    return value
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError as exc:
+        raise ValueError("Value should be IPv4 or IPv6 format") from exc
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError as exc:
+        raise ValueError("Value should be IPv4 or IPv6 CIDR format") from exc
+
+
+Uuid = Annotated[str, AfterValidator(_uuid)]
+IPAddress = Annotated[str, AfterValidator(_ip)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Name = Annotated[str, StringConstraints(max_length=255)]
+Description = Annotated[str, StringConstraints(max_length=255)]
+ProjectId = Annotated[str, StringConstraints(max_length=36)]
+Tags = list[Annotated[str, StringConstraints(max_length=255)]]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Schema(BaseModel):
+    """Base of every request body: unknown attributes are errors, as with WSME."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+def updates(body: BaseModel, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The fields a PUT body sent; ``null`` resets a field to its default (as upstream)."""
+    sent = body.model_dump(exclude_unset=True)
+    return {key: (defaults.get(key) if value is None else value) for key, value in sent.items()}

@@ -1,0 +1,92 @@
+"""The ``lbaas`` command."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from lbaas import config, service
+from lbaas.db import migrate
+from lbaas.db.engine import Database
+
+app = typer.Typer(help="Octavia-compatible load balancing as a service.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+console = Console(stderr=True)
+
+ConfigFile = Annotated[Optional[Path], typer.Option(
+    "--config-file", help=f"INI file with octavia.conf sections (default {config.DEFAULT_CONFIG_FILE}).")]
+
+
+def _settings(config_file: Path | None) -> config.Settings:
+    try:
+        return config.load(config_file)
+    except config.ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _open(config_file: Path | None, *, upgrade: bool) -> service.Services:
+    settings = _settings(config_file)
+    logging.basicConfig(level=logging.DEBUG if settings.DEFAULT.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return service.open_services(settings, upgrade=upgrade)
+    except config.ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def up(config_file: ConfigFile = None) -> None:
+    """Start every service in one process (API, worker) with the embedded defaults."""
+    services = _open(config_file, upgrade=True)
+    api = services.settings.api_settings
+    console.print(f"lbaas API listening on http://{api.bind_host}:{api.bind_port}/ "
+                  f"(database {services.db.engine.url.render_as_string()}); Ctrl-C stops.")
+    with service.running_worker(services):
+        service.serve_api(services)
+    console.print("lbaas stopped.")
+
+
+@app.command()
+def api(config_file: ConfigFile = None) -> None:
+    """Serve the Octavia v2 API."""
+    services = _open(config_file, upgrade=False)
+    settings = services.settings.api_settings
+    console.print(f"lbaas API listening on http://{settings.bind_host}:{settings.bind_port}/")
+    service.serve_api(services)
+
+
+@app.command()
+def worker(config_file: ConfigFile = None) -> None:
+    """Run flows for the jobs the API queues."""
+    services = _open(config_file, upgrade=False)
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    with service.running_worker(services):
+        console.print("lbaas worker running; Ctrl-C stops.")
+        stopped.wait()
+
+
+@db_app.command("upgrade")
+def db_upgrade(config_file: ConfigFile = None,
+               revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Create or migrate the database schema."""
+    db = Database(_settings(config_file).database_url)
+    migrate.upgrade(db.engine, revision)
+    console.print(f"database at revision {migrate.current_revision(db.engine)}")
+
+
+@config_app.command("show")
+def config_show(config_file: ConfigFile = None) -> None:
+    """Print the effective configuration."""
+    typer.echo(_settings(config_file).to_ini())

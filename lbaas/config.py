@@ -1,0 +1,213 @@
+"""One typed settings object, read from an octavia.conf-style INI file.
+
+Section and option names are upstream's (``octavia/common/config.py``) for every option
+we support, with upstream's defaults unless a comment says why not. Unknown options are
+ignored, so an operator can start from their existing octavia.conf. Any option can also
+be set through the environment as ``LBAAS__<SECTION>__<OPTION>``.
+"""
+from __future__ import annotations
+
+import configparser
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+DEFAULT_CONFIG_FILE = Path("/etc/lbaas/lbaas.conf")
+DEFAULT_STATE_PATH = Path("/var/lib/lbaas")
+
+
+def _split_list(value: Any) -> Any:
+    """oslo.config ListOpt: a comma-separated string."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _split_dict(value: Any) -> Any:
+    """oslo.config DictOpt: ``key:value, key:value``."""
+    if isinstance(value, str):
+        pairs = (item.split(":", 1) for item in value.split(",") if item.strip())
+        return {key.strip(): (rest[0].strip() if rest else "") for key, *rest in pairs}
+    return value
+
+
+StrList = Annotated[list[str], BeforeValidator(_split_list)]
+StrDict = Annotated[dict[str, str], BeforeValidator(_split_dict)]
+
+CIPHERS_OWASP_SUITE_B = (
+    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:"
+    "DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "DHE-RSA-AES256-SHA256:DHE-RSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:"
+    "ECDHE-RSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256"
+)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
+
+
+class DefaultSection(Section):
+    host: str = os.uname().nodename
+    # Ours: where SQLite, certificates and amphora directories live.
+    state_path: Path = DEFAULT_STATE_PATH
+    debug: bool = False
+
+
+class ApiSettings(Section):
+    bind_host: str = "127.0.0.1"
+    bind_port: int = 9876
+    # Upstream defaults to keystone; Keystone support arrives with its own issue, so the
+    # embedded default is noauth (every caller is admin, project from X-Project-Id).
+    auth_strategy: str = "noauth"
+    # Ours: the project used under noauth when a request names none.
+    default_project_id: str = "admin"
+    api_base_uri: str | None = None
+    allow_pagination: bool = True
+    allow_sorting: bool = True
+    allow_filtering: bool = True
+    allow_field_selection: bool = True
+    pagination_max_limit: str = "1000"
+    allow_tls_terminated_listeners: bool = True
+    allow_ping_health_monitors: bool = True
+    allow_prometheus_listeners: bool = True
+    enabled_provider_drivers: StrDict = {
+        "amphora": "The Octavia Amphora driver.",
+        "octavia": "Deprecated alias of the Octavia Amphora driver.",
+    }
+    default_provider_driver: str = "amphora"
+    udp_connect_min_interval_health_monitor: int = 3
+    default_listener_ciphers: str = CIPHERS_OWASP_SUITE_B
+    default_pool_ciphers: str = CIPHERS_OWASP_SUITE_B
+    tls_cipher_prohibit_list: str = ""
+    default_listener_tls_versions: StrList = ["TLSv1.2", "TLSv1.3"]
+    default_pool_tls_versions: StrList = ["TLSv1.2", "TLSv1.3"]
+    minimum_tls_version: str | None = None
+    default_listener_alpn_protocols: StrList = ["h2", "http/1.1", "http/1.0"]
+    default_pool_alpn_protocols: StrList = ["h2", "http/1.1", "http/1.0"]
+
+
+class DatabaseSection(Section):
+    # Empty means SQLite in the state path (see Settings.database_url).
+    connection: str = ""
+    connection_debug: int = 0
+
+
+class ControllerWorker(Section):
+    workers: int = 1
+    loadbalancer_topology: str = "SINGLE"
+    amphora_driver: str = "amphora_noop_driver"
+    compute_driver: str = "compute_noop_driver"
+    network_driver: str = "network_noop_driver"
+    # Ours: threads per worker process running flows, and how long a claimed job may run
+    # before another worker may take it over (the job's lease).
+    flow_threads: int = 4
+    job_lease_seconds: int = 300
+    job_poll_interval: float = 0.5
+
+
+class HaproxyAmphora(Section):
+    timeout_client_data: int = 50000
+    timeout_member_connect: int = 5000
+    timeout_member_data: int = 50000
+    timeout_tcp_inspect: int = 0
+    default_connection_limit: int = 50000
+    bind_port: int = 9443
+
+
+class Networking(Section):
+    allow_vip_network_id: bool = True
+    allow_vip_subnet_id: bool = True
+    allow_vip_port_id: bool = True
+    valid_vip_networks: StrList | None = None
+    denylist_vip_networks: StrList = []
+    reserved_ips: StrList = ["169.254.169.254"]
+
+
+class Quotas(Section):
+    default_load_balancer_quota: int = -1
+    default_listener_quota: int = -1
+    default_member_quota: int = -1
+    default_pool_quota: int = -1
+    default_health_monitor_quota: int = -1
+    default_l7policy_quota: int = -1
+    default_l7rule_quota: int = -1
+
+
+class Settings(BaseModel):
+    """The effective configuration: one attribute per upstream section."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    DEFAULT: DefaultSection = DefaultSection()
+    api_settings: ApiSettings = ApiSettings()
+    database: DatabaseSection = DatabaseSection()
+    controller_worker: ControllerWorker = ControllerWorker()
+    haproxy_amphora: HaproxyAmphora = HaproxyAmphora()
+    networking: Networking = Networking()
+    quotas: Quotas = Quotas()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.connection or f"sqlite:///{self.DEFAULT.state_path / 'lbaas.sqlite'}"
+
+    def to_ini(self) -> str:
+        """The effective configuration as INI text (``lbaas config show``)."""
+        lines: list[str] = []
+        for section_name in type(self).model_fields:
+            section: Section = getattr(self, section_name)
+            lines.append(f"[{section_name}]")
+            for option, value in section.model_dump(mode="json").items():
+                lines.append(f"{option} = {_format_value(value)}")
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key}:{item}" for key, item in value.items())
+    return str(value)
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; the message says which option and why."""
+
+
+def load(path: Path | str | None = None, *, environ: dict[str, str] | None = None) -> Settings:
+    """Read the INI file (default /etc/lbaas/lbaas.conf if present) and the environment."""
+    environ = os.environ if environ is None else environ
+    explicit = path is not None
+    path = Path(path) if path is not None else DEFAULT_CONFIG_FILE
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment]  # option names are case-sensitive
+    if path.exists():
+        try:
+            parser.read(path)
+        except configparser.Error as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    elif explicit:
+        raise ConfigError(f"configuration file {path} does not exist")
+
+    raw: dict[str, dict[str, str]] = {name: {} for name in Settings.model_fields}
+    raw["DEFAULT"].update(parser.defaults())
+    for section in parser.sections():
+        if section in raw:
+            raw[section].update(
+                {key: value for key, value in parser.items(section, raw=True)
+                 if key not in parser.defaults()})
+    for key, value in environ.items():
+        parts = key.split("__")
+        if len(parts) == 3 and parts[0] == "LBAAS" and parts[1] in raw:
+            raw[parts[1]][parts[2]] = value
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"[{'] '.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"invalid configuration in {path}: {problems}") from exc

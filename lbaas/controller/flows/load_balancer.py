@@ -1,0 +1,41 @@
+"""Flows for a load balancer as a whole: create, delete, failover."""
+from __future__ import annotations
+
+from lbaas.controller.flow import Step
+from lbaas.controller.tasks import amphora, lifecycle, network
+
+
+def create(lb_id: str) -> list[Step]:
+    """Build the amphorae, give them the VIP, push any listeners created with the LB."""
+    return [
+        lifecycle.error_on_revert(lb_id, {"loadbalancer": [lb_id]}),
+        network.allocate_vip(lb_id),
+        amphora.build_amphorae(lb_id),
+        network.plug_vip(lb_id),
+        amphora.update_amphorae(lb_id),
+        lifecycle.settle_tree(lb_id),
+    ]
+
+
+def delete(lb_id: str, cascade: bool) -> list[Step]:
+    steps = [lifecycle.error_on_revert(lb_id, {"loadbalancer": [lb_id]})]
+    if cascade:
+        steps.append(lifecycle.delete_children(lb_id))
+    return steps + [
+        network.release_vip(lb_id),
+        amphora.delete_amphorae(lb_id),
+        lifecycle.mark_deleted(lb_id),
+    ]
+
+
+def failover(lb_id: str) -> list[Step]:
+    """Replace every amphora: new ones are built and configured before the old ones go."""
+    return [
+        lifecycle.error_on_revert(lb_id, {"loadbalancer": [lb_id]}),
+        amphora.retire_amphorae(lb_id),
+        amphora.build_amphorae(lb_id),
+        network.plug_vip(lb_id),
+        amphora.update_amphorae(lb_id),
+        amphora.remove_retired(lb_id),
+        lifecycle.settle(lb_id, {"loadbalancer": [lb_id]}),
+    ]

@@ -1,0 +1,49 @@
+"""Steps that move provisioning statuses at the start and end of a flow."""
+from __future__ import annotations
+
+from lbaas import constants
+from lbaas.controller.flow import FlowContext, Step
+from lbaas.db import status
+from lbaas.db.models import LoadBalancer, utcnow
+
+
+def error_on_revert(lb_id: str, targets: dict[str, list[str]]) -> Step:
+    """First step of a change: if anything after it fails, targets -> ERROR, parents -> ACTIVE."""
+    def revert(ctx: FlowContext) -> None:
+        with ctx.db.write() as session:
+            status.fail(session, lb_id, targets)
+    return Step("error-on-revert", lambda ctx: None, revert)
+
+
+def settle(lb_id: str, targets: dict[str, list[str]]) -> Step:
+    """Last step of a change: targets ACTIVE (or removed), the load balancer released."""
+    def execute(ctx: FlowContext) -> None:
+        with ctx.db.write() as session:
+            status.settle(session, lb_id, targets)
+    return Step("settle", execute)
+
+
+def settle_tree(lb_id: str) -> Step:
+    """Last step of a create: the load balancer and everything created with it -> ACTIVE."""
+    def execute(ctx: FlowContext) -> None:
+        with ctx.db.write() as session:
+            status.settle(session, lb_id, status.pending_tree_objects(session, lb_id))
+    return Step("settle-tree", execute)
+
+
+def mark_deleted(lb_id: str) -> Step:
+    """The load balancer row stays as DELETED (hidden from the API) until purged."""
+    def execute(ctx: FlowContext) -> None:
+        with ctx.db.write() as session:
+            lb = session.get(LoadBalancer, lb_id)
+            if lb is not None:
+                lb.provisioning_status = constants.DELETED
+                lb.updated_at = utcnow()
+    return Step("mark-lb-deleted", execute)
+
+
+def delete_children(lb_id: str) -> Step:
+    def execute(ctx: FlowContext) -> None:
+        with ctx.db.write() as session:
+            status.delete_children(session, lb_id)
+    return Step("delete-children", execute)

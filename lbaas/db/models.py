@@ -1,0 +1,269 @@
+"""SQLAlchemy models: one class per table, column names as upstream's schema."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import (
+    JSON, Boolean, DateTime, Float, ForeignKey, Integer, BigInteger, String, Text,
+    UniqueConstraint, and_,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, foreign, mapped_column, relationship
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Tag(Base):
+    """A tag on any tagged object, keyed by the object's id (as upstream's ``tags`` table)."""
+
+    __tablename__ = "tags"
+    resource_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+
+
+class IdMixin:
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+
+
+class TimestampMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+
+
+class StatusMixin:
+    provisioning_status: Mapped[str] = mapped_column(String(16), index=True)
+    operating_status: Mapped[str] = mapped_column(String(16))
+
+
+class NameMixin:
+    project_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class TaggedMixin:
+    """Adds ``tags`` (a list of strings) backed by the ``tags`` table."""
+
+    @declared_attr
+    def tag_rows(cls) -> Mapped[list[Tag]]:  # noqa: N805 - SQLAlchemy passes the class
+        return relationship(
+            Tag, primaryjoin=lambda: foreign(Tag.resource_id) == cls.id,  # type: ignore[attr-defined]
+            cascade="all, delete-orphan", lazy="selectin", order_by=Tag.tag, overlaps="tag_rows",
+        )
+
+    @property
+    def tags(self) -> list[str]:
+        return [row.tag for row in self.tag_rows]
+
+    @tags.setter
+    def tags(self, values: list[str] | None) -> None:
+        wanted = list(dict.fromkeys(values or []))
+        kept = {row.tag: row for row in self.tag_rows}
+        self.tag_rows = [kept.get(tag) or Tag(tag=tag) for tag in wanted]
+
+
+class LoadBalancer(IdMixin, TimestampMixin, StatusMixin, NameMixin, TaggedMixin, Base):
+    __tablename__ = "load_balancer"
+    description: Mapped[str | None] = mapped_column(String(255))
+    topology: Mapped[str | None] = mapped_column(String(36))
+    server_group_id: Mapped[str | None] = mapped_column(String(36))
+    provider: Mapped[str | None] = mapped_column(String(64))
+    flavor_id: Mapped[str | None] = mapped_column(String(36))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    vip_address: Mapped[str | None] = mapped_column(String(64))
+    vip_port_id: Mapped[str | None] = mapped_column(String(36))
+    vip_subnet_id: Mapped[str | None] = mapped_column(String(36))
+    vip_network_id: Mapped[str | None] = mapped_column(String(36))
+    vip_qos_policy_id: Mapped[str | None] = mapped_column(String(36))
+    vip_vnic_type: Mapped[str] = mapped_column(String(64), default="normal")
+    vip_sg_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    listeners: Mapped[list[Listener]] = relationship(
+        back_populates="load_balancer", lazy="selectin", order_by="Listener.created_at")
+    pools: Mapped[list[Pool]] = relationship(
+        back_populates="load_balancer", lazy="selectin", order_by="Pool.created_at")
+    additional_vips: Mapped[list[AdditionalVip]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+    amphorae: Mapped[list[Amphora]] = relationship(back_populates="load_balancer")
+
+
+class AdditionalVip(Base):
+    __tablename__ = "additional_vip"
+    load_balancer_id: Mapped[str] = mapped_column(
+        ForeignKey("load_balancer.id", ondelete="CASCADE"), primary_key=True)
+    subnet_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    network_id: Mapped[str | None] = mapped_column(String(36))
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    port_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class Listener(IdMixin, TimestampMixin, StatusMixin, NameMixin, TaggedMixin, Base):
+    __tablename__ = "listener"
+    __table_args__ = (UniqueConstraint("load_balancer_id", "protocol", "protocol_port"),)
+    description: Mapped[str | None] = mapped_column(String(255))
+    load_balancer_id: Mapped[str] = mapped_column(ForeignKey("load_balancer.id"), index=True)
+    protocol: Mapped[str] = mapped_column(String(16))
+    protocol_port: Mapped[int] = mapped_column(Integer)
+    connection_limit: Mapped[int | None] = mapped_column(Integer)
+    default_pool_id: Mapped[str | None] = mapped_column(ForeignKey("pool.id"), index=True)
+    tls_certificate_id: Mapped[str | None] = mapped_column(String(255))
+    sni_container_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    client_ca_tls_certificate_id: Mapped[str | None] = mapped_column(String(255))
+    client_authentication: Mapped[str] = mapped_column(String(10), default="NONE")
+    client_crl_container_id: Mapped[str | None] = mapped_column(String(255))
+    timeout_client_data: Mapped[int | None] = mapped_column(Integer)
+    timeout_member_connect: Mapped[int | None] = mapped_column(Integer)
+    timeout_member_data: Mapped[int | None] = mapped_column(Integer)
+    timeout_tcp_inspect: Mapped[int | None] = mapped_column(Integer)
+    insert_headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    allowed_cidrs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    tls_ciphers: Mapped[str | None] = mapped_column(String(2048))
+    tls_versions: Mapped[list[str] | None] = mapped_column(JSON)
+    alpn_protocols: Mapped[list[str] | None] = mapped_column(JSON)
+    hsts_max_age: Mapped[int | None] = mapped_column(Integer)
+    hsts_include_subdomains: Mapped[bool] = mapped_column(Boolean, default=False)
+    hsts_preload: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    load_balancer: Mapped[LoadBalancer] = relationship(back_populates="listeners")
+    default_pool: Mapped[Pool | None] = relationship(back_populates="listeners")
+
+
+class Pool(IdMixin, TimestampMixin, StatusMixin, NameMixin, TaggedMixin, Base):
+    __tablename__ = "pool"
+    description: Mapped[str | None] = mapped_column(String(255))
+    load_balancer_id: Mapped[str] = mapped_column(ForeignKey("load_balancer.id"), index=True)
+    protocol: Mapped[str] = mapped_column(String(16))
+    lb_algorithm: Mapped[str] = mapped_column(String(255))
+    session_persistence: Mapped[dict | None] = mapped_column(JSON)
+    tls_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    tls_certificate_id: Mapped[str | None] = mapped_column(String(255))
+    ca_tls_certificate_id: Mapped[str | None] = mapped_column(String(255))
+    crl_container_id: Mapped[str | None] = mapped_column(String(255))
+    tls_ciphers: Mapped[str | None] = mapped_column(String(2048))
+    tls_versions: Mapped[list[str] | None] = mapped_column(JSON)
+    alpn_protocols: Mapped[list[str] | None] = mapped_column(JSON)
+
+    load_balancer: Mapped[LoadBalancer] = relationship(back_populates="pools")
+    listeners: Mapped[list[Listener]] = relationship(
+        back_populates="default_pool", lazy="selectin", order_by="Listener.created_at")
+    members: Mapped[list[Member]] = relationship(
+        back_populates="pool", lazy="selectin", order_by="Member.created_at",
+        cascade="all, delete-orphan")
+    health_monitor: Mapped[HealthMonitor | None] = relationship(
+        back_populates="pool", lazy="selectin", cascade="all, delete-orphan")
+
+
+class Member(IdMixin, TimestampMixin, StatusMixin, NameMixin, TaggedMixin, Base):
+    __tablename__ = "member"
+    __table_args__ = (UniqueConstraint("pool_id", "ip_address", "protocol_port"),)
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pool.id", ondelete="CASCADE"), index=True)
+    ip_address: Mapped[str] = mapped_column(String(64))
+    protocol_port: Mapped[int] = mapped_column(Integer)
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    backup: Mapped[bool] = mapped_column(Boolean, default=False)
+    subnet_id: Mapped[str | None] = mapped_column(String(36))
+    monitor_address: Mapped[str | None] = mapped_column(String(64))
+    monitor_port: Mapped[int | None] = mapped_column(Integer)
+    vnic_type: Mapped[str] = mapped_column(String(64), default="normal")
+
+    pool: Mapped[Pool] = relationship(back_populates="members")
+
+
+class HealthMonitor(IdMixin, TimestampMixin, StatusMixin, NameMixin, TaggedMixin, Base):
+    __tablename__ = "health_monitor"
+    pool_id: Mapped[str] = mapped_column(
+        ForeignKey("pool.id", ondelete="CASCADE"), unique=True, index=True)
+    type: Mapped[str] = mapped_column(String(36))
+    delay: Mapped[int] = mapped_column(Integer)
+    timeout: Mapped[int] = mapped_column(Integer)
+    fall_threshold: Mapped[int] = mapped_column(Integer)
+    rise_threshold: Mapped[int] = mapped_column(Integer)
+    http_method: Mapped[str | None] = mapped_column(String(16))
+    url_path: Mapped[str | None] = mapped_column(String(2048))
+    expected_codes: Mapped[str | None] = mapped_column(String(64))
+    http_version: Mapped[float | None] = mapped_column(Float)
+    domain_name: Mapped[str | None] = mapped_column(String(255))
+
+    pool: Mapped[Pool] = relationship(back_populates="health_monitor")
+
+
+class Quota(Base):
+    """Per-project limits; NULL means "the configured default"."""
+
+    __tablename__ = "quotas"
+    project_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    load_balancer: Mapped[int | None] = mapped_column(Integer)
+    listener: Mapped[int | None] = mapped_column(Integer)
+    pool: Mapped[int | None] = mapped_column(Integer)
+    health_monitor: Mapped[int | None] = mapped_column(Integer)
+    member: Mapped[int | None] = mapped_column(Integer)
+    l7policy: Mapped[int | None] = mapped_column(Integer)
+    l7rule: Mapped[int | None] = mapped_column(Integer)
+
+
+class Amphora(IdMixin, TimestampMixin, Base):
+    __tablename__ = "amphora"
+    compute_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(36), index=True)
+    load_balancer_id: Mapped[str | None] = mapped_column(
+        ForeignKey("load_balancer.id"), index=True)
+    lb_network_ip: Mapped[str | None] = mapped_column(String(64))
+    vrrp_ip: Mapped[str | None] = mapped_column(String(64))
+    ha_ip: Mapped[str | None] = mapped_column(String(64))
+    vrrp_port_id: Mapped[str | None] = mapped_column(String(36))
+    ha_port_id: Mapped[str | None] = mapped_column(String(36))
+    role: Mapped[str | None] = mapped_column(String(36))
+    cert_expiration: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    cert_busy: Mapped[bool] = mapped_column(Boolean, default=False)
+    vrrp_interface: Mapped[str | None] = mapped_column(String(16))
+    vrrp_id: Mapped[int | None] = mapped_column(Integer)
+    vrrp_priority: Mapped[int | None] = mapped_column(Integer)
+    cached_zone: Mapped[str | None] = mapped_column(String(255))
+    image_id: Mapped[str | None] = mapped_column(String(36))
+    compute_flavor: Mapped[str | None] = mapped_column(String(255))
+
+    load_balancer: Mapped[LoadBalancer | None] = relationship(back_populates="amphorae")
+
+
+class ListenerStatistics(Base):
+    """Counters one amphora reported for one listener (summed by the API)."""
+
+    __tablename__ = "listener_statistics"
+    listener_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    amphora_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    active_connections: Mapped[int] = mapped_column(Integer, default=0)
+    total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
+    request_errors: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Job(Base):
+    """A unit of work for the worker, written in the same transaction as the change.
+
+    A worker claims a job by taking a lease; a job whose lease ran out (its worker died)
+    is claimed again by another worker, so no change is lost with a crashed worker.
+    """
+
+    __tablename__ = "job"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+TAGGED_MODELS = (LoadBalancer, Listener, Pool, Member, HealthMonitor)

@@ -1,0 +1,136 @@
+"""Provisioning-status changes on a load balancer's tree, shared by the API and the worker.
+
+The load balancer row is the lock of its whole tree: a change test-and-sets it from
+ACTIVE to PENDING_UPDATE with one conditional UPDATE, so of two concurrent writers exactly
+one wins (on every database, without relying on SELECT ... FOR UPDATE).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from lbaas import constants
+from lbaas.db.models import HealthMonitor, Listener, LoadBalancer, Member, Pool, utcnow
+
+KINDS: dict[str, Any] = {
+    "loadbalancer": LoadBalancer,
+    "listener": Listener,
+    "pool": Pool,
+    "member": Member,
+    "healthmonitor": HealthMonitor,
+}
+PENDING = (constants.PENDING_CREATE, constants.PENDING_UPDATE, constants.PENDING_DELETE)
+
+
+def test_and_set(session: Session, lb_id: str, status: str,
+                 allowed: Iterable[str] = constants.MUTABLE_STATUSES) -> bool:
+    """Move the load balancer to ``status`` if it is in ``allowed``; False if it is not."""
+    result = session.execute(
+        update(LoadBalancer)
+        .where(LoadBalancer.id == lb_id, LoadBalancer.provisioning_status.in_(tuple(allowed)))
+        .values(provisioning_status=status, updated_at=utcnow())
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def set_status(session: Session, kind: str, ids: Iterable[str], status: str) -> None:
+    ids = list(ids)
+    if ids:
+        model = KINDS[kind]
+        session.execute(update(model).where(model.id.in_(ids))
+                        .values(provisioning_status=status)
+                        .execution_options(synchronize_session=False))
+
+
+def _tree_models() -> list[Any]:
+    return [Listener, Pool, Member, HealthMonitor]
+
+
+def _in_tree(model: Any, lb_id: str) -> Any:
+    """A WHERE clause selecting the rows of ``model`` that belong to load balancer ``lb_id``."""
+    if model in (Listener, Pool):
+        return model.load_balancer_id == lb_id
+    return model.pool_id.in_(select(Pool.id).where(Pool.load_balancer_id == lb_id))
+
+
+def release(session: Session, lb_id: str) -> None:
+    """Every PENDING_UPDATE object of the tree (the locked parents) and the LB -> ACTIVE."""
+    for model in _tree_models():
+        session.execute(
+            update(model).where(_in_tree(model, lb_id),
+                                model.provisioning_status == constants.PENDING_UPDATE)
+            .values(provisioning_status=constants.ACTIVE)
+            .execution_options(synchronize_session=False))
+    session.execute(update(LoadBalancer).where(LoadBalancer.id == lb_id)
+                    .values(provisioning_status=constants.ACTIVE, updated_at=utcnow())
+                    .execution_options(synchronize_session=False))
+
+
+def settle(session: Session, lb_id: str, targets: dict[str, list[str]]) -> None:
+    """A change went through: targets pending deletion are removed, the rest become ACTIVE."""
+    for kind, ids in targets.items():
+        if kind == "loadbalancer":
+            continue
+        model = KINDS[kind]
+        doomed = session.scalars(select(model).where(
+            model.id.in_(ids), model.provisioning_status == constants.PENDING_DELETE)).all()
+        for obj in doomed:
+            delete_object(session, obj)
+        set_status(session, kind, [i for i in ids if i not in {o.id for o in doomed}],
+                   constants.ACTIVE)
+        if kind == "healthmonitor":
+            session.execute(update(HealthMonitor).where(HealthMonitor.id.in_(ids))
+                            .values(operating_status=constants.ONLINE)
+                            .execution_options(synchronize_session=False))
+    release(session, lb_id)
+
+
+def fail(session: Session, lb_id: str, targets: dict[str, list[str]]) -> None:
+    """A change failed: its targets -> ERROR, the parents it locked -> ACTIVE."""
+    for kind, ids in targets.items():
+        if kind != "loadbalancer":
+            set_status(session, kind, ids, constants.ERROR)
+    release(session, lb_id)
+    if "loadbalancer" in targets:
+        session.execute(update(LoadBalancer).where(LoadBalancer.id == lb_id)
+                        .values(provisioning_status=constants.ERROR)
+                        .execution_options(synchronize_session=False))
+
+
+def delete_object(session: Session, obj: Any) -> None:
+    """Hard-delete a child object with what hangs off it (as upstream's flows do)."""
+    if isinstance(obj, Pool):
+        session.execute(update(Listener).where(Listener.default_pool_id == obj.id)
+                        .values(default_pool_id=None).execution_options(synchronize_session=False))
+    session.delete(obj)
+    session.flush()
+
+
+def delete_children(session: Session, lb_id: str) -> None:
+    """Cascade delete: listeners, pools, members and health monitors of the LB."""
+    lb = session.get(LoadBalancer, lb_id)
+    if lb is None:
+        return
+    for listener in list(lb.listeners):
+        listener.default_pool_id = None
+    session.flush()
+    for obj in [*lb.listeners, *lb.pools]:
+        session.delete(obj)
+    session.flush()
+
+
+def pending_tree_objects(session: Session, lb_id: str) -> dict[str, list[str]]:
+    """The ids of the LB's children still in a PENDING_* state, by kind."""
+    found: dict[str, list[str]] = {}
+    for kind, model in KINDS.items():
+        if model is LoadBalancer:
+            continue
+        ids = session.scalars(select(model.id).where(
+            _in_tree(model, lb_id), model.provisioning_status.in_(PENDING))).all()
+        if ids:
+            found[kind] = list(ids)
+    return found
+

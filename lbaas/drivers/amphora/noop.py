@@ -1,0 +1,16 @@
+"""An amphora driver that talks to no agent, for API-only use and tests without root."""
+from __future__ import annotations
+
+from lbaas.db.models import Amphora, LoadBalancer
+from lbaas.drivers.amphora.base import AmphoraDriver
+
+
+class NoopAmphoraDriver(AmphoraDriver):
+    def wait_ready(self, amphora: Amphora) -> None:
+        return None
+
+    def update(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
+        return None
+
+    def delete(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
+        return None

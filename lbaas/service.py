@@ -1,0 +1,74 @@
+"""Assembles the services from the configuration and runs them."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import uvicorn
+
+from lbaas import drivers as driver_registry
+from lbaas.api.app import create_app
+from lbaas.api.common import ApiState
+from lbaas.config import ConfigError, Settings
+from lbaas.controller.jobs import Wakeup
+from lbaas.controller.worker import Worker
+from lbaas.db import migrate
+from lbaas.db.engine import Database
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    wakeup: Wakeup
+
+    @property
+    def api_state(self) -> ApiState:
+        return ApiState(settings=self.settings, db=self.db, wakeup=self.wakeup)
+
+    def worker(self, drivers: driver_registry.Drivers | None = None) -> Worker:
+        return Worker(self.settings, self.db, drivers or driver_registry.load(self.settings),
+                      self.wakeup)
+
+
+def check(settings: Settings) -> None:
+    """Refuse to start on a configuration we cannot honour, saying what to change."""
+    if settings.api_settings.auth_strategy != "noauth":
+        raise ConfigError(
+            f"[api_settings] auth_strategy = {settings.api_settings.auth_strategy} is not "
+            "supported yet; use auth_strategy = noauth")
+    if settings.controller_worker.loadbalancer_topology not in ("SINGLE", "ACTIVE_STANDBY"):
+        raise ConfigError("[controller_worker] loadbalancer_topology must be SINGLE or ACTIVE_STANDBY")
+
+
+def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
+    """Connect to the database (bringing its schema up to date when ``upgrade``)."""
+    check(settings)
+    db = Database(settings.database_url, echo=settings.database.connection_debug >= 50)
+    if upgrade:
+        migrate.upgrade(db.engine)
+    elif migrate.current_revision(db.engine) != migrate.head_revision():
+        raise ConfigError("the database schema is not current; run `lbaas db upgrade` first")
+    return Services(settings=settings, db=db, wakeup=Wakeup())
+
+
+@contextlib.contextmanager
+def running_worker(services: Services) -> Iterator[Worker]:
+    worker = services.worker()
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def serve_api(services: Services) -> None:
+    """Serve the API until interrupted (blocks)."""
+    api = services.settings.api_settings
+    app = create_app(services.api_state)
+    uvicorn.run(app, host=api.bind_host, port=api.bind_port, log_level="warning",
+                access_log=services.settings.DEFAULT.debug)

@@ -1,0 +1,69 @@
+"""Fixtures shared by every test: a service on a private SQLite database."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lbaas import config, service
+from lbaas.api.app import create_app
+from lbaas.drivers import Drivers
+from lbaas.drivers import load as load_drivers
+
+PROJECT = "e3cd678b11784734bc366148aa37580e"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> config.Settings:
+    """Built-in defaults with state (the SQLite database) in a private directory."""
+    return config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path)})
+
+
+@pytest.fixture
+def drivers(settings: config.Settings) -> Drivers:
+    """The configured (no-op) drivers; a test may replace a method to make a step fail."""
+    return load_drivers(settings)
+
+
+@pytest.fixture
+def services(settings: config.Settings) -> Iterator[service.Services]:
+    services = service.open_services(settings)
+    yield services
+    services.db.dispose()
+
+
+@pytest.fixture
+def client(services: service.Services, drivers: Drivers) -> Iterator[TestClient]:
+    """An API client with a worker running the flows, as ``lbaas up`` runs them."""
+    worker = services.worker(drivers)
+    worker.start()
+    try:
+        with TestClient(create_app(services.api_state),
+                        headers={"X-Project-Id": PROJECT}) as test_client:
+            yield test_client
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
+def api_only(services: service.Services) -> Iterator[TestClient]:
+    """An API client with no worker: objects stay in their PENDING_* states."""
+    with TestClient(create_app(services.api_state), headers={"X-Project-Id": PROJECT}) as c:
+        yield c
+
+
+def wait_for(fetch: Callable[[], dict[str, Any]], field: str, wanted: str,
+             timeout: float = 10.0) -> dict[str, Any]:
+    """Poll ``fetch`` until ``field`` equals ``wanted``; fail with the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = fetch()
+        if current.get(field) == wanted:
+            return current
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{field} stayed {current.get(field)!r}, wanted {wanted!r}: {current}")
+        time.sleep(0.02)
