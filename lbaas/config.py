@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
 DEFAULT_CONFIG_FILE = Path("/etc/lbaas/lbaas.conf")
 DEFAULT_STATE_PATH = Path("/var/lib/lbaas")
@@ -47,6 +47,16 @@ CIPHERS_OWASP_SUITE_B = (
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="ignore", validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, values: Any) -> Any:
+        """``option =`` with nothing after it leaves an option whose default is None unset."""
+        if isinstance(values, dict):
+            return {key: value for key, value in values.items()
+                    if not (value == "" and key in cls.model_fields
+                            and cls.model_fields[key].default is None)}
+        return values
 
 
 class DefaultSection(Section):
