@@ -1,0 +1,91 @@
+"""Private PostgreSQL and MariaDB servers for tests: own data directory, Unix socket only."""
+from __future__ import annotations
+
+import contextlib
+import glob
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy
+
+
+def _wait_until_connects(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    engine = sqlalchemy.create_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                with engine.connect():
+                    return
+            except sqlalchemy.exc.OperationalError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        engine.dispose()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def postgresql(workdir: Path) -> Iterator[str]:
+    """A PostgreSQL server run as the ``postgres`` user; yields a URL of an empty database."""
+    bindir = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
+    data, sockets = workdir / "pgdata", workdir / "pgsock"
+    workdir.mkdir(parents=True, exist_ok=True)
+    sockets.mkdir()
+    shutil.chown(workdir, "postgres")
+    shutil.chown(sockets, "postgres")
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_postgres, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
+                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
+    process = subprocess.Popen(
+        [*as_postgres, str(bindir / "postgres"), "-D", str(data), "-k", str(sockets),
+         "-c", "listen_addresses=", "-c", "fsync=off"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        admin = f"postgresql+psycopg://postgres@/postgres?host={sockets}"
+        _wait_until_connects(admin, process)
+        engine = sqlalchemy.create_engine(admin, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.exec_driver_sql("CREATE DATABASE lbaas")
+        engine.dispose()
+        yield f"postgresql+psycopg://postgres@/lbaas?host={sockets}"
+    finally:
+        _stop(process)
+
+
+@contextlib.contextmanager
+def mariadb(workdir: Path) -> Iterator[str]:
+    """A MariaDB server with networking off; yields a URL of an empty database."""
+    data, socket = workdir / "data", workdir / "mysqld.sock"
+    workdir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mariadb-install-db", "--user=root", f"--datadir={data}",
+                    "--auth-root-authentication-method=normal", "--skip-test-db"],
+                   check=True, capture_output=True)
+    process = subprocess.Popen(
+        ["mariadbd", "--no-defaults", "--user=root", f"--datadir={data}", f"--socket={socket}",
+         "--skip-networking", f"--pid-file={workdir / 'mysqld.pid'}",
+         "--innodb-flush-log-at-trx-commit=0", "--character-set-server=utf8mb4"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        admin = f"mysql+pymysql://root@localhost/mysql?unix_socket={socket}"
+        _wait_until_connects(admin, process)
+        engine = sqlalchemy.create_engine(admin)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE DATABASE lbaas CHARACTER SET utf8mb4")
+        engine.dispose()
+        yield f"mysql+pymysql://root@localhost/lbaas?unix_socket={socket}&charset=utf8mb4"
+    finally:
+        _stop(process)
