@@ -34,6 +34,9 @@ class Collection:
     columns: dict[str, InstrumentedAttribute]
     tagged: bool = True
     links_key: str = ""
+    # The API attribute that identifies a row: the pagination marker and last sort key.
+    key: str = "id"
+    default_sort: tuple[str, ...] = DEFAULT_SORT
 
     def __post_init__(self) -> None:
         self.links_key = self.links_key or f"{self.plural}_links"
@@ -105,9 +108,9 @@ def parse(params: QueryParams, collection: Collection, settings: Settings) -> Li
         if direction not in ("asc", "desc"):
             raise faults.InvalidSortDirection(key=direction)
     if not sort:
-        sort = [(key, "asc") for key in DEFAULT_SORT]
-    if "id" not in (key for key, _ in sort):
-        sort.append(("id", sort[-1][1]))
+        sort = [(key, "asc") for key in collection.default_sort]
+    if collection.key not in (key for key, _ in sort):
+        sort.append((collection.key, sort[-1][1]))
 
     filters: dict[str, Any] = {}
     tags: dict[str, list[str]] = {}
@@ -124,7 +127,7 @@ def parse(params: QueryParams, collection: Collection, settings: Settings) -> Li
         filters, tags = {}, {}
     fields = parse_fields(params, settings)
     if not api.allow_sorting:
-        sort = [(key, "asc") for key in DEFAULT_SORT]
+        sort = [(key, "asc") for key in collection.default_sort]
     return ListRequest(
         limit=limit if api.allow_pagination else None,
         marker=params.get("marker") if api.allow_pagination else None,
@@ -182,11 +185,11 @@ def fetch(session: Session, stmt: Select, collection: Collection, request: ListR
     return rows
 
 
-def links(url: str, params: QueryParams, request: ListRequest, rows: Sequence[Any]) -> list[dict[str, str]]:
-    """``next``/``previous`` links as upstream builds them."""
+def links(url: str, params: QueryParams, request: ListRequest, markers: Sequence[str]) -> list[dict[str, str]]:
+    """``next``/``previous`` links as upstream builds them, from the page's row markers."""
     kept = [(k, v) for k, v in params.multi_items() if k not in ("marker", "page_reverse", "limit")]
     result: list[dict[str, str]] = []
-    if not rows or request.limit is None:
+    if not markers or request.limit is None:
         return result
     def href(marker: str, reverse: bool) -> str:
         query = [*kept, ("limit", str(request.limit)), ("marker", marker)]
@@ -194,9 +197,9 @@ def links(url: str, params: QueryParams, request: ListRequest, rows: Sequence[An
             query.append(("page_reverse", "True"))
         return f"{url}?{urlencode(query)}"
     if request.marker or request.page_reverse:
-        result.append({"rel": "previous", "href": href(rows[0].id, True)})
-    if len(rows) >= request.limit:
-        result.append({"rel": "next", "href": href(rows[-1].id, False)})
+        result.append({"rel": "previous", "href": href(markers[0], True)})
+    if len(markers) >= request.limit:
+        result.append({"rel": "next", "href": href(markers[-1], False)})
     return result
 
 
@@ -218,5 +221,6 @@ def respond(session: Session, stmt: Select, collection: Collection, params: Quer
     rows = fetch(session, stmt, collection, request)
     return {
         collection.plural: [select_fields(to_api(row), request.fields) for row in rows],
-        collection.links_key: links(url, params, request, rows),
+        collection.links_key: links(url, params, request,
+                                    [getattr(row, collection.columns[collection.key].key) for row in rows]),
     }
