@@ -1,0 +1,1 @@
+"""Everything that runs inside an amphora, and the configuration it is given."""

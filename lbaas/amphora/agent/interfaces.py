@@ -1,0 +1,56 @@
+"""The amphora's own network stack: find an interface by MAC and give it its addresses."""
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+
+
+class InterfaceNotFound(Exception):
+    pass
+
+
+def _ip(*args: str) -> str:
+    return subprocess.run(["ip", *args], check=True, capture_output=True, text=True).stdout
+
+
+def interfaces() -> list[dict]:
+    """``ip -j addr`` as parsed JSON: name, MAC, state and addresses of each interface."""
+    return json.loads(_ip("-j", "addr", "show"))
+
+
+def by_mac(mac_address: str) -> str:
+    for link in interfaces():
+        if link.get("address", "").lower() == mac_address.lower():
+            return link["ifname"]
+    raise InterfaceNotFound(f"No suitable network interface found for MAC {mac_address}")
+
+
+def by_address(ip_address: str) -> str:
+    wanted = ipaddress.ip_address(ip_address)
+    for link in interfaces():
+        for info in link.get("addr_info", []):
+            if ipaddress.ip_address(info["local"]) == wanted:
+                return link["ifname"]
+    raise InterfaceNotFound(f"No interface has address {ip_address}")
+
+
+def configure(ifname: str, addresses: list[str], *, gateway: str | None = None,
+              mtu: int | None = None) -> None:
+    """Give ``ifname`` exactly these addresses (``ip/prefix``), bring it up, set the route."""
+    wanted = {str(ipaddress.ip_interface(address)) for address in addresses}
+    for link in interfaces():
+        if link["ifname"] != ifname:
+            continue
+        for info in link.get("addr_info", []):
+            present = f"{info['local']}/{info['prefixlen']}"
+            if info.get("scope") == "global" and present not in wanted:
+                _ip("addr", "del", present, "dev", ifname)
+    for address in sorted(wanted):
+        _ip("addr", "replace", address, "dev", ifname)
+    if mtu:
+        _ip("link", "set", "dev", ifname, "mtu", str(mtu))
+    _ip("link", "set", "dev", ifname, "up")
+    if gateway:
+        family = "-6" if ipaddress.ip_address(gateway).version == 6 else "-4"
+        _ip(family, "route", "replace", "default", "via", gateway, "dev", ifname)

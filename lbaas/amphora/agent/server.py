@@ -1,0 +1,241 @@
+"""The agent's REST API (upstream's ``/1.0`` paths) over HTTPS with mutual TLS."""
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from lbaas.amphora.agent import interfaces
+from lbaas.amphora.agent.config import AgentConfig
+from lbaas.amphora.agent.haproxy import Haproxy, HaproxyPaths, InvalidConfig
+
+LOG = logging.getLogger(__name__)
+API_VERSION = "1.0"
+UUID = r"[0-9a-fA-F-]{36}"
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.status, self.message, self.details = status, message, details
+
+
+Response = tuple[int, Any, dict[str, str]]
+
+
+class Agent:
+    """The operations behind the routes; one instance per amphora."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
+            ("GET", re.compile(r"/"), self.version),
+            ("GET", re.compile(rf"/{API_VERSION}/info"), self.info),
+            ("GET", re.compile(rf"/{API_VERSION}/details"), self.details),
+            ("GET", re.compile(rf"/{API_VERSION}/listeners"), self.listeners),
+            ("PUT", re.compile(rf"/{API_VERSION}/loadbalancer/(?P<amphora_id>{UUID})/(?P<lb_id>{UUID})/haproxy"),
+             self.upload_haproxy),
+            ("GET", re.compile(rf"/{API_VERSION}/loadbalancer/(?P<lb_id>{UUID})/haproxy"),
+             self.get_haproxy),
+            ("PUT", re.compile(rf"/{API_VERSION}/loadbalancer/(?P<lb_id>{UUID})/(?P<action>start|stop|reload)"),
+             self.haproxy_action),
+            ("PUT", re.compile(rf"/{API_VERSION}/loadbalancer/(?P<lb_id>{UUID})/runtime"),
+             self.haproxy_runtime),
+            ("DELETE", re.compile(rf"/{API_VERSION}/listeners/(?P<lb_id>{UUID})"), self.delete_lb),
+            ("POST", re.compile(rf"/{API_VERSION}/plug/vip/(?P<vip>[0-9a-fA-F.:]+)"), self.plug_vip),
+            ("POST", re.compile(rf"/{API_VERSION}/plug/network"), self.plug_network),
+            ("GET", re.compile(rf"/{API_VERSION}/interface/(?P<ip_address>[0-9a-fA-F.:]+)"),
+             self.interface),
+        ]
+
+    def dispatch(self, method: str, path: str, body: bytes) -> Response:
+        for route_method, pattern, handler in self.routes:
+            match = pattern.fullmatch(path)
+            if match and route_method == method:
+                return handler(body=body, **match.groupdict())
+        raise HttpError(404, "Not Found", f"{method} {path}")
+
+    def _haproxy(self, lb_id: str) -> Haproxy:
+        return Haproxy(HaproxyPaths(self.config.base_path, lb_id), self.config.haproxy_cmd)
+
+    def _haproxy_version(self) -> str:
+        output = subprocess.run([self.config.haproxy_cmd, "-v"], capture_output=True, text=True).stdout
+        found = re.search(r"version (\S+)", output)
+        return found.group(1) if found else "unknown"
+
+    def version(self, body: bytes) -> Response:
+        return 200, {"api_version": API_VERSION}, {}
+
+    def info(self, body: bytes) -> Response:
+        return 200, {"hostname": socket.gethostname(), "api_version": API_VERSION,
+                     "haproxy_version": self._haproxy_version(),
+                     "amphora_id": self.config.amphora_id,
+                     "base_path": str(self.config.base_path)}, {}
+
+    def details(self, body: bytes) -> Response:
+        _, info, _ = self.info(body)
+        _, listeners, _ = self.listeners(body)
+        return 200, {**info, "listeners": listeners,
+                     "haproxy_count": sum(1 for item in listeners if item["status"] == "ACTIVE"),
+                     "interfaces": {link["ifname"]: [a["local"] for a in link.get("addr_info", [])]
+                                    for link in interfaces.interfaces()}}, {}
+
+    def listeners(self, body: bytes) -> Response:
+        found = []
+        if self.config.base_path.exists():
+            for directory in sorted(self.config.base_path.iterdir()):
+                if (directory / "haproxy.cfg").exists():
+                    running = self._haproxy(directory.name).running()
+                    found.append({"uuid": directory.name,
+                                  "status": "ACTIVE" if running else "STOPPED", "type": "haproxy"})
+        return 200, found, {}
+
+    def upload_haproxy(self, body: bytes, amphora_id: str, lb_id: str) -> Response:
+        if amphora_id != self.config.amphora_id:
+            raise HttpError(400, "Invalid request", f"this is amphora {self.config.amphora_id}")
+        try:
+            etag = self._haproxy(lb_id).install(body.decode())
+        except InvalidConfig as exc:
+            raise HttpError(400, "Invalid request", str(exc)) from exc
+        return 202, {"message": "OK"}, {"ETag": etag}
+
+    def get_haproxy(self, body: bytes, lb_id: str) -> Response:
+        paths = HaproxyPaths(self.config.base_path, lb_id)
+        if not paths.config.exists():
+            raise HttpError(404, "Not Found", f"no configuration for load balancer {lb_id}")
+        return 200, paths.config.read_text(), {}
+
+    def haproxy_action(self, body: bytes, lb_id: str, action: str) -> Response:
+        haproxy = self._haproxy(lb_id)
+        if not haproxy.paths.config.exists():
+            raise HttpError(404, "Not Found", f"no configuration for load balancer {lb_id}")
+        try:
+            getattr(haproxy, action)()
+        except subprocess.CalledProcessError as exc:
+            raise HttpError(500, f"Error performing action {action}", exc.stderr or "") from exc
+        return 202, {"message": "OK", "details": f"haproxy for {lb_id} {action}ed"}, {}
+
+    def haproxy_runtime(self, body: bytes, lb_id: str) -> Response:
+        """Runtime API commands (e.g. ``set server``) applied without a reload."""
+        commands = json.loads(body or b"[]")
+        haproxy = self._haproxy(lb_id)
+        if not haproxy.running():
+            raise HttpError(409, "haproxy is not running", lb_id)
+        answers = [haproxy.runtime(command).strip() for command in commands]
+        return 200, {"answers": answers}, {}
+
+    def delete_lb(self, body: bytes, lb_id: str) -> Response:
+        haproxy = self._haproxy(lb_id)
+        haproxy.stop()
+        shutil.rmtree(haproxy.paths.directory, ignore_errors=True)
+        haproxy.paths.stats_socket.unlink(missing_ok=True)
+        return 200, {"message": "OK"}, {}
+
+    def plug_vip(self, body: bytes, vip: str) -> Response:
+        request = json.loads(body or b"{}")
+        prefix = ipaddress.ip_network(request["subnet_cidr"]).prefixlen
+        addresses = [f"{vip}/{prefix}"]
+        if request.get("vrrp_ip") and request["vrrp_ip"] != vip:
+            addresses = [f"{request['vrrp_ip']}/{prefix}", *addresses]
+        self._configure(request["mac_address"], addresses, request.get("gateway"), request.get("mtu"))
+        return 202, {"message": "OK", "details": f"VIP {vip} plugged"}, {}
+
+    def plug_network(self, body: bytes) -> Response:
+        request = json.loads(body or b"{}")
+        addresses = [f"{item['ip_address']}/{ipaddress.ip_network(item['subnet_cidr']).prefixlen}"
+                     for item in request.get("fixed_ips", [])]
+        self._configure(request["mac_address"], addresses, None, request.get("mtu"))
+        return 202, {"message": "OK", "details": "network plugged"}, {}
+
+    def _configure(self, mac: str, addresses: list[str], gateway: str | None,
+                   mtu: int | None) -> None:
+        try:
+            ifname = interfaces.by_mac(mac)
+        except interfaces.InterfaceNotFound as exc:
+            raise HttpError(404, "No suitable network interface found", str(exc)) from exc
+        try:
+            interfaces.configure(ifname, addresses, gateway=gateway, mtu=mtu)
+        except subprocess.CalledProcessError as exc:
+            raise HttpError(500, "Error plugging network", exc.stderr or "") from exc
+
+    def interface(self, body: bytes, ip_address: str) -> Response:
+        try:
+            return 200, {"interface": interfaces.by_address(ip_address)}, {}
+        except interfaces.InterfaceNotFound as exc:
+            raise HttpError(404, "Not Found", str(exc)) from exc
+
+
+def _handler(agent: Agent) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            try:
+                status, payload, headers = agent.dispatch(self.command, self.path.split("?")[0], body)
+            except HttpError as exc:
+                status, payload, headers = exc.status, {"message": exc.message, "details": exc.details}, {}
+            except Exception as exc:  # the agent must answer, never die, on a bad request
+                LOG.exception("error serving %s %s", self.command, self.path)
+                status, payload, headers = 500, {"message": "Internal error", "details": str(exc)}, {}
+            data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain" if isinstance(payload, str) else "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_PUT = do_POST = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+            LOG.info("%s %s", self.address_string(), format % args)
+
+    return Handler
+
+
+def server_context(config: AgentConfig) -> ssl.SSLContext:
+    """TLS >= 1.2, our certificate, and only clients whose certificate the client CA signed."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.agent_server_cert)
+    context.load_verify_locations(config.agent_server_ca)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class AgentServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, config: AgentConfig, context: ssl.SSLContext) -> None:
+        self.address_family = socket.AF_INET6 if ":" in config.bind_host else socket.AF_INET
+        super().__init__((config.bind_host, config.bind_port), _handler(Agent(config)))
+        self.context = context
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        connection.settimeout(30)
+        # The handshake happens on first read, in the request's own thread.
+        return self.context.wrap_socket(connection, server_side=True,
+                                        do_handshake_on_connect=False), address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        LOG.warning("connection from %s failed", client_address, exc_info=True)
+
+
+def serve(config: AgentConfig) -> None:
+    server = AgentServer(config, server_context(config))
+    LOG.info("amphora agent %s listening on %s:%s", config.amphora_id,
+             config.bind_host, config.bind_port)
+    server.serve_forever()
