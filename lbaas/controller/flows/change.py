@@ -7,12 +7,13 @@ has one flow per object and action; they all have this shape.
 from __future__ import annotations
 
 from lbaas.controller.flow import Step
-from lbaas.controller.tasks import amphora, lifecycle
+from lbaas.controller.tasks import amphora, lifecycle, network
 
 
 def change(lb_id: str, targets: dict[str, list[str]]) -> list[Step]:
     return [
         lifecycle.error_on_revert(lb_id, targets),
+        network.plug_member_networks(lb_id),
         amphora.update_amphorae(lb_id),
         lifecycle.settle(lb_id, targets),
     ]

@@ -12,6 +12,7 @@ def create(lb_id: str) -> list[Step]:
         network.allocate_vip(lb_id),
         amphora.build_amphorae(lb_id),
         network.plug_vip(lb_id),
+        network.plug_member_networks(lb_id),
         amphora.update_amphorae(lb_id),
         lifecycle.settle_tree(lb_id),
     ]
@@ -22,8 +23,8 @@ def delete(lb_id: str, cascade: bool) -> list[Step]:
     if cascade:
         steps.append(lifecycle.delete_children(lb_id))
     return steps + [
-        network.release_vip(lb_id),
         amphora.delete_amphorae(lb_id),
+        network.release_vip(lb_id),
         lifecycle.mark_deleted(lb_id),
     ]
 
@@ -35,6 +36,7 @@ def failover(lb_id: str) -> list[Step]:
         amphora.retire_amphorae(lb_id),
         amphora.build_amphorae(lb_id),
         network.plug_vip(lb_id),
+        network.plug_member_networks(lb_id),
         amphora.update_amphorae(lb_id),
         amphora.remove_retired(lb_id),
         lifecycle.settle(lb_id, {"loadbalancer": [lb_id]}),

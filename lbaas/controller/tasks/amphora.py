@@ -22,43 +22,54 @@ ROLES = {
 
 
 def live_amphorae(session: Session, lb_id: str) -> list[Amphora]:
-    """The amphorae serving ``lb_id`` (not deleted, not failed)."""
+    """The amphorae serving ``lb_id`` (not deleted, failed or being replaced)."""
     return list(session.scalars(select(Amphora).where(
         Amphora.load_balancer_id == lb_id,
         Amphora.status.notin_((constants.DELETED, constants.ERROR, constants.PENDING_DELETE)))))
 
 
+def _set(ctx: FlowContext, amphora_id: str, **values: object) -> Amphora:
+    with ctx.db.write() as session:
+        amphora = session.get(Amphora, amphora_id)
+        for key, value in values.items():
+            setattr(amphora, key, value)
+    return amphora
+
+
+def _build_one(ctx: FlowContext, lb_id: str, role: str, priority: int | None) -> None:
+    with ctx.db.write() as session:
+        amphora = Amphora(status=constants.PENDING_CREATE, load_balancer_id=lb_id)
+        session.add(amphora)
+    ctx.store.setdefault("built_amphorae", []).append(amphora.id)
+    management = ctx.drivers.network.allocate_port(amphora.id, None)
+    instance = ctx.drivers.compute.build(amphora.id, management_port=management, files={})
+    amphora = _set(ctx, amphora.id, compute_id=instance.compute_id, status=constants.BOOTING,
+                   lb_network_ip=instance.lb_network_ip, cached_zone=instance.host)
+    ctx.drivers.amphora.wait_ready(amphora)
+    _set(ctx, amphora.id, status=constants.ALLOCATED, role=role, vrrp_priority=priority)
+
+
+def _destroy(ctx: FlowContext, amphora: Amphora) -> None:
+    """Remove the instance and give back every address the amphora held."""
+    if amphora.compute_id:
+        ctx.drivers.compute.delete(amphora.compute_id)
+    for port in ctx.drivers.network.ports_of(amphora.id):
+        ctx.drivers.network.release_port(port.id)
+
+
 def build_amphorae(lb_id: str) -> Step:
-    """One amphora per role of the topology: a DB row, a compute instance, an agent that answers."""
+    """One amphora per role of the topology: a row, an instance, an agent that answers."""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
             topology = session.get(LoadBalancer, lb_id).topology or constants.TOPOLOGY_SINGLE
-        built = ctx.store.setdefault("built_amphorae", [])
         for role, priority in ROLES[topology]:
-            with ctx.db.write() as session:
-                amphora = Amphora(status=constants.PENDING_CREATE, load_balancer_id=lb_id)
-                session.add(amphora)
-            built.append(amphora.id)
-            instance = ctx.drivers.compute.build(amphora.id)
-            with ctx.db.write() as session:
-                amphora = session.get(Amphora, amphora.id)
-                amphora.compute_id = instance.compute_id
-                amphora.lb_network_ip = instance.lb_network_ip
-                amphora.cached_zone = instance.host
-                amphora.status = constants.BOOTING
-            ctx.drivers.amphora.wait_ready(amphora)
-            with ctx.db.write() as session:
-                amphora = session.get(Amphora, amphora.id)
-                amphora.status = constants.ALLOCATED
-                amphora.role = role
-                amphora.vrrp_priority = priority
+            _build_one(ctx, lb_id, role, priority)
 
     def revert(ctx: FlowContext) -> None:
         for amphora_id in ctx.store.get("built_amphorae", []):
             with ctx.db.write() as session:
                 amphora = session.get(Amphora, amphora_id)
-                if amphora.compute_id:
-                    ctx.drivers.compute.delete(amphora.compute_id)
+                _destroy(ctx, amphora)
                 session.delete(amphora)
     return Step("build-amphorae", execute, revert)
 
@@ -74,17 +85,19 @@ def update_amphorae(lb_id: str) -> Step:
 
 
 def _remove(ctx: FlowContext, lb_id: str, amphora_ids: list[str]) -> None:
-    """Stop the load balancer on these amphorae, remove their instances, mark them DELETED."""
+    """Stop the load balancer on these amphorae, remove them, mark them DELETED."""
     with ctx.db.read() as session:
         lb = session.get(LoadBalancer, lb_id)
         amphorae = [session.get(Amphora, amphora_id) for amphora_id in amphora_ids]
         for amphora in amphorae:
-            ctx.drivers.amphora.delete(lb, amphora)
+            try:
+                ctx.drivers.amphora.delete(lb, amphora)
+            except Exception:  # a dead amphora cannot answer; removing it is all that is left
+                LOG.warning("amphora %s did not answer the delete; removing it anyway",
+                            amphora.id, exc_info=True)
     for amphora in amphorae:
-        if amphora.compute_id:
-            ctx.drivers.compute.delete(amphora.compute_id)
-        with ctx.db.write() as session:
-            session.get(Amphora, amphora.id).status = constants.DELETED
+        _destroy(ctx, amphora)
+        _set(ctx, amphora.id, status=constants.DELETED)
 
 
 def delete_amphorae(lb_id: str) -> Step:
@@ -105,9 +118,8 @@ def retire_amphorae(lb_id: str) -> Step:
         ctx.store["retired"] = [amphora.id for amphora in retired]
 
     def revert(ctx: FlowContext) -> None:
-        with ctx.db.write() as session:
-            for amphora_id in ctx.store.get("retired", []):
-                session.get(Amphora, amphora_id).status = constants.ALLOCATED
+        for amphora_id in ctx.store.get("retired", []):
+            _set(ctx, amphora_id, status=constants.ALLOCATED)
     return Step("retire-amphorae", execute, revert)
 
 

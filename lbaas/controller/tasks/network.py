@@ -1,15 +1,11 @@
-"""Steps that allocate the VIP and plug amphorae into its network."""
+"""Steps that allocate the VIP and plug amphorae into the VIP and member networks."""
 from __future__ import annotations
 
+from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.controller.tasks.amphora import live_amphorae
 from lbaas.db.models import Amphora, LoadBalancer
-from lbaas.drivers.network.base import Vip, VipRequest
-
-
-def _vip(lb: LoadBalancer) -> Vip:
-    return Vip(ip_address=lb.vip_address or "", port_id=lb.vip_port_id or "",
-               subnet_id=lb.vip_subnet_id, network_id=lb.vip_network_id)
+from lbaas.drivers.network.base import VipRequest
 
 
 def allocate_vip(lb_id: str) -> Step:
@@ -20,47 +16,71 @@ def allocate_vip(lb_id: str) -> Step:
                                  port_id=lb.vip_port_id, subnet_id=lb.vip_subnet_id,
                                  network_id=lb.vip_network_id)
         vip = ctx.drivers.network.allocate_vip(request)
-        ctx.store["vip"] = vip
+        ctx.store["vip_port_id"] = vip.id
         with ctx.db.write() as session:
             lb = session.get(LoadBalancer, lb_id)
-            lb.vip_address, lb.vip_port_id = vip.ip_address, vip.port_id
+            lb.vip_address, lb.vip_port_id = vip.ip_address, vip.id
             lb.vip_subnet_id, lb.vip_network_id = vip.subnet_id, vip.network_id
 
     def revert(ctx: FlowContext) -> None:
-        if "vip" in ctx.store:
-            ctx.drivers.network.deallocate_vip(ctx.store["vip"])
+        if "vip_port_id" in ctx.store:
+            ctx.drivers.network.release_port(ctx.store["vip_port_id"])
     return Step("allocate-vip", execute, revert)
 
 
 def plug_vip(lb_id: str) -> Step:
+    """Give each amphora without one a port on the VIP subnet carrying its own and the VIP address."""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            vip = _vip(session.get(LoadBalancer, lb_id))
-            amphorae = live_amphorae(session, lb_id)
-        plugged = ctx.store.setdefault("plugged", [])
+            lb = session.get(LoadBalancer, lb_id)
+            amphorae = [a for a in live_amphorae(session, lb_id) if a.vrrp_port_id is None]
+        vip = ctx.drivers.network.get_port(lb.vip_port_id) or ctx.drivers.network.allocate_vip(
+            VipRequest(load_balancer_id=lb.id, ip_address=lb.vip_address, port_id=lb.vip_port_id,
+                       subnet_id=lb.vip_subnet_id, network_id=lb.vip_network_id))
         for amphora in amphorae:
-            vrrp_ip = ctx.drivers.network.plug_vip(vip, amphora.id, amphora.compute_id or "")
-            plugged.append((amphora.id, amphora.compute_id or ""))
+            vrrp = ctx.drivers.network.allocate_port(amphora.id, lb.vip_subnet_id)
+            mac = ctx.drivers.compute.attach_port(amphora.compute_id or "", vrrp)
+            ctx.drivers.amphora.post_vip_plug(amphora, vip, vrrp, mac)
             with ctx.db.write() as session:
                 row = session.get(Amphora, amphora.id)
-                row.vrrp_ip, row.ha_ip, row.ha_port_id = vrrp_ip, vip.ip_address, vip.port_id
+                row.vrrp_ip, row.vrrp_port_id = vrrp.ip_address, vrrp.id
+                row.ha_ip, row.ha_port_id = vip.ip_address, vip.id
+    return Step("plug-vip", execute)
 
-    def revert(ctx: FlowContext) -> None:
+
+def _member_subnets(lb: LoadBalancer) -> set[str]:
+    return {member.subnet_id for pool in lb.pools for member in pool.members
+            if member.subnet_id and member.subnet_id != lb.vip_subnet_id
+            and member.provisioning_status != constants.PENDING_DELETE}
+
+
+def plug_member_networks(lb_id: str) -> Step:
+    """Plug each amphora into every member subnet it lacks; unplug the ones no longer used."""
+    def execute(ctx: FlowContext) -> None:
+        network, compute = ctx.drivers.network, ctx.drivers.compute
         with ctx.db.read() as session:
-            vip = _vip(session.get(LoadBalancer, lb_id))
-        for amphora_id, compute_id in ctx.store.get("plugged", []):
-            ctx.drivers.network.unplug_vip(vip, amphora_id, compute_id)
-    return Step("plug-vip", execute, revert)
+            lb = session.get(LoadBalancer, lb_id)
+            needed = _member_subnets(lb)
+            amphorae = live_amphorae(session, lb_id)
+        for amphora in amphorae:
+            fixed = {amphora.lb_network_ip, amphora.vrrp_ip}
+            ports = [p for p in network.ports_of(amphora.id) if p.ip_address not in fixed]
+            plugged = {port.subnet_id for port in ports}
+            for subnet_id in sorted(needed - plugged):
+                port = network.allocate_port(amphora.id, subnet_id)
+                mac = compute.attach_port(amphora.compute_id or "", port)
+                ctx.drivers.amphora.post_network_plug(amphora, port, mac)
+            for port in ports:
+                if port.subnet_id not in needed:
+                    compute.detach_port(amphora.compute_id or "", port)
+                    network.release_port(port.id)
+    return Step("plug-member-networks", execute)
 
 
 def release_vip(lb_id: str) -> Step:
-    """Unplug every amphora from the VIP network and give the VIP address back."""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            vip = _vip(session.get(LoadBalancer, lb_id))
-            amphorae = live_amphorae(session, lb_id)
-        for amphora in amphorae:
-            ctx.drivers.network.unplug_vip(vip, amphora.id, amphora.compute_id or "")
-        if vip.ip_address:
-            ctx.drivers.network.deallocate_vip(vip)
+            port_id = session.get(LoadBalancer, lb_id).vip_port_id
+        if port_id:
+            ctx.drivers.network.release_port(port_id)
     return Step("release-vip", execute)

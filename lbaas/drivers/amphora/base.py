@@ -4,12 +4,21 @@ from __future__ import annotations
 import abc
 
 from lbaas.db.models import Amphora, LoadBalancer
+from lbaas.drivers.network.base import Port
 
 
 class AmphoraDriver(abc.ABC):
     @abc.abstractmethod
     def wait_ready(self, amphora: Amphora) -> None:
         """Block until the amphora's agent answers (or raise)."""
+
+    @abc.abstractmethod
+    def post_vip_plug(self, amphora: Amphora, vip: Port, vrrp: Port, mac_address: str) -> None:
+        """Configure the VIP interface (found by MAC) with the amphora's and the VIP address."""
+
+    @abc.abstractmethod
+    def post_network_plug(self, amphora: Amphora, port: Port, mac_address: str) -> None:
+        """Configure a member-network interface (found by MAC) with its address."""
 
     @abc.abstractmethod
     def update(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:

@@ -3,10 +3,17 @@ from __future__ import annotations
 
 from lbaas.db.models import Amphora, LoadBalancer
 from lbaas.drivers.amphora.base import AmphoraDriver
+from lbaas.drivers.network.base import Port
 
 
 class NoopAmphoraDriver(AmphoraDriver):
     def wait_ready(self, amphora: Amphora) -> None:
+        return None
+
+    def post_vip_plug(self, amphora: Amphora, vip: Port, vrrp: Port, mac_address: str) -> None:
+        return None
+
+    def post_network_plug(self, amphora: Amphora, port: Port, mac_address: str) -> None:
         return None
 
     def update(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:

@@ -4,12 +4,20 @@ from __future__ import annotations
 import uuid
 
 from lbaas.drivers.compute.base import ComputeDriver, ComputeInstance
+from lbaas.drivers.network.base import Port
 
 
 class NoopComputeDriver(ComputeDriver):
-    def build(self, amphora_id: str, *, host: str | None = None) -> ComputeInstance:
-        # Upstream's no-op driver answers with a documentation address as well.
-        return ComputeInstance(compute_id=str(uuid.uuid4()), lb_network_ip="192.0.2.1", host=host)
+    def build(self, amphora_id: str, *, management_port: Port, files: dict[str, bytes],
+              host: str | None = None) -> ComputeInstance:
+        return ComputeInstance(compute_id=str(uuid.uuid4()),
+                               lb_network_ip=management_port.ip_address, host=host)
 
     def delete(self, compute_id: str) -> None:
+        return None
+
+    def attach_port(self, compute_id: str, port: Port) -> str:
+        return "fa:16:3e:00:00:00"
+
+    def detach_port(self, compute_id: str, port: Port) -> None:
         return None

@@ -1,4 +1,4 @@
-"""Network driver: hands out VIP and member-side addresses and plugs amphorae in."""
+"""Network driver: hands out VIP, management and member-side addresses (ports)."""
 from __future__ import annotations
 
 import abc
@@ -6,11 +6,18 @@ from dataclasses import dataclass
 
 
 @dataclass
-class Vip:
-    ip_address: str
-    port_id: str
-    subnet_id: str | None
+class Port:
+    """An address on a subnet, reserved for one owner (like a Neutron port)."""
+
+    id: str
     network_id: str | None
+    subnet_id: str | None
+    ip_address: str
+    subnet_cidr: str | None = None
+    gateway: str | None = None
+    # The Linux bridge of the network (local driver), where a compute driver plugs the port.
+    bridge: str | None = None
+    mtu: int | None = None
 
 
 @dataclass
@@ -24,17 +31,21 @@ class VipRequest:
 
 class NetworkDriver(abc.ABC):
     @abc.abstractmethod
-    def allocate_vip(self, request: VipRequest) -> Vip:
+    def allocate_vip(self, request: VipRequest) -> Port:
         """Reserve the VIP address (the requested one, or a free one on the subnet)."""
 
     @abc.abstractmethod
-    def deallocate_vip(self, vip: Vip) -> None:
-        """Release the VIP address; releasing a released one is not an error."""
+    def allocate_port(self, owner: str, subnet_id: str | None) -> Port:
+        """Reserve an address for ``owner`` (an amphora) on a subnet (None: management)."""
 
     @abc.abstractmethod
-    def plug_vip(self, vip: Vip, amphora_id: str, compute_id: str) -> str | None:
-        """Connect an amphora to the VIP network; returns its own (VRRP) address there."""
+    def get_port(self, port_id: str) -> Port | None:
+        """The port with this id, or None once it was released."""
 
     @abc.abstractmethod
-    def unplug_vip(self, vip: Vip, amphora_id: str, compute_id: str) -> None:
-        """Disconnect an amphora from the VIP network."""
+    def ports_of(self, owner: str) -> list[Port]:
+        """Every port reserved for ``owner``."""
+
+    @abc.abstractmethod
+    def release_port(self, port_id: str) -> None:
+        """Give the address back; releasing a released port is not an error."""
