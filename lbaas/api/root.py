@@ -35,7 +35,24 @@ def versions(base_url: str) -> dict[str, list[dict[str, object]]]:
     ]}
 
 
+def _base_url(request: Request) -> str:
+    return (request.app.state.api.settings.api_settings.api_base_uri or str(request.base_url)).rstrip("/")
+
+
 @router.get("/", summary="List API versions")
 def list_versions(request: Request) -> dict[str, list[dict[str, object]]]:
-    base = request.app.state.api.settings.api_settings.api_base_uri or str(request.base_url)
-    return versions(base.rstrip("/"))
+    return versions(_base_url(request))
+
+
+@router.get("/v2", summary="Show the current API version")
+@router.get("/v2.0", include_in_schema=False)
+def show_version(request: Request) -> dict[str, dict[str, object]]:
+    """The current version, linking to itself.
+
+    Upstream answers the bare string "v2.0" here; openstacksdk's keystoneauth discovery
+    reads this URL when ``load_balancer_endpoint_override`` ends in ``/v2.0`` and needs a
+    ``{"version": {...}}`` document instead.
+    """
+    base = _base_url(request)
+    current = versions(base)["versions"][-1]
+    return {"version": {**current, "links": [{"href": f"{base}{request.url.path}", "rel": "self"}]}}

@@ -1,0 +1,16 @@
+# make up     start the all-in-one service (API on 127.0.0.1:9876 by default); Ctrl-C stops
+# make test   run the whole test suite
+# Both first install whatever is missing (scripts/bootstrap). Extra arguments go in ARGS:
+#   make up ARGS="--config-file ./lbaas.conf"    make test ARGS="-x tests/api"
+VENV ?= .venv
+ARGS ?=
+
+.PHONY: up test
+
+up:
+	@VENV=$(VENV) bash scripts/bootstrap
+	$(VENV)/bin/lbaas up $(ARGS)
+
+test:
+	@VENV=$(VENV) bash scripts/bootstrap --test
+	$(VENV)/bin/pytest $(ARGS)

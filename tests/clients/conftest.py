@@ -1,0 +1,114 @@
+"""The real service (``lbaas up``) in a subprocess, for tests that drive it with real clients."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+# The project the service gives callers that name none: the clients here send no
+# X-Project-Id. A UUID, so `openstack loadbalancer quota show` needs no Keystone lookup.
+PROJECT = "0f4bd8a3c4a94d0f9b8c7a6e5d4c3b2a"
+SUBNET = "8c1a4e5c-9b1f-4d5c-8f5e-0a6f3e2b9c10"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class Service:
+    url: str
+    workdir: Path
+
+    def log(self) -> str:
+        return (self.workdir / "lbaas.log").read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(workdir: Path, port: int) -> Path:
+    path = workdir / "lbaas.conf"
+    path.write_text(
+        "[DEFAULT]\n"
+        f"state_path = {workdir / 'state'}\n"
+        "[api_settings]\n"
+        "bind_host = 127.0.0.1\n"
+        f"bind_port = {port}\n"
+        f"default_project_id = {PROJECT}\n"
+        "[controller_worker]\n"
+        "job_poll_interval = 0.1\n")
+    return path
+
+
+def lbaas_command() -> Path:
+    """The installed ``lbaas`` script of the interpreter running the tests."""
+    command = Path(sys.executable).parent / "lbaas"
+    if not command.exists():
+        pytest.fail(f"{command} is missing; install the package (make test does)")
+    return command
+
+
+def clean_environment() -> dict[str, str]:
+    """This environment without settings that would reconfigure the service or the clients."""
+    return {key: value for key, value in os.environ.items()
+            if not key.startswith(("LBAAS__", "OS_"))}
+
+
+def wait_until_answering(url: str, process: subprocess.Popen, service: Service) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"lbaas up exited with {process.returncode}:\n{service.log()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"lbaas up did not answer on {url} in {START_TIMEOUT:.0f}s:\n{service.log()}")
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM the service's process group (it and its children), SIGKILL if it lingers."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(STOP_TIMEOUT)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    process.wait()
+
+
+@pytest.fixture(scope="module")
+def lbaas_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """``lbaas up`` on a free loopback port with a private state directory."""
+    workdir = tmp_path_factory.mktemp("lbaas-up")
+    port = free_port()
+    config = write_config(workdir, port)
+    service = Service(url=f"http://127.0.0.1:{port}", workdir=workdir)
+    with open(workdir / "lbaas.log", "wb") as log:
+        process = subprocess.Popen(
+            [str(lbaas_command()), "up", "--config-file", str(config)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=clean_environment(), start_new_session=True)
+    try:
+        wait_until_answering(service.url + "/", process, service)
+        yield service
+    finally:
+        stop(process)

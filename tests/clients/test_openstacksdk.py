@@ -1,0 +1,111 @@
+"""openstacksdk's ``conn.load_balancer`` proxy, unchanged, against ``lbaas up``."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import openstack
+import pytest
+from openstack import exceptions
+from openstack.connection import Connection
+
+from tests.clients.conftest import PROJECT, SUBNET, Service
+
+WAIT = {"interval": 0.1, "wait": 60}
+
+
+@pytest.fixture(scope="module")
+def conn(lbaas_service: Service) -> Iterator[Connection]:
+    """A connection as an operator makes one without Keystone (no clouds.yaml, no OS_*)."""
+    connection = openstack.connect(
+        auth_type="none", load_balancer_endpoint_override=f"{lbaas_service.url}/v2.0",
+        load_yaml_config=False, load_envvars=False)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def create_active(conn: Connection, **fields: object) -> openstack.resource.Resource:
+    lb = conn.load_balancer.create_load_balancer(vip_subnet_id=SUBNET, **fields)
+    return conn.load_balancer.wait_for_load_balancer(lb.id, **WAIT)
+
+
+def test_sdk_creates_a_load_balancer_and_waits_until_active(conn):
+    lb = conn.load_balancer.create_load_balancer(name="web", vip_subnet_id=SUBNET,
+                                                 tags=["prod"])
+    assert lb.provisioning_status == "PENDING_CREATE"
+    active = conn.load_balancer.wait_for_load_balancer(lb.id, **WAIT)
+    assert active.provisioning_status == "ACTIVE"
+    assert active.project_id == PROJECT
+    assert active.vip_address and active.vip_port_id
+    assert active.tags == ["prod"]
+    shown = conn.load_balancer.get_load_balancer(lb.id)
+    assert (shown.name, shown.vip_subnet_id, shown.provider) == ("web", SUBNET, "amphora")
+
+
+def test_sdk_updates_a_load_balancer(conn):
+    lb = create_active(conn, name="before")
+    conn.load_balancer.update_load_balancer(lb, name="after", description="renamed")
+    updated = conn.load_balancer.wait_for_load_balancer(lb.id, **WAIT)
+    assert (updated.name, updated.description) == ("after", "renamed")
+
+
+def test_sdk_lists_and_filters_load_balancers_across_pages(conn):
+    tag = f"page-{uuid.uuid4().hex[:8]}"
+    created = {create_active(conn, name=f"paged-{i}", tags=[tag]).id for i in range(3)}
+    # limit=1 makes the sdk follow three "next" links.
+    listed = {lb.id for lb in conn.load_balancer.load_balancers(tags=tag, limit=1)}
+    assert listed == created
+    by_name = list(conn.load_balancer.load_balancers(name="paged-1", tags=tag))
+    assert [lb.name for lb in by_name] == ["paged-1"]
+
+
+def test_sdk_reads_load_balancer_statistics(conn):
+    lb = create_active(conn, name="observed")
+    stats = conn.load_balancer.get_load_balancer_statistics(lb.id)
+    assert (stats.bytes_in, stats.bytes_out, stats.active_connections,
+            stats.total_connections, stats.request_errors) == (0, 0, 0, 0, 0)
+
+
+def test_sdk_fails_over_a_load_balancer(conn):
+    lb = create_active(conn)
+    conn.load_balancer.failover_load_balancer(lb.id)
+    assert conn.load_balancer.wait_for_load_balancer(lb.id, **WAIT).provisioning_status == "ACTIVE"
+
+
+def test_sdk_cascade_delete_removes_the_load_balancer(conn):
+    lb = create_active(conn, name="doomed")
+    conn.load_balancer.delete_load_balancer(lb, cascade=True)
+    conn.load_balancer.wait_for_delete(lb, **WAIT)
+    with pytest.raises(exceptions.NotFoundException):
+        conn.load_balancer.get_load_balancer(lb.id)
+
+
+def test_sdk_reports_an_unknown_load_balancer_as_not_found(conn):
+    missing = str(uuid.uuid4())
+    with pytest.raises(exceptions.NotFoundException, match=f"Load Balancer {missing} not found"):
+        conn.load_balancer.get_load_balancer(missing)
+    assert conn.load_balancer.find_load_balancer("no-such-name") is None
+
+
+def test_sdk_sees_a_validation_error_as_bad_request(conn):
+    with pytest.raises(exceptions.BadRequestException, match="VIP must contain one of"):
+        conn.load_balancer.create_load_balancer(name="no-vip")
+
+
+def test_sdk_sets_shows_and_resets_a_quota(conn):
+    project = uuid.uuid4().hex
+    conn.load_balancer.update_quota(project, load_balancers=7, listeners=3)
+    quota = conn.load_balancer.get_quota(project)
+    assert (quota.load_balancers, quota.listeners) == (7, 3)
+    assert project in {q.project_id for q in conn.load_balancer.quotas()}
+    conn.load_balancer.delete_quota(project)
+    defaults = conn.load_balancer.get_quota_default()
+    assert conn.load_balancer.get_quota(project).load_balancers == defaults.load_balancers
+
+
+def test_sdk_lists_providers_and_their_capabilities(conn):
+    assert "amphora" in {provider.name for provider in conn.load_balancer.providers()}
+    capabilities = {c.name for c in conn.load_balancer.provider_flavor_capabilities("amphora")}
+    assert "loadbalancer_topology" in capabilities
