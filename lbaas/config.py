@@ -10,9 +10,10 @@ from __future__ import annotations
 import configparser
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, PositiveInt, SecretStr,
+                      ValidationError, model_validator)
 
 DEFAULT_CONFIG_FILE = Path("/etc/lbaas/lbaas.conf")
 DEFAULT_STATE_PATH = Path("/var/lib/lbaas")
@@ -116,6 +117,9 @@ class ControllerWorker(Section):
     flow_threads: int = 4
     job_lease_seconds: int = 300
     job_poll_interval: float = 0.5
+    # The client CA certificate shipped to amphorae. Unset (ours): the generated one in
+    # <state_path>/certs/ (see lbaas.certs).
+    client_ca: Path | None = None
 
 
 class HaproxyAmphora(Section):
@@ -125,6 +129,10 @@ class HaproxyAmphora(Section):
     timeout_tcp_inspect: int = 0
     default_connection_limit: int = 50000
     bind_port: int = 9443
+    # The controller's client cert + key, and the CA bundle it verifies agents against.
+    # Unset (ours): the generated ones in <state_path>/certs/ (see lbaas.certs).
+    client_cert: Path | None = None
+    server_ca: Path | None = None
 
 
 class Networking(Section):
@@ -134,6 +142,25 @@ class Networking(Section):
     valid_vip_networks: StrList | None = None
     denylist_vip_networks: StrList = []
     reserved_ips: StrList = ["169.254.169.254"]
+    # The controller host's firewall against amphorae (the seed's octavia_ip_tables_fw).
+    ip_tables_fw: bool = True
+    ip_tables_fw_log: bool = False
+
+
+class Certificates(Section):
+    # The server CA that signs amphora certificates (upstream's local cert generator).
+    # Unset (ours): the one generated in <state_path>/certs/ (see lbaas.certs); the
+    # passphrase, when set, also encrypts the generated client CA key.
+    ca_certificate: Path | None = None
+    ca_private_key: Path | None = None
+    ca_private_key_passphrase: SecretStr | None = None
+    signing_digest: Literal["sha224", "sha256", "sha384", "sha512"] = "sha256"
+    cert_validity_time: PositiveInt = 2592000
+
+
+class HealthManager(Section):
+    bind_ip: str = "127.0.0.1"
+    bind_port: int = 5555
 
 
 class Quotas(Section):
@@ -157,7 +184,9 @@ class Settings(BaseModel):
     controller_worker: ControllerWorker = ControllerWorker()
     haproxy_amphora: HaproxyAmphora = HaproxyAmphora()
     networking: Networking = Networking()
+    health_manager: HealthManager = HealthManager()
     quotas: Quotas = Quotas()
+    certificates: Certificates = Certificates()
 
     @property
     def database_url(self) -> str:

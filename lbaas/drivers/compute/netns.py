@@ -1,0 +1,137 @@
+"""Compute driver ``netns``: an amphora is a network namespace on this host.
+
+Each amphora gets a namespace ``amphora-<id>``, a private 0700 directory holding its
+configuration and certificates (its "config drive"), a management interface on the
+management bridge, and the amphora agent started inside the namespace. Ports are plugged
+as veth pairs: the host end joins the network's bridge, the other end is moved into the
+namespace, where the agent configures it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lbaas.amphora.agent.config import AgentConfig
+from lbaas.drivers.compute.base import ComputeDriver, ComputeInstance
+from lbaas.drivers.network.base import Port
+
+LOG = logging.getLogger(__name__)
+NAMESPACE_PREFIX = "amphora-"
+MANAGEMENT_IFNAME = "mgmt0"
+
+
+class ComputeError(Exception):
+    pass
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise ComputeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+    return result
+
+
+def namespace_of(amphora_id: str) -> str:
+    return f"{NAMESPACE_PREFIX}{amphora_id}"
+
+
+def host_ifname(port_id: str) -> str:
+    """The host end of a port's veth, named as Neutron names taps (<= 15 characters)."""
+    return f"tap{port_id[:11]}"
+
+
+class NetnsComputeDriver(ComputeDriver):
+    def __init__(self, amphorae_path: Path, agent_port: int = 9443, host: str | None = None,
+                 python: str = sys.executable) -> None:
+        self.amphorae_path = amphorae_path
+        self.agent_port = agent_port
+        self.host = host
+        self.python = python
+
+    def directory(self, amphora_id: str) -> Path:
+        return self.amphorae_path / amphora_id
+
+    def build(self, amphora_id: str, *, management_port: Port, files: dict[str, bytes],
+              host: str | None = None) -> ComputeInstance:
+        namespace = namespace_of(amphora_id)
+        directory = self.directory(amphora_id)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)
+        for name, content in files.items():
+            path = directory / name
+            path.write_bytes(content)
+            path.chmod(0o600)
+        _ip("netns", "add", namespace)
+        _ip("-n", namespace, "link", "set", "lo", "up")
+        self._plug(namespace, management_port, MANAGEMENT_IFNAME)
+        prefix = management_port.subnet_cidr.split("/")[1] if management_port.subnet_cidr else "32"
+        _ip("-n", namespace, "addr", "add", f"{management_port.ip_address}/{prefix}",
+            "dev", MANAGEMENT_IFNAME)
+        _ip("-n", namespace, "link", "set", MANAGEMENT_IFNAME, "up")
+        config = AgentConfig(
+            amphora_id=amphora_id, base_path=directory / "lb",
+            bind_host=management_port.ip_address, bind_port=self.agent_port,
+            agent_server_cert=directory / "server.pem", agent_server_ca=directory / "client_ca.pem")
+        config.write(directory / "amphora-agent.conf")
+        # `setsid -f` detaches the agent: it outlives a restart of this controller process
+        # (an amphora keeps serving while the control plane restarts) and is never our zombie.
+        with (directory / "agent.log").open("ab") as log:
+            subprocess.run(
+                ["setsid", "-f", "ip", "netns", "exec", namespace, self.python, "-m",
+                 "lbaas.amphora.agent", "--config-file", str(directory / "amphora-agent.conf")],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=directory, check=True)
+        return ComputeInstance(compute_id=namespace, lb_network_ip=management_port.ip_address,
+                               host=host or self.host)
+
+    def delete(self, compute_id: str) -> None:
+        """Stop every process in the namespace, delete it (its veths go with it), remove files."""
+        if not compute_id.startswith(NAMESPACE_PREFIX):
+            raise ComputeError(f"{compute_id} is not an amphora namespace")
+        self._kill_all(compute_id)
+        _ip("netns", "del", compute_id, check=False)
+        shutil.rmtree(self.directory(compute_id[len(NAMESPACE_PREFIX):]), ignore_errors=True)
+
+    def attach_port(self, compute_id: str, port: Port) -> str:
+        ifname = f"eth-{port.id[:8]}"
+        self._plug(compute_id, port, ifname)
+        return _ip("-n", compute_id, "-br", "link", "show", ifname).stdout.split()[2]
+
+    def detach_port(self, compute_id: str, port: Port) -> None:
+        _ip("link", "del", host_ifname(port.id), check=False)
+
+    def _plug(self, namespace: str, port: Port, ifname: str) -> None:
+        """A veth pair: the host end on the port's bridge, the other end inside the namespace."""
+        if not port.bridge:
+            raise ComputeError(f"port {port.id} has no bridge to plug into")
+        host_end = host_ifname(port.id)
+        _ip("link", "del", host_end, check=False)
+        _ip("link", "add", host_end, "type", "veth", "peer", "name", ifname, "netns", namespace)
+        if port.mtu:
+            _ip("link", "set", host_end, "mtu", str(port.mtu))
+            _ip("-n", namespace, "link", "set", ifname, "mtu", str(port.mtu))
+        _ip("link", "set", host_end, "master", port.bridge)
+        _ip("link", "set", host_end, "up")
+
+    @staticmethod
+    def _kill_all(namespace: str, timeout: float = 10.0) -> None:
+        def pids() -> list[int]:
+            found = _ip("netns", "pids", namespace, check=False).stdout.split()
+            return [int(pid) for pid in found if pid.isdigit()]
+
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + timeout
+            while pids() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not pids():
+                return
