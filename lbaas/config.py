@@ -129,6 +129,17 @@ class HaproxyAmphora(Section):
     timeout_tcp_inspect: int = 0
     default_connection_limit: int = 50000
     bind_port: int = 9443
+    # Where each amphora's private directory lives (upstream: /var/lib/octavia inside the
+    # VM). Amphorae do not survive a reboot of the host, so runtime storage fits; the path
+    # stays short because haproxy's stats socket (a Unix socket) lives there.
+    base_path: Path = Path("/run/lbaas/amphorae")
+    haproxy_cmd: str = "/usr/sbin/haproxy"
+    # An amphora here is a namespace that answers within a second, not a VM that boots in
+    # minutes: retry often and briefly (upstream: 120 retries every 5 s).
+    connection_max_retries: int = 300
+    connection_retry_interval: float = 0.1
+    rest_request_conn_timeout: float = 10
+    rest_request_read_timeout: float = 60
     # The controller's client cert + key, and the CA bundle it verifies agents against.
     # Unset (ours): the generated ones in <state_path>/certs/ (see lbaas.certs).
     client_cert: Path | None = None
@@ -142,12 +153,25 @@ class Networking(Section):
     valid_vip_networks: StrList | None = None
     denylist_vip_networks: StrList = []
     reserved_ips: StrList = ["169.254.169.254"]
+    # Ours: the management network `lbaas-mgmt` (lbaas.network.management), laid out as
+    # the seed deployment's lb-mgmt subnet. controller_ip (default: the first address of
+    # the CIDR) goes on the bridge; the pool (`start-end`; default: every other address)
+    # must avoid it, the gateway (none by default) and used_ips (addresses or
+    # `start-end` ranges that hosts on this network use).
+    lb_network_cidr: str = "172.29.232.0/22"
+    lb_network_gateway: str | None = None
+    controller_ip: str | None = None
+    lb_network_allocation_pool: str | None = None
+    used_ips: StrList = []
     # The controller host's firewall against amphorae (the seed's octavia_ip_tables_fw).
     ip_tables_fw: bool = True
     ip_tables_fw_log: bool = False
 
 
 class Certificates(Section):
+    # local_cert_generator signs amphora certificates with the server CA on this host;
+    # cert_noop_generator (ours) issues none, for the no-op drivers.
+    cert_generator: str = "cert_noop_generator"
     # The server CA that signs amphora certificates (upstream's local cert generator).
     # Unset (ours): the one generated in <state_path>/certs/ (see lbaas.certs); the
     # passphrase, when set, also encrypts the generated client CA key.

@@ -1,10 +1,14 @@
-"""Driver interfaces (compute, network, amphora) and how the configuration picks them."""
+"""Driver interfaces (compute, network, amphora, certificates) and how the configuration
+picks them (upstream's option names in ``[controller_worker]`` and ``[certificates]``)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lbaas.config import Settings
 from lbaas.drivers.amphora.base import AmphoraDriver
+from lbaas.drivers.certificates.base import CertificateDriver
 from lbaas.drivers.compute.base import ComputeDriver
 from lbaas.drivers.network.base import NetworkDriver
 
@@ -14,30 +18,73 @@ class Drivers:
     compute: ComputeDriver
     network: NetworkDriver
     amphora: AmphoraDriver
+    certificates: CertificateDriver
 
 
 class DriverNotFound(Exception):
     pass
 
 
-def load(settings: Settings) -> Drivers:
-    """The drivers named in ``[controller_worker]``."""
-    from lbaas.drivers.amphora.noop import NoopAmphoraDriver
+def _noop_compute(settings: Settings) -> ComputeDriver:
     from lbaas.drivers.compute.noop import NoopComputeDriver
-    from lbaas.drivers.network.noop import NoopNetworkDriver
+    return NoopComputeDriver()
 
-    available = {
-        "compute_driver": {"compute_noop_driver": NoopComputeDriver},
-        "network_driver": {"network_noop_driver": NoopNetworkDriver},
-        "amphora_driver": {"amphora_noop_driver": NoopAmphoraDriver},
-    }
-    chosen = {}
-    for option, choices in available.items():
-        name = getattr(settings.controller_worker, option)
+
+def _netns_compute(settings: Settings) -> ComputeDriver:
+    from lbaas.drivers.compute.netns import NetnsComputeDriver
+    return NetnsComputeDriver(settings.haproxy_amphora.base_path,
+                              agent_port=settings.haproxy_amphora.bind_port,
+                              host=settings.DEFAULT.host)
+
+
+def _noop_network(settings: Settings) -> NetworkDriver:
+    from lbaas.drivers.network.noop import NoopNetworkDriver
+    return NoopNetworkDriver()
+
+
+def _noop_amphora(settings: Settings) -> AmphoraDriver:
+    from lbaas.drivers.amphora.noop import NoopAmphoraDriver
+    return NoopAmphoraDriver()
+
+
+def _rest_amphora(settings: Settings) -> AmphoraDriver:
+    from lbaas.certs import store
+    from lbaas.drivers.amphora.rest import RestAmphoraDriver, client_context
+    paths = store.ensure(settings)
+    return RestAmphoraDriver(settings.haproxy_amphora,
+                             client_context(paths.client_cert, paths.server_ca))
+
+
+def _noop_certificates(settings: Settings) -> CertificateDriver:
+    from lbaas.drivers.certificates.noop import NoopCertificateDriver
+    return NoopCertificateDriver()
+
+
+def _local_certificates(settings: Settings) -> CertificateDriver:
+    from lbaas.drivers.certificates.local import LocalCertificateDriver
+    return LocalCertificateDriver(settings)
+
+
+Factory = Callable[[Settings], Any]
+AVAILABLE: dict[tuple[str, str], dict[str, Factory]] = {
+    ("controller_worker", "compute_driver"): {
+        "compute_noop_driver": _noop_compute, "compute_netns_driver": _netns_compute},
+    ("controller_worker", "network_driver"): {"network_noop_driver": _noop_network},
+    ("controller_worker", "amphora_driver"): {
+        "amphora_noop_driver": _noop_amphora, "amphora_haproxy_rest_driver": _rest_amphora},
+    ("certificates", "cert_generator"): {
+        "cert_noop_generator": _noop_certificates, "local_cert_generator": _local_certificates},
+}
+
+
+def load(settings: Settings) -> Drivers:
+    """The drivers the configuration names; an unknown name is an error naming the choices."""
+    chosen: dict[str, Any] = {}
+    for (section, option), choices in AVAILABLE.items():
+        name = getattr(getattr(settings, section), option)
         if name not in choices:
-            raise DriverNotFound(
-                f"[controller_worker] {option} = {name} is not available; choose one of: "
-                f"{', '.join(sorted(choices))}")
-        chosen[option] = choices[name]()
+            raise DriverNotFound(f"[{section}] {option} = {name} is not available; choose one "
+                                 f"of: {', '.join(sorted(choices))}")
+        chosen[option] = choices[name](settings)
     return Drivers(compute=chosen["compute_driver"], network=chosen["network_driver"],
-                   amphora=chosen["amphora_driver"])
+                   amphora=chosen["amphora_driver"], certificates=chosen["cert_generator"])

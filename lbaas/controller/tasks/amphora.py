@@ -41,10 +41,13 @@ def _build_one(ctx: FlowContext, lb_id: str, role: str, priority: int | None) ->
         amphora = Amphora(status=constants.PENDING_CREATE, load_balancer_id=lb_id)
         session.add(amphora)
     ctx.store.setdefault("built_amphorae", []).append(amphora.id)
+    identity = ctx.drivers.certificates.amphora_identity(amphora.id)
     management = ctx.drivers.network.allocate_port(amphora.id, None)
-    instance = ctx.drivers.compute.build(amphora.id, management_port=management, files={})
+    instance = ctx.drivers.compute.build(amphora.id, management_port=management,
+                                         files=identity.files)
     amphora = _set(ctx, amphora.id, compute_id=instance.compute_id, status=constants.BOOTING,
-                   lb_network_ip=instance.lb_network_ip, cached_zone=instance.host)
+                   lb_network_ip=instance.lb_network_ip, cached_zone=instance.host,
+                   cert_expiration=identity.expires_at and identity.expires_at.replace(tzinfo=None))
     ctx.drivers.amphora.wait_ready(amphora)
     _set(ctx, amphora.id, status=constants.ALLOCATED, role=role, vrrp_priority=priority)
 

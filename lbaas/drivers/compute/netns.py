@@ -75,7 +75,7 @@ class NetnsComputeDriver(ComputeDriver):
             "dev", MANAGEMENT_IFNAME)
         _ip("-n", namespace, "link", "set", MANAGEMENT_IFNAME, "up")
         config = AgentConfig(
-            amphora_id=amphora_id, base_path=directory / "lb",
+            amphora_id=amphora_id, base_path=directory,
             bind_host=management_port.ip_address, bind_port=self.agent_port,
             agent_server_cert=directory / "server.pem", agent_server_ca=directory / "client_ca.pem")
         config.write(directory / "amphora-agent.conf")

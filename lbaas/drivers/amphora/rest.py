@@ -1,0 +1,111 @@
+"""Amphora driver ``amphora_haproxy_rest_driver``: the agent's REST API over mutual TLS.
+
+The controller presents its client certificate and accepts an agent only if the server
+CA signed its certificate **and** the certificate names the amphora it meant to reach:
+the amphora id is sent as the TLS server name and checked against the certificate, so
+one amphora can never answer for another.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from lbaas import constants
+from lbaas.amphora import haproxy_config
+from lbaas.amphora.agent.haproxy import HaproxyPaths
+from lbaas.config import HaproxyAmphora
+from lbaas.db.models import Amphora, LoadBalancer
+from lbaas.drivers.amphora.base import AmphoraDriver
+from lbaas.drivers.network.base import Port
+
+LOG = logging.getLogger(__name__)
+API = "1.0"
+
+
+class AgentError(Exception):
+    """The agent refused a request or could not be reached; the message says which."""
+
+
+def client_context(client_cert: Path, server_ca: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(server_ca))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(client_cert))
+    context.check_hostname = True  # against the amphora id, sent as the server name
+    return context
+
+
+class RestAmphoraDriver(AmphoraDriver):
+    def __init__(self, settings: HaproxyAmphora, context: ssl.SSLContext) -> None:
+        self.settings = settings
+        self.client = httpx.Client(
+            verify=context,
+            timeout=httpx.Timeout(settings.rest_request_read_timeout,
+                                  connect=settings.rest_request_conn_timeout))
+
+    def _url(self, amphora: Amphora, path: str) -> str:
+        host = amphora.lb_network_ip or ""
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+        return f"https://{host}:{self.settings.bind_port}/{path}"
+
+    def _request(self, method: str, amphora: Amphora, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.client.request(method, self._url(amphora, path),
+                                           extensions={"sni_hostname": amphora.id}, **kwargs)
+        except httpx.HTTPError as exc:
+            raise AgentError(f"amphora {amphora.id}: {method} /{path}: {exc}") from exc
+        if response.status_code >= 400:
+            raise AgentError(f"amphora {amphora.id}: {method} /{path} answered "
+                             f"{response.status_code}: {response.text}")
+        return response
+
+    def wait_ready(self, amphora: Amphora) -> None:
+        last: Exception | None = None
+        for _ in range(self.settings.connection_max_retries):
+            try:
+                self._request("GET", amphora, "")
+                return
+            except AgentError as exc:
+                last = exc
+                time.sleep(self.settings.connection_retry_interval)
+        raise AgentError(f"amphora {amphora.id} did not answer: {last}")
+
+    def post_vip_plug(self, amphora: Amphora, vip: Port, vrrp: Port, mac_address: str) -> None:
+        self._request("POST", amphora, f"{API}/plug/vip/{vip.ip_address}", json={
+            "subnet_cidr": vip.subnet_cidr, "gateway": vip.gateway,
+            "mac_address": mac_address, "vrrp_ip": vrrp.ip_address, "mtu": vip.mtu})
+
+    def post_network_plug(self, amphora: Amphora, port: Port, mac_address: str) -> None:
+        self._request("POST", amphora, f"{API}/plug/network", json={
+            "mac_address": mac_address, "mtu": port.mtu,
+            "fixed_ips": [{"ip_address": port.ip_address, "subnet_cidr": port.subnet_cidr}]})
+
+    def _render_options(self, load_balancer: LoadBalancer, amphora: Amphora) -> haproxy_config.RenderOptions:
+        base = Path(self._request("GET", amphora, f"{API}/info").json()["base_path"])
+        paths = HaproxyPaths(base, load_balancer.id)
+        options = haproxy_config.RenderOptions.for_amphora(self.settings, amphora.id, paths.directory)
+        return dataclasses.replace(
+            options, stats_socket=str(paths.stats_socket), server_state_file=str(paths.state_file),
+            pid_file=str(paths.pid), user="haproxy", group="haproxy")
+
+    def update(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
+        serving = [listener for listener in load_balancer.listeners
+                   if listener.provisioning_status != constants.PENDING_DELETE
+                   and listener.protocol not in (constants.UDP, constants.SCTP)]
+        if not serving:
+            self.delete(load_balancer, amphora)
+            return
+        text = haproxy_config.render(load_balancer, self._render_options(load_balancer, amphora))
+        self._request("PUT", amphora, f"{API}/loadbalancer/{amphora.id}/{load_balancer.id}/haproxy",
+                      content=text.encode())
+        self._request("PUT", amphora, f"{API}/loadbalancer/{load_balancer.id}/reload")
+
+    def delete(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
+        self._request("DELETE", amphora, f"{API}/listeners/{load_balancer.id}")

@@ -1,0 +1,20 @@
+"""Certificates driver: the identity each amphora's agent gets when it is built."""
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+@dataclass
+class AmphoraIdentity:
+    """Files for the amphora's "config drive" and when its certificate expires."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    expires_at: dt.datetime | None = None
+
+
+class CertificateDriver(abc.ABC):
+    @abc.abstractmethod
+    def amphora_identity(self, amphora_id: str) -> AmphoraIdentity:
+        """A server certificate (CN = amphora id) and the client CA the agent trusts."""

@@ -1,0 +1,22 @@
+"""Certificates driver ``local``: amphora certificates signed by the server CA on this host."""
+from __future__ import annotations
+
+from lbaas.certs import pki, store
+from lbaas.config import Settings
+from lbaas.drivers.certificates.base import AmphoraIdentity, CertificateDriver
+
+SERVER_PEM = "server.pem"
+CLIENT_CA_PEM = "client_ca.pem"
+
+
+class LocalCertificateDriver(CertificateDriver):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.paths = store.ensure(settings)
+
+    def amphora_identity(self, amphora_id: str) -> AmphoraIdentity:
+        issued = pki.issue_amphora_certificate(store.load_server_ca(self.settings), amphora_id,
+                                               self.settings.certificates.cert_validity_time)
+        return AmphoraIdentity(
+            files={SERVER_PEM: issued.pem, CLIENT_CA_PEM: self.paths.client_ca.read_bytes()},
+            expires_at=issued.expires_at)
