@@ -1,1 +1,1 @@
-"""Everything that runs inside an amphora, and the configuration it is given."""
+"""What runs inside an amphora: the haproxy configuration it serves (and, later, the agent)."""

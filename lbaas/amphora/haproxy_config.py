@@ -1,0 +1,426 @@
+"""The haproxy configuration of one load balancer, as a pure function of its DB objects.
+
+``render(load_balancer, options)`` returns the text of ``haproxy.cfg``. It follows upstream
+Octavia's combined-listeners layout, whose names the health manager relies on: one
+``frontend <listener_id>`` per TCP-family listener, one ``backend <pool_id>:<listener_id>``
+per pool a listener uses, one ``server <member_id>`` per member. ``build(...)`` is the
+view-model step on its own: it decides what is served and with which values (defaults,
+limits, filtered objects); the Jinja2 template ``templates/haproxy.cfg.j2`` only lays out
+the lines.
+
+What is left out, as upstream does:
+
+* UDP and SCTP listeners (keepalived's LVS serves them, not haproxy);
+* objects in ``PENDING_DELETE`` (the change being applied removes them);
+* a disabled load balancer or listener (no frontend, so its traffic stops), a disabled
+  pool (no backend; its listener has no ``default_backend``), a disabled health monitor
+  (no checks). A disabled member stays, marked ``disabled``.
+
+A feature this renderer does not produce yet raises ``UnsupportedConfiguration`` rather
+than serving something else than what was asked: TERMINATED_HTTPS and PROMETHEUS
+listeners, TLS towards members (pool ``tls_enabled``), and L7 policies (whose ACLs and
+``use_backend`` rules belong in the frontend, whose redirect pools join a listener's
+backends in ``_listener_pools``).
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from lbaas import constants as c
+from lbaas.config import HaproxyAmphora
+from lbaas.db import models
+
+MAX_MAXCONN = 1_000_000
+"""Upstream's cap on the global ``maxconn`` (``HAPROXY_MAX_MAXCONN``)."""
+PEER_PORT = 1025
+"""Port of the stick-table peers of an ACTIVE_STANDBY pair (``HAPROXY_BASE_PEER_PORT``)."""
+
+FRONTEND_MODES = {c.HTTP: "http", c.TCP: "tcp", c.HTTPS: "tcp"}
+"""haproxy mode per listener protocol; HTTPS is TLS passthrough, so tcp."""
+NOT_SERVED_BY_HAPROXY = (c.UDP, c.SCTP)
+BACKEND_MODES = {c.HTTP: "http", c.HTTPS: "tcp", c.TCP: "tcp"}
+"""haproxy mode per pool protocol; PROXY and PROXYV2 pools take their listener's mode."""
+PROXY_PROTOCOL_OPTIONS = {c.PROXY: "send-proxy", c.PROXYV2: "send-proxy-v2"}
+BALANCE = {"ROUND_ROBIN": "roundrobin", "LEAST_CONNECTIONS": "leastconn", "SOURCE_IP": "source"}
+FORWARDED_PROTO = {c.HTTP: "http"}
+SSL_CHECKS = ("HTTPS", "TLS-HELLO")
+
+_EXPECTED_CODES = re.compile(r"^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$")
+_COOKIE_NAME = re.compile(r"^[A-Za-z0-9!$%&*+.^_`|~-]+$")
+_URL_PATH = re.compile(r"^/[^\s#'\"\\]*$")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+class UnsupportedConfiguration(ValueError):
+    """The load balancer asks for something this renderer cannot express (yet)."""
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What the configuration depends on besides the load balancer's own data."""
+
+    amphora_id: str
+    stats_socket: str
+    server_state_file: str
+    pid_file: str
+    ping_command: str
+    """Executable haproxy runs for PING health monitors (``external-check command``)."""
+    user: str = "nobody"
+    group: str = "nogroup"
+    timeout_client_data: int = 50000
+    timeout_member_connect: int = 5000
+    timeout_member_data: int = 50000
+    timeout_tcp_inspect: int = 0
+    default_connection_limit: int = 50000
+    stick_size: str = "10k"
+
+    @classmethod
+    def for_amphora(cls, settings: HaproxyAmphora, amphora_id: str,
+                    directory: Path) -> RenderOptions:
+        """Options for an amphora whose private files live in ``directory``.
+
+        Timeouts and the default connection limit come from ``[haproxy_amphora]``; the
+        PING command is the wrapper script shipped with this package. Change the rest
+        (user, group, stick size) with ``dataclasses.replace``.
+        """
+        return cls(
+            amphora_id=amphora_id,
+            stats_socket=str(directory / "haproxy.sock"),
+            server_state_file=str(directory / "haproxy.state"),
+            pid_file=str(directory / "haproxy.pid"),
+            ping_command=str(resources.files(__package__) / "ping-wrapper.sh"),
+            timeout_client_data=settings.timeout_client_data,
+            timeout_member_connect=settings.timeout_member_connect,
+            timeout_member_data=settings.timeout_member_data,
+            timeout_tcp_inspect=settings.timeout_tcp_inspect,
+            default_connection_limit=settings.default_connection_limit,
+        )
+
+    @property
+    def peer_name(self) -> str:
+        return peer_name(self.amphora_id)
+
+
+def peer_name(amphora_id: str) -> str:
+    """An amphora's haproxy peer name: a short hash of its id, in characters haproxy allows."""
+    digest = hashlib.sha1(amphora_id.encode(), usedforsecurity=False).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+# --- view model -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpCheck:
+    method: str
+    path: str
+    version: str | None
+    host: str | None
+    expected_statuses: str
+    """haproxy ``http-check expect status`` list, e.g. ``200,202-204``."""
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    timeout: int
+    """Seconds."""
+    http: HttpCheck | None = None
+    external_command: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerCheck:
+    delay: int
+    fall: int
+    rise: int
+    ssl: bool
+    address: str | None
+    port: int | None
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    address: str
+    port: int
+    weight: int
+    check: ServerCheck | None
+    cookie: str | None
+    proxy_protocol: str | None
+    backup: bool
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class Persistence:
+    type: str
+    cookie_name: str | None
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    mode: str
+    balance: str
+    persistence: Persistence | None
+    health_check: HealthCheck | None
+    forward_for: bool
+    forwarded_port: bool
+    forwarded_proto: str | None
+    fullconn: int
+    timeout_connect: int
+    timeout_server: int
+    servers: tuple[Server, ...]
+
+
+@dataclass(frozen=True)
+class Frontend:
+    name: str
+    maxconn: int
+    binds: tuple[str, ...]
+    mode: str
+    allowed_cidrs: tuple[str, ...]
+    default_backend: str | None
+    timeout_client: int
+    timeout_tcp_inspect: int
+    backends: tuple[Backend, ...]
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    address: str
+    port: int = PEER_PORT
+
+
+@dataclass(frozen=True)
+class HaproxyConfig:
+    load_balancer_id: str
+    options: RenderOptions
+    maxconn: int
+    external_check: bool
+    peers_section: str | None
+    peers: tuple[Peer, ...]
+    frontends: tuple[Frontend, ...]
+
+
+def render(load_balancer: models.LoadBalancer, options: RenderOptions) -> str:
+    """The text of haproxy.cfg serving ``load_balancer`` on amphora ``options.amphora_id``."""
+    return _template().render(config=build(load_balancer, options))
+
+
+def build(load_balancer: models.LoadBalancer, options: RenderOptions) -> HaproxyConfig:
+    """The view model of ``render``: what is served, with every default resolved."""
+    peers = _peers(load_balancer)
+    peers_section = f"{load_balancer.id.replace('-', '')}_peers" if peers else None
+    frontends = tuple(_frontend(load_balancer, listener, options)
+                      for listener in _served_listeners(load_balancer))
+    total = sum(frontend.maxconn for frontend in frontends)
+    return HaproxyConfig(
+        load_balancer_id=load_balancer.id,
+        options=options,
+        maxconn=min(total, MAX_MAXCONN) or options.default_connection_limit,
+        external_check=any(
+            backend.health_check and backend.health_check.external_command
+            for frontend in frontends for backend in frontend.backends),
+        peers_section=peers_section,
+        peers=peers,
+        frontends=frontends,
+    )
+
+
+def _live(obj: models.StatusMixin) -> bool:
+    """Not being deleted by the change this configuration applies."""
+    return obj.provisioning_status != c.PENDING_DELETE
+
+
+def _served_listeners(load_balancer: models.LoadBalancer) -> list[models.Listener]:
+    if not load_balancer.enabled or not _live(load_balancer):
+        return []
+    served = [listener for listener in load_balancer.listeners
+              if listener.enabled and _live(listener)
+              and listener.protocol not in NOT_SERVED_BY_HAPROXY]
+    for listener in served:
+        if listener.protocol not in FRONTEND_MODES:
+            raise UnsupportedConfiguration(
+                f"listener {listener.id}: protocol {listener.protocol} is not rendered yet")
+    return served
+
+
+def _peers(load_balancer: models.LoadBalancer) -> tuple[Peer, ...]:
+    """Stick-table peers: the allocated amphorae of an ACTIVE_STANDBY load balancer."""
+    if load_balancer.topology != c.TOPOLOGY_ACTIVE_STANDBY:
+        return ()
+    return tuple(
+        Peer(peer_name(amphora.id), amphora.vrrp_ip)
+        for amphora in sorted(load_balancer.amphorae, key=lambda amphora: amphora.id)
+        if amphora.status == c.ALLOCATED and amphora.vrrp_ip)
+
+
+def _listener_pools(listener: models.Listener) -> list[models.Pool]:
+    """The pools a listener sends traffic to (its default pool; L7 redirect pools later)."""
+    pool = listener.default_pool
+    return [pool] if pool is not None and pool.enabled and _live(pool) else []
+
+
+def _frontend(load_balancer: models.LoadBalancer, listener: models.Listener,
+              options: RenderOptions) -> Frontend:
+    mode = FRONTEND_MODES[listener.protocol]
+    limit = _connection_limit(listener, options)
+    pools = _listener_pools(listener)
+    default_pool = listener.default_pool
+    return Frontend(
+        name=listener.id,
+        maxconn=limit,
+        binds=tuple(f"{address}:{listener.protocol_port}" for address in _vips(load_balancer)),
+        mode=mode,
+        allowed_cidrs=tuple(listener.allowed_cidrs or ()),
+        default_backend=(_backend_name(default_pool, listener)
+                         if default_pool is not None and default_pool in pools else None),
+        timeout_client=listener.timeout_client_data or options.timeout_client_data,
+        timeout_tcp_inspect=listener.timeout_tcp_inspect or options.timeout_tcp_inspect,
+        backends=tuple(_backend(listener, pool, mode, limit, options) for pool in pools),
+    )
+
+
+def _vips(load_balancer: models.LoadBalancer) -> list[str]:
+    if not load_balancer.vip_address:
+        raise UnsupportedConfiguration(f"load balancer {load_balancer.id} has no VIP address")
+    extra = [vip.ip_address for vip in load_balancer.additional_vips if vip.ip_address]
+    return [load_balancer.vip_address, *extra]
+
+
+def _connection_limit(listener: models.Listener, options: RenderOptions) -> int:
+    """A listener's ``connection_limit``; -1 (or unset) means the configured default."""
+    limit = listener.connection_limit
+    return limit if limit is not None and limit > 0 else options.default_connection_limit
+
+
+def _backend_name(pool: models.Pool, listener: models.Listener) -> str:
+    return f"{pool.id}:{listener.id}"
+
+
+def _backend(listener: models.Listener, pool: models.Pool, listener_mode: str, limit: int,
+             options: RenderOptions) -> Backend:
+    if pool.tls_enabled:
+        raise UnsupportedConfiguration(f"pool {pool.id}: TLS towards members is not rendered yet")
+    if pool.lb_algorithm not in BALANCE:
+        raise UnsupportedConfiguration(
+            f"pool {pool.id}: lb_algorithm {pool.lb_algorithm} is not supported by haproxy")
+    mode = BACKEND_MODES.get(pool.protocol, listener_mode)
+    headers = _inserted_headers(listener) if mode == "http" else set()
+    monitor = pool.health_monitor
+    health_monitor = monitor if monitor is not None and monitor.enabled and _live(monitor) else None
+    persistence = _persistence(pool)
+    return Backend(
+        name=_backend_name(pool, listener),
+        mode=mode,
+        balance=BALANCE[pool.lb_algorithm],
+        persistence=persistence,
+        health_check=_health_check(health_monitor, options) if health_monitor else None,
+        forward_for="X-Forwarded-For" in headers,
+        forwarded_port="X-Forwarded-Port" in headers,
+        forwarded_proto=(FORWARDED_PROTO.get(listener.protocol)
+                         if "X-Forwarded-Proto" in headers else None),
+        fullconn=limit,
+        timeout_connect=listener.timeout_member_connect or options.timeout_member_connect,
+        timeout_server=listener.timeout_member_data or options.timeout_member_data,
+        servers=tuple(
+            _server(member, pool, health_monitor, persistence)
+            for member in pool.members if _live(member)),
+    )
+
+
+def _inserted_headers(listener: models.Listener) -> set[str]:
+    """The ``insert_headers`` a listener turns on (values are the strings "true"/"false")."""
+    return {name for name, value in (listener.insert_headers or {}).items()
+            if str(value).lower() == "true"}
+
+
+def _persistence(pool: models.Pool) -> Persistence | None:
+    settings = pool.session_persistence
+    if not settings:
+        return None
+    kind = settings.get("type")
+    if kind not in c.SESSION_PERSISTENCE_TYPES:
+        raise UnsupportedConfiguration(f"pool {pool.id}: session persistence {kind} is unknown")
+    cookie_name = None
+    if kind == "APP_COOKIE":
+        cookie_name = _checked(settings.get("cookie_name"), _COOKIE_NAME,
+                               f"pool {pool.id}: session persistence cookie_name")
+    return Persistence(type=kind, cookie_name=cookie_name)
+
+
+def _health_check(monitor: models.HealthMonitor, options: RenderOptions) -> HealthCheck:
+    if monitor.type not in c.HEALTH_MONITORS_FOR_STREAM:
+        raise UnsupportedConfiguration(
+            f"health monitor {monitor.id}: type {monitor.type} cannot check a haproxy pool")
+    if monitor.type in ("HTTP", "HTTPS"):
+        return HealthCheck(timeout=monitor.timeout, http=_http_check(monitor))
+    if monitor.type == "PING":
+        return HealthCheck(timeout=monitor.timeout, external_command=options.ping_command)
+    return HealthCheck(timeout=monitor.timeout)
+
+
+def _http_check(monitor: models.HealthMonitor) -> HttpCheck:
+    """The HTTP request of an HTTP(S) monitor, with upstream's defaults for unset fields."""
+    where = f"health monitor {monitor.id}"
+    codes = (monitor.expected_codes or "200").replace(" ", "")
+    return HttpCheck(
+        method=monitor.http_method or "GET",
+        path=_checked(monitor.url_path or "/", _URL_PATH, f"{where}: url_path"),
+        version=f"{monitor.http_version:.1f}" if monitor.http_version else None,
+        host=(_checked(monitor.domain_name, _HOST_NAME, f"{where}: domain_name")
+              if monitor.domain_name else None),
+        expected_statuses=_checked(codes, _EXPECTED_CODES, f"{where}: expected_codes"),
+    )
+
+
+def _server(member: models.Member, pool: models.Pool, monitor: models.HealthMonitor | None,
+            persistence: Persistence | None) -> Server:
+    check = None
+    if monitor is not None:
+        check = ServerCheck(
+            delay=monitor.delay, fall=monitor.fall_threshold, rise=monitor.rise_threshold,
+            ssl=monitor.type in SSL_CHECKS, address=member.monitor_address,
+            port=member.monitor_port)
+    return Server(
+        name=member.id,
+        address=member.ip_address,
+        port=member.protocol_port,
+        weight=member.weight,
+        check=check,
+        cookie=member.id if persistence and persistence.type == "HTTP_COOKIE" else None,
+        proxy_protocol=PROXY_PROTOCOL_OPTIONS.get(pool.protocol),
+        backup=bool(member.backup),
+        disabled=not member.enabled,
+    )
+
+
+def _checked(value: str | None, pattern: re.Pattern[str], what: str) -> str:
+    """``value`` if it can stand as one haproxy configuration word, else an error naming it."""
+    if value is None or not pattern.match(value):
+        raise UnsupportedConfiguration(f"{what} {value!r} cannot be written to haproxy.cfg")
+    return value
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader(__package__, "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    return environment.get_template("haproxy.cfg.j2")
+

@@ -1,0 +1,8 @@
+#!/bin/sh
+# haproxy external-check command for PING health monitors.
+# haproxy runs it as: <proxy address> <proxy port> <server address> <server port>;
+# the member is up when it answers one ICMP echo request within a second.
+case "$3" in
+    *:*) exec /usr/bin/ping -6 -q -n -c 1 -W 1 "$3" >/dev/null 2>&1 ;;
+    *) exec /usr/bin/ping -4 -q -n -c 1 -W 1 "$3" >/dev/null 2>&1 ;;
+esac

@@ -1,0 +1,314 @@
+"""haproxy.cfg rendering: one golden file per feature, each one a config haproxy accepts.
+
+The expected files live in tests/unit/golden/haproxy/; after an intended change of the
+template, rewrite them with ``LBAAS_UPDATE_GOLDEN=1 pytest tests/unit/test_haproxy_config.py``
+and review the diff line by line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lbaas import config
+from lbaas.amphora import haproxy_config
+from lbaas.amphora.haproxy_config import RenderOptions, UnsupportedConfiguration, render
+from lbaas.db import models
+
+GOLDEN = Path(__file__).parent / "golden" / "haproxy"
+AMPHORA_ID = "a0000000-0000-4000-8000-000000000001"
+PEER_AMPHORA_ID = "a0000000-0000-4000-8000-000000000002"
+AMPHORA_DIR = Path("/var/lib/lbaas/amphorae") / AMPHORA_ID
+OPTIONS = RenderOptions(
+    amphora_id=AMPHORA_ID,
+    stats_socket=f"{AMPHORA_DIR}/haproxy.sock",
+    server_state_file=f"{AMPHORA_DIR}/haproxy.state",
+    pid_file=f"{AMPHORA_DIR}/haproxy.pid",
+    ping_command="/usr/lib/lbaas/ping-wrapper.sh",
+)
+
+
+# --- in-memory model trees with fixed ids ---------------------------------------------------
+
+def uid(kind: int, number: int = 1) -> str:
+    """A readable fixed id: 1=load balancer, 2=listener, 3=pool, 4=member, 5=monitor."""
+    return f"{kind}0000000-0000-4000-8000-{number:012d}"
+
+
+STATUS = {"provisioning_status": "ACTIVE", "operating_status": "ONLINE", "enabled": True}
+
+
+def member(number: int, address: str = "", port: int = 8080, **fields: Any) -> models.Member:
+    address = address or f"10.0.1.{10 + number}"
+    values = {"weight": 1, "backup": False}
+    return models.Member(id=uid(4, number), ip_address=address, protocol_port=port,
+                         **{**STATUS, **values, **fields})
+
+
+def monitor(kind: str = "HTTP", **fields: Any) -> models.HealthMonitor:
+    values = {"delay": 5, "timeout": 3, "rise_threshold": 2, "fall_threshold": 3}
+    if kind in ("HTTP", "HTTPS"):
+        values.update(http_method="GET", url_path="/", expected_codes="200")
+    return models.HealthMonitor(id=uid(5), type=kind, **{**STATUS, **values, **fields})
+
+
+def pool(protocol: str = "HTTP", members: tuple[models.Member, ...] | None = None,
+         health_monitor: models.HealthMonitor | None = None, number: int = 1,
+         **fields: Any) -> models.Pool:
+    """A pool; two members on 10.0.1.11 and .12 unless ``members`` says otherwise."""
+    values = {"lb_algorithm": "ROUND_ROBIN", "tls_enabled": False, "session_persistence": None}
+    members = (member(1), member(2)) if members is None else members
+    return models.Pool(id=uid(3, number), protocol=protocol, members=list(members),
+                       health_monitor=health_monitor, **{**STATUS, **values, **fields})
+
+
+def listener(protocol: str = "HTTP", port: int = 80, default_pool: models.Pool | None = None,
+             number: int = 1, **fields: Any) -> models.Listener:
+    values = {"connection_limit": -1, "insert_headers": {}, "allowed_cidrs": [],
+              "timeout_client_data": 50000, "timeout_member_connect": 5000,
+              "timeout_member_data": 50000, "timeout_tcp_inspect": 0}
+    return models.Listener(id=uid(2, number), protocol=protocol, protocol_port=port,
+                           default_pool=default_pool, **{**STATUS, **values, **fields})
+
+
+def load_balancer(*listeners: models.Listener, **fields: Any) -> models.LoadBalancer:
+    values = {"vip_address": "192.0.2.10", "topology": "SINGLE"}
+    return models.LoadBalancer(id=uid(1), listeners=list(listeners),
+                               **{**STATUS, **values, **fields})
+
+
+def http_lb(**pool_fields: Any) -> models.LoadBalancer:
+    """An HTTP listener on port 80 whose default pool has two members."""
+    return load_balancer(listener(default_pool=pool(**pool_fields)))
+
+
+def tcp_lb(**pool_fields: Any) -> models.LoadBalancer:
+    return load_balancer(listener("TCP", 5432, pool("TCP", **pool_fields)))
+
+
+def active_standby_lb() -> models.LoadBalancer:
+    lb = http_lb(session_persistence={"type": "SOURCE_IP"})
+    lb.topology = "ACTIVE_STANDBY"
+    lb.amphorae = [
+        models.Amphora(id=AMPHORA_ID, status="ALLOCATED", vrrp_ip="192.0.2.21"),
+        models.Amphora(id=PEER_AMPHORA_ID, status="ALLOCATED", vrrp_ip="192.0.2.22"),
+        models.Amphora(id=uid(9), status="DELETED", vrrp_ip="192.0.2.23"),
+    ]
+    return lb
+
+
+def listeners_in_every_state() -> models.LoadBalancer:
+    return load_balancer(
+        listener(default_pool=pool()),
+        listener(port=81, number=2, enabled=False, default_pool=pool(number=2)),
+        listener(port=82, number=3, provisioning_status="PENDING_DELETE"),
+        listener("UDP", 53, number=4, default_pool=pool("UDP", number=4)),
+        listener("TCP", 83, number=5, default_pool=pool(
+            "TCP", number=5, enabled=False)))
+
+
+def ipv6_lb() -> models.LoadBalancer:
+    lb = load_balancer(
+        listener(default_pool=pool(members=(member(1, "2001:db8:1::11"), member(2, "10.0.1.12")))),
+        vip_address="2001:db8::10")
+    lb.additional_vips = [models.AdditionalVip(subnet_id=uid(8), ip_address="192.0.2.10")]
+    return lb
+
+
+CASES: dict[str, Callable[[], models.LoadBalancer]] = {
+    "http_listener_round_robin": http_lb,
+    "tcp_listener_least_connections": lambda: tcp_lb(lb_algorithm="LEAST_CONNECTIONS"),
+    "https_passthrough_source_ip": lambda: load_balancer(
+        listener("HTTPS", 443, pool("HTTPS", lb_algorithm="SOURCE_IP"))),
+    "proxy_protocol_pools": lambda: load_balancer(
+        listener("TCP", 25, pool("PROXY")),
+        listener("HTTP", 80, pool("PROXYV2", number=2), number=2)),
+    "http_pool_behind_tcp_listener": lambda: load_balancer(listener("TCP", 8080, pool("HTTP"))),
+    "persistence_source_ip": lambda: http_lb(session_persistence={"type": "SOURCE_IP"}),
+    "persistence_http_cookie": lambda: http_lb(session_persistence={"type": "HTTP_COOKIE"}),
+    "persistence_app_cookie": lambda: http_lb(
+        session_persistence={"type": "APP_COOKIE", "cookie_name": "JSESSIONID"}),
+    "monitor_http": lambda: http_lb(health_monitor=monitor(
+        "HTTP", http_method="HEAD", url_path="/healthz?full=1", expected_codes="200, 202-204",
+        http_version=1.1, domain_name="app.example.com", delay=10, timeout=4,
+        rise_threshold=3, fall_threshold=2)),
+    "monitor_http_defaults": lambda: http_lb(health_monitor=monitor(
+        "HTTP", http_method=None, url_path=None, expected_codes=None)),
+    "monitor_https": lambda: load_balancer(listener("HTTPS", 443, pool(
+        "HTTPS", health_monitor=monitor("HTTPS", url_path="/status", http_version=1.0)))),
+    "monitor_tcp_with_monitor_address": lambda: tcp_lb(
+        health_monitor=monitor("TCP"),
+        members=(member(1, monitor_address="10.0.2.11", monitor_port=9000),
+                 member(2, monitor_port=9000))),
+    "monitor_tls_hello": lambda: load_balancer(listener("HTTPS", 443, pool(
+        "HTTPS", health_monitor=monitor("TLS-HELLO")))),
+    "monitor_ping": lambda: tcp_lb(health_monitor=monitor("PING")),
+    "monitor_disabled_or_deleted": lambda: load_balancer(
+        listener(default_pool=pool(health_monitor=monitor(enabled=False))),
+        listener(port=81, number=2, default_pool=pool(
+            number=2, health_monitor=monitor(provisioning_status="PENDING_DELETE")))),
+    "member_weight_backup_and_admin_state": lambda: http_lb(members=(
+        member(1, weight=10), member(2, weight=0), member(3, backup=True),
+        member(4, enabled=False), member(5, provisioning_status="PENDING_DELETE"))),
+    "connection_limits_and_timeouts": lambda: load_balancer(
+        listener(default_pool=pool(), connection_limit=2000, timeout_client_data=1000,
+                 timeout_member_connect=2000, timeout_member_data=3000,
+                 timeout_tcp_inspect=400),
+        listener("TCP", 5432, pool("TCP", number=2), number=2, connection_limit=None,
+                 timeout_client_data=None, timeout_member_connect=None,
+                 timeout_member_data=None, timeout_tcp_inspect=None)),
+    "insert_headers": lambda: load_balancer(listener(default_pool=pool(), insert_headers={
+        "X-Forwarded-For": "true", "X-Forwarded-Port": "True", "X-Forwarded-Proto": "true",
+        "X-Real-IP": "false"})),
+    "allowed_cidrs": lambda: load_balancer(listener(
+        default_pool=pool(), allowed_cidrs=["198.51.100.0/24", "203.0.113.7/32",
+                                            "2001:db8:a::/48"])),
+    "listeners_in_every_state": listeners_in_every_state,
+    "disabled_load_balancer": lambda: load_balancer(
+        listener(default_pool=pool()), enabled=False),
+    "active_standby_peers": active_standby_lb,
+    "ipv6_and_additional_vip": ipv6_lb,
+}
+
+
+def golden_path(case: str) -> Path:
+    return GOLDEN / f"{case}.cfg"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rendered_configuration_matches_golden_file(case: str):
+    text = render(CASES[case](), OPTIONS)
+    path = golden_path(case)
+    if os.environ.get("LBAAS_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert path.exists(), f"no golden file {path}; run with LBAAS_UPDATE_GOLDEN=1 and review it"
+    assert text == path.read_text()
+
+
+def test_every_golden_file_belongs_to_a_case():
+    assert sorted(path.stem for path in GOLDEN.glob("*.cfg")) == sorted(CASES)
+
+
+# haproxy -c warns about a missing server-state file: it only exists once haproxy ran.
+ACCEPTED_WARNING = "Can't open global server state file"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_haproxy_accepts_golden_file(case: str):
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    assert Path(haproxy).exists(), "haproxy is not installed (apt-get install haproxy)"
+    result = subprocess.run([haproxy, "-c", "-f", str(golden_path(case))],
+                            capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    warnings = [line for line in output.splitlines()
+                if "[WARNING]" in line and ACCEPTED_WARNING not in line]
+    assert warnings == [], output
+
+
+# --- what the view model decides ----------------------------------------------------------
+
+def test_global_maxconn_is_the_sum_of_listener_limits_capped_as_upstream():
+    lb = load_balancer(listener(connection_limit=100), listener(port=81, number=2))
+    assert haproxy_config.build(lb, OPTIONS).maxconn == 100 + 50000
+    many = load_balancer(*(listener(port=80 + n, number=n, connection_limit=400_000)
+                           for n in range(1, 4)))
+    assert haproxy_config.build(many, OPTIONS).maxconn == 1_000_000
+
+
+def test_load_balancer_without_served_listeners_still_has_a_bounded_maxconn():
+    config = haproxy_config.build(load_balancer(enabled=False), OPTIONS)
+    assert config.frontends == ()
+    assert config.maxconn == OPTIONS.default_connection_limit
+
+
+def test_frontend_backend_and_server_names_are_the_ids_the_health_manager_expects():
+    config = haproxy_config.build(http_lb(), OPTIONS)
+    [frontend] = config.frontends
+    [backend] = frontend.backends
+    assert frontend.name == uid(2)
+    assert backend.name == f"{uid(3)}:{uid(2)}" == frontend.default_backend
+    assert [server.name for server in backend.servers] == [uid(4, 1), uid(4, 2)]
+
+
+def test_peer_name_is_stable_and_uses_characters_haproxy_allows():
+    name = haproxy_config.peer_name(AMPHORA_ID)
+    assert name == haproxy_config.peer_name(AMPHORA_ID) == OPTIONS.peer_name
+    assert name != haproxy_config.peer_name(PEER_AMPHORA_ID)
+    assert set(name) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_options_for_an_amphora_take_haproxy_amphora_settings_and_its_private_directory(
+        tmp_path: Path):
+    settings = config.load(environ={"LBAAS__haproxy_amphora__timeout_client_data": "7000",
+                                    "LBAAS__haproxy_amphora__default_connection_limit": "300"})
+    options = RenderOptions.for_amphora(settings.haproxy_amphora, AMPHORA_ID, tmp_path)
+    assert options.stats_socket == str(tmp_path / "haproxy.sock")
+    assert options.server_state_file == str(tmp_path / "haproxy.state")
+    assert options.pid_file == str(tmp_path / "haproxy.pid")
+    assert (options.timeout_client_data, options.default_connection_limit) == (7000, 300)
+    assert os.access(options.ping_command, os.X_OK)
+    lb = load_balancer(listener(default_pool=pool(), timeout_client_data=None))
+    frontend = haproxy_config.build(lb, options).frontends[0]
+    assert (frontend.timeout_client, frontend.maxconn) == (7000, 300)
+
+
+def test_ping_wrapper_reports_a_reachable_member_as_up():
+    ping = RenderOptions.for_amphora(config.HaproxyAmphora(), AMPHORA_ID, Path("/")).ping_command
+    result = subprocess.run([ping, "192.0.2.10", "80", "127.0.0.1", "8080"], timeout=30)
+    assert result.returncode == 0
+
+
+# --- what the renderer refuses rather than serve something else ------------------------------
+
+@pytest.mark.parametrize("protocol", ["TERMINATED_HTTPS", "PROMETHEUS"])
+def test_listener_protocol_not_rendered_yet_is_an_error_not_a_silent_gap(protocol: str):
+    lb = load_balancer(listener(protocol, 443, pool()))
+    with pytest.raises(UnsupportedConfiguration, match=f"listener {uid(2)}: protocol {protocol}"):
+        render(lb, OPTIONS)
+
+
+def test_pool_with_tls_towards_members_is_refused():
+    with pytest.raises(UnsupportedConfiguration, match=f"pool {uid(3)}: TLS towards members"):
+        render(http_lb(tls_enabled=True), OPTIONS)
+
+
+def test_source_ip_port_algorithm_is_refused_as_upstreams_amphora_driver_does():
+    with pytest.raises(UnsupportedConfiguration, match="SOURCE_IP_PORT"):
+        render(http_lb(lb_algorithm="SOURCE_IP_PORT"), OPTIONS)
+
+
+@pytest.mark.parametrize("cookie_name", ["a)b", "two words", "x#y", ""])
+def test_app_cookie_name_that_would_break_the_config_is_refused(cookie_name: str):
+    lb = http_lb(session_persistence={"type": "APP_COOKIE", "cookie_name": cookie_name})
+    with pytest.raises(UnsupportedConfiguration, match="cookie_name"):
+        render(lb, OPTIONS)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("url_path", "/a b"), ("url_path", "/x\nserver evil 1.2.3.4:80"),
+    ("domain_name", "a b"), ("expected_codes", "2xx"),
+])
+def test_monitor_value_that_would_break_the_config_is_refused(field: str, value: str):
+    lb = http_lb(health_monitor=monitor("HTTP", **{field: value}))
+    with pytest.raises(UnsupportedConfiguration, match=field):
+        render(lb, OPTIONS)
+
+
+def test_udp_monitor_on_a_haproxy_pool_is_refused():
+    with pytest.raises(UnsupportedConfiguration, match="UDP-CONNECT"):
+        render(tcp_lb(health_monitor=monitor("UDP-CONNECT")), OPTIONS)
+
+
+def test_rendering_does_not_change_the_model():
+    lb = http_lb(health_monitor=monitor("HTTP", http_method=None))
+    before = dataclasses.asdict(haproxy_config.build(lb, OPTIONS))
+    render(lb, OPTIONS)
+    assert lb.listeners[0].default_pool.health_monitor.http_method is None
+    assert dataclasses.asdict(haproxy_config.build(lb, OPTIONS)) == before
