@@ -1,1 +1,1 @@
-"""What runs inside an amphora: the haproxy configuration it serves (and, later, the agent)."""
+"""Everything that runs inside an amphora, and the configuration it is given."""
