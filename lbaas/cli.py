@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from lbaas import config, service
+from lbaas.certs import cli as certs_cli
 from lbaas.db import migrate
 from lbaas.db.engine import Database
 
@@ -19,6 +20,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(certs_cli.app, name="certs")
 console = Console(stderr=True)
 
 ConfigFile = Annotated[Optional[Path], typer.Option(

@@ -1,0 +1,90 @@
+"""``lbaas certs``: where the certificate material is, and a copy of it for disaster recovery."""
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lbaas import config
+from lbaas.certs import store
+
+app = typer.Typer(help="The two CAs and the controller's client certificate.",
+                  no_args_is_help=True)
+
+
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+
+
+ConfigFile = Annotated[Optional[Path], typer.Option(
+    "--config-file",
+    help=f"INI file with octavia.conf sections (default {config.DEFAULT_CONFIG_FILE}).")]
+Format = Annotated[OutputFormat, typer.Option("-f", "--format", help="Output format.")]
+
+
+@app.command("show")
+def show(config_file: ConfigFile = None, output: Format = OutputFormat.table) -> None:
+    """Print where each certificate and key is, and when the certificates expire."""
+    settings = _settings(config_file)
+    try:
+        rows = [_describe(entry) for entry in store.resolve(settings).entries()]
+    except config.ConfigError as exc:
+        _fail(exc)
+    if output is OutputFormat.json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("name", "path", "source", "expires", "option")
+    table.columns[1].overflow = "fold"
+    for row in rows:
+        expires = (row["expires"] or "-") if row["exists"] else "missing"
+        table.add_row(row["name"], row["path"], row["source"], expires, row["option"])
+    Console().print(table)
+
+
+@app.command("export")
+def export(directory: Annotated[Path, typer.Argument(help="Where to copy (created 0700).")],
+           config_file: ConfigFile = None) -> None:
+    """Copy the CA certificates and keys into DIRECTORY, for disaster recovery.
+
+    The controller's certificate is copied too; every file is written 0600.
+    """
+    settings = _settings(config_file)
+    try:
+        copied = store.export(settings, directory)
+    except config.ConfigError as exc:
+        _fail(exc)
+    for path in copied:
+        typer.echo(path)
+    if settings.certificates.ca_private_key_passphrase:
+        typer.echo("The CA keys are encrypted with [certificates] ca_private_key_passphrase; "
+                   "keep the passphrase apart from this copy.", err=True)
+
+
+def _describe(entry: store.Entry) -> dict[str, Any]:
+    expires = store.expiry(entry.path) if entry.holds_certificate else None
+    return {
+        "name": entry.name,
+        "path": str(entry.path),
+        "source": "generated" if entry.generated else "supplied",
+        "option": entry.option,
+        "exists": entry.path.exists(),
+        "expires": expires.strftime("%Y-%m-%dT%H:%M:%SZ") if expires else None,
+    }
+
+
+def _settings(config_file: Path | None) -> config.Settings:
+    try:
+        return config.load(config_file)
+    except config.ConfigError as exc:
+        _fail(exc)
+
+
+def _fail(exc: Exception) -> NoReturn:
+    Console(stderr=True).print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(2) from exc
