@@ -16,6 +16,12 @@ What is left out, as upstream does:
   pool (no backend; its listener has no ``default_backend``), a disabled health monitor
   (no checks). A disabled member stays, marked ``disabled``.
 
+What the amphora must provide: PING monitors run ``ping-wrapper.sh`` (shipped here) as
+haproxy's user, which needs ``iputils-ping`` and unprivileged ICMP sockets in the amphora's
+namespace (``net.ipv4.ping_group_range``); and when haproxy cannot raise its file descriptor
+limit, ``RenderOptions.fd_limit`` keeps the global ``maxconn`` within it (haproxy refuses to
+start otherwise: with the default 50000 per listener it needs 125000 descriptors).
+
 A feature this renderer does not produce yet raises ``UnsupportedConfiguration`` rather
 than serving something else than what was asked: TERMINATED_HTTPS and PROMETHEUS
 listeners, TLS towards members (pool ``tls_enabled``), and L7 policies (whose ACLs and
@@ -40,6 +46,11 @@ from lbaas.db import models
 
 MAX_MAXCONN = 1_000_000
 """Upstream's cap on the global ``maxconn`` (``HAPROXY_MAX_MAXCONN``)."""
+FDS_PER_CONNECTION = 2.5
+"""File descriptors haproxy reserves per connection: both sides, plus a splice pipe (two
+descriptors) for every fourth connection."""
+RESERVED_FDS = 1000
+"""Descriptors kept aside for listeners, health checks, peers and the stats socket."""
 PEER_PORT = 1025
 """Port of the stick-table peers of an ACTIVE_STANDBY pair (``HAPROXY_BASE_PEER_PORT``)."""
 
@@ -81,27 +92,32 @@ class RenderOptions:
     timeout_tcp_inspect: int = 0
     default_connection_limit: int = 50000
     stick_size: str = "10k"
+    fd_limit: int | None = None
+    """Hard RLIMIT_NOFILE haproxy runs under, if it cannot raise it. haproxy refuses to
+    start when its global maxconn needs more descriptors, so maxconn is capped to fit."""
 
     @classmethod
-    def for_amphora(cls, settings: HaproxyAmphora, amphora_id: str,
-                    directory: Path) -> RenderOptions:
-        """Options for an amphora whose private files live in ``directory``.
+    def from_settings(cls, settings: HaproxyAmphora, amphora_id: str, *, stats_socket: Path,
+                      server_state_file: Path, pid_file: Path,
+                      fd_limit: int | None = None) -> RenderOptions:
+        """Options with ``[haproxy_amphora]``'s timeouts and default connection limit.
 
-        Timeouts and the default connection limit come from ``[haproxy_amphora]``; the
-        PING command is the wrapper script shipped with this package. Change the rest
-        (user, group, stick size) with ``dataclasses.replace``.
+        The paths are where the amphora agent keeps this load balancer's files; the PING
+        command is the wrapper script shipped with this package. Change the rest (user,
+        group, stick size) with ``dataclasses.replace``.
         """
         return cls(
             amphora_id=amphora_id,
-            stats_socket=str(directory / "haproxy.sock"),
-            server_state_file=str(directory / "haproxy.state"),
-            pid_file=str(directory / "haproxy.pid"),
+            stats_socket=str(stats_socket),
+            server_state_file=str(server_state_file),
+            pid_file=str(pid_file),
             ping_command=str(resources.files(__package__) / "ping-wrapper.sh"),
             timeout_client_data=settings.timeout_client_data,
             timeout_member_connect=settings.timeout_member_connect,
             timeout_member_data=settings.timeout_member_data,
             timeout_tcp_inspect=settings.timeout_tcp_inspect,
             default_connection_limit=settings.default_connection_limit,
+            fd_limit=fd_limit,
         )
 
     @property
@@ -223,11 +239,10 @@ def build(load_balancer: models.LoadBalancer, options: RenderOptions) -> Haproxy
     peers_section = f"{load_balancer.id.replace('-', '')}_peers" if peers else None
     frontends = tuple(_frontend(load_balancer, listener, options)
                       for listener in _served_listeners(load_balancer))
-    total = sum(frontend.maxconn for frontend in frontends)
     return HaproxyConfig(
         load_balancer_id=load_balancer.id,
         options=options,
-        maxconn=min(total, MAX_MAXCONN) or options.default_connection_limit,
+        maxconn=_global_maxconn(frontends, options),
         external_check=any(
             backend.health_check and backend.health_check.external_command
             for frontend in frontends for backend in frontend.backends),
@@ -235,6 +250,15 @@ def build(load_balancer: models.LoadBalancer, options: RenderOptions) -> Haproxy
         peers=peers,
         frontends=frontends,
     )
+
+
+def _global_maxconn(frontends: tuple[Frontend, ...], options: RenderOptions) -> int:
+    """The sum of the listeners' limits, capped as upstream caps it and to the fd limit."""
+    total = sum(frontend.maxconn for frontend in frontends) or options.default_connection_limit
+    cap = MAX_MAXCONN
+    if options.fd_limit is not None:
+        cap = min(cap, max(1, int((options.fd_limit - RESERVED_FDS) / FDS_PER_CONNECTION)))
+    return min(total, cap)
 
 
 def _live(obj: models.StatusMixin) -> bool:

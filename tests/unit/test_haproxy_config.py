@@ -6,11 +6,20 @@ and review the diff line by line.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import http.client
+import http.server
 import os
+import resource
 import shutil
+import signal
+import socket
 import subprocess
-from collections.abc import Callable
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -199,11 +208,15 @@ def test_every_golden_file_belongs_to_a_case():
 ACCEPTED_WARNING = "Can't open global server state file"
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_haproxy_accepts_golden_file(case: str):
+def haproxy_binary() -> str:
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     assert Path(haproxy).exists(), "haproxy is not installed (apt-get install haproxy)"
-    result = subprocess.run([haproxy, "-c", "-f", str(golden_path(case))],
+    return haproxy
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_haproxy_accepts_golden_file(case: str):
+    result = subprocess.run([haproxy_binary(), "-c", "-f", str(golden_path(case))],
                             capture_output=True, text=True, timeout=60)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -220,6 +233,14 @@ def test_global_maxconn_is_the_sum_of_listener_limits_capped_as_upstream():
     many = load_balancer(*(listener(port=80 + n, number=n, connection_limit=400_000)
                            for n in range(1, 4)))
     assert haproxy_config.build(many, OPTIONS).maxconn == 1_000_000
+
+
+def test_global_maxconn_fits_the_file_descriptors_haproxy_may_open():
+    lb = load_balancer(listener(), listener(port=81, number=2))
+    options = dataclasses.replace(OPTIONS, fd_limit=20000)
+    assert haproxy_config.build(lb, options).maxconn == (20000 - 1000) * 2 // 5
+    assert haproxy_config.build(lb, dataclasses.replace(OPTIONS, fd_limit=10**7)).maxconn \
+        == 100000
 
 
 def test_load_balancer_without_served_listeners_still_has_a_bounded_maxconn():
@@ -244,23 +265,28 @@ def test_peer_name_is_stable_and_uses_characters_haproxy_allows():
     assert set(name) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-def test_options_for_an_amphora_take_haproxy_amphora_settings_and_its_private_directory(
-        tmp_path: Path):
+def options_from_settings(settings: config.HaproxyAmphora, directory: Path) -> RenderOptions:
+    return RenderOptions.from_settings(
+        settings, AMPHORA_ID, stats_socket=directory / "lb.sock",
+        server_state_file=directory / "servers-state", pid_file=directory / "haproxy.pid")
+
+
+def test_options_from_settings_take_haproxy_amphora_timeouts_and_limit(tmp_path: Path):
     settings = config.load(environ={"LBAAS__haproxy_amphora__timeout_client_data": "7000",
                                     "LBAAS__haproxy_amphora__default_connection_limit": "300"})
-    options = RenderOptions.for_amphora(settings.haproxy_amphora, AMPHORA_ID, tmp_path)
-    assert options.stats_socket == str(tmp_path / "haproxy.sock")
-    assert options.server_state_file == str(tmp_path / "haproxy.state")
-    assert options.pid_file == str(tmp_path / "haproxy.pid")
+    options = options_from_settings(settings.haproxy_amphora, tmp_path)
+    assert options.stats_socket == str(tmp_path / "lb.sock")
+    assert options.server_state_file == str(tmp_path / "servers-state")
     assert (options.timeout_client_data, options.default_connection_limit) == (7000, 300)
-    assert os.access(options.ping_command, os.X_OK)
     lb = load_balancer(listener(default_pool=pool(), timeout_client_data=None))
     frontend = haproxy_config.build(lb, options).frontends[0]
     assert (frontend.timeout_client, frontend.maxconn) == (7000, 300)
 
 
-def test_ping_wrapper_reports_a_reachable_member_as_up():
-    ping = RenderOptions.for_amphora(config.HaproxyAmphora(), AMPHORA_ID, Path("/")).ping_command
+def test_ping_wrapper_is_shipped_executable_and_reports_a_reachable_member_as_up(
+        tmp_path: Path):
+    ping = options_from_settings(config.HaproxyAmphora(), tmp_path).ping_command
+    assert os.access(ping, os.X_OK)
     result = subprocess.run([ping, "192.0.2.10", "80", "127.0.0.1", "8080"], timeout=30)
     assert result.returncode == 0
 
@@ -312,3 +338,181 @@ def test_rendering_does_not_change_the_model():
     render(lb, OPTIONS)
     assert lb.listeners[0].default_pool.health_monitor.http_method is None
     assert dataclasses.asdict(haproxy_config.build(lb, OPTIONS)) == before
+
+
+# --- the rendered configuration at work, on loopback ------------------------------------------
+
+class Backend(http.server.BaseHTTPRequestHandler):
+    """Answers ``/health`` with the server's health status and anything else with its name."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        server: Any = self.server
+        if self.path == "/health":
+            status, body = server.health_status, b""
+        else:
+            status = 200
+            body = f"{server.name} {self.headers.get('X-Forwarded-For')}".encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class BackendServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """haproxy closes a health check once it read the status: not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+@pytest.fixture
+def backends() -> Iterator[dict[str, http.server.ThreadingHTTPServer]]:
+    """A member answering its health check with 202 and one answering it with 500."""
+    servers = {}
+    for name, health_status in (("healthy", 202), ("failing", 500)):
+        server = BackendServer(("127.0.0.1", 0), Backend)
+        server.name, server.health_status = name, health_status  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers[name] = server
+    try:
+        yield servers
+    finally:
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def runtime(stats_socket: Path, command: str) -> str:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(stats_socket))
+        sock.sendall(command.encode() + b"\n")
+        return b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+
+
+def server_statuses(stats_socket: Path) -> dict[tuple[str, str], str]:
+    """(backend, server) -> UP/DOWN/..., from haproxy's ``show stat``."""
+    rows = [line.split(",") for line in runtime(stats_socket, "show stat").splitlines()
+            if line and not line.startswith("#")]
+    return {(row[0], row[1]): row[17] for row in rows if row[1] not in ("FRONTEND", "BACKEND")}
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.1)
+    return result
+
+
+@contextlib.contextmanager
+def running_haproxy(config_text: str, directory: Path,
+                    netns: str | None = None) -> Iterator[Path]:
+    """haproxy in the foreground on ``config_text``; yields its stats socket, stops it after."""
+    (directory / "haproxy.cfg").write_text(config_text)
+    command = [haproxy_binary(), "-db", "-f", str(directory / "haproxy.cfg")]
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    haproxy = subprocess.Popen(prefix + command, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: (directory / "lb.sock").exists() or haproxy.poll() is not None,
+                   "haproxy to start")
+        assert haproxy.poll() is None, haproxy.communicate()[1].decode()
+        yield directory / "lb.sock"
+    finally:
+        haproxy.terminate()
+        try:
+            haproxy.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            haproxy.kill()
+            haproxy.wait()
+
+
+def loopback_options(directory: Path) -> RenderOptions:
+    return RenderOptions.from_settings(
+        config.HaproxyAmphora(), AMPHORA_ID, stats_socket=directory / "lb.sock",
+        server_state_file=directory / "servers-state", pid_file=directory / "haproxy.pid",
+        fd_limit=resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+
+
+def wait_for_statuses(stats_socket: Path, wanted: dict[tuple[str, str], str]) -> None:
+    seen: dict[tuple[str, str], str] = {}
+
+    def reached() -> bool:
+        seen.update(server_statuses(stats_socket))
+        return seen == wanted
+
+    try:
+        wait_until(reached, "member statuses")
+    except AssertionError:
+        raise AssertionError(f"member statuses stayed {seen}, wanted {wanted}") from None
+
+
+@pytest.mark.root
+def test_http_monitor_with_expected_codes_keeps_traffic_on_the_healthy_member(
+        tmp_path: Path, backends: dict[str, http.server.ThreadingHTTPServer]):
+    """The rendered config at work: status list 200,202-204, X-Forwarded-For, maxconn fit."""
+    healthy, failing = (backends[name].server_address[1] for name in ("healthy", "failing"))
+    port = free_port()
+    lb = load_balancer(
+        listener(port=port, insert_headers={"X-Forwarded-For": "true"}, default_pool=pool(
+            members=(member(1, "127.0.0.1", healthy), member(2, "127.0.0.1", failing)),
+            health_monitor=monitor("HTTP", url_path="/health", expected_codes="200,202-204",
+                                   delay=1, timeout=1, rise_threshold=1, fall_threshold=1))),
+        vip_address="127.0.0.1")
+    with running_haproxy(render(lb, loopback_options(tmp_path)), tmp_path) as stats_socket:
+        backend = f"{uid(3)}:{uid(2)}"
+        wait_for_statuses(stats_socket, {(backend, uid(4, 1)): "UP",
+                                         (backend, uid(4, 2)): "DOWN"})
+        for _ in range(4):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", "/")
+            assert connection.getresponse().read() == b"healthy 127.0.0.1"
+            connection.close()
+
+
+@pytest.fixture
+def amphora_namespace() -> Iterator[str]:
+    """A network namespace with only loopback, where unprivileged ICMP sockets are allowed.
+
+    haproxy forbids its children to gain privileges, so ping cannot use its file capability;
+    an amphora's namespace must allow ICMP datagram sockets (``net.ipv4.ping_group_range``).
+    """
+    name = f"lbaas-test-ping-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw",
+                        "net.ipv4.ping_group_range=0 2147483647"], check=True)
+        yield name
+    finally:
+        for pid in subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                                  text=True).stdout.split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@pytest.mark.root
+def test_ping_monitor_marks_answering_members_up_and_unreachable_ones_down(
+        tmp_path: Path, amphora_namespace: str):
+    """192.0.2.1 has no route in a namespace with only loopback: no packet leaves it."""
+    lb = load_balancer(
+        listener("TCP", free_port(), pool("TCP", health_monitor=monitor(
+            "PING", delay=1, timeout=1, rise_threshold=1, fall_threshold=1),
+            members=(member(1, "127.0.0.1"), member(2, "192.0.2.1")))),
+        vip_address="127.0.0.1")
+    with running_haproxy(render(lb, loopback_options(tmp_path)), tmp_path,
+                         netns=amphora_namespace) as stats_socket:
+        backend = f"{uid(3)}:{uid(2)}"
+        wait_for_statuses(stats_socket, {(backend, uid(4, 1)): "UP",
+                                         (backend, uid(4, 2)): "DOWN"})
