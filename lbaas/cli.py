@@ -14,6 +14,7 @@ from lbaas import config, service
 from lbaas.certs import cli as certs_cli
 from lbaas.db import migrate
 from lbaas.db.engine import Database
+from lbaas.network import cli as network_cli
 
 app = typer.Typer(help="Octavia-compatible load balancing as a service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -21,6 +22,8 @@ config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(certs_cli.app, name="certs")
+app.add_typer(network_cli.network_app, name="network")
+app.add_typer(network_cli.subnet_app, name="subnet")
 console = Console(stderr=True)
 
 ConfigFile = Annotated[Optional[Path], typer.Option(

@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lbaas.api import faults, root
+from lbaas.api import faults, network, root
 from lbaas.api.common import ApiState
 from lbaas.api.validation import fault_from_validation_error
 
@@ -68,6 +68,9 @@ def create_app(api: ApiState) -> FastAPI:
         return _fault(faults.APIError("An unknown exception occurred."))
 
     app.include_router(root.router)
+    # The network registry in Neutron's shape, at the root prefixes (not under /lbaas).
+    app.include_router(network.router, prefix="/v2")
+    app.include_router(network.router, prefix="/v2.0", include_in_schema=False)
     app.include_router(v2_router(), prefix="/v2")
     app.include_router(v2_router(), prefix="/v2.0", include_in_schema=False)
     return app

@@ -267,3 +267,48 @@ class Job(Base):
 
 
 TAGGED_MODELS = (LoadBalancer, Listener, Pool, Member, HealthMonitor)
+
+
+class Network(IdMixin, TimestampMixin, Base):
+    """A network of the local registry (lbaas.network), backed by one Linux bridge."""
+
+    __tablename__ = "network"
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    project_id: Mapped[str | None] = mapped_column(String(36))
+    shared: Mapped[bool] = mapped_column(Boolean, default=True)
+    bridge: Mapped[str] = mapped_column(String(15), unique=True)
+    physical_interface: Mapped[str | None] = mapped_column(String(15), unique=True)
+    mtu: Mapped[int] = mapped_column(Integer, default=1500)
+
+    subnets: Mapped[list[Subnet]] = relationship(
+        back_populates="network", lazy="selectin", order_by="Subnet.created_at")
+
+
+class Subnet(IdMixin, TimestampMixin, Base):
+    """An address range on a network; ``allocation_pools`` is a list of {start, end}."""
+
+    __tablename__ = "subnet"
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    project_id: Mapped[str | None] = mapped_column(String(36))
+    network_id: Mapped[str] = mapped_column(ForeignKey("network.id"), index=True)
+    ip_version: Mapped[int] = mapped_column(Integer)
+    cidr: Mapped[str] = mapped_column(String(64))
+    gateway_ip: Mapped[str | None] = mapped_column(String(64))
+    allocation_pools: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+
+    network: Mapped[Network] = relationship(back_populates="subnets")
+
+
+class Port(IdMixin, TimestampMixin, Base):
+    """An address handed out on a subnet to a device (an amphora, a VIP, the controller).
+
+    The unique constraint is what guarantees an address is never held twice.
+    """
+
+    __tablename__ = "port"
+    __table_args__ = (UniqueConstraint("subnet_id", "ip_address"),)
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnet.id"))
+    ip_address: Mapped[str] = mapped_column(String(64))
+    mac_address: Mapped[str] = mapped_column(String(17), unique=True)
+    device_id: Mapped[str] = mapped_column(String(255), index=True)
+    device_owner: Mapped[str] = mapped_column(String(255))

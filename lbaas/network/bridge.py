@@ -1,0 +1,132 @@
+"""The Linux bridge behind each network, managed with iproute2 (``ip``).
+
+A network's bridge is created when the network is created (``lbaas network create``)
+and removed when it is deleted. :meth:`Bridges.ensure_network` is idempotent, so the
+network driver calls it again before plugging an amphora in: a bridge lost with a
+reboot comes back on first use.
+
+Bridges carry no host address (``addrgenmode none``: not even an IPv6 link-local one),
+except the management bridge, which gets the controller's address. Nothing here turns
+on IP forwarding or NAT.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import uuid
+from typing import Any, Protocol
+
+from lbaas.network.errors import BridgeError
+
+BRIDGE_PREFIX = "lbr-"
+MAX_INTERFACE_NAME = 15  # IFNAMSIZ - 1
+
+
+class NetworkLike(Protocol):
+    bridge: str
+    physical_interface: str | None
+    mtu: int
+
+
+def bridge_name(network_id: str) -> str:
+    """``lbr-`` and the first 11 hex digits of the network id: 15 characters, as Linux allows."""
+    return BRIDGE_PREFIX + uuid.UUID(network_id).hex[:MAX_INTERFACE_NAME - len(BRIDGE_PREFIX)]
+
+
+def valid_interface_name(name: str) -> bool:
+    return (0 < len(name) <= MAX_INTERFACE_NAME and name not in (".", "..")
+            and not any(char in name for char in "/:% \t\n"))
+
+
+class Bridges:
+    """Bridges in the host's network namespace, or in the namespace ``netns`` (tests)."""
+
+    def __init__(self, netns: str | None = None) -> None:
+        self.netns = netns
+
+    def _ip(self, *args: str) -> str:
+        command = ["ip", *(["-n", self.netns] if self.netns else []), *args]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+        except FileNotFoundError as exc:
+            raise BridgeError("the `ip` command is missing; install iproute2 (apt-get install iproute2)") from exc
+        if done.returncode != 0:
+            hint = "; run lbaas as root" if "Operation not permitted" in done.stderr else ""
+            raise BridgeError(f"`{' '.join(command)}` failed: {done.stderr.strip()}{hint}")
+        return done.stdout
+
+    def link(self, name: str) -> dict[str, Any] | None:
+        """The interface's details (``ip -j -d addr show``), or None if there is none."""
+        try:
+            shown = json.loads(self._ip("-j", "-d", "addr", "show", "dev", name) or "[]")
+        except BridgeError as exc:
+            if "does not exist" in str(exc):
+                return None
+            raise
+        return shown[0] if shown else None
+
+    def exists(self, name: str) -> bool:
+        return self.link(name) is not None
+
+    def ensure(self, name: str, *, mtu: int | None = None) -> None:
+        """Create the bridge if it is missing and bring it up; refuse a non-bridge of that name."""
+        link = self.link(name)
+        if link is None:
+            self._ip("link", "add", name, *(["mtu", str(mtu)] if mtu else []), "type", "bridge")
+            self._ip("link", "set", "dev", name, "addrgenmode", "none")
+        elif link.get("linkinfo", {}).get("info_kind") != "bridge":
+            raise BridgeError(f"interface {name} exists and is not a bridge; rename or remove it")
+        elif mtu and link.get("mtu") != mtu:
+            self._ip("link", "set", "dev", name, "mtu", str(mtu))
+        self._ip("link", "set", "dev", name, "up")
+
+    def remove(self, name: str) -> None:
+        """Delete the bridge (interfaces on it are released); nothing if it is gone already."""
+        if self.exists(name):
+            self._ip("link", "del", "dev", name)
+
+    def attach(self, bridge: str, interface: str) -> None:
+        """Put a host interface on the bridge (``--physical-interface``)."""
+        link = self.link(interface)
+        if link is None:
+            raise BridgeError(f"interface {interface} does not exist on this host; "
+                              "check --physical-interface (`ip link` lists the interfaces)")
+        if link.get("master") == bridge:
+            return
+        if link.get("master"):
+            raise BridgeError(f"interface {interface} is already on {link['master']}; "
+                              "take it off there first")
+        addresses = [item["local"] for item in link.get("addr_info", [])
+                     if item.get("scope") == "global"]
+        if addresses:
+            raise BridgeError(
+                f"interface {interface} has addresses ({', '.join(addresses)}); putting it on a "
+                "bridge would cut them off. Use an interface dedicated to load balancer traffic")
+        self._ip("link", "set", "dev", interface, "master", bridge)
+        self._ip("link", "set", "dev", interface, "up")
+
+    def addresses(self, name: str) -> list[str]:
+        """The bridge's global addresses as ``address/prefix``."""
+        link = self.link(name) or {}
+        return [f"{item['local']}/{item['prefixlen']}" for item in link.get("addr_info", [])
+                if item.get("scope") == "global"]
+
+    def set_address(self, name: str, address: str) -> None:
+        """Make ``address`` (``ip/prefix``) the bridge's only global address of its family."""
+        wanted = ipaddress.ip_interface(address)
+        for current in self.addresses(name):
+            existing = ipaddress.ip_interface(current)
+            if existing.version == wanted.version and existing != wanted:
+                self._ip("addr", "del", current, "dev", name)
+        if wanted.with_prefixlen not in self.addresses(name):
+            self._ip("addr", "add", wanted.with_prefixlen, "dev", name)
+
+    def ensure_network(self, network: NetworkLike) -> None:
+        """The network's bridge exists, is up, and holds its physical interface if it has one."""
+        self.ensure(network.bridge, mtu=network.mtu)
+        if network.physical_interface:
+            self.attach(network.bridge, network.physical_interface)
+
+    def remove_network(self, network: NetworkLike) -> None:
+        self.remove(network.bridge)

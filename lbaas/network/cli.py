@@ -1,0 +1,217 @@
+"""``lbaas network ...`` and ``lbaas subnet ...``: manage the registry with openstack-client habits.
+
+The commands work on the configured database directly (``--config-file``), like
+``lbaas db upgrade``; creating or deleting a network also creates or removes its bridge,
+so they run as root. Every list/show command takes ``-f json`` (default: a table).
+"""
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lbaas import config, service
+from lbaas.api.network import network_to_api, subnet_to_api
+from lbaas.db.engine import Database
+from lbaas.db.models import Network, Subnet
+from lbaas.network import registry
+from lbaas.network.bridge import Bridges
+from lbaas.network.errors import NetworkError
+
+network_app = typer.Typer(help="Networks of the local registry, each backed by a Linux bridge.",
+                          no_args_is_help=True)
+subnet_app = typer.Typer(help="Subnets (CIDR, gateway, allocation pools) of registry networks.",
+                         no_args_is_help=True)
+errors = Console(stderr=True)
+
+
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+
+
+ConfigFile = Annotated[Optional[Path], typer.Option(
+    "--config-file", help=f"INI file with octavia.conf sections (default {config.DEFAULT_CONFIG_FILE}).")]
+Format = Annotated[OutputFormat, typer.Option("-f", "--format", help="Output format.")]
+Project = Annotated[Optional[str], typer.Option("--project", help="Owning project id.")]
+
+NETWORK_COLUMNS = (("ID", "id"), ("Name", "name"), ("Subnets", "subnets"), ("Bridge", "bridge"))
+SUBNET_COLUMNS = (("ID", "id"), ("Name", "name"), ("Network", "network_id"), ("Subnet", "cidr"))
+
+
+@contextlib.contextmanager
+def _reporting() -> Iterator[None]:
+    """Turn registry and configuration errors into a message and a non-zero exit."""
+    try:
+        yield
+    except NetworkError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    except config.ConfigError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _database(config_file: Path | None) -> Database:
+    with _reporting():
+        return service.open_services(config.load(config_file), upgrade=False).db
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "\n".join(_cell(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={_cell(item)}" for key, item in value.items())
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _table(headers: Sequence[str]) -> Table:
+    """A table that wraps long values (ids, addresses) instead of cutting them short."""
+    table = Table()
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
+def print_show(item: dict[str, Any], fmt: OutputFormat) -> None:
+    """One object: a Field/Value table, or a JSON object."""
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(item, indent=2))
+        return
+    table = _table(["Field", "Value"])
+    for key in sorted(item):
+        table.add_row(key, _cell(item[key]))
+    Console().print(table)
+
+
+def print_list(items: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]],
+               fmt: OutputFormat) -> None:
+    """Rows with the given (header, field) columns: a table, or a JSON list keyed by header."""
+    rows = [{header: item[key] for header, key in columns} for item in items]
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = _table([header for header, _ in columns])
+    for row in rows:
+        table.add_row(*(_cell(value) for value in row.values()))
+    Console().print(table)
+
+
+def network_view(network: Network) -> dict[str, Any]:
+    """A network as the API shows it, plus where it lives on this host."""
+    return {**network_to_api(network), "bridge": network.bridge,
+            "physical_interface": network.physical_interface}
+
+
+@network_app.command("create")
+def network_create(
+    name: str,
+    physical_interface: Annotated[Optional[str], typer.Option(
+        "--physical-interface", help="Host interface to put on the bridge (dedicated to this network).")] = None,
+    mtu: Annotated[int, typer.Option("--mtu", help="MTU of the bridge.")] = 1500,
+    project: Project = None, config_file: ConfigFile = None, fmt: Format = OutputFormat.table,
+) -> None:
+    """Create a network and its bridge."""
+    db, bridges = _database(config_file), Bridges()
+    with _reporting(), db.write() as session:
+        network = registry.create_network(session, name, physical_interface=physical_interface,
+                                          mtu=mtu, project_id=project)
+        try:
+            bridges.ensure_network(network)
+            session.commit()
+        except BaseException:
+            with contextlib.suppress(NetworkError):
+                bridges.remove_network(network)
+            raise
+        view = network_view(network)
+    print_show(view, fmt)
+
+
+@network_app.command("list")
+def network_list(config_file: ConfigFile = None, fmt: Format = OutputFormat.table) -> None:
+    """List networks."""
+    with _database(config_file).read() as session:
+        items = [network_view(network) for network in registry.list_networks(session)]
+    print_list(items, NETWORK_COLUMNS, fmt)
+
+
+@network_app.command("show")
+def network_show(network: str, config_file: ConfigFile = None,
+                 fmt: Format = OutputFormat.table) -> None:
+    """Show a network (name or id)."""
+    with _reporting(), _database(config_file).read() as session:
+        view = network_view(registry.find_network(session, network))
+    print_show(view, fmt)
+
+
+@network_app.command("delete")
+def network_delete(networks: Annotated[list[str], typer.Argument(help="Names or ids.")],
+                   config_file: ConfigFile = None) -> None:
+    """Delete networks, their subnets and bridges (refused while addresses are handed out)."""
+    db, bridges = _database(config_file), Bridges()
+    for name in networks:
+        with _reporting(), db.write() as session:
+            network = registry.find_network(session, name)
+            registry.delete_network(session, network)
+            bridges.remove_network(network)
+
+
+@subnet_app.command("create")
+def subnet_create(
+    name: str,
+    network: Annotated[str, typer.Option("--network", help="Network (name or id).")],
+    subnet_range: Annotated[str, typer.Option("--subnet-range", help="CIDR, e.g. 10.0.0.0/24.")],
+    gateway: Annotated[str, typer.Option(
+        "--gateway", help="Gateway address, 'auto' (the first address) or 'none'.")] = "auto",
+    allocation_pools: Annotated[Optional[list[str]], typer.Option(
+        "--allocation-pool", help="start=IP,end=IP (repeat for several; default: the whole range).")] = None,
+    project: Project = None, config_file: ConfigFile = None, fmt: Format = OutputFormat.table,
+) -> None:
+    """Create a subnet on a network."""
+    with _reporting(), _database(config_file).write() as session:
+        subnet = registry.create_subnet(session, name, registry.find_network(session, network),
+                                        subnet_range, gateway=gateway,
+                                        pools=allocation_pools or (), project_id=project)
+        view = subnet_to_api(subnet)
+    print_show(view, fmt)
+
+
+@subnet_app.command("list")
+def subnet_list(
+    network: Annotated[Optional[str], typer.Option("--network", help="Only this network's.")] = None,
+    config_file: ConfigFile = None, fmt: Format = OutputFormat.table,
+) -> None:
+    """List subnets."""
+    with _reporting(), _database(config_file).read() as session:
+        parent = registry.find_network(session, network) if network else None
+        items = [subnet_to_api(subnet) for subnet in registry.list_subnets(session, parent)]
+    print_list(items, SUBNET_COLUMNS, fmt)
+
+
+@subnet_app.command("show")
+def subnet_show(subnet: str, config_file: ConfigFile = None,
+                fmt: Format = OutputFormat.table) -> None:
+    """Show a subnet (name or id)."""
+    with _reporting(), _database(config_file).read() as session:
+        view = subnet_to_api(registry.find_subnet(session, subnet))
+    print_show(view, fmt)
+
+
+@subnet_app.command("delete")
+def subnet_delete(subnets: Annotated[list[str], typer.Argument(help="Names or ids.")],
+                  config_file: ConfigFile = None) -> None:
+    """Delete subnets (refused while addresses on them are handed out)."""
+    db = _database(config_file)
+    for name in subnets:
+        with _reporting(), db.write() as session:
+            subnet: Subnet = registry.find_subnet(session, name)
+            registry.delete_subnet(session, subnet)

@@ -1,0 +1,156 @@
+"""Each network's Linux bridge, and the management bridge with the controller's address (root)."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lbaas import config
+from lbaas.cli import app
+from lbaas.db import migrate
+from lbaas.db.engine import Database
+from lbaas.db.models import Network
+from lbaas.network import management
+from lbaas.network.bridge import Bridges
+from lbaas.network.errors import BridgeError
+from tests.dataplane import netns
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    """A private network namespace: whatever the test builds in it goes away with it."""
+    name = f"lbt-br-{netns.short_id()}"
+    netns.ip("netns", "add", name)
+    try:
+        yield name
+    finally:
+        netns.ip("netns", "del", name, check=False)
+
+
+@pytest.fixture
+def bridges(namespace: str) -> Bridges:
+    return Bridges(netns=namespace)
+
+
+def veth_pair(namespace: str, name: str) -> None:
+    """A veth pair inside the namespace: a stand-in interface no host traffic uses."""
+    netns.ip("-n", namespace, "link", "add", name, "type", "veth", "peer", "name", f"{name}p")
+
+
+def link(namespace: str | None, name: str) -> dict:
+    args = ["-n", namespace] if namespace else []
+    shown = netns.ip(*args, "-j", "-d", "addr", "show", "dev", name, check=False)
+    return json.loads(shown.stdout)[0] if shown.returncode == 0 else {}
+
+
+def host_bridges() -> set[str]:
+    return {item["ifname"] for item in json.loads(netns.ip("-j", "link", "show", "type", "bridge").stdout)}
+
+
+def test_network_bridge_comes_up_with_no_host_address_and_no_forwarding(bridges, namespace):
+    bridges.ensure("lbr-0123456789a", mtu=1450)
+    shown = link(namespace, "lbr-0123456789a")
+    assert shown["linkinfo"]["info_kind"] == "bridge"
+    assert "UP" in shown["flags"] and shown["mtu"] == 1450
+    assert shown["addr_info"] == []  # not even an IPv6 link-local address
+    forwarding = netns.in_namespace(namespace, "cat", "/proc/sys/net/ipv4/ip_forward").stdout.strip()
+    assert forwarding == "0"
+
+
+def test_ensuring_a_bridge_twice_changes_nothing_and_removing_it_twice_is_fine(bridges, namespace):
+    for _ in range(2):
+        bridges.ensure("lbr-twice")
+    assert bridges.exists("lbr-twice")
+    bridges.remove("lbr-twice")
+    bridges.remove("lbr-twice")
+    assert not bridges.exists("lbr-twice") and link(namespace, "lbr-twice") == {}
+
+
+def test_an_interface_of_that_name_that_is_no_bridge_is_refused(bridges, namespace):
+    veth_pair(namespace, "lbr-taken")
+    with pytest.raises(BridgeError, match="interface lbr-taken exists and is not a bridge"):
+        bridges.ensure("lbr-taken")
+
+
+def test_physical_interface_is_put_on_the_network_bridge(bridges, namespace):
+    veth_pair(namespace, "uplink0")
+    network = Network(bridge="lbr-phys", physical_interface="uplink0", mtu=1500)
+    bridges.ensure_network(network)
+    bridges.ensure_network(network)
+    assert link(namespace, "uplink0")["master"] == "lbr-phys"
+    bridges.remove_network(network)
+    assert "master" not in link(namespace, "uplink0")
+
+
+def test_interface_with_addresses_or_missing_is_not_put_on_a_bridge(bridges, namespace):
+    veth_pair(namespace, "busy0")
+    netns.ip("-n", namespace, "addr", "add", "192.0.2.10/24", "dev", "busy0")
+    bridges.ensure("lbr-guard")
+    with pytest.raises(BridgeError, match=r"busy0 has addresses \(192.0.2.10\).*dedicated"):
+        bridges.attach("lbr-guard", "busy0")
+    with pytest.raises(BridgeError, match="interface nosuch0 does not exist on this host"):
+        bridges.attach("lbr-guard", "nosuch0")
+
+
+def test_management_bridge_carries_the_controller_address(bridges, namespace, tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'mgmt.sqlite'}")
+    migrate.upgrade(db.engine)
+    try:
+        settings = config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path)})
+        management.ensure_management_network(db, settings, bridges)
+        management.ensure_management_network(db, settings, bridges)
+        assert bridges.addresses("lbaas-mgmt") == ["172.29.232.1/22"]
+        moved = config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path),
+                                     "LBAAS__networking__controller_ip": "172.29.232.100"})
+        management.ensure_management_network(db, moved, bridges)
+        assert bridges.addresses("lbaas-mgmt") == ["172.29.232.100/22"]
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def cli_config(tmp_path: Path) -> Iterator[Path]:
+    """A configuration for ``lbaas network ...``; bridges the test's networks left are removed."""
+    path = tmp_path / "lbaas.conf"
+    path.write_text(f"[DEFAULT]\nstate_path = {tmp_path}\n")
+    before = host_bridges()
+    try:
+        yield path
+    finally:
+        for leftover in host_bridges() - before:
+            if leftover.startswith("lbr-"):
+                netns.ip("link", "del", leftover, check=False)
+
+
+def run_cli(cli_config: Path, *args: str, code: int = 0) -> str:
+    result = CliRunner().invoke(app, [*args, "--config-file", str(cli_config)])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def test_cli_network_create_makes_the_bridge_and_delete_removes_it(cli_config):
+    run_cli(cli_config, "db", "upgrade")
+    network = json.loads(run_cli(cli_config, "network", "create", "tenant", "-f", "json"))
+    assert network["bridge"] == "lbr-" + network["id"].replace("-", "")[:11]
+    assert link(None, network["bridge"])["linkinfo"]["info_kind"] == "bridge"
+    listed = json.loads(run_cli(cli_config, "network", "list", "-f", "json"))
+    assert listed == [{"ID": network["id"], "Name": "tenant", "Subnets": [], "Bridge": network["bridge"]}]
+    assert network["bridge"] in run_cli(cli_config, "network", "show", "tenant")
+    run_cli(cli_config, "network", "delete", "tenant")
+    assert link(None, network["bridge"]) == {}
+    assert json.loads(run_cli(cli_config, "network", "list", "-f", "json")) == []
+
+
+def test_cli_network_create_leaves_nothing_behind_when_the_interface_is_missing(cli_config):
+    run_cli(cli_config, "db", "upgrade")
+    before = host_bridges()
+    output = run_cli(cli_config, "network", "create", "tenant", "--physical-interface", "lbtnosuch0",
+                     code=1)
+    assert "interface lbtnosuch0 does not exist on this host" in output
+    assert host_bridges() == before
+    assert json.loads(run_cli(cli_config, "network", "list", "-f", "json")) == []
