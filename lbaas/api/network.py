@@ -206,7 +206,7 @@ def _sort(items: list[dict[str, Any]], params: QueryParams, known: set[str]) -> 
 
 def _list_request(params: QueryParams) -> listing.ListRequest:
     raw = params.get("limit") or "0"
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise BadRequest(f"Bad limit request: Limit must be an integer 0 or greater and not '{raw}'")
     return listing.ListRequest(limit=int(raw) or None, marker=params.get("marker"),
                                page_reverse=_as_text(params.get("page_reverse", "")) == "true",
