@@ -43,8 +43,8 @@ def create_app(api: ApiState) -> FastAPI:
             return JSONResponse({"errors": [{"status": 406, "title": "Not Acceptable",
                                              "detail": faults.NotAcceptable.msg,
                                              "request_id": None}]}, status_code=406)
-        # Upstream also accepts a ".json" suffix on any path.
-        if request.url.path.endswith(".json"):
+        # Upstream also accepts a ".json" suffix on any path (but our own OpenAPI document).
+        if request.url.path.endswith(".json") and request.url.path != app.openapi_url:
             request.scope["path"] = request.url.path[: -len(".json")]
         return await call_next(request)
 
