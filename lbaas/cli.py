@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from lbaas import config, service
+from lbaas import config, host, service
 from lbaas.certs import cli as certs_cli
 from lbaas.db import migrate
 from lbaas.db.engine import Database
@@ -80,6 +80,13 @@ def worker(config_file: ConfigFile = None) -> None:
     with service.running_worker(services):
         console.print("lbaas worker running; Ctrl-C stops.")
         stopped.wait()
+
+
+@app.command()
+def down(config_file: ConfigFile = None) -> None:
+    """Remove what `lbaas up` installed on the host (the firewall rules)."""
+    host.down(_settings(config_file))
+    console.print("lbaas firewall rules removed.")
 
 
 @db_app.command("upgrade")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from lbaas import drivers as driver_registry
+from lbaas import host
 from lbaas.api.app import create_app
 from lbaas.api.common import ApiState
 from lbaas.config import ConfigError, Settings
@@ -31,8 +32,8 @@ class Services:
         return ApiState(settings=self.settings, db=self.db, wakeup=self.wakeup)
 
     def worker(self, drivers: driver_registry.Drivers | None = None) -> Worker:
-        return Worker(self.settings, self.db, drivers or driver_registry.load(self.settings),
-                      self.wakeup)
+        return Worker(self.settings, self.db,
+                      drivers or driver_registry.load(self.settings, self.db), self.wakeup)
 
 
 def check(settings: Settings) -> None:
@@ -58,6 +59,8 @@ def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
 
 @contextlib.contextmanager
 def running_worker(services: Services) -> Iterator[Worker]:
+    """A started worker (after preparing the host for amphorae), stopped on exit."""
+    host.prepare(services.settings, services.db)
     worker = services.worker()
     worker.start()
     try:

@@ -24,9 +24,9 @@ def settings(tmp_path: Path) -> config.Settings:
 
 
 @pytest.fixture
-def drivers(settings: config.Settings) -> Drivers:
+def drivers(services: service.Services) -> Drivers:
     """The configured (no-op) drivers; a test may replace a method to make a step fail."""
-    return load_drivers(settings)
+    return load_drivers(services.settings, services.db)
 
 
 @pytest.fixture

@@ -97,7 +97,7 @@ class RenderOptions:
     start when its global maxconn needs more descriptors, so maxconn is capped to fit."""
 
     @classmethod
-    def from_settings(cls, settings: HaproxyAmphora, amphora_id: str, *, stats_socket: Path,
+    def from_settings(cls, settings: HaproxyAmphora, amphora_id: str, *, stats_socket: Path | str,
                       server_state_file: Path, pid_file: Path,
                       fd_limit: int | None = None) -> RenderOptions:
         """Options with ``[haproxy_amphora]``'s timeouts and default connection limit.

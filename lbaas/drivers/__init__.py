@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lbaas.config import Settings
+from lbaas.db.engine import Database
 from lbaas.drivers.amphora.base import AmphoraDriver
 from lbaas.drivers.certificates.base import CertificateDriver
 from lbaas.drivers.compute.base import ComputeDriver
@@ -25,29 +26,34 @@ class DriverNotFound(Exception):
     pass
 
 
-def _noop_compute(settings: Settings) -> ComputeDriver:
+def _noop_compute(settings: Settings, db: Database) -> ComputeDriver:
     from lbaas.drivers.compute.noop import NoopComputeDriver
     return NoopComputeDriver()
 
 
-def _netns_compute(settings: Settings) -> ComputeDriver:
+def _netns_compute(settings: Settings, db: Database) -> ComputeDriver:
     from lbaas.drivers.compute.netns import NetnsComputeDriver
     return NetnsComputeDriver(settings.haproxy_amphora.base_path,
                               agent_port=settings.haproxy_amphora.bind_port,
                               host=settings.DEFAULT.host)
 
 
-def _noop_network(settings: Settings) -> NetworkDriver:
+def _noop_network(settings: Settings, db: Database) -> NetworkDriver:
     from lbaas.drivers.network.noop import NoopNetworkDriver
     return NoopNetworkDriver()
 
 
-def _noop_amphora(settings: Settings) -> AmphoraDriver:
+def _local_network(settings: Settings, db: Database) -> NetworkDriver:
+    from lbaas.drivers.network.local import LocalNetworkDriver
+    return LocalNetworkDriver(db)
+
+
+def _noop_amphora(settings: Settings, db: Database) -> AmphoraDriver:
     from lbaas.drivers.amphora.noop import NoopAmphoraDriver
     return NoopAmphoraDriver()
 
 
-def _rest_amphora(settings: Settings) -> AmphoraDriver:
+def _rest_amphora(settings: Settings, db: Database) -> AmphoraDriver:
     from lbaas.certs import store
     from lbaas.drivers.amphora.rest import RestAmphoraDriver, client_context
     paths = store.ensure(settings)
@@ -55,21 +61,22 @@ def _rest_amphora(settings: Settings) -> AmphoraDriver:
                              client_context(paths.client_cert, paths.server_ca))
 
 
-def _noop_certificates(settings: Settings) -> CertificateDriver:
+def _noop_certificates(settings: Settings, db: Database) -> CertificateDriver:
     from lbaas.drivers.certificates.noop import NoopCertificateDriver
     return NoopCertificateDriver()
 
 
-def _local_certificates(settings: Settings) -> CertificateDriver:
+def _local_certificates(settings: Settings, db: Database) -> CertificateDriver:
     from lbaas.drivers.certificates.local import LocalCertificateDriver
     return LocalCertificateDriver(settings)
 
 
-Factory = Callable[[Settings], Any]
+Factory = Callable[[Settings, Database], Any]
 AVAILABLE: dict[tuple[str, str], dict[str, Factory]] = {
     ("controller_worker", "compute_driver"): {
         "compute_noop_driver": _noop_compute, "compute_netns_driver": _netns_compute},
-    ("controller_worker", "network_driver"): {"network_noop_driver": _noop_network},
+    ("controller_worker", "network_driver"): {
+        "network_noop_driver": _noop_network, "network_local_driver": _local_network},
     ("controller_worker", "amphora_driver"): {
         "amphora_noop_driver": _noop_amphora, "amphora_haproxy_rest_driver": _rest_amphora},
     ("certificates", "cert_generator"): {
@@ -77,7 +84,7 @@ AVAILABLE: dict[tuple[str, str], dict[str, Factory]] = {
 }
 
 
-def load(settings: Settings) -> Drivers:
+def load(settings: Settings, db: Database) -> Drivers:
     """The drivers the configuration names; an unknown name is an error naming the choices."""
     chosen: dict[str, Any] = {}
     for (section, option), choices in AVAILABLE.items():
@@ -85,6 +92,6 @@ def load(settings: Settings) -> Drivers:
         if name not in choices:
             raise DriverNotFound(f"[{section}] {option} = {name} is not available; choose one "
                                  f"of: {', '.join(sorted(choices))}")
-        chosen[option] = choices[name](settings)
+        chosen[option] = choices[name](settings, db)
     return Drivers(compute=chosen["compute_driver"], network=chosen["network_driver"],
                    amphora=chosen["amphora_driver"], certificates=chosen["cert_generator"])

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+
+class ReloadFailed(Exception):
+    """No new haproxy worker took over after a reload."""
 
 
 class InvalidConfig(Exception):
@@ -40,8 +45,17 @@ class HaproxyPaths:
         return self.directory / "haproxy.pid"
 
     @property
-    def stats_socket(self) -> Path:
-        return self.base / f"{self.lb_id}.sock"
+    def stats_socket(self) -> str:
+        """haproxy's runtime API, as haproxy's config names it: an abstract Unix socket,
+        private to the amphora's network namespace (a path under the amphora's directory
+        would exceed haproxy's 97-character limit)."""
+        return f"abns@lbaas-{self.lb_id}"
+
+    @property
+    def stats_socket_address(self) -> bytes:
+        """The same socket as ``socket.connect`` names it: haproxy binds abstract names
+        padded with NULs to the whole ``sun_path`` (108 bytes), so the name must be too."""
+        return f"\0lbaas-{self.lb_id}".encode().ljust(108, b"\0")
 
     @property
     def state_file(self) -> Path:
@@ -100,13 +114,36 @@ class Haproxy:
                         "-p", str(self.paths.pid)], check=True, capture_output=True, text=True)
         self._wait_for_socket()
 
-    def reload(self) -> None:
+    def reload(self, timeout: float = 10.0) -> None:
+        """Hitless reload; returns once a new worker serves the new configuration.
+
+        The master ignores a reload signal that arrives while it is still finishing the
+        previous reload, so the signal is repeated until a new worker answers.
+        """
         pid = self.master_pid()
         if pid is None:
             self.start()
             return
+        old_worker = self.worker_pid()
         self.save_state()
-        os.kill(pid, signal.SIGUSR2)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            os.kill(pid, signal.SIGUSR2)
+            resend = time.monotonic() + 0.25
+            while time.monotonic() < min(resend, deadline):
+                if self.worker_pid() not in (old_worker, None):
+                    return
+                time.sleep(0.01)
+        raise ReloadFailed(f"haproxy for {self.paths.lb_id} did not reload within {timeout} s")
+
+    def worker_pid(self) -> int | None:
+        """The pid of the worker answering the runtime API (None if none answers)."""
+        try:
+            info = self.runtime("show info")
+        except OSError:
+            return None
+        found = re.search(r"^Pid: (\d+)$", info, re.MULTILINE)
+        return int(found.group(1)) if found else None
 
     def stop(self, timeout: float = 10.0) -> None:
         pid = self.master_pid()
@@ -124,7 +161,7 @@ class Haproxy:
         """Send one command to haproxy's runtime API (the stats socket) and return its answer."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(5)
-            sock.connect(str(self.paths.stats_socket))
+            sock.connect(self.paths.stats_socket_address)
             sock.sendall(command.encode() + b"\n")
             chunks = []
             while chunk := sock.recv(65536):
@@ -141,5 +178,9 @@ class Haproxy:
 
     def _wait_for_socket(self, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
-        while not self.paths.stats_socket.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        while time.monotonic() < deadline:
+            try:
+                self.runtime("show info")
+                return
+            except OSError:
+                time.sleep(0.01)

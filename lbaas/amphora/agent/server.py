@@ -5,6 +5,7 @@ import ipaddress
 import json
 import logging
 import re
+import resource
 import shutil
 import socket
 import ssl
@@ -79,7 +80,8 @@ class Agent:
         return 200, {"hostname": socket.gethostname(), "api_version": API_VERSION,
                      "haproxy_version": self._haproxy_version(),
                      "amphora_id": self.config.amphora_id,
-                     "base_path": str(self.config.base_path)}, {}
+                     "base_path": str(self.config.base_path),
+                     "fd_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[1]}, {}
 
     def details(self, body: bytes) -> Response:
         _, info, _ = self.info(body)
@@ -137,7 +139,6 @@ class Agent:
         haproxy = self._haproxy(lb_id)
         haproxy.stop()
         shutil.rmtree(haproxy.paths.directory, ignore_errors=True)
-        haproxy.paths.stats_socket.unlink(missing_ok=True)
         return 200, {"message": "OK"}, {}
 
     def plug_vip(self, body: bytes, vip: str) -> Response:

@@ -88,12 +88,12 @@ class RestAmphoraDriver(AmphoraDriver):
             "fixed_ips": [{"ip_address": port.ip_address, "subnet_cidr": port.subnet_cidr}]})
 
     def _render_options(self, load_balancer: LoadBalancer, amphora: Amphora) -> haproxy_config.RenderOptions:
-        base = Path(self._request("GET", amphora, f"{API}/info").json()["base_path"])
-        paths = HaproxyPaths(base, load_balancer.id)
-        options = haproxy_config.RenderOptions.for_amphora(self.settings, amphora.id, paths.directory)
-        return dataclasses.replace(
-            options, stats_socket=str(paths.stats_socket), server_state_file=str(paths.state_file),
-            pid_file=str(paths.pid), user="haproxy", group="haproxy")
+        info = self._request("GET", amphora, f"{API}/info").json()
+        paths = HaproxyPaths(Path(info["base_path"]), load_balancer.id)
+        options = haproxy_config.RenderOptions.from_settings(
+            self.settings, amphora.id, stats_socket=paths.stats_socket,
+            server_state_file=paths.state_file, pid_file=paths.pid, fd_limit=info.get("fd_limit"))
+        return dataclasses.replace(options, user="haproxy", group="haproxy")
 
     def update(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
         serving = [listener for listener in load_balancer.listeners

@@ -111,7 +111,8 @@ class NetnsComputeDriver(ComputeDriver):
             raise ComputeError(f"port {port.id} has no bridge to plug into")
         host_end = host_ifname(port.id)
         _ip("link", "del", host_end, check=False)
-        _ip("link", "add", host_end, "type", "veth", "peer", "name", ifname, "netns", namespace)
+        peer = ["name", ifname, *(["address", port.mac_address] if port.mac_address else [])]
+        _ip("link", "add", host_end, "type", "veth", "peer", *peer, "netns", namespace)
         if port.mtu:
             _ip("link", "set", host_end, "mtu", str(port.mtu))
             _ip("-n", namespace, "link", "set", ifname, "mtu", str(port.mtu))

@@ -18,6 +18,7 @@ class Port:
     # The Linux bridge of the network (local driver), where a compute driver plugs the port.
     bridge: str | None = None
     mtu: int | None = None
+    mac_address: str | None = None
 
 
 @dataclass

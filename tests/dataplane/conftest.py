@@ -1,0 +1,164 @@
+"""A service with the real drivers, and test hosts (namespaces) on its networks.
+
+Every fixture removes what it made — namespaces, bridges, processes, firewall rules and
+files — also when the test fails.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from lbaas import config, host, service
+from lbaas.api.app import create_app
+from lbaas.db.models import Amphora, Network
+from lbaas.drivers.compute.netns import NetnsComputeDriver
+from lbaas.network import registry
+from lbaas.network.bridge import Bridges
+from lbaas.network.management import MANAGEMENT_BRIDGE
+from tests.conftest import PROJECT
+from tests.dataplane import netns
+
+MANAGEMENT_CIDR = "172.29.248.0/24"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Iterator[config.Settings]:
+    base_path = Path(f"/run/lbaas-test/{uuid.uuid4().hex[:8]}")
+    yield config.load(environ={
+        "LBAAS__DEFAULT__state_path": str(tmp_path),
+        "LBAAS__controller_worker__compute_driver": "compute_netns_driver",
+        "LBAAS__controller_worker__network_driver": "network_local_driver",
+        "LBAAS__controller_worker__amphora_driver": "amphora_haproxy_rest_driver",
+        "LBAAS__certificates__cert_generator": "local_cert_generator",
+        "LBAAS__haproxy_amphora__base_path": str(base_path),
+        "LBAAS__networking__lb_network_cidr": MANAGEMENT_CIDR,
+        "LBAAS__health_manager__bind_port": "15556",
+    })
+    shutil.rmtree(base_path, ignore_errors=True)
+
+
+def _remove_leftovers(services: service.Services) -> None:
+    """Whatever a failed test left: amphora namespaces, bridges, firewall rules."""
+    with services.db.read() as session:
+        compute_ids = [a.compute_id for a in session.scalars(select(Amphora)) if a.compute_id]
+        bridges = [network.bridge for network in session.scalars(select(Network))]
+    compute = NetnsComputeDriver(services.settings.haproxy_amphora.base_path)
+    for compute_id in compute_ids:
+        compute.delete(compute_id)
+    for bridge in {*bridges, MANAGEMENT_BRIDGE}:
+        Bridges().remove(bridge)
+    host.down(services.settings)
+
+
+@pytest.fixture
+def dataplane(services: service.Services) -> Iterator[TestClient]:
+    """The API with a worker driving real amphorae; all load balancers deleted afterwards."""
+    try:
+        with service.running_worker(services):
+            with TestClient(create_app(services.api_state),
+                            headers={"X-Project-Id": PROJECT}) as client:
+                try:
+                    yield client
+                finally:
+                    _delete_all_load_balancers(client)
+    finally:
+        _remove_leftovers(services)
+
+
+def _delete_all_load_balancers(client: TestClient) -> None:
+    from tests.conftest import wait_for
+    for lb in client.get("/v2/lbaas/loadbalancers").json()["loadbalancers"]:
+        path = f"/v2/lbaas/loadbalancers/{lb['id']}"
+        wait_for(lambda: client.get(path).json()["loadbalancer"], "provisioning_status",
+                 lb["provisioning_status"] if lb["provisioning_status"] in ("ACTIVE", "ERROR")
+                 else "ACTIVE", timeout=60)
+        client.delete(f"{path}?cascade=true")
+        wait_for(lambda: {"code": client.get(path).status_code}, "code", 404, timeout=60)
+
+
+@dataclass
+class TestNetwork:
+    network_id: str
+    subnet_id: str
+    bridge: str
+    cidr: str
+
+
+@pytest.fixture
+def make_network(services: service.Services):
+    """Create a registry network + subnet (and its bridge); removed with the test."""
+    def make(name: str, cidr: str, pool: str) -> TestNetwork:
+        with services.db.write() as session:
+            network = registry.create_network(session, f"{name}-{netns.short_id()}")
+            subnet = registry.create_subnet(session, f"{network.name}-subnet", network, cidr,
+                                            pools=[pool])
+            made = TestNetwork(network.id, subnet.id, network.bridge, cidr)
+        Bridges().ensure(made.bridge)
+        return made
+    yield make
+
+
+@dataclass
+class Backend:
+    name: str
+    address: str
+
+
+@pytest.fixture
+def backends(tmp_path: Path):
+    """HTTP servers, each in its own namespace, answering with their own name."""
+    started: list[tuple[str, subprocess.Popen]] = []
+    contexts = []
+
+    def start(network: TestNetwork, address: str, name: str, port: int = 80) -> Backend:
+        root = tmp_path / name
+        root.mkdir()
+        (root / "index.html").write_text(name)
+        prefix = network.cidr.split("/")[1]
+        context = netns.namespace(f"lbt-{name}-{netns.short_id()}", network.bridge,
+                                  f"{address}/{prefix}")
+        namespace = context.__enter__()
+        contexts.append(context)
+        process = subprocess.Popen(
+            ["ip", "netns", "exec", namespace, sys.executable, "-m", "http.server", str(port),
+             "--bind", address, "--directory", str(root)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started.append((namespace, process))
+        return Backend(name, address)
+
+    try:
+        yield start
+    finally:
+        for _, process in started:
+            process.kill()
+            process.wait()
+        for context in reversed(contexts):
+            context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client_host():
+    """A namespace standing for a client on a network; yields a function running commands there."""
+    contexts = []
+
+    def make(network: TestNetwork, address: str) -> str:
+        prefix = network.cidr.split("/")[1]
+        context = netns.namespace(f"lbt-client-{netns.short_id()}", network.bridge,
+                                  f"{address}/{prefix}")
+        contexts.append(context)
+        return context.__enter__()
+
+    try:
+        yield make
+    finally:
+        for context in reversed(contexts):
+            context.__exit__(None, None, None)
