@@ -5,6 +5,7 @@ files — also when the test fails.
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -111,38 +112,65 @@ def make_network(services: service.Services):
 class Backend:
     name: str
     address: str
+    namespace: str
+    root: Path
+    process: subprocess.Popen | None = None
 
 
-@pytest.fixture
-def backends(tmp_path: Path):
+class BackendHosts:
     """HTTP servers, each in its own namespace, answering with their own name."""
-    started: list[tuple[str, subprocess.Popen]] = []
-    contexts = []
 
-    def start(network: TestNetwork, address: str, name: str, port: int = 80) -> Backend:
-        root = tmp_path / name
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.hosts: dict[str, Backend] = {}
+        self._namespaces: list[contextlib.AbstractContextManager[str]] = []
+
+    def add(self, network: TestNetwork, address: str, name: str) -> Backend:
+        root = self.workdir / name
         root.mkdir()
         (root / "index.html").write_text(name)
         prefix = network.cidr.split("/")[1]
         context = netns.namespace(f"lbt-{name}-{netns.short_id()}", network.bridge,
                                   f"{address}/{prefix}")
-        namespace = context.__enter__()
-        contexts.append(context)
-        process = subprocess.Popen(
-            ["ip", "netns", "exec", namespace, sys.executable, "-m", "http.server", str(port),
-             "--bind", address, "--directory", str(root)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        started.append((namespace, process))
-        return Backend(name, address)
+        backend = Backend(name, address, context.__enter__(), root)
+        self._namespaces.append(context)
+        self.hosts[name] = backend
+        self.start(name)
+        return backend
 
-    try:
-        yield start
-    finally:
-        for _, process in started:
+    def start(self, name: str) -> None:
+        backend = self.hosts[name]
+        backend.process = subprocess.Popen(
+            ["ip", "netns", "exec", backend.namespace, sys.executable, "-m", "http.server", "80",
+             "--bind", backend.address, "--directory", str(backend.root)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        probe = f"import socket; socket.create_connection(('{backend.address}', 80), 0.2)"
+        for _ in range(100):
+            if netns.in_namespace(backend.namespace, sys.executable, "-c", probe).returncode == 0:
+                return
+        raise RuntimeError(f"backend {name} did not start")
+
+    def stop(self, name: str) -> None:
+        process = self.hosts[name].process
+        if process is not None:
             process.kill()
             process.wait()
-        for context in reversed(contexts):
+            self.hosts[name].process = None
+
+    def close(self) -> None:
+        for name in self.hosts:
+            self.stop(name)
+        for context in reversed(self._namespaces):
             context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def backends(tmp_path: Path) -> Iterator[BackendHosts]:
+    hosts = BackendHosts(tmp_path)
+    try:
+        yield hosts
+    finally:
+        hosts.close()
 
 
 @pytest.fixture
@@ -162,3 +190,32 @@ def client_host():
     finally:
         for context in reversed(contexts):
             context.__exit__(None, None, None)
+
+
+MEMBER_CIDR, MEMBER_POOL = "10.240.1.0/24", "10.240.1.100-10.240.1.200"
+VIP_CIDR, VIP_POOL = "10.240.2.0/24", "10.240.2.100-10.240.2.200"
+CLIENT_ADDRESS = "10.240.2.50"
+
+
+@dataclass
+class Topology:
+    """Two backends on a member network, a client on the VIP network."""
+
+    members: TestNetwork
+    vips: TestNetwork
+    backends: list[Backend]
+    client: str
+
+
+@pytest.fixture
+def topology(make_network, backends, client_host) -> Topology:
+    members = make_network("members", MEMBER_CIDR, MEMBER_POOL)
+    vips = make_network("vips", VIP_CIDR, VIP_POOL)
+    started = [backends.add(members, f"10.240.1.1{i}", f"backend-{i}") for i in (1, 2)]
+    return Topology(members, vips, started, client_host(vips, CLIENT_ADDRESS))
+
+
+def curl(namespace: str, url: str, *options: str) -> str:
+    """The body curl gets from ``url`` inside ``namespace``, or ``failed (<exit code>)``."""
+    result = netns.in_namespace(namespace, "curl", "-s", "--max-time", "3", *options, url)
+    return result.stdout.strip() if result.returncode == 0 else f"failed ({result.returncode})"

@@ -2,48 +2,122 @@
 from __future__ import annotations
 
 import collections
+import subprocess
+import time
 
 import pytest
+from sqlalchemy import select
 
-from tests.api.helpers import wait_lb_active
+from lbaas.db.models import Port
+from tests.api.helpers import (
+    create_lb, create_listener, create_member, create_pool, wait_gone, wait_lb_active,
+)
 from tests.dataplane import netns
+from tests.dataplane.conftest import Topology, curl
 
 pytestmark = pytest.mark.root
 
-MEMBER_CIDR, MEMBER_POOL = "10.240.1.0/24", "10.240.1.100-10.240.1.200"
-VIP_CIDR, VIP_POOL = "10.240.2.0/24", "10.240.2.100-10.240.2.200"
+
+def balanced(topology: Topology, url: str, requests: int = 10, *options: str) -> collections.Counter:
+    return collections.Counter(curl(topology.client, url, *options) for _ in range(requests))
 
 
-def _create(client, path: str, root: str, lb_id: str, **body) -> dict:
-    response = client.post(path, json={root: body})
-    assert response.status_code == 201, response.text
+def wait_until(condition, timeout: float = 20.0) -> None:
+    """Poll ``condition`` (the data plane converging) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the data plane did not converge"
+        time.sleep(0.5)
+
+
+def build(client, topology: Topology, protocol: str = "HTTP", port: int = 80,
+          listener: dict | None = None, pool: dict | None = None) -> dict:
+    """A load balancer with one listener, one pool and both backends as members."""
+    lb = create_lb(client, vip_subnet_id=topology.vips.subnet_id)
+    made_listener = create_listener(client, lb["id"], protocol, port, **(listener or {}))
+    made_pool = create_pool(client, lb["id"], protocol, listener_id=made_listener["id"],
+                            **(pool or {}))
+    members = [create_member(client, made_pool["id"], backend.address,
+                             subnet_id=topology.members.subnet_id)
+               for backend in topology.backends]
+    return {"lb": lb, "listener": made_listener, "pool": made_pool, "members": members,
+            "url": f"http://{lb['vip_address']}:{port}/"}
+
+
+def test_http_listener_balances_between_members(dataplane, topology):
+    made = build(dataplane, topology)
+    assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
+
+
+def test_tcp_listener_balances_between_members(dataplane, topology):
+    made = build(dataplane, topology, protocol="TCP", port=8080)
+    assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
+
+
+def _put(client, path: str, root: str, lb_id: str, **body) -> None:
+    response = client.put(path, json={root: body})
+    assert response.status_code == 200, response.text
     wait_lb_active(client, lb_id)
-    return response.json()[root]
 
 
-def _get(namespace: str, url: str) -> str:
-    result = netns.in_namespace(namespace, "curl", "-s", "--max-time", "3", url)
-    return result.stdout.strip() if result.returncode == 0 else f"curl failed ({result.returncode})"
+def test_member_set_down_stops_receiving_traffic(dataplane, topology):
+    made = build(dataplane, topology)
+    first = made["members"][0]
+    _put(dataplane, f"/v2/lbaas/pools/{made['pool']['id']}/members/{first['id']}", "member",
+         made["lb"]["id"], admin_state_up=False)
+    assert balanced(topology, made["url"]) == {"backend-2": 10}
+    _put(dataplane, f"/v2/lbaas/pools/{made['pool']['id']}/members/{first['id']}", "member",
+         made["lb"]["id"], admin_state_up=True)
+    assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
 
 
-def test_http_listener_balances_between_members(dataplane, make_network, backends, client_host):
-    members = make_network("members", MEMBER_CIDR, MEMBER_POOL)
-    vips = make_network("vips", VIP_CIDR, VIP_POOL)
-    first = backends(members, "10.240.1.11", "backend-1")
-    second = backends(members, "10.240.1.12", "backend-2")
-    client = client_host(vips, "10.240.2.50")
-
-    response = dataplane.post("/v2/lbaas/loadbalancers",
-                              json={"loadbalancer": {"name": "web", "vip_subnet_id": vips.subnet_id}})
+def test_health_monitor_takes_failing_backend_out_and_back(dataplane, topology, backends):
+    made = build(dataplane, topology)
+    response = dataplane.post("/v2/lbaas/healthmonitors", json={"healthmonitor": {
+        "pool_id": made["pool"]["id"], "type": "HTTP", "delay": 1, "timeout": 1,
+        "max_retries": 1, "max_retries_down": 1, "url_path": "/"}})
     assert response.status_code == 201, response.text
-    lb = wait_lb_active(dataplane, response.json()["loadbalancer"]["id"])
-    listener = _create(dataplane, "/v2/lbaas/listeners", "listener", lb["id"],
-                       loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80)
-    pool = _create(dataplane, "/v2/lbaas/pools", "pool", lb["id"], listener_id=listener["id"],
-                   protocol="HTTP", lb_algorithm="ROUND_ROBIN")
-    for backend in (first, second):
-        _create(dataplane, f"/v2/lbaas/pools/{pool['id']}/members", "member", lb["id"],
-                address=backend.address, protocol_port=80, subnet_id=members.subnet_id)
+    wait_lb_active(dataplane, made["lb"]["id"])
+    backends.stop("backend-1")
+    wait_until(lambda: balanced(topology, made["url"], 6) == {"backend-2": 6})
+    backends.start("backend-1")
+    wait_until(lambda: balanced(topology, made["url"], 6) == {"backend-1": 3, "backend-2": 3})
 
-    answers = collections.Counter(_get(client, f"http://{lb['vip_address']}/") for _ in range(10))
-    assert answers == {"backend-1": 5, "backend-2": 5}
+
+def test_source_ip_persistence_holds(dataplane, topology):
+    made = build(dataplane, topology, pool={"session_persistence": {"type": "SOURCE_IP"}})
+    answers = balanced(topology, made["url"])
+    assert len(answers) == 1 and sum(answers.values()) == 10
+
+
+def test_http_cookie_persistence_holds(dataplane, topology, tmp_path):
+    made = build(dataplane, topology, pool={"session_persistence": {"type": "HTTP_COOKIE"}})
+    jar = str(tmp_path / "cookies")
+    answers = balanced(topology, made["url"], 10, "-b", jar, "-c", jar)
+    assert len(answers) == 1 and sum(answers.values()) == 10
+
+
+def test_allowed_cidrs_reject_outside_clients(dataplane, topology, client_host):
+    other = client_host(topology.vips, "10.240.2.60")
+    made = build(dataplane, topology, listener={"allowed_cidrs": ["10.240.2.60/32"]})
+    assert curl(other, made["url"]) in ("backend-1", "backend-2")
+    assert curl(topology.client, made["url"]).startswith("failed")
+
+
+def test_cascade_delete_leaves_nothing_behind(dataplane, topology, services):
+    made = build(dataplane, topology)
+    namespaces_before = set(netns.ip("netns", "list").stdout.split())
+    amphora_ids = [ns[len("amphora-"):] for ns in namespaces_before if ns.startswith("amphora-")]
+    assert amphora_ids
+    assert dataplane.delete(f"/v2/lbaas/loadbalancers/{made['lb']['id']}?cascade=true").status_code == 204
+    wait_gone(dataplane, f"/v2/lbaas/loadbalancers/{made['lb']['id']}")
+    namespaces = netns.ip("netns", "list").stdout
+    links = netns.ip("link", "show").stdout
+    for amphora_id in amphora_ids:
+        assert f"amphora-{amphora_id}" not in namespaces
+        assert not (services.settings.haproxy_amphora.base_path / amphora_id).exists()
+    assert "tap" not in links
+    with services.db.read() as session:
+        owners = {port.device_owner for port in session.scalars(select(Port))}
+    assert owners <= {"network:controller"}
+    assert subprocess.run(["pgrep", "-f", made["lb"]["id"]], capture_output=True).returncode == 1
