@@ -55,10 +55,9 @@ def _noop_amphora(settings: Settings, db: Database) -> AmphoraDriver:
 
 def _rest_amphora(settings: Settings, db: Database) -> AmphoraDriver:
     from lbaas.certs import store
-    from lbaas.drivers.amphora.rest import RestAmphoraDriver, client_context
+    from lbaas.drivers.amphora.rest import RestAmphoraDriver
     paths = store.ensure(settings)
-    return RestAmphoraDriver(settings.haproxy_amphora,
-                             client_context(paths.client_cert, paths.server_ca))
+    return RestAmphoraDriver(settings.haproxy_amphora, paths.client_cert, paths.server_ca)
 
 
 def _noop_certificates(settings: Settings, db: Database) -> CertificateDriver:

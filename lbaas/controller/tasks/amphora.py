@@ -56,6 +56,7 @@ def _destroy(ctx: FlowContext, amphora: Amphora) -> None:
     """Remove the instance and give back every address the amphora held."""
     if amphora.compute_id:
         ctx.drivers.compute.delete(amphora.compute_id)
+    ctx.drivers.amphora.forget(amphora.id)
     for port in ctx.drivers.network.ports_of(amphora.id):
         ctx.drivers.network.release_port(port.id)
 

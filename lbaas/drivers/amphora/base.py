@@ -27,3 +27,6 @@ class AmphoraDriver(abc.ABC):
     @abc.abstractmethod
     def delete(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
         """Stop serving the load balancer on the amphora."""
+
+    def forget(self, amphora_id: str) -> None:
+        """The amphora is gone: drop whatever the driver kept for it (connections)."""

@@ -1,16 +1,15 @@
 """Amphora driver ``amphora_haproxy_rest_driver``: the agent's REST API over mutual TLS.
 
 The controller presents its client certificate and accepts an agent only if the server
-CA signed its certificate **and** the certificate names the amphora it meant to reach:
-the amphora id is sent as the TLS server name and checked against the certificate, so
-one amphora can never answer for another.
+CA signed its certificate **and** the certificate names the amphora it meant to reach
+(lbaas.certs.tls), so one amphora can never answer for another.
 """
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
 import logging
-import ssl
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import httpx
 from lbaas import constants
 from lbaas.amphora import haproxy_config
 from lbaas.amphora.agent.haproxy import HaproxyPaths
+from lbaas.certs import tls
 from lbaas.config import HaproxyAmphora
 from lbaas.db.models import Amphora, LoadBalancer
 from lbaas.drivers.amphora.base import AmphoraDriver
@@ -33,21 +33,31 @@ class AgentError(Exception):
     """The agent refused a request or could not be reached; the message says which."""
 
 
-def client_context(client_cert: Path, server_ca: Path) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(server_ca))
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(str(client_cert))
-    context.check_hostname = True  # against the amphora id, sent as the server name
-    return context
-
-
 class RestAmphoraDriver(AmphoraDriver):
-    def __init__(self, settings: HaproxyAmphora, context: ssl.SSLContext) -> None:
+    def __init__(self, settings: HaproxyAmphora, client_cert: Path, server_ca: Path) -> None:
         self.settings = settings
-        self.client = httpx.Client(
-            verify=context,
-            timeout=httpx.Timeout(settings.rest_request_read_timeout,
-                                  connect=settings.rest_request_conn_timeout))
+        self.client_cert = client_cert
+        self.server_ca = server_ca
+        self._clients: dict[str, httpx.Client] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, amphora_id: str) -> httpx.Client:
+        """One connection pool per amphora, bound to its identity (see lbaas.certs.tls)."""
+        with self._lock:
+            if amphora_id not in self._clients:
+                context = tls.controller_context(self.client_cert, self.server_ca, amphora_id)
+                self._clients[amphora_id] = httpx.Client(
+                    verify=context,
+                    timeout=httpx.Timeout(self.settings.rest_request_read_timeout,
+                                          connect=self.settings.rest_request_conn_timeout))
+            return self._clients[amphora_id]
+
+    def forget(self, amphora_id: str) -> None:
+        """Close the connections to an amphora that is gone."""
+        with self._lock:
+            client = self._clients.pop(amphora_id, None)
+        if client is not None:
+            client.close()
 
     def _url(self, amphora: Amphora, path: str) -> str:
         host = amphora.lb_network_ip or ""
@@ -57,8 +67,7 @@ class RestAmphoraDriver(AmphoraDriver):
 
     def _request(self, method: str, amphora: Amphora, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self.client.request(method, self._url(amphora, path),
-                                           extensions={"sni_hostname": amphora.id}, **kwargs)
+            response = self._client(amphora.id).request(method, self._url(amphora, path), **kwargs)
         except httpx.HTTPError as exc:
             raise AgentError(f"amphora {amphora.id}: {method} /{path}: {exc}") from exc
         if response.status_code >= 400:
