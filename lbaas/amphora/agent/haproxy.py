@@ -1,8 +1,10 @@
-"""haproxy for one load balancer: validate, install, start, hitless reload, stop.
+"""haproxy for one load balancer: validate, install, start, apply changes, stop.
 
-haproxy runs in master-worker mode. A reload first saves the servers' state (so health
-checks resume where they were), then signals the master, which starts new workers on the
-same listening sockets while the old ones finish their connections: no request fails.
+haproxy runs in master-worker mode. A new configuration that differs from the served one
+only in members' weights or admin states is applied through haproxy's runtime API,
+without a reload. Anything else takes a hitless reload: the servers' state is saved (so
+health checks resume where they were), then the master starts new workers on the same
+listening sockets while the old ones finish their connections. Either way no request fails.
 """
 from __future__ import annotations
 
@@ -15,6 +17,59 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServerLine:
+    """A ``server`` line split into what the runtime API can change and the rest."""
+
+    name: str
+    weight: str | None
+    disabled: bool
+    rest: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, line: str) -> ServerLine:
+        words = line.split()
+        weight = None
+        rest: list[str] = []
+        index = 2
+        while index < len(words):
+            if words[index] == "weight" and index + 1 < len(words):
+                weight = words[index + 1]
+                index += 2
+                continue
+            if words[index] != "disabled":
+                rest.append(words[index])
+            index += 1
+        return cls(words[1], weight, "disabled" in words[2:], tuple(rest))
+
+
+def runtime_changes(served: str, wanted: str) -> list[str] | None:
+    """Runtime API commands that turn the ``served`` configuration into ``wanted``, or None
+    when they differ in anything but members' weights and admin states (a reload is needed)."""
+    served_lines, wanted_lines = served.splitlines(), wanted.splitlines()
+    if len(served_lines) != len(wanted_lines):
+        return None
+    commands: list[str] = []
+    backend = None
+    for old, new in zip(served_lines, wanted_lines):
+        words = new.split()
+        if words[:1] == ["backend"]:
+            backend = words[1]
+        if old == new:
+            continue
+        if backend is None or words[:1] != ["server"] or old.split()[:1] != ["server"]:
+            return None
+        before, after = ServerLine.parse(old), ServerLine.parse(new)
+        if (before.name, before.rest) != (after.name, after.rest):
+            return None
+        if before.weight != after.weight:
+            commands.append(f"set server {backend}/{after.name} weight {after.weight or 1}")
+        if before.disabled != after.disabled:
+            state = "maint" if after.disabled else "ready"
+            commands.append(f"set server {backend}/{after.name} state {state}")
+    return commands
 
 
 class ReloadFailed(Exception):
@@ -39,6 +94,11 @@ class HaproxyPaths:
     @property
     def config(self) -> Path:
         return self.directory / "haproxy.cfg"
+
+    @property
+    def served_config(self) -> Path:
+        """The configuration the running haproxy serves (``config`` may be newer)."""
+        return self.directory / "haproxy.cfg.served"
 
     @property
     def pid(self) -> Path:
@@ -110,9 +170,11 @@ class Haproxy:
             return
         if not self.paths.config.exists():
             raise FileNotFoundError(f"no configuration for load balancer {self.paths.lb_id}")
+        served = self.paths.config.read_text()
         subprocess.run([self.command, "-W", "-D", "-f", str(self.paths.config),
                         "-p", str(self.paths.pid)], check=True, capture_output=True, text=True)
         self._wait_for_socket()
+        self.paths.served_config.write_text(served)
 
     def reload(self, timeout: float = 10.0) -> None:
         """Hitless reload; returns once a new worker serves the new configuration.
@@ -125,6 +187,7 @@ class Haproxy:
             self.start()
             return
         old_worker = self.worker_pid()
+        served = self.paths.config.read_text()
         self.save_state()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -132,9 +195,29 @@ class Haproxy:
             resend = time.monotonic() + 0.25
             while time.monotonic() < min(resend, deadline):
                 if self.worker_pid() not in (old_worker, None):
+                    self.paths.served_config.write_text(served)
                     return
                 time.sleep(0.01)
         raise ReloadFailed(f"haproxy for {self.paths.lb_id} did not reload within {timeout} s")
+
+    def apply(self) -> str:
+        """Serve the installed configuration: at runtime if possible, else by a reload.
+
+        Returns how: ``started``, ``runtime`` or ``reloaded``.
+        """
+        if not self.running():
+            self.start()
+            return "started"
+        wanted = self.paths.config.read_text()
+        served = self.paths.served_config.read_text() if self.paths.served_config.exists() else ""
+        commands = runtime_changes(served, wanted)
+        if commands is not None:
+            answers = [self.runtime(command).strip() for command in commands]
+            if not any(answers):  # haproxy answers these commands with nothing on success
+                self.paths.served_config.write_text(wanted)
+                return "runtime"
+        self.reload()
+        return "reloaded"
 
     def worker_pid(self) -> int | None:
         """The pid of the worker answering the runtime API (None if none answers)."""

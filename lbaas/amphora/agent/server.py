@@ -17,7 +17,7 @@ from typing import Any
 
 from lbaas.amphora.agent import interfaces
 from lbaas.amphora.agent.config import AgentConfig
-from lbaas.amphora.agent.haproxy import Haproxy, HaproxyPaths, InvalidConfig
+from lbaas.amphora.agent.haproxy import Haproxy, HaproxyPaths, InvalidConfig, ReloadFailed
 
 LOG = logging.getLogger(__name__)
 API_VERSION = "1.0"
@@ -120,11 +120,15 @@ class Agent:
         haproxy = self._haproxy(lb_id)
         if not haproxy.paths.config.exists():
             raise HttpError(404, "Not Found", f"no configuration for load balancer {lb_id}")
+        # "reload" applies the installed configuration, through the runtime API when the
+        # change allows it (see Haproxy.apply).
+        operation = {"start": haproxy.start, "stop": haproxy.stop, "reload": haproxy.apply}[action]
         try:
-            getattr(haproxy, action)()
-        except subprocess.CalledProcessError as exc:
-            raise HttpError(500, f"Error performing action {action}", exc.stderr or "") from exc
-        return 202, {"message": "OK", "details": f"haproxy for {lb_id} {action}ed"}, {}
+            how = operation() or f"{action}ed"
+        except (subprocess.CalledProcessError, ReloadFailed) as exc:
+            details = getattr(exc, "stderr", None) or str(exc)
+            raise HttpError(500, f"Error performing action {action}", details) from exc
+        return 202, {"message": "OK", "details": f"haproxy for {lb_id} {how}"}, {}
 
     def haproxy_runtime(self, body: bytes, lb_id: str) -> Response:
         """Runtime API commands (e.g. ``set server``) applied without a reload."""
