@@ -7,6 +7,7 @@ so a flow never stops half-way through putting things back.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +45,9 @@ def run(name: str, steps: list[Step], context: FlowContext) -> None:
     try:
         for step in steps:
             started.append(step)
+            began = time.perf_counter()
             step.execute(context)
+            LOG.debug("flow %s: step %s took %.3f s", name, step.name, time.perf_counter() - began)
     except Exception:
         LOG.exception("flow %s failed at step %s; reverting", name, started[-1].name)
         for step in reversed(started):

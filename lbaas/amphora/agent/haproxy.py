@@ -149,9 +149,18 @@ class Haproxy:
             raise InvalidConfig((result.stdout + result.stderr).strip())
 
     def install(self, text: str) -> str:
-        """Validate, then atomically replace the configuration; returns its MD5 (the ETag)."""
-        self.validate(text)
-        (self.paths.directory / "haproxy.cfg.new").replace(self.paths.config)
+        """Validate, then atomically replace the configuration; returns its MD5 (the ETag).
+
+        A configuration that differs from the installed (valid) one only in members'
+        weights or admin states is valid too, so haproxy is not asked again.
+        """
+        candidate = self.paths.directory / "haproxy.cfg.new"
+        current = self.paths.config.read_text() if self.paths.config.exists() else None
+        if current is not None and runtime_changes(current, text) is not None:
+            candidate.write_text(text)
+        else:
+            self.validate(text)
+        candidate.replace(self.paths.config)
         return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
     def master_pid(self) -> int | None:
