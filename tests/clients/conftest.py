@@ -26,9 +26,18 @@ STOP_TIMEOUT = 20.0
 class Service:
     url: str
     workdir: Path
+    config: Path
 
     def log(self) -> str:
         return (self.workdir / "lbaas.log").read_text(errors="replace")
+
+    def lbaas(self, *args: str) -> str:
+        """Run another ``lbaas`` command on this service's configuration; its output."""
+        result = subprocess.run([str(lbaas_command()), *args, "--config-file", str(self.config)],
+                                capture_output=True, text=True, env=clean_environment(),
+                                stdin=subprocess.DEVNULL, timeout=120)
+        assert result.returncode == 0, f"lbaas {' '.join(args)}: {result.stdout}{result.stderr}"
+        return result.stdout
 
 
 def free_port() -> int:
@@ -47,7 +56,13 @@ def write_config(workdir: Path, port: int) -> Path:
         f"bind_port = {port}\n"
         f"default_project_id = {PROJECT}\n"
         "[controller_worker]\n"
-        "job_poll_interval = 0.1\n")
+        "job_poll_interval = 0.1\n"
+        # The API as clients see it, whatever the built-in drivers become.
+        "amphora_driver = amphora_noop_driver\n"
+        "compute_driver = compute_noop_driver\n"
+        "network_driver = network_noop_driver\n"
+        "[certificates]\n"
+        "cert_generator = cert_noop_generator\n")
     return path
 
 
@@ -101,7 +116,7 @@ def lbaas_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]
     workdir = tmp_path_factory.mktemp("lbaas-up")
     port = free_port()
     config = write_config(workdir, port)
-    service = Service(url=f"http://127.0.0.1:{port}", workdir=workdir)
+    service = Service(url=f"http://127.0.0.1:{port}", workdir=workdir, config=config)
     with open(workdir / "lbaas.log", "wb") as log:
         process = subprocess.Popen(
             [str(lbaas_command()), "up", "--config-file", str(config)],
