@@ -68,6 +68,26 @@ def lock_load_balancer(session: Session, lb_id: str) -> None:
         raise faults.ImmutableObject(resource="Load Balancer", id=lb_id)
 
 
+def lock_pool(session: Session, pool: Pool) -> None:
+    """Take the locks for a change below ``pool`` (a member or health monitor; 409 if busy).
+
+    As upstream: the pool must be ACTIVE, the load balancer goes PENDING_UPDATE, and the
+    pool and its listeners PENDING_UPDATE until the change's flow settles them.
+    """
+    if pool.provisioning_status not in constants.MUTABLE_STATUSES:
+        raise faults.ImmutableObject(resource="Pool", id=pool.id)
+    lock_load_balancer(session, pool.load_balancer_id)
+    status.set_status(session, "pool", [pool.id], constants.PENDING_UPDATE)
+    status.set_status(session, "listener", [listener.id for listener in pool.listeners],
+                      constants.PENDING_UPDATE)
+
+
+def apply_changes(obj: Any, changes: dict[str, Any], renames: dict[str, str]) -> None:
+    """Set API-named ``changes`` on a row; ``renames`` maps API names that differ in the DB."""
+    for key, value in changes.items():
+        setattr(obj, renames.get(key, key), value)
+
+
 def submit_change(session: Session, lb_id: str, **targets: list[str]) -> None:
     """Queue the flow that pushes the change and settles the targets' statuses."""
     jobs.enqueue(session, "change", lb_id=lb_id, targets=targets)

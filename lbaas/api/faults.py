@@ -104,6 +104,11 @@ class ListenerNoChildren(APIError):
     msg = "Protocol %(protocol)s listeners cannot have child objects."
 
 
+class MemberSRIOVDisabled(APIError):
+    code = 400
+    msg = "The load balancer flavor does not allow SR-IOV member ports."
+
+
 class QuotaException(APIError):
     code = 403
     msg = "Quota has been met for resources: %(resource)s"

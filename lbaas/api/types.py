@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
+from collections.abc import Iterable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic_core import core_schema
 
 
 def _uuid(value: str) -> str:
@@ -38,6 +44,41 @@ Description = Annotated[str, StringConstraints(max_length=255)]
 ProjectId = Annotated[str, StringConstraints(max_length=36)]
 Tags = list[Annotated[str, StringConstraints(max_length=255)]]
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def matching(pattern: str) -> AfterValidator:
+    """A string check against a Python regex (lookarounds allowed), in WSME's words."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.search(value):
+            raise ValueError(f"Value should match the pattern {pattern}")
+        return value
+
+    return AfterValidator(check)
+
+
+class OneOf:
+    """``Annotated[str, OneOf(values)]``: a value from a fixed set (WSME's ``Enum``).
+
+    The error is in WSME's words and the OpenAPI document lists the values as an enum.
+    """
+
+    def __init__(self, values: Iterable[Any]) -> None:
+        self.values = tuple(values)
+
+    def check(self, value: Any) -> Any:
+        if value not in self.values:
+            raise ValueError(f"Value should be one of: {', '.join(map(str, self.values))}")
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> Any:
+        result = handler(schema)
+        result["enum"] = list(self.values)
+        return result
 
 
 class Schema(BaseModel):

@@ -85,6 +85,12 @@ def settle(session: Session, lb_id: str, targets: dict[str, list[str]]) -> None:
             session.execute(update(HealthMonitor).where(HealthMonitor.id.in_(ids))
                             .values(operating_status=constants.ONLINE)
                             .execution_options(synchronize_session=False))
+            # The pool is monitored now: its members' health is unknown until checked.
+            monitored = select(HealthMonitor.pool_id).where(HealthMonitor.id.in_(ids))
+            session.execute(update(Member).where(Member.pool_id.in_(monitored),
+                                                 Member.operating_status == constants.NO_MONITOR)
+                            .values(operating_status=constants.OFFLINE)
+                            .execution_options(synchronize_session=False))
     release(session, lb_id)
 
 
@@ -105,6 +111,11 @@ def delete_object(session: Session, obj: Any) -> None:
     if isinstance(obj, Pool):
         session.execute(update(Listener).where(Listener.default_pool_id == obj.id)
                         .values(default_pool_id=None).execution_options(synchronize_session=False))
+    if isinstance(obj, HealthMonitor):
+        # Without a monitor the pool's members are NO_MONITOR again, whatever they were.
+        session.execute(update(Member).where(Member.pool_id == obj.pool_id)
+                        .values(operating_status=constants.NO_MONITOR)
+                        .execution_options(synchronize_session=False))
     session.delete(obj)
     session.flush()
 

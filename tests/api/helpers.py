@@ -1,10 +1,14 @@
 """Small helpers to build load balancer trees through the API in tests."""
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from lbaas.drivers import Drivers
 from tests.conftest import wait_for
 
 SUBNET = "8c1a4e5c-9b1f-4d5c-8f5e-0a6f3e2b9c10"
@@ -21,6 +25,58 @@ def create_lb(client: TestClient, **fields: Any) -> dict[str, Any]:
 def wait_lb_active(client: TestClient, lb_id: str) -> dict[str, Any]:
     return wait_for(lambda: client.get(f"/v2/lbaas/loadbalancers/{lb_id}").json()["loadbalancer"],
                     "provisioning_status", "ACTIVE")
+
+
+def wait_active(client: TestClient, path: str, root: str) -> dict[str, Any]:
+    """GET ``path`` until the object under ``root`` is ACTIVE and return it."""
+    return wait_for(lambda: client.get(path).json()[root], "provisioning_status", "ACTIVE")
+
+
+def wait_gone(client: TestClient, path: str) -> None:
+    """GET ``path`` until it answers 404 (the delete flow removed the object)."""
+    wait_for(lambda: {"code": client.get(path).status_code}, "code", 404)
+
+
+def create_pool(client: TestClient, lb_id: str, protocol: str = "HTTP",
+                **fields: Any) -> dict[str, Any]:
+    """Create a pool on a load balancer and wait until both are ACTIVE."""
+    body = {"loadbalancer_id": lb_id, "protocol": protocol, "lb_algorithm": "ROUND_ROBIN",
+            **fields}
+    response = client.post("/v2/lbaas/pools", json={"pool": body})
+    assert response.status_code == 201, response.text
+    wait_lb_active(client, lb_id)
+    return wait_active(client, f"/v2/lbaas/pools/{response.json()['pool']['id']}", "pool")
+
+
+def create_member(client: TestClient, pool_id: str, address: str, protocol_port: int = 80,
+                  **fields: Any) -> dict[str, Any]:
+    """Add a member to a pool and wait until it is ACTIVE."""
+    path = f"/v2/lbaas/pools/{pool_id}/members"
+    body = {"address": address, "protocol_port": protocol_port, **fields}
+    response = client.post(path, json={"member": body})
+    assert response.status_code == 201, response.text
+    return wait_active(client, f"{path}/{response.json()['member']['id']}", "member")
+
+
+@contextlib.contextmanager
+def amphora_updates_held(drivers: Drivers) -> Iterator[None]:
+    """Hold every configuration push to the amphorae until the block ends.
+
+    A change submitted inside the block keeps its load balancer PENDING_UPDATE.
+    """
+    gate = threading.Event()
+    push = drivers.amphora.update
+
+    def held(load_balancer: Any, amphora: Any) -> None:
+        gate.wait(30)
+        push(load_balancer, amphora)
+
+    drivers.amphora.update = held  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        gate.set()
+        drivers.amphora.update = push  # type: ignore[method-assign]
 
 
 def fault(response: Any, code: int) -> str:
