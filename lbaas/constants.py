@@ -92,7 +92,7 @@ INSERT_HEADERS_TLS = (
     "X-SSL-Client-Verify", "X-SSL-Client-Has-Cert", "X-SSL-Client-DN", "X-SSL-Client-CN",
     "X-SSL-Issuer", "X-SSL-Client-SHA1", "X-SSL-Client-Not-Before", "X-SSL-Client-Not-After",
 )
-MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000
+MAX_TIMEOUT_MS = 24 * 24 * 60 * 60 * 1000  # 24 days, as upstream's MAX_TIMEOUT
 
 # Quota resources: API name -> DB column
 QUOTA_RESOURCES = ("loadbalancer", "listener", "pool", "healthmonitor", "member", "l7policy", "l7rule")

@@ -17,10 +17,10 @@ LOG = logging.getLogger(__name__)
 
 def v2_router() -> APIRouter:
     """Every resource of the v2 API, mounted once under each prefix."""
-    from lbaas.api import health_monitor, load_balancer, member, provider, quota
+    from lbaas.api import health_monitor, listener, load_balancer, member, pool, provider, quota
 
     router = APIRouter()
-    for module in (load_balancer, quota, provider, member, health_monitor):
+    for module in (load_balancer, listener, pool, quota, provider, member, health_monitor):
         router.include_router(module.router)
     return router
 

@@ -7,7 +7,9 @@ from lbaas.api import faults
 
 
 def _describe(error: dict) -> faults.APIError:
-    location = [str(part) for part in error.get("loc", ()) if part != "body"]
+    # List positions are skipped: a bad list item is reported under the list's name.
+    location = [str(part) for part in error.get("loc", ())
+                if part != "body" and not isinstance(part, int)]
     field = location[-1] if location else "body"
     kind = error.get("type", "")
     value = error.get("input")

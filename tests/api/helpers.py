@@ -37,6 +37,18 @@ def wait_gone(client: TestClient, path: str) -> None:
     wait_for(lambda: {"code": client.get(path).status_code}, "code", 404)
 
 
+def create_listener(client: TestClient, lb_id: str, protocol: str = "HTTP",
+                    protocol_port: int = 80, **fields: Any) -> dict[str, Any]:
+    """Create a listener on a load balancer and wait until both are ACTIVE."""
+    body = {"loadbalancer_id": lb_id, "protocol": protocol, "protocol_port": protocol_port,
+            **fields}
+    response = client.post("/v2/lbaas/listeners", json={"listener": body})
+    assert response.status_code == 201, response.text
+    wait_lb_active(client, lb_id)
+    return wait_active(client, f"/v2/lbaas/listeners/{response.json()['listener']['id']}",
+                       "listener")
+
+
 def create_pool(client: TestClient, lb_id: str, protocol: str = "HTTP",
                 **fields: Any) -> dict[str, Any]:
     """Create a pool on a load balancer and wait until both are ACTIVE."""

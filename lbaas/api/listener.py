@@ -1,0 +1,509 @@
+"""``/v2/lbaas/listeners``: the front ends of a load balancer, and their statistics.
+
+Certificate references (``default_tls_container_ref``, ``sni_container_refs``,
+``client_ca_tls_container_ref``, ``client_crl_container_ref``) are stored as given: there
+is no certificate manager yet to fetch and check them.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lbaas import constants
+from lbaas.api import faults, listing
+from lbaas.api.common import (
+    ApiState, apply_changes, check_quota, context, get_or_404, get_subresource,
+    lock_load_balancer, state, submit_change, timestamp,
+)
+from lbaas.api.context import RequestContext
+from lbaas.api.pool import (
+    DATAGRAM_PROTOCOLS, AlpnProtocol, CertRef, Ciphers, TlsVersion, check_protocols,
+    check_tls_options,
+)
+from lbaas.api.stats import statistics
+from lbaas.api.types import Cidr, Description, Name, OneOf, Port, ProjectId, Schema, Tags, Uuid
+from lbaas.config import Settings
+from lbaas.db.models import Listener, LoadBalancer, Pool
+
+router = APIRouter(prefix="/lbaas/listeners", tags=["listeners"])
+RESOURCE = "Listener"
+
+ListenerProtocol = Annotated[str, OneOf(constants.LISTENER_PROTOCOLS)]
+ConnectionLimit = Annotated[int, Field(ge=-1)]
+Timeout = Annotated[int, Field(ge=0, le=constants.MAX_TIMEOUT_MS)]
+HeaderValue = Annotated[str, StringConstraints(max_length=255)]
+ClientAuthentication = Annotated[str, OneOf(constants.CLIENT_AUTH_MODES)]
+HstsMaxAge = Annotated[int, Field(ge=0)]
+
+HEADER_INSERTION_PROTOCOLS = (constants.HTTP, constants.TERMINATED_HTTPS)
+
+# API names that differ from the column names.
+RENAMES = {
+    "admin_state_up": "enabled", "loadbalancer_id": "load_balancer_id",
+    "default_tls_container_ref": "tls_certificate_id",
+    "client_ca_tls_container_ref": "client_ca_tls_certificate_id",
+    "client_crl_container_ref": "client_crl_container_id",
+}
+
+
+class ListenerFields(Schema):
+    """A listener's settings: the part of every body that creates a listener."""
+
+    name: Name | None = None
+    description: Description | None = None
+    admin_state_up: bool = True
+    protocol: ListenerProtocol
+    protocol_port: Port
+    connection_limit: ConnectionLimit = -1
+    default_tls_container_ref: CertRef | None = None
+    sni_container_refs: list[CertRef] | None = None
+    default_pool_id: Uuid | None = None
+    insert_headers: dict[str, HeaderValue] | None = None
+    timeout_client_data: Timeout | None = None
+    timeout_member_connect: Timeout | None = None
+    timeout_member_data: Timeout | None = None
+    timeout_tcp_inspect: Timeout | None = None
+    tags: Tags | None = None
+    client_ca_tls_container_ref: CertRef | None = None
+    client_authentication: ClientAuthentication = "NONE"
+    client_crl_container_ref: CertRef | None = None
+    allowed_cidrs: list[Cidr] | None = None
+    tls_ciphers: Ciphers | None = None
+    tls_versions: list[TlsVersion] | None = None
+    alpn_protocols: list[AlpnProtocol] | None = None
+    hsts_max_age: HstsMaxAge | None = None
+    hsts_include_subdomains: bool = False
+    hsts_preload: bool = False
+
+
+class ListenerPOST(ListenerFields):
+    loadbalancer_id: Uuid
+    # Deprecated upstream and ignored: a listener belongs to its load balancer's project.
+    project_id: ProjectId | None = None
+
+
+class ListenerPUT(Schema):
+    """Everything but the load balancer, protocol and port can change; ``null`` resets."""
+
+    name: Name | None = None
+    description: Description | None = None
+    admin_state_up: bool | None = None
+    connection_limit: ConnectionLimit | None = None
+    default_tls_container_ref: CertRef | None = None
+    sni_container_refs: list[CertRef] | None = None
+    default_pool_id: Uuid | None = None
+    insert_headers: dict[str, HeaderValue] | None = None
+    timeout_client_data: Timeout | None = None
+    timeout_member_connect: Timeout | None = None
+    timeout_member_data: Timeout | None = None
+    timeout_tcp_inspect: Timeout | None = None
+    tags: Tags | None = None
+    client_ca_tls_container_ref: CertRef | None = None
+    client_authentication: ClientAuthentication | None = None
+    client_crl_container_ref: CertRef | None = None
+    allowed_cidrs: list[Cidr] | None = None
+    tls_ciphers: Ciphers | None = None
+    tls_versions: list[TlsVersion] | None = None
+    alpn_protocols: list[AlpnProtocol] | None = None
+    hsts_max_age: HstsMaxAge | None = None
+    hsts_include_subdomains: bool | None = None
+    hsts_preload: bool | None = None
+
+
+class ListenerRootPOST(Schema):
+    listener: ListenerPOST
+
+
+class ListenerRootPUT(Schema):
+    listener: ListenerPUT
+
+
+class ListenerResponse(BaseModel):
+    """The response body of one listener (documentation of ``to_api``)."""
+
+    id: str
+    name: str | None
+    description: str | None
+    provisioning_status: str
+    operating_status: str
+    admin_state_up: bool
+    protocol: str
+    protocol_port: int
+    connection_limit: int
+    default_tls_container_ref: str | None
+    sni_container_refs: list[str]
+    project_id: str | None
+    default_pool_id: str | None
+    l7policies: list[dict[str, str]]
+    insert_headers: dict[str, str]
+    created_at: str | None
+    updated_at: str | None
+    loadbalancers: list[dict[str, str]]
+    timeout_client_data: int
+    timeout_member_connect: int
+    timeout_member_data: int
+    timeout_tcp_inspect: int
+    tags: list[str]
+    client_ca_tls_container_ref: str | None
+    client_authentication: str
+    client_crl_container_ref: str | None
+    allowed_cidrs: list[str] | None
+    tls_ciphers: str | None
+    tls_versions: list[str] | None
+    alpn_protocols: list[str] | None
+    hsts_max_age: int | None
+    hsts_include_subdomains: bool
+    hsts_preload: bool
+
+
+class ListenerRootResponse(BaseModel):
+    listener: ListenerResponse
+
+
+class ListenersRootResponse(BaseModel):
+    listeners: list[ListenerResponse]
+    listeners_links: list[dict[str, str]]
+
+
+class StatisticsResponse(BaseModel):
+    bytes_in: int
+    bytes_out: int
+    active_connections: int
+    total_connections: int
+    request_errors: int
+
+
+class StatisticsRootResponse(BaseModel):
+    stats: StatisticsResponse
+
+
+FILTERABLE = (
+    "id", "name", "description", "admin_state_up", "provisioning_status", "operating_status",
+    "project_id", "created_at", "updated_at", "protocol", "protocol_port", "connection_limit",
+    "default_pool_id", "loadbalancer_id", "default_tls_container_ref",
+    "client_ca_tls_container_ref", "client_authentication", "client_crl_container_ref",
+    "timeout_client_data", "timeout_member_connect", "timeout_member_data",
+    "timeout_tcp_inspect", "tls_ciphers", "hsts_max_age", "hsts_include_subdomains",
+    "hsts_preload",
+)
+COLLECTION = listing.Collection(
+    model=Listener, plural="listeners",
+    columns={name: getattr(Listener, RENAMES.get(name, name)) for name in FILTERABLE},
+)
+
+
+def to_api(listener: Listener) -> dict[str, Any]:
+    return {
+        "id": listener.id,
+        "name": listener.name,
+        "description": listener.description,
+        "provisioning_status": listener.provisioning_status,
+        "operating_status": listener.operating_status,
+        "admin_state_up": listener.enabled,
+        "protocol": listener.protocol,
+        "protocol_port": listener.protocol_port,
+        "connection_limit": listener.connection_limit,
+        "default_tls_container_ref": listener.tls_certificate_id,
+        "sni_container_refs": list(listener.sni_container_refs or []),
+        "project_id": listener.project_id,
+        "default_pool_id": listener.default_pool_id,
+        "l7policies": [],  # L7 policies are not implemented yet
+        "insert_headers": dict(listener.insert_headers or {}),
+        "created_at": timestamp(listener.created_at),
+        "updated_at": timestamp(listener.updated_at),
+        "loadbalancers": [{"id": listener.load_balancer_id}],
+        "timeout_client_data": listener.timeout_client_data,
+        "timeout_member_connect": listener.timeout_member_connect,
+        "timeout_member_data": listener.timeout_member_data,
+        "timeout_tcp_inspect": listener.timeout_tcp_inspect,
+        "tags": listener.tags,
+        "client_ca_tls_container_ref": listener.client_ca_tls_certificate_id,
+        "client_authentication": listener.client_authentication,
+        "client_crl_container_ref": listener.client_crl_container_id,
+        "allowed_cidrs": list(listener.allowed_cidrs or []) or None,
+        "tls_ciphers": listener.tls_ciphers,
+        "tls_versions": listener.tls_versions,
+        "alpn_protocols": listener.alpn_protocols,
+        "hsts_max_age": listener.hsts_max_age,
+        "hsts_include_subdomains": listener.hsts_include_subdomains,
+        "hsts_preload": listener.hsts_preload,
+    }
+
+
+# --- Rules --------------------------------------------------------------------------------
+
+def terminates_tls(protocol: str) -> bool:
+    return protocol == constants.TERMINATED_HTTPS
+
+
+def _check_insert_headers(headers: dict[str, str], protocol: str) -> None:
+    if not headers:
+        return
+    if protocol not in HEADER_INSERTION_PROTOCOLS:
+        raise faults.InvalidOption(value="insert-headers",
+                                   option=f"a {protocol} protocol listener.")
+    unknown = [name for name in headers
+               if name not in constants.INSERT_HEADERS_HTTP + constants.INSERT_HEADERS_TLS]
+    if unknown:
+        raise faults.InvalidOption(value=", ".join(unknown), option="insert_headers")
+    client_cert_headers = [name for name in headers if name in constants.INSERT_HEADERS_TLS]
+    if client_cert_headers and not terminates_tls(protocol):
+        raise faults.InvalidOption(value=", ".join(client_cert_headers),
+                                   option=f"{protocol} protocol listener.")
+
+
+def _check_protocol_enabled(protocol: str, settings: Settings) -> None:
+    api = settings.api_settings
+    if ((protocol == constants.TERMINATED_HTTPS and not api.allow_tls_terminated_listeners)
+            or (protocol == constants.PROMETHEUS and not api.allow_prometheus_listeners)):
+        raise faults.DisabledOption(option="protocol", value=protocol)
+
+
+def _check_certificates(spec: ListenerFields) -> None:
+    """Which certificate references a listener needs, and which it may not have."""
+    has_cert = bool(spec.default_tls_container_ref or spec.sni_container_refs)
+    has_refs = has_cert or bool(spec.client_ca_tls_container_ref)
+    if has_refs and spec.protocol in DATAGRAM_PROTOCOLS:
+        raise faults.ValidationException(
+            detail=f"{spec.protocol} protocol listener does not support TLS.")
+    if has_refs and not terminates_tls(spec.protocol):
+        raise faults.ValidationException(
+            detail="Certificate container references are only allowed on TERMINATED_HTTPS "
+                   "protocol listeners.")
+    if spec.client_ca_tls_container_ref and not has_cert:
+        raise faults.ValidationException(
+            detail="An SNI or default certificate container reference must be provided with "
+                   "a client CA container reference.")
+    if terminates_tls(spec.protocol) and not has_cert:
+        raise faults.ValidationException(
+            detail="An SNI or default certificate container reference must be provided for "
+                   "TERMINATED_HTTPS protocol listeners.")
+    _check_client_authentication(spec)
+
+
+def _check_client_authentication(spec: ListenerFields) -> None:
+    if spec.client_authentication != "NONE" and not spec.client_ca_tls_container_ref:
+        raise faults.ValidationException(
+            detail=f"Client authentication setting {spec.client_authentication} requires a "
+                   "client CA container reference.")
+    if spec.client_crl_container_ref and not spec.client_ca_tls_container_ref:
+        raise faults.ValidationException(
+            detail="A client authentication CA reference is required to specify a client "
+                   "authentication revocation list.")
+
+
+def _check_port_free(spec: ListenerFields, lb: LoadBalancer, listener_id: str | None) -> None:
+    """One L4 port space per load balancer: TCP-based protocols share one; UDP, SCTP own one."""
+    space = constants.L4_PROTOCOL_MAP[spec.protocol]
+    for other in lb.listeners:
+        # ``other`` may be a listener of the same request, not yet flushed (id None).
+        if ((listener_id is None or other.id != listener_id)
+                and other.protocol_port == spec.protocol_port
+                and constants.L4_PROTOCOL_MAP[other.protocol] == space):
+            raise faults.DuplicateListenerEntry(protocol=other.protocol, port=spec.protocol_port)
+
+
+def _check_allowed_cidrs(cidrs: list[str], lb: LoadBalancer) -> None:
+    """Each CIDR must be of the IP family of at least one of the load balancer's VIPs."""
+    if not cidrs:
+        return
+    if lb.vip_sg_ids:
+        raise faults.ValidationException(
+            detail="Allowed CIDRs are not allowed when using custom VIP Security Groups.")
+    vips = [address for address in (lb.vip_address, *(vip.ip_address for vip in lb.additional_vips))
+            if address]
+    families = {ipaddress.ip_address(address).version for address in vips}
+    for cidr in cidrs:
+        if families and ipaddress.ip_network(cidr).version not in families:
+            raise faults.ValidationException(
+                detail=f"CIDR {cidr} IP version incompatible with all VIPs "
+                       f"{', '.join(vips)} IP version.")
+
+
+def _check_hsts(spec: ListenerFields) -> None:
+    if (spec.hsts_include_subdomains or spec.hsts_preload) and spec.hsts_max_age is None:
+        raise faults.ValidationException(
+            detail="HSTS configuration options hsts_include_subdomains and hsts_preload only "
+                   "make sense if hsts_max_age is set as well.")
+    if spec.hsts_max_age is not None and not terminates_tls(spec.protocol):
+        raise faults.ValidationException(
+            detail="The HSTS feature can only be used for listeners using the TERMINATED_HTTPS "
+                   "protocol.")
+
+
+def validate_listener(spec: ListenerFields, lb: LoadBalancer, settings: Settings,
+                      listener_id: str | None = None) -> None:
+    """Upstream's rules for a listener's settings on ``lb`` (create and update, defaults applied).
+
+    ``listener_id`` is the listener being updated, which does not conflict with itself.
+    The default pool is checked by ``default_pool``.
+    """
+    _check_insert_headers(spec.insert_headers or {}, spec.protocol)
+    _check_protocol_enabled(spec.protocol, settings)
+    _check_certificates(spec)
+    _check_port_free(spec, lb, listener_id)
+    _check_allowed_cidrs(spec.allowed_cidrs or [], lb)
+    check_tls_options(spec.tls_ciphers, spec.tls_versions, spec.alpn_protocols,
+                      terminates_tls(spec.protocol), settings)
+    _check_hsts(spec)
+
+
+def default_pool(session: Session, lb: LoadBalancer, pool_id: str, protocol: str) -> Pool:
+    """Pool ``pool_id`` as the default pool of a ``protocol`` listener on ``lb``.
+
+    As upstream: 404 unless the pool is on ``lb``; 400 if the protocols do not fit.
+    """
+    pool = session.get(Pool, pool_id)
+    if pool is None or pool.load_balancer_id != lb.id:
+        raise faults.NotFound(resource="Pool", id=pool_id)
+    check_protocols(protocol, pool.protocol)
+    return pool
+
+
+def with_defaults(spec: ListenerFields, settings: Settings) -> ListenerFields:
+    """``spec`` with every unset (None) setting at its default.
+
+    Timeouts come from ``[haproxy_amphora]``; a TLS-terminating listener's ciphers, TLS
+    versions and ALPN protocols from ``[api_settings] default_listener_*``.
+    """
+    haproxy, api = settings.haproxy_amphora, settings.api_settings
+    defaults: dict[str, Any] = {
+        "admin_state_up": True, "connection_limit": -1, "client_authentication": "NONE",
+        "timeout_client_data": haproxy.timeout_client_data,
+        "timeout_member_connect": haproxy.timeout_member_connect,
+        "timeout_member_data": haproxy.timeout_member_data,
+        "timeout_tcp_inspect": haproxy.timeout_tcp_inspect,
+        "hsts_include_subdomains": False, "hsts_preload": False,
+        "tags": [], "insert_headers": {}, "sni_container_refs": [], "allowed_cidrs": [],
+    }
+    if terminates_tls(spec.protocol):
+        defaults.update(tls_ciphers=api.default_listener_ciphers,
+                        tls_versions=list(api.default_listener_tls_versions),
+                        alpn_protocols=list(api.default_listener_alpn_protocols))
+    return spec.model_copy(update={key: value for key, value in defaults.items()
+                                   if getattr(spec, key) is None})
+
+
+def _store(listener: Listener, spec: ListenerFields) -> None:
+    """Write the settings to the row; the default pool is set by the caller."""
+    values = {name: getattr(spec, name) for name in ListenerFields.model_fields
+              if name != "default_pool_id"}
+    values["sni_container_refs"] = list(dict.fromkeys(spec.sni_container_refs or []))
+    values["allowed_cidrs"] = list(dict.fromkeys(spec.allowed_cidrs or []))
+    apply_changes(listener, values, RENAMES)
+
+
+def new_listener(spec: ListenerFields, lb: LoadBalancer, settings: Settings) -> Listener:
+    """A validated listener on ``lb`` in PENDING_CREATE / OFFLINE, added to ``lb.listeners``.
+
+    Its default pool is left to the caller (``default_pool`` or a pool created with it).
+    """
+    spec = with_defaults(spec, settings)
+    validate_listener(spec, lb, settings)
+    listener = Listener(load_balancer=lb, project_id=lb.project_id,
+                        provisioning_status=constants.PENDING_CREATE,
+                        operating_status=constants.OFFLINE)
+    _store(listener, spec)
+    return listener
+
+
+def _updated_spec(listener: Listener, sent: dict[str, Any], settings: Settings) -> ListenerFields:
+    """The listener's settings after a PUT: sent fields over current ones, ``null`` -> default."""
+    values = {name: getattr(listener, RENAMES.get(name, name))
+              for name in ListenerFields.model_fields}
+    values.update(sent)
+    return with_defaults(ListenerFields.model_construct(**values), settings)
+
+
+# --- Handlers -----------------------------------------------------------------------------
+
+@router.post("", status_code=201, summary="Create a listener",
+             responses={201: {"model": ListenerRootResponse}})
+def create(body: ListenerRootPOST, api: ApiState = Depends(state),
+           ctx: RequestContext = Depends(context)) -> Any:
+    spec = body.listener
+    with api.db.write() as session:
+        lb = get_subresource(session, LoadBalancer, spec.loadbalancer_id, "Load Balancer", ctx)
+        check_quota(session, api.settings, lb.project_id, {"listener": 1})
+        lock_load_balancer(session, lb.id)
+        pool = (default_pool(session, lb, spec.default_pool_id, spec.protocol)
+                if spec.default_pool_id else None)
+        listener = new_listener(spec, lb, api.settings)
+        listener.default_pool = pool
+        session.add(listener)
+        session.flush()
+        submit_change(session, lb.id, listener=[listener.id])
+        result = {"listener": to_api(listener)}
+    api.wakeup.notify()
+    return result
+
+
+@router.get("", summary="List listeners", responses={200: {"model": ListenersRootResponse}})
+def list_all(request: Request, api: ApiState = Depends(state),
+             ctx: RequestContext = Depends(context)) -> Any:
+    stmt = select(Listener)
+    if not ctx.is_admin:
+        stmt = stmt.where(Listener.project_id == ctx.project_id)
+    with api.db.read() as session:
+        return listing.respond(session, stmt, COLLECTION, request.query_params, api.settings,
+                               str(request.url).split("?")[0], to_api)
+
+
+@router.get("/{listener_id}", summary="Show a listener",
+            responses={200: {"model": ListenerRootResponse}})
+def show(listener_id: str, request: Request, api: ApiState = Depends(state),
+         ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.read() as session:
+        listener = get_or_404(session, Listener, listener_id, RESOURCE, ctx)
+        fields = listing.parse_fields(request.query_params, api.settings)
+        return {"listener": listing.select_fields(to_api(listener), fields)}
+
+
+@router.put("/{listener_id}", summary="Update a listener",
+            responses={200: {"model": ListenerRootResponse}})
+def update(listener_id: str, body: ListenerRootPUT, api: ApiState = Depends(state),
+           ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.write() as session:
+        listener = get_or_404(session, Listener, listener_id, RESOURCE, ctx)
+        lb = listener.load_balancer
+        sent = body.listener.model_dump(exclude_unset=True)
+        spec = _updated_spec(listener, sent, api.settings)
+        lock_load_balancer(session, lb.id)
+        if "default_pool_id" in sent:
+            listener.default_pool = (default_pool(session, lb, spec.default_pool_id, spec.protocol)
+                                     if spec.default_pool_id else None)
+        validate_listener(spec, lb, api.settings, listener.id)
+        _store(listener, spec)
+        listener.provisioning_status = constants.PENDING_UPDATE
+        session.flush()
+        submit_change(session, lb.id, listener=[listener.id])
+        result = {"listener": to_api(listener)}
+    api.wakeup.notify()
+    return result
+
+
+@router.delete("/{listener_id}", status_code=204, summary="Delete a listener")
+def delete(listener_id: str, api: ApiState = Depends(state),
+           ctx: RequestContext = Depends(context)) -> Response:
+    """The listener's default pool stays: pools belong to the load balancer."""
+    with api.db.write() as session:
+        listener = get_or_404(session, Listener, listener_id, RESOURCE, ctx)
+        lock_load_balancer(session, listener.load_balancer_id)
+        listener.provisioning_status = constants.PENDING_DELETE
+        submit_change(session, listener.load_balancer_id, listener=[listener.id])
+    api.wakeup.notify()
+    return Response(status_code=204)
+
+
+@router.get("/{listener_id}/stats", summary="Show a listener's statistics",
+            responses={200: {"model": StatisticsRootResponse}})
+def stats(listener_id: str, api: ApiState = Depends(state),
+          ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.read() as session:
+        get_or_404(session, Listener, listener_id, RESOURCE, ctx)
+        return {"stats": statistics(session, [listener_id])}
