@@ -13,7 +13,7 @@ from lbaas.cli import app
 from lbaas.db import migrate
 from lbaas.db.engine import Database
 from lbaas.db.models import Network
-from lbaas.network import management
+from lbaas.network import management, registry
 from lbaas.network.bridge import Bridges
 from lbaas.network.errors import BridgeError
 from tests.dataplane import netns
@@ -46,10 +46,6 @@ def link(namespace: str | None, name: str) -> dict:
     args = ["-n", namespace] if namespace else []
     shown = netns.ip(*args, "-j", "-d", "addr", "show", "dev", name, check=False)
     return json.loads(shown.stdout)[0] if shown.returncode == 0 else {}
-
-
-def host_bridges() -> set[str]:
-    return {item["ifname"] for item in json.loads(netns.ip("-j", "link", "show", "type", "bridge").stdout)}
 
 
 def test_network_bridge_comes_up_with_no_host_address_and_no_forwarding(bridges, namespace):
@@ -115,16 +111,20 @@ def test_management_bridge_carries_the_controller_address(bridges, namespace, tm
 
 @pytest.fixture
 def cli_config(tmp_path: Path) -> Iterator[Path]:
-    """A configuration for ``lbaas network ...``; bridges the test's networks left are removed."""
+    """A configuration for ``lbaas network ...``; the bridges of networks it left are removed."""
     path = tmp_path / "lbaas.conf"
     path.write_text(f"[DEFAULT]\nstate_path = {tmp_path}\n")
-    before = host_bridges()
     try:
         yield path
     finally:
-        for leftover in host_bridges() - before:
-            if leftover.startswith("lbr-"):
-                netns.ip("link", "del", leftover, check=False)
+        db = Database(config.load(path).database_url)
+        try:
+            with db.read() as session:
+                leftovers = [network.bridge for network in registry.list_networks(session)]
+        finally:
+            db.dispose()
+        for bridge in leftovers:
+            netns.ip("link", "del", bridge, check=False)
 
 
 def run_cli(cli_config: Path, *args: str, code: int = 0) -> str:
@@ -146,11 +146,16 @@ def test_cli_network_create_makes_the_bridge_and_delete_removes_it(cli_config):
     assert json.loads(run_cli(cli_config, "network", "list", "-f", "json")) == []
 
 
-def test_cli_network_create_leaves_nothing_behind_when_the_interface_is_missing(cli_config):
+def test_cli_network_create_leaves_nothing_behind_when_the_interface_is_missing(
+        cli_config, monkeypatch):
+    bridge = f"lbt-rb-{netns.short_id()}"
+    monkeypatch.setattr(registry, "bridge_name", lambda network_id: bridge)
     run_cli(cli_config, "db", "upgrade")
-    before = host_bridges()
-    output = run_cli(cli_config, "network", "create", "tenant", "--physical-interface", "lbtnosuch0",
-                     code=1)
-    assert "interface lbtnosuch0 does not exist on this host" in output
-    assert host_bridges() == before
-    assert json.loads(run_cli(cli_config, "network", "list", "-f", "json")) == []
+    try:
+        output = run_cli(cli_config, "network", "create", "tenant",
+                         "--physical-interface", "lbtnosuch0", code=1)
+        assert "interface lbtnosuch0 does not exist on this host" in output
+        assert link(None, bridge) == {}
+        assert json.loads(run_cli(cli_config, "network", "list", "-f", "json")) == []
+    finally:
+        netns.ip("link", "del", bridge, check=False)
