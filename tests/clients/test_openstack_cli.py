@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def cli(lbaas_service: Service, tmp_path_factory: pytest.TempPathFactory) -> Ope
 
 
 @pytest.fixture(scope="module")
-def http(lbaas_service: Service) -> httpx.Client:
+def http(lbaas_service: Service) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=lbaas_service.url, timeout=30) as client:
         yield client
 
@@ -83,6 +84,50 @@ def create_lb(http: httpx.Client, name: str, **fields: Any) -> dict[str, Any]:
         "name": name, "vip_subnet_id": SUBNET, **fields}})
     assert response.status_code == 201, response.text
     return wait_status(http, f"{LB_PATH}/{response.json()['loadbalancer']['id']}")
+
+
+def create_child(http: httpx.Client, lb_id: str, path: str, key: str, **fields: Any) -> dict[str, Any]:
+    """POST one child object over HTTP and wait until its load balancer is ACTIVE again."""
+    response = http.post(path, json={key: fields})
+    assert response.status_code == 201, response.text
+    wait_status(http, f"{LB_PATH}/{lb_id}")
+    return response.json()[key]
+
+
+def lb_with_pool(http: httpx.Client, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    lb = create_lb(http, name)
+    pool = create_child(http, lb["id"], "/v2/lbaas/pools", "pool", loadbalancer_id=lb["id"],
+                        protocol="HTTP", lb_algorithm="ROUND_ROBIN")
+    return lb, pool
+
+
+def settle(http: httpx.Client, lb: dict[str, Any]) -> None:
+    """Wait until a change the CLI made to one of ``lb``'s children has been applied."""
+    wait_status(http, f"{LB_PATH}/{lb['id']}")
+
+
+@pytest.fixture(scope="module")
+def registry_subnet(lbaas_service: Service) -> Iterator[dict[str, Any]]:
+    """A subnet in the service's network registry; the network's bridge goes afterwards."""
+    network = f"cli-{uuid.uuid4().hex[:6]}"
+    lbaas_service.lbaas("network", "create", network)
+    try:
+        yield json.loads(lbaas_service.lbaas(
+            "subnet", "create", "--network", network, "--subnet-range", "198.51.100.0/24",
+            "--format", "json", f"{network}-subnet"))
+    finally:
+        lbaas_service.lbaas("network", "delete", network)
+
+
+@pytest.mark.root  # `lbaas network create` makes a Linux bridge
+def test_cli_creates_and_deletes_a_load_balancer_on_a_registry_subnet(cli, http, registry_subnet):
+    created = cli.json("loadbalancer", "create", "--name", "from-cli", "--vip-subnet-id",
+                       registry_subnet["name"], "--tag", "cli")
+    assert created["provisioning_status"] == "PENDING_CREATE"
+    assert (created["vip_subnet_id"], created["tags"]) == (registry_subnet["id"], ["cli"])
+    wait_status(http, f"{LB_PATH}/{created['id']}")
+    cli.ok("loadbalancer", "delete", "--wait", created["id"])
+    assert http.get(f"{LB_PATH}/{created['id']}").status_code == 404
 
 
 def test_cli_lists_and_shows_a_load_balancer(cli, http):
@@ -160,3 +205,105 @@ def test_cli_lists_providers_and_capabilities(cli):
     assert {"amphora", "octavia"} <= providers
     capabilities = cli.json("loadbalancer", "provider", "capability", "list", "amphora")
     assert "loadbalancer_topology" in {row["name"] for row in capabilities}
+
+
+def test_cli_manages_a_listener(cli, http):
+    lb = create_lb(http, "with-listener")
+    created = cli.json("loadbalancer", "listener", "create", "--name", "web", "--protocol", "HTTP",
+                       "--protocol-port", "8080", "--connection-limit", "500",
+                       "--allowed-cidr", "192.0.2.0/24", lb["id"])
+    assert (created["protocol"], created["protocol_port"]) == ("HTTP", 8080)
+    settle(http, lb)
+    listed = cli.json("loadbalancer", "listener", "list", "--loadbalancer", lb["id"])
+    assert [row["id"] for row in listed] == [created["id"]]
+    cli.ok("loadbalancer", "listener", "set", "--name", "web2", "--timeout-client-data", "1000",
+           "--insert-headers", "X-Forwarded-For=true", created["id"])
+    settle(http, lb)
+    cli.ok("loadbalancer", "listener", "unset", "--connection-limit", created["id"])
+    settle(http, lb)
+    shown = cli.json("loadbalancer", "listener", "show", "web2")
+    assert (shown["timeout_client_data"], shown["connection_limit"]) == (1000, -1)
+    assert shown["insert_headers"] == {"X-Forwarded-For": "true"}
+    assert shown["allowed_cidrs"] == ["192.0.2.0/24"]
+    stats = cli.json("loadbalancer", "listener", "stats", "show", created["id"])
+    assert stats["total_connections"] == 0
+    cli.ok("loadbalancer", "listener", "delete", created["id"])
+    wait_gone(http, f"/v2/lbaas/listeners/{created['id']}")
+
+
+def test_cli_manages_a_pool(cli, http):
+    lb = create_lb(http, "with-pool")
+    created = cli.json("loadbalancer", "pool", "create", "--name", "backends", "--protocol", "HTTP",
+                       "--lb-algorithm", "ROUND_ROBIN", "--loadbalancer", lb["id"],
+                       "--session-persistence", "type=APP_COOKIE,cookie_name=chip")
+    assert created["session_persistence"]["cookie_name"] == "chip"
+    settle(http, lb)
+    listed = cli.json("loadbalancer", "pool", "list", "--loadbalancer", lb["id"])
+    assert [row["id"] for row in listed] == [created["id"]]
+    cli.ok("loadbalancer", "pool", "set", "--lb-algorithm", "LEAST_CONNECTIONS", "--description",
+           "app servers", created["id"])
+    settle(http, lb)
+    cli.ok("loadbalancer", "pool", "unset", "--session-persistence", created["id"])
+    settle(http, lb)
+    shown = cli.json("loadbalancer", "pool", "show", "backends")
+    assert (shown["lb_algorithm"], shown["description"]) == ("LEAST_CONNECTIONS", "app servers")
+    assert shown["session_persistence"] is None
+    cli.ok("loadbalancer", "pool", "delete", created["id"])
+    wait_gone(http, f"/v2/lbaas/pools/{created['id']}")
+
+
+def test_cli_manages_members(cli, http):
+    lb, pool = lb_with_pool(http, "with-members")
+    created = cli.json("loadbalancer", "member", "create", "--name", "app1", "--address",
+                       "192.0.2.10", "--protocol-port", "80", "--weight", "5", pool["id"])
+    assert (created["address"], created["weight"]) == ("192.0.2.10", 5)
+    settle(http, lb)
+    cli.ok("loadbalancer", "member", "set", "--weight", "9", "--enable-backup", pool["id"],
+           created["id"])
+    settle(http, lb)
+    listed = cli.json("loadbalancer", "member", "list", pool["id"])
+    assert [(row["name"], row["weight"]) for row in listed] == [("app1", 9)]
+    cli.ok("loadbalancer", "member", "unset", "--weight", pool["id"], "app1")
+    settle(http, lb)
+    shown = cli.json("loadbalancer", "member", "show", pool["id"], "app1")
+    assert (shown["weight"], shown["backup"]) == (1, True)
+    cli.ok("loadbalancer", "member", "delete", pool["id"], created["id"])
+    wait_gone(http, f"/v2/lbaas/pools/{pool['id']}/members/{created['id']}")
+
+
+def test_cli_manages_a_health_monitor(cli, http):
+    lb, pool = lb_with_pool(http, "with-monitor")
+    created = cli.json("loadbalancer", "healthmonitor", "create", "--name", "probe", "--delay", "5",
+                       "--timeout", "3", "--max-retries", "2", "--type", "HTTP", "--url-path",
+                       "/health", "--expected-codes", "200-204", pool["id"])
+    assert (created["type"], created["url_path"]) == ("HTTP", "/health")
+    settle(http, lb)
+    cli.ok("loadbalancer", "healthmonitor", "set", "--delay", "9", "--http-method", "HEAD",
+           created["id"])
+    settle(http, lb)
+    cli.ok("loadbalancer", "healthmonitor", "unset", "--expected-codes", created["id"])
+    settle(http, lb)
+    shown = cli.json("loadbalancer", "healthmonitor", "show", "probe")
+    assert (shown["delay"], shown["http_method"], shown["expected_codes"]) == (9, "HEAD", "200")
+    listed = cli.json("loadbalancer", "healthmonitor", "list")
+    assert created["id"] in {row["id"] for row in listed}
+    cli.ok("loadbalancer", "healthmonitor", "delete", created["id"])
+    wait_gone(http, f"/v2/lbaas/healthmonitors/{created['id']}")
+
+
+def test_cli_cascade_delete_removes_the_whole_tree(cli, http):
+    lb, pool = lb_with_pool(http, "tree")
+    listener = create_child(http, lb["id"], "/v2/lbaas/listeners", "listener",
+                            loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80,
+                            default_pool_id=pool["id"])
+    member = create_child(http, lb["id"], f"/v2/lbaas/pools/{pool['id']}/members", "member",
+                          address="192.0.2.20", protocol_port=80)
+    tree = json.loads(cli.ok("loadbalancer", "status", "show", lb["id"]))["loadbalancer"]
+    assert tree["listeners"][0]["id"] == listener["id"]
+    assert tree["listeners"][0]["pools"][0]["members"][0]["id"] == member["id"]
+    refused = cli.run("loadbalancer", "delete", lb["id"])
+    assert refused.returncode != 0 and "it has children" in refused.stderr
+    cli.ok("loadbalancer", "delete", "--cascade", lb["id"])
+    wait_gone(http, f"{LB_PATH}/{lb['id']}")
+    for path in (f"/v2/lbaas/listeners/{listener['id']}", f"/v2/lbaas/pools/{pool['id']}"):
+        assert http.get(path).status_code == 404

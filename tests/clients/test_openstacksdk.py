@@ -12,6 +12,12 @@ from openstack.connection import Connection
 from tests.clients.conftest import PROJECT, SUBNET, Service
 
 WAIT = {"interval": 0.1, "wait": 60}
+pytestmark = [
+    # The sdk's notices about its own future releases are not about this service.
+    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
+    # The sdk only warns when it cannot make sense of our version document.
+    pytest.mark.filterwarnings("error::openstack.warnings.UnsupportedServiceVersion"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +115,36 @@ def test_sdk_lists_providers_and_their_capabilities(conn):
     assert "amphora" in {provider.name for provider in conn.load_balancer.providers()}
     capabilities = {c.name for c in conn.load_balancer.provider_flavor_capabilities("amphora")}
     assert "loadbalancer_topology" in capabilities
+
+
+def test_sdk_builds_a_tree_and_cascade_delete_removes_it(conn):
+    lb = create_active(conn, name="tree")
+    listener = conn.load_balancer.create_listener(
+        name="http", protocol="HTTP", protocol_port=80, load_balancer_id=lb.id)
+    conn.load_balancer.wait_for_load_balancer(lb.id, **WAIT)
+    pool = conn.load_balancer.create_pool(
+        name="app", protocol="HTTP", lb_algorithm="ROUND_ROBIN", listener_id=listener.id)
+    conn.load_balancer.wait_for_load_balancer(lb.id, **WAIT)
+    member = conn.load_balancer.create_member(pool, address="192.0.2.30", protocol_port=8080,
+                                              weight=3)
+    conn.load_balancer.wait_for_load_balancer(lb.id, **WAIT)
+    monitor = conn.load_balancer.create_health_monitor(
+        pool_id=pool.id, type="HTTP", delay=5, timeout=3, max_retries=2, url_path="/ping")
+    conn.load_balancer.wait_for_load_balancer(lb.id, **WAIT)
+
+    assert conn.load_balancer.get_listener(listener.id).default_pool_id == pool.id
+    assert [m.id for m in conn.load_balancer.members(pool)] == [member.id]
+    assert conn.load_balancer.get_pool(pool.id).health_monitor_id == monitor.id
+    conn.load_balancer.update_member(member, pool, weight=7)
+    conn.load_balancer.wait_for_load_balancer(lb.id, **WAIT)
+    assert conn.load_balancer.get_member(member, pool).weight == 7
+    stats = conn.load_balancer.get_listener_statistics(listener.id)
+    assert stats.total_connections == 0
+
+    conn.load_balancer.delete_load_balancer(lb, cascade=True)
+    conn.load_balancer.wait_for_delete(lb, **WAIT)
+    for lookup, object_id in ((conn.load_balancer.get_listener, listener.id),
+                              (conn.load_balancer.get_pool, pool.id),
+                              (conn.load_balancer.get_health_monitor, monitor.id)):
+        with pytest.raises(exceptions.NotFoundException):
+            lookup(object_id)
