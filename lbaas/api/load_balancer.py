@@ -5,19 +5,23 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from lbaas import constants
-from lbaas.api import faults, listing
+from lbaas.api import faults, listing, single_create
 from lbaas.api.common import (
     ApiState, check_quota, context, get_or_404, ids, lock_load_balancer, state, submit_change,
     timestamp,
 )
 from lbaas.api.context import RequestContext
+from lbaas.api.single_create import (
+    ListenerFullResponse, ListenerSingleCreate, PoolFullResponse, PoolSingleCreate,
+)
+from lbaas.api.stats import statistics
 from lbaas.api.types import Description, IPAddress, Name, ProjectId, Schema, Tags, Uuid, updates
 from lbaas.controller import jobs
 from lbaas.db import status
-from lbaas.db.models import AdditionalVip, Amphora, ListenerStatistics, LoadBalancer
+from lbaas.db.models import AdditionalVip, LoadBalancer
 
 router = APIRouter(prefix="/lbaas/loadbalancers", tags=["load balancers"])
 RESOURCE = "Load Balancer"
@@ -45,6 +49,9 @@ class LoadBalancerPOST(Schema):
     availability_zone: Name | None = None
     tags: Tags | None = None
     project_id: ProjectId | None = None
+    # The fully-populated create (see single_create).
+    listeners: list[ListenerSingleCreate] = []
+    pools: list[PoolSingleCreate] = []
 
 
 class LoadBalancerPUT(Schema):
@@ -97,6 +104,17 @@ class LoadBalancerResponse(BaseModel):
 
 class LoadBalancerRootResponse(BaseModel):
     loadbalancer: LoadBalancerResponse
+
+
+class LoadBalancerFullResponse(LoadBalancerResponse):
+    """The create response: listeners and pools as full objects."""
+
+    listeners: list[ListenerFullResponse]
+    pools: list[PoolFullResponse]
+
+
+class LoadBalancerFullRootResponse(BaseModel):
+    loadbalancer: LoadBalancerFullResponse
 
 
 COLLECTION = listing.Collection(
@@ -207,17 +225,20 @@ def new_load_balancer(body: LoadBalancerPOST, api: ApiState, ctx: RequestContext
     return lb
 
 
-@router.post("", status_code=201, response_model=LoadBalancerRootResponse,
-             summary="Create a load balancer")
+@router.post("", status_code=201, summary="Create a load balancer, optionally with its children",
+             responses={201: {"model": LoadBalancerFullRootResponse}})
 def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Any:
+    spec = body.loadbalancer
     with api.db.write() as session:
-        lb = new_load_balancer(body.loadbalancer, api, ctx)
-        check_quota(session, api.settings, lb.project_id, {"loadbalancer": 1})
-        session.add(lb)
+        lb = new_load_balancer(spec, api, ctx)
+        tree = single_create.plan(spec.listeners, spec.pools)
+        check_quota(session, api.settings, lb.project_id, {"loadbalancer": 1, **tree.counts()})
+        single_create.build(session, tree, lb, api.settings)
+        session.add(lb)  # with everything built on it
         session.flush()
         jobs.enqueue(session, "create_load_balancer", lb_id=lb.id)
-        result = {"loadbalancer": to_api(lb)}
+        result = {"loadbalancer": {**to_api(lb), **single_create.full_children(lb)}}
     api.wakeup.notify()
     return result
 
@@ -233,7 +254,8 @@ def list_all(request: Request, api: ApiState = Depends(state),
                                str(request.url).split("?")[0], to_api)
 
 
-@router.get("/{lb_id}", response_model=LoadBalancerRootResponse, summary="Show a load balancer")
+@router.get("/{lb_id}", summary="Show a load balancer",
+            responses={200: {"model": LoadBalancerRootResponse}})  # ``fields`` may trim it
 def show(lb_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -320,24 +342,6 @@ def status_tree(lb_id: str, api: ApiState = Depends(state),
                 ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
         return _status_tree(get_or_404(session, LoadBalancer, lb_id, RESOURCE, ctx))
-
-
-def statistics(session: Any, listener_ids: list[str]) -> dict[str, int]:
-    """Summed counters of these listeners; active connections only from serving amphorae."""
-    row = session.execute(
-        select(func.coalesce(func.sum(ListenerStatistics.bytes_in), 0),
-               func.coalesce(func.sum(ListenerStatistics.bytes_out), 0),
-               func.coalesce(func.sum(ListenerStatistics.total_connections), 0),
-               func.coalesce(func.sum(ListenerStatistics.request_errors), 0))
-        .where(ListenerStatistics.listener_id.in_(listener_ids))).one()
-    active = session.scalar(
-        select(func.coalesce(func.sum(ListenerStatistics.active_connections), 0))
-        .join(Amphora, Amphora.id == ListenerStatistics.amphora_id)
-        .where(ListenerStatistics.listener_id.in_(listener_ids),
-               Amphora.status == constants.ALLOCATED))
-    return {"bytes_in": int(row[0]), "bytes_out": int(row[1]),
-            "active_connections": int(active or 0), "total_connections": int(row[2]),
-            "request_errors": int(row[3])}
 
 
 @router.get("/{lb_id}/stats", summary="Show a load balancer's statistics")

@@ -8,7 +8,7 @@ from lbaas.controller.tasks import amphora, lifecycle, network
 def create(lb_id: str) -> list[Step]:
     """Build the amphorae, give them the VIP, push any listeners created with the LB."""
     return [
-        lifecycle.error_on_revert(lb_id, {"loadbalancer": [lb_id]}),
+        lifecycle.error_tree_on_revert(lb_id),
         network.allocate_vip(lb_id),
         amphora.build_amphorae(lb_id),
         network.plug_vip(lb_id),

@@ -15,6 +15,15 @@ def error_on_revert(lb_id: str, targets: dict[str, list[str]]) -> Step:
     return Step("error-on-revert", lambda ctx: None, revert)
 
 
+def error_tree_on_revert(lb_id: str) -> Step:
+    """First step of a create: on failure the LB and everything created with it -> ERROR."""
+    def revert(ctx: FlowContext) -> None:
+        with ctx.db.write() as session:
+            status.fail(session, lb_id, {"loadbalancer": [lb_id],
+                                         **status.pending_tree_objects(session, lb_id)})
+    return Step("error-tree-on-revert", lambda ctx: None, revert)
+
+
 def settle(lb_id: str, targets: dict[str, list[str]]) -> Step:
     """Last step of a change: targets ACTIVE (or removed), the load balancer released."""
     def execute(ctx: FlowContext) -> None:

@@ -1,0 +1,174 @@
+"""The fully-populated load balancer create: listeners, pools, members and health monitors
+in the body of ``POST /v2/lbaas/loadbalancers``, created in the same transaction.
+
+As upstream: a listener's ``default_pool`` is either a full pool definition or, when it
+carries no more than a name (and the ``admin_state_up``/``tls_enabled`` every pool has),
+a reference by name to one of the top-level ``pools``. Every pool a listener names must
+be named, and pool names are unique within the request. Each object is validated by its
+own resource module's rules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, create_model
+from sqlalchemy.orm import Session
+
+from lbaas.api import faults
+from lbaas.api import health_monitor as hm_api
+from lbaas.api import listener as listener_api
+from lbaas.api import member as member_api
+from lbaas.api import pool as pool_api
+from lbaas.config import Settings
+from lbaas.db.models import LoadBalancer, Pool
+
+# Fields every pool object has upstream (set to their defaults when not sent); a pool
+# object with another field besides its name is a full definition.
+ALWAYS_PRESENT = {"admin_state_up", "tls_enabled"}
+REFERENCE_SIZE = 3
+
+
+class PoolSingleCreate(pool_api.PoolFields):
+    """A pool nested in a load balancer create: a definition, or a reference by name."""
+
+    protocol: pool_api.PoolProtocol | None = None
+    lb_algorithm: pool_api.LbAlgorithm | None = None
+    healthmonitor: hm_api.HealthMonitorSingleCreate | None = None
+    members: list[member_api.MemberSingleCreate] | None = None
+
+
+class ListenerSingleCreate(listener_api.ListenerFields):
+    """A listener nested in a load balancer create (L7 policies arrive with their API)."""
+
+    default_pool: PoolSingleCreate | None = None
+
+
+def _variant(name: str, base: type[BaseModel], drop: tuple[str, ...], **extra: Any) -> Any:
+    """A response model like ``base`` without the ``drop`` fields and with ``extra`` ones."""
+    kept = {key: (field.annotation, field) for key, field in base.model_fields.items()
+            if key not in drop and key not in extra}
+    return create_model(name, **kept, **extra)
+
+
+ListenerFullResponse = _variant("ListenerFullResponse", listener_api.ListenerResponse,
+                                drop=("loadbalancers",))
+PoolFullResponse = _variant(
+    "PoolFullResponse", pool_api.PoolResponse, drop=("loadbalancers", "healthmonitor_id"),
+    members=(list[member_api.MemberResponse], ...),
+    healthmonitor=(hm_api.HealthMonitorResponse | None, None))
+
+
+@dataclass
+class Tree:
+    """A checked request: pool definitions in creation order, listeners with their pool's name."""
+
+    pools: list[PoolSingleCreate]
+    listeners: list[tuple[ListenerSingleCreate, str | None]]
+
+    def counts(self) -> dict[str, int]:
+        """How many objects of each quota resource the tree creates."""
+        return {
+            "listener": len(self.listeners),
+            "pool": len(self.pools),
+            "healthmonitor": sum(1 for pool in self.pools if pool.healthmonitor is not None),
+            "member": sum(len(pool.members or []) for pool in self.pools),
+        }
+
+
+def _is_definition(pool: PoolSingleCreate) -> bool:
+    return len(pool.model_fields_set | ALWAYS_PRESENT) > REFERENCE_SIZE
+
+
+def _default_pool_name(listener: ListenerSingleCreate, definitions: list[PoolSingleCreate],
+                       references: list[str]) -> str | None:
+    """The name of the listener's default pool; a full definition joins ``definitions``."""
+    pool = listener.default_pool
+    if pool is None:
+        return None
+    if not pool.name:
+        raise faults.ValidationException(
+            detail="Pools must be named when creating a fully populated loadbalancer.")
+    if _is_definition(pool):
+        definitions.append(pool)
+    else:
+        references.append(pool.name)
+    return pool.name
+
+
+def plan(listeners: list[ListenerSingleCreate], pools: list[PoolSingleCreate]) -> Tree:
+    """Check how the request's pools are named and referenced (400s) and order the work."""
+    definitions = list(pools)
+    references: list[str] = []
+    wiring = [(listener, _default_pool_name(listener, definitions, references))
+              for listener in listeners]
+    names = [pool.name for pool in definitions]
+    if len(set(names)) != len(names):
+        raise faults.ValidationException(
+            detail="Pool names must be unique when creating a fully populated loadbalancer.")
+    for name in references:
+        if name not in names:
+            raise faults.ValidationException(
+                detail=f"Pool '{name}' was referenced but no full definition was found.")
+    for pool in definitions:
+        for attribute in ("protocol", "lb_algorithm"):
+            if getattr(pool, attribute) is None:
+                raise faults.ValidationException(
+                    detail=f"Pool definition for '{pool.name}' missing required attribute: "
+                           f"{attribute}")
+    return Tree(pools=definitions, listeners=wiring)
+
+
+def _new_pool(spec: PoolSingleCreate, lb: LoadBalancer, settings: Settings) -> Pool:
+    """The pool and its health monitor (first, so members get the right operating status)."""
+    pool = pool_api.new_pool(spec, lb, settings)
+    if spec.healthmonitor is not None:
+        hm_api.validate_health_monitor(spec.healthmonitor, pool, settings)
+        hm_api.new_health_monitor(spec.healthmonitor, pool)
+    return pool
+
+
+def _add_members(spec: PoolSingleCreate, pool: Pool, settings: Settings) -> None:
+    for body in spec.members or []:
+        member_api.validate_member(body, pool, settings)
+        member_api.check_unique(pool, body.address, body.protocol_port)
+        member_api.new_member(body, pool)
+
+
+def build(session: Session, tree: Tree, lb: LoadBalancer, settings: Settings) -> None:
+    """Create the tree's objects on ``lb`` in PENDING_CREATE, each checked by its own rules.
+
+    Members come last: some of their rules depend on the listeners their pool serves.
+    """
+    created = {spec.name: _new_pool(spec, lb, settings) for spec in tree.pools}
+    for spec, pool_name in tree.listeners:
+        listener = listener_api.new_listener(spec, lb, settings)
+        if pool_name is not None:
+            pool_api.check_protocols(listener.protocol, created[pool_name].protocol)
+            listener.default_pool = created[pool_name]
+        elif spec.default_pool_id:
+            listener.default_pool = listener_api.default_pool(
+                session, lb, spec.default_pool_id, spec.protocol)
+    for spec in tree.pools:
+        _add_members(spec, created[spec.name], settings)
+
+
+def _full_listener(listener: Any) -> dict[str, Any]:
+    body = listener_api.to_api(listener)
+    del body["loadbalancers"]
+    return body
+
+
+def _full_pool(pool: Pool) -> dict[str, Any]:
+    body = pool_api.to_api(pool)
+    del body["loadbalancers"], body["healthmonitor_id"]
+    body["members"] = [member_api.to_api(member) for member in pool.members]
+    if pool.health_monitor is not None:
+        body["healthmonitor"] = hm_api.to_api(pool.health_monitor)
+    return body
+
+
+def full_children(lb: LoadBalancer) -> dict[str, list[dict[str, Any]]]:
+    """``listeners`` and ``pools`` as full objects, as in upstream's LoadBalancerFullResponse."""
+    return {"listeners": [_full_listener(listener) for listener in lb.listeners],
+            "pools": [_full_pool(pool) for pool in lb.pools]}
