@@ -5,7 +5,8 @@ bounded number of generated requests, so the whole run stays well under two minu
 valid and (where there is a body) invalid bodies, random path ids and ids of real
 objects (so requests get past the 404), and list parameters on every GET. Operations
 run as pytest subtests (schemathesis' own pytest plugin does not support this pytest),
-each reported under its method and path; deletions run last.
+each reported under its method and path; deletions run last. 501 is no fault: it is
+upstream's answer when the provider does not support a requested option.
 """
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
 from schemathesis.schemas import APIOperation
 
-from tests.api.helpers import create_lb
+from tests.api.helpers import (
+    create_lb, create_listener, create_member, create_pool, wait_lb_active,
+)
 from tests.conftest import PROJECT
 
-MAX_EXAMPLES = 40
+MAX_EXAMPLES = 30
 FUZZ_SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
                          suppress_health_check=list(HealthCheck))
+NOT_IMPLEMENTED = 501
 LIST_PARAMETERS = ("limit", "marker", "page_reverse", "sort", "sort_key", "sort_dir", "fields",
                    "tags", "tags-any", "not-tags", "not-tags-any", "id", "name",
                    "admin_state_up", "provisioning_status", "protocol_port", "weight",
@@ -32,9 +36,18 @@ LIST_VALUES = ("true", "false", "0", "-1", "1", "infinite", "asc", "desc", "id",
 
 
 def real_objects(client: TestClient) -> dict[str, str]:
-    """Objects to aim path parameters at, keyed by path parameter name."""
-    return {"lb_id": create_lb(client, name="fuzzed")["id"], "project_id": PROJECT,
-            "provider": "amphora"}
+    """A whole tree to aim path parameters at, keyed by path parameter name."""
+    lb = create_lb(client, name="fuzzed")
+    listener = create_listener(client, lb["id"])
+    pool = create_pool(client, lb["id"], listener_id=listener["id"])
+    member = create_member(client, pool["id"], "192.0.2.10")
+    monitor = client.post("/v2/lbaas/healthmonitors", json={"healthmonitor": {
+        "pool_id": pool["id"], "type": "HTTP", "delay": 5, "timeout": 3, "max_retries": 3}})
+    assert monitor.status_code == 201, monitor.text
+    wait_lb_active(client, lb["id"])
+    return {"lb_id": lb["id"], "listener_id": listener["id"], "pool_id": pool["id"],
+            "member_id": member["id"], "hm_id": monitor.json()["healthmonitor"]["id"],
+            "project_id": PROJECT, "provider": "amphora"}
 
 
 def list_queries(ids: dict[str, str]) -> st.SearchStrategy[dict[str, object]]:
@@ -63,7 +76,7 @@ def assert_no_server_error(operation: APIOperation, ids: dict[str, str]) -> None
         if operation.method.upper() == "GET":
             case.query = {**(case.query or {}), **query}
         response = case.call()
-        assert response.status_code < 500, (
+        assert response.status_code < 500 or response.status_code == NOT_IMPLEMENTED, (
             f"{response.status_code} {response.text}\nreproduce: {case.as_curl_command()}")
 
     send()
