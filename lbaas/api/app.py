@@ -6,7 +6,9 @@ import logging
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lbaas.api import faults, network, root
 from lbaas.api.common import ApiState
@@ -29,24 +31,40 @@ def _fault(error: faults.APIError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.code)
 
 
+class JsonOnly:
+    """Upstream's JSON-only rules, as a plain ASGI middleware (``@app.middleware("http")``
+    would cost a task and a streamed response on every request).
+
+    Answers 406 in API-WG format when Accept rules out JSON, and ignores a ``.json``
+    suffix on any path but our own OpenAPI document's.
+    """
+
+    def __init__(self, app: ASGIApp, openapi_url: str | None) -> None:
+        self.app = app
+        self.openapi_url = openapi_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            accept = Headers(scope=scope).get("accept", "")
+            if accept and not any(kind.split(";")[0].strip() in ("*/*", "application/*", "application/json")
+                                  for kind in accept.split(",")):
+                response = JSONResponse({"errors": [{"status": 406, "title": "Not Acceptable",
+                                                     "detail": faults.NotAcceptable.msg,
+                                                     "request_id": None}]}, status_code=406)
+                await response(scope, receive, send)
+                return
+            path = scope["path"]
+            if path.endswith(".json") and path != self.openapi_url:
+                scope = {**scope, "path": path[: -len(".json")]}
+        await self.app(scope, receive, send)
+
+
 def create_app(api: ApiState) -> FastAPI:
     app = FastAPI(title="lbaas: Octavia-compatible load balancing", version="2.30",
                   docs_url="/docs", redoc_url=None)
     app.state.api = api
 
-    @app.middleware("http")
-    async def accept_json_only(request: Request, call_next):  # type: ignore[no-untyped-def]
-        # Upstream answers 406 in API-WG format when Accept rules out JSON.
-        accept = request.headers.get("accept", "")
-        if accept and not any(kind.split(";")[0].strip() in ("*/*", "application/*", "application/json")
-                              for kind in accept.split(",")):
-            return JSONResponse({"errors": [{"status": 406, "title": "Not Acceptable",
-                                             "detail": faults.NotAcceptable.msg,
-                                             "request_id": None}]}, status_code=406)
-        # Upstream also accepts a ".json" suffix on any path (but our own OpenAPI document).
-        if request.url.path.endswith(".json") and request.url.path != app.openapi_url:
-            request.scope["path"] = request.url.path[: -len(".json")]
-        return await call_next(request)
+    app.add_middleware(JsonOnly, openapi_url=app.openapi_url)
 
     @app.exception_handler(faults.APIError)
     async def api_error(_request: Request, error: faults.APIError) -> JSONResponse:
