@@ -27,11 +27,13 @@ class ApiState:
     wakeup: jobs.Wakeup
 
 
-def state(request: Request) -> ApiState:
+# The dependencies below never block, so they are coroutines: FastAPI would run a plain
+# function in the thread pool, one hand-off per dependency per request.
+async def state(request: Request) -> ApiState:
     return request.app.state.api
 
 
-def context(request: Request, api: ApiState = Depends(state)) -> RequestContext:
+async def context(request: Request, api: ApiState = Depends(state)) -> RequestContext:
     return noauth_context(request, api.settings)
 
 
