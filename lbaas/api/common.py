@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,9 +47,12 @@ def ids(objects: Any) -> list[dict[str, str]]:
 
 
 def get_or_404(session: Session, model: type, object_id: str, resource: str,
-               ctx: RequestContext) -> Any:
-    """The object, or 404 if it does not exist, is deleted, or belongs to another project."""
-    obj = session.get(model, object_id)
+               ctx: RequestContext, options: Sequence[Any] = ()) -> Any:
+    """The object, or 404 if it does not exist, is deleted, or belongs to another project.
+
+    ``options`` are loader options for the query (how to load what the response reads).
+    """
+    obj = session.get(model, object_id, options=options)
     if (obj is None or getattr(obj, "provisioning_status", None) == constants.DELETED
             or not ctx.owns(obj.project_id)):
         raise faults.NotFound(resource=resource, id=object_id)

@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 
 from lbaas import constants
 from lbaas.api import faults, listing, single_create
@@ -136,6 +137,15 @@ COLLECTION = listing.Collection(
 )
 
 
+# How show loads what ``to_api`` reads: two queries, where the models' default takes one
+# per collection plus one per collection of each child. Only the children's ids are
+# read, so their own relationships stay unloaded; pools are a query of their own so
+# that the join grows with listeners x tags x additional VIPs, never x pools.
+SHOW_LOADING = (joinedload(LoadBalancer.tag_rows), joinedload(LoadBalancer.additional_vips),
+                joinedload(LoadBalancer.listeners).lazyload("*"),
+                selectinload(LoadBalancer.pools).lazyload("*"))
+
+
 def to_api(lb: LoadBalancer) -> dict[str, Any]:
     return {
         "id": lb.id,
@@ -259,7 +269,7 @@ def list_all(request: Request, api: ApiState = Depends(state),
 def show(lb_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
-        lb = get_or_404(session, LoadBalancer, lb_id, RESOURCE, ctx)
+        lb = get_or_404(session, LoadBalancer, lb_id, RESOURCE, ctx, options=SHOW_LOADING)
         fields = listing.parse_fields(request.query_params, api.settings)
         return {"loadbalancer": listing.select_fields(to_api(lb), fields)}
 
