@@ -8,7 +8,9 @@ from sqlalchemy import (
     JSON, Boolean, DateTime, Float, ForeignKey, Integer, BigInteger, String, Text,
     UniqueConstraint, and_,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, foreign, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase, Mapped, declared_attr, foreign, lazyload, mapped_column, relationship,
+)
 
 
 def new_id() -> str:
@@ -21,6 +23,11 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+# Loader options for reading a row for its own columns: its relationships load only if
+# touched (inside the session), not through the eager loads the models declare.
+ROW_ONLY = (lazyload("*"),)
 
 
 class Tag(Base):

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
-from lbaas.db.models import Amphora, LoadBalancer
+from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer
 
 LOG = logging.getLogger(__name__)
 
@@ -65,7 +65,8 @@ def build_amphorae(lb_id: str) -> Step:
     """One amphora per role of the topology: a row, an instance, an agent that answers."""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            topology = session.get(LoadBalancer, lb_id).topology or constants.TOPOLOGY_SINGLE
+            topology = (session.get(LoadBalancer, lb_id, options=ROW_ONLY).topology
+                        or constants.TOPOLOGY_SINGLE)
         for role, priority in ROLES[topology]:
             _build_one(ctx, lb_id, role, priority)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.db import status
-from lbaas.db.models import LoadBalancer, utcnow
+from lbaas.db.models import ROW_ONLY, LoadBalancer, utcnow
 
 
 def error_on_revert(lb_id: str, targets: dict[str, list[str]]) -> Step:
@@ -44,7 +44,7 @@ def mark_deleted(lb_id: str) -> Step:
     """The load balancer row stays as DELETED (hidden from the API) until purged."""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.write() as session:
-            lb = session.get(LoadBalancer, lb_id)
+            lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
             if lb is not None:
                 lb.provisioning_status = constants.DELETED
                 lb.updated_at = utcnow()

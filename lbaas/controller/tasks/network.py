@@ -4,21 +4,21 @@ from __future__ import annotations
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.controller.tasks.amphora import live_amphorae
-from lbaas.db.models import Amphora, LoadBalancer
+from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer
 from lbaas.drivers.network.base import VipRequest
 
 
 def allocate_vip(lb_id: str) -> Step:
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            lb = session.get(LoadBalancer, lb_id)
+            lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
             request = VipRequest(load_balancer_id=lb.id, ip_address=lb.vip_address,
                                  port_id=lb.vip_port_id, subnet_id=lb.vip_subnet_id,
                                  network_id=lb.vip_network_id)
         vip = ctx.drivers.network.allocate_vip(request)
         ctx.store["vip_port_id"] = vip.id
         with ctx.db.write() as session:
-            lb = session.get(LoadBalancer, lb_id)
+            lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
             lb.vip_address, lb.vip_port_id = vip.ip_address, vip.id
             lb.vip_subnet_id, lb.vip_network_id = vip.subnet_id, vip.network_id
 
@@ -32,7 +32,7 @@ def plug_vip(lb_id: str) -> Step:
     """Give each amphora without one a port on the VIP subnet carrying its own and the VIP address."""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            lb = session.get(LoadBalancer, lb_id)
+            lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
             amphorae = [a for a in live_amphorae(session, lb_id) if a.vrrp_port_id is None]
         vip = ctx.drivers.network.get_port(lb.vip_port_id) or ctx.drivers.network.allocate_vip(
             VipRequest(load_balancer_id=lb.id, ip_address=lb.vip_address, port_id=lb.vip_port_id,
@@ -80,7 +80,7 @@ def plug_member_networks(lb_id: str) -> Step:
 def release_vip(lb_id: str) -> Step:
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            port_id = session.get(LoadBalancer, lb_id).vip_port_id
+            port_id = session.get(LoadBalancer, lb_id, options=ROW_ONLY).vip_port_id
         if port_id:
             ctx.drivers.network.release_port(port_id)
     return Step("release-vip", execute)
