@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Boolean, Float, Integer, Select, and_, exists, or_, select
+from sqlalchemy import Boolean, Float, Integer, Select, and_, exists, inspect, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.datastructures import QueryParams
 
@@ -120,9 +120,10 @@ def parse(params: QueryParams, collection: Collection, settings: Settings) -> Li
         if name in TAG_PARAMS and collection.tagged:
             tags[name] = _comma_values(params, name)
             continue
-        if name not in collection.columns or len(params.getlist(name)) > 1:
+        column = filter_column(collection, name)
+        if column is None or len(params.getlist(name)) > 1:
             raise faults.InvalidFilterArgument()
-        filters[name] = _convert(collection.columns[name], params[name])
+        filters[name] = _convert(column, params[name])
     if not api.allow_filtering:
         filters, tags = {}, {}
     fields = parse_fields(params, settings)
@@ -140,10 +141,21 @@ def _tag_clause(model: type, tag_list: list[str]) -> Any:
     return [exists().where(Tag.resource_id == model.id, Tag.tag == tag) for tag in tag_list]  # type: ignore[attr-defined]
 
 
+def filter_column(collection: Collection, name: str) -> InstrumentedAttribute | None:
+    """The column a filter parameter names: an API attribute, or (as upstream, which also
+    accepts data-model names) a column of the model, such as the ``load_balancer_id``
+    openstacksdk filters listeners by."""
+    if name in collection.columns:
+        return collection.columns[name]
+    if name in inspect(collection.model).column_attrs:
+        return getattr(collection.model, name)
+    return None
+
+
 def apply_filters(stmt: Select, collection: Collection, request: ListRequest) -> Select:
     model = collection.model
     for name, value in request.filters.items():
-        stmt = stmt.where(collection.columns[name] == value)
+        stmt = stmt.where(filter_column(collection, name) == value)
     if request.tags.get("tags"):
         stmt = stmt.where(and_(*_tag_clause(model, request.tags["tags"])))
     if request.tags.get("tags-any"):

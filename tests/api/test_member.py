@@ -245,7 +245,7 @@ def test_list_sorts_filters_pages_and_selects_fields(client, pool):
     assert [m["name"] for m in rest["members"]] == ["m3"]
     fields = client.get(path, params={"fields": ["id", "address"]}).json()["members"]
     assert all(set(m) == {"id", "address"} for m in fields)
-    assert fault(client.get(path, params={"pool_id": pool["id"]}), 400) == \
+    assert fault(client.get(path, params={"bogus": "1"}), 400) == \
         "One or more arguments are either duplicate or invalid."
 
 

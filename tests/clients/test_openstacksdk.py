@@ -148,3 +148,21 @@ def test_sdk_builds_a_tree_and_cascade_delete_removes_it(conn):
                               (conn.load_balancer.get_health_monitor, monitor.id)):
         with pytest.raises(exceptions.NotFoundException):
             lookup(object_id)
+
+
+def test_sdk_creates_a_fully_populated_load_balancer_in_one_call(conn):
+    lb = conn.load_balancer.create_load_balancer(
+        name="populated", vip_subnet_id=SUBNET,
+        listeners=[{"name": "http", "protocol": "HTTP", "protocol_port": 80, "default_pool": {
+            "name": "app", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+            "members": [{"address": "192.0.2.41", "protocol_port": 8080},
+                        {"address": "192.0.2.42", "protocol_port": 8080}],
+            "healthmonitor": {"type": "HTTP", "delay": 5, "timeout": 3, "max_retries": 2}}}])
+    active = conn.load_balancer.wait_for_load_balancer(lb.id, **WAIT)
+    [listener] = conn.load_balancer.listeners(load_balancer_id=active.id)
+    pool = conn.load_balancer.get_pool(listener.default_pool_id)
+    assert sorted(m.address for m in conn.load_balancer.members(pool)) == ["192.0.2.41",
+                                                                          "192.0.2.42"]
+    assert conn.load_balancer.get_health_monitor(pool.health_monitor_id).type == "HTTP"
+    conn.load_balancer.delete_load_balancer(active, cascade=True)
+    conn.load_balancer.wait_for_delete(active, **WAIT)
