@@ -159,6 +159,8 @@ class Networking(Section):
     # must avoid it, the gateway (none by default) and used_ips (addresses or
     # `start-end` ranges that hosts on this network use).
     lb_network_cidr: str = "172.29.232.0/22"
+    # Ours: the management network's Linux bridge (one per lbaas on a host).
+    lb_network_bridge: str = "lbaas-mgmt"
     lb_network_gateway: str | None = None
     controller_ip: str | None = None
     lb_network_allocation_pool: str | None = None

@@ -19,9 +19,13 @@ def uses_local_network(settings: Settings) -> bool:
 
 
 def firewall_spec(settings: Settings) -> firewall.FirewallSpec:
-    return firewall.FirewallSpec(management_bridge=MANAGEMENT_BRIDGE,
+    """The firewall of this lbaas; a non-default management bridge gets chains of its own."""
+    bridge = settings.networking.lb_network_bridge
+    prefix = "LBAAS" if bridge == MANAGEMENT_BRIDGE else f"LBAAS-{bridge}"
+    return firewall.FirewallSpec(management_bridge=bridge,
                                  heartbeat_port=settings.health_manager.bind_port,
-                                 log_drops=settings.networking.ip_tables_fw_log)
+                                 log_drops=settings.networking.ip_tables_fw_log,
+                                 chain_prefix=prefix)
 
 
 def prepare(settings: Settings, db: Database) -> None:

@@ -58,10 +58,11 @@ def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
 
 
 @contextlib.contextmanager
-def running_worker(services: Services) -> Iterator[Worker]:
+def running_worker(services: Services,
+                   drivers: driver_registry.Drivers | None = None) -> Iterator[Worker]:
     """A started worker (after preparing the host for amphorae), stopped on exit."""
     host.prepare(services.settings, services.db)
-    worker = services.worker()
+    worker = services.worker(drivers)
     worker.start()
     try:
         yield worker

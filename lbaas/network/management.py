@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 MANAGEMENT_NETWORK = "lbaas-mgmt"
 MANAGEMENT_SUBNET = "lbaas-mgmt-subnet"
-MANAGEMENT_BRIDGE = "lbaas-mgmt"
+MANAGEMENT_BRIDGE = "lbaas-mgmt"  # the default of [networking] lb_network_bridge
 
 
 @dataclass(frozen=True)
@@ -100,10 +100,10 @@ def layout(networking: Networking) -> ManagementLayout:
     return ManagementLayout(subnet=spec, controller_ip=controller)
 
 
-def _network(session: Session) -> Network:
+def _network(session: Session, bridge: str) -> Network:
     network = session.scalar(select(Network).where(Network.name == MANAGEMENT_NETWORK))
     if network is None:
-        network = registry.create_network(session, MANAGEMENT_NETWORK, bridge=MANAGEMENT_BRIDGE,
+        network = registry.create_network(session, MANAGEMENT_NETWORK, bridge=bridge,
                                           shared=False)
     return network
 
@@ -149,7 +149,7 @@ def ensure_management_network(db: Database, settings: Settings,
     plan = layout(settings.networking)
     try:
         with db.write() as session:
-            network = _network(session)
+            network = _network(session, settings.networking.lb_network_bridge)
             _release_moved_controller_address(session, plan, settings.DEFAULT.host)
             subnet = _subnet(session, network, plan.subnet)
             _hold_controller_address(session, subnet, plan, settings.DEFAULT.host)
@@ -157,6 +157,6 @@ def ensure_management_network(db: Database, settings: Settings,
         raise ConfigError(f"the management network cannot take the [networking] lb_network_* "
                           f"and controller_ip settings: {exc}") from exc
     bridges = bridges or Bridges()
-    bridges.ensure(MANAGEMENT_BRIDGE)
-    bridges.set_address(MANAGEMENT_BRIDGE, plan.controller_interface)
+    bridges.ensure(settings.networking.lb_network_bridge)
+    bridges.set_address(settings.networking.lb_network_bridge, plan.controller_interface)
     return subnet

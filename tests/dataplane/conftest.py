@@ -6,6 +6,7 @@ files — also when the test fails.
 from __future__ import annotations
 
 import contextlib
+import random
 import shutil
 import subprocess
 import sys
@@ -21,14 +22,13 @@ from sqlalchemy import select
 from lbaas import config, host, service
 from lbaas.api.app import create_app
 from lbaas.db.models import Amphora, Network
+from lbaas.drivers import Drivers
 from lbaas.drivers.compute.netns import NetnsComputeDriver
 from lbaas.network import registry
 from lbaas.network.bridge import Bridges
-from lbaas.network.management import MANAGEMENT_BRIDGE
 from tests.conftest import PROJECT
 from tests.dataplane import netns
 
-MANAGEMENT_CIDR = "172.29.248.0/24"
 
 
 @pytest.fixture
@@ -41,7 +41,9 @@ def settings(tmp_path: Path) -> Iterator[config.Settings]:
         "LBAAS__controller_worker__amphora_driver": "amphora_haproxy_rest_driver",
         "LBAAS__certificates__cert_generator": "local_cert_generator",
         "LBAAS__haproxy_amphora__base_path": str(base_path),
-        "LBAAS__networking__lb_network_cidr": MANAGEMENT_CIDR,
+        # A management network of its own, so a test never meets another run's amphorae.
+        "LBAAS__networking__lb_network_cidr": f"172.29.{random.randrange(128, 250)}.0/24",
+        "LBAAS__networking__lb_network_bridge": f"lbm{uuid.uuid4().hex[:8]}",
         "LBAAS__health_manager__bind_port": "15556",
     })
     shutil.rmtree(base_path, ignore_errors=True)
@@ -55,16 +57,20 @@ def _remove_leftovers(services: service.Services) -> None:
     compute = NetnsComputeDriver(services.settings.haproxy_amphora.base_path)
     for compute_id in compute_ids:
         compute.delete(compute_id)
-    for bridge in {*bridges, MANAGEMENT_BRIDGE}:
+    for bridge in {*bridges, services.settings.networking.lb_network_bridge}:
         Bridges().remove(bridge)
     host.down(services.settings)
 
 
 @pytest.fixture
-def dataplane(services: service.Services) -> Iterator[TestClient]:
-    """The API with a worker driving real amphorae; all load balancers deleted afterwards."""
+def dataplane(services: service.Services, drivers: Drivers) -> Iterator[TestClient]:
+    """The API with a worker driving real amphorae; all load balancers deleted afterwards.
+
+    ``drivers`` are the real drivers the worker uses: a test may break one of their
+    methods to make a flow fail.
+    """
     try:
-        with service.running_worker(services):
+        with service.running_worker(services, drivers):
             with TestClient(create_app(services.api_state),
                             headers={"X-Project-Id": PROJECT}) as client:
                 try:

@@ -13,6 +13,7 @@ from tests.api.helpers import (
     create_lb, create_listener, create_member, create_pool, wait_gone, wait_lb_active,
 )
 from tests.dataplane import netns
+from tests.conftest import wait_for
 from tests.dataplane.conftest import Topology, curl
 
 pytestmark = pytest.mark.root
@@ -121,3 +122,29 @@ def test_cascade_delete_leaves_nothing_behind(dataplane, topology, services):
         owners = {port.device_owner for port in session.scalars(select(Port))}
     assert owners <= {"network:controller"}
     assert subprocess.run(["pgrep", "-f", made["lb"]["id"]], capture_output=True).returncode == 1
+
+
+def test_disabled_load_balancer_or_listener_stops_traffic(dataplane, topology):
+    made = build(dataplane, topology)
+    lb_path = f"/v2/lbaas/loadbalancers/{made['lb']['id']}"
+    listener_path = f"/v2/lbaas/listeners/{made['listener']['id']}"
+    for path, root in ((lb_path, "loadbalancer"), (listener_path, "listener")):
+        _put(dataplane, path, root, made["lb"]["id"], admin_state_up=False)
+        assert curl(topology.client, made["url"]).startswith("failed")
+        _put(dataplane, path, root, made["lb"]["id"], admin_state_up=True)
+        assert curl(topology.client, made["url"]) in ("backend-1", "backend-2")
+
+
+def test_failed_create_reverts_and_leaves_nothing_behind(dataplane, topology, drivers, services):
+    def unreachable(*_args, **_kwargs):
+        raise RuntimeError("the VIP cannot be plugged")
+    drivers.amphora.post_vip_plug = unreachable
+    response = dataplane.post("/v2/lbaas/loadbalancers", json={
+        "loadbalancer": {"vip_subnet_id": topology.vips.subnet_id}})
+    lb_path = f"/v2/lbaas/loadbalancers/{response.json()['loadbalancer']['id']}"
+    wait_for(lambda: dataplane.get(lb_path).json()["loadbalancer"], "provisioning_status", "ERROR")
+    assert "amphora-" not in netns.ip("netns", "list").stdout
+    assert "tap" not in netns.ip("link", "show").stdout
+    with services.db.read() as session:
+        owners = {port.device_owner for port in session.scalars(select(Port))}
+    assert owners <= {"network:controller"}

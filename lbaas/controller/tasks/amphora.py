@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from lbaas import constants
@@ -72,10 +72,11 @@ def build_amphorae(lb_id: str) -> Step:
 
     def revert(ctx: FlowContext) -> None:
         for amphora_id in ctx.store.get("built_amphorae", []):
-            with ctx.db.write() as session:
+            with ctx.db.read() as session:
                 amphora = session.get(Amphora, amphora_id)
-                _destroy(ctx, amphora)
-                session.delete(amphora)
+            _destroy(ctx, amphora)
+            with ctx.db.write() as session:
+                session.execute(delete(Amphora).where(Amphora.id == amphora_id))
     return Step("build-amphorae", execute, revert)
 
 
