@@ -148,3 +148,15 @@ def test_failed_create_reverts_and_leaves_nothing_behind(dataplane, topology, dr
     with services.db.read() as session:
         owners = {port.device_owner for port in session.scalars(select(Port))}
     assert owners <= {"network:controller"}
+
+
+def test_ping_monitor_takes_an_unreachable_backend_out(dataplane, topology, backends):
+    made = build(dataplane, topology)
+    response = dataplane.post("/v2/lbaas/healthmonitors", json={"healthmonitor": {
+        "pool_id": made["pool"]["id"], "type": "PING", "delay": 1, "timeout": 1,
+        "max_retries": 1, "max_retries_down": 1}})
+    assert response.status_code == 201, response.text
+    wait_lb_active(dataplane, made["lb"]["id"])
+    wait_until(lambda: balanced(topology, made["url"], 4) == {"backend-1": 2, "backend-2": 2})
+    netns.ip("-n", backends.hosts["backend-1"].namespace, "link", "set", "eth0", "down")
+    wait_until(lambda: balanced(topology, made["url"], 6) == {"backend-2": 6})

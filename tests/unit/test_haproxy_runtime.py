@@ -1,7 +1,7 @@
 """Which configuration changes the agent applies through haproxy's runtime API."""
 from __future__ import annotations
 
-from lbaas.amphora.agent.haproxy import runtime_changes
+from lbaas.amphora.agent.haproxy import runtime_changes, state_commands
 
 SERVED = """global
     maxconn 100
@@ -44,3 +44,10 @@ def test_changed_address_or_check_needs_a_reload():
 def test_other_lines_need_a_reload():
     assert runtime_changes(SERVED, SERVED.replace("maxconn 100", "maxconn 200")) is None
     assert runtime_changes(SERVED, SERVED.replace("roundrobin", "leastconn")) is None
+
+
+def test_servers_that_stay_get_their_new_state_before_a_reload():
+    wanted = (SERVED.replace("m1 10.0.0.1:80 weight 1 check", "m1 10.0.0.1:80 weight 1 disabled check")
+              + "    server m3 10.0.0.3:80 weight 1\n")
+    assert runtime_changes(SERVED, wanted) is None
+    assert state_commands(SERVED, wanted) == ["set server pool:listener/m1 state maint"]

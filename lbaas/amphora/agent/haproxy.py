@@ -45,31 +45,51 @@ class ServerLine:
         return cls(words[1], weight, "disabled" in words[2:], tuple(rest))
 
 
+def _servers(text: str) -> dict[str, ServerLine]:
+    """The ``server`` lines of a configuration by ``backend/server`` name."""
+    found: dict[str, ServerLine] = {}
+    backend = None
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["backend"]:
+            backend = words[1]
+        elif words[:1] == ["server"] and backend is not None:
+            found[f"{backend}/{words[1]}"] = ServerLine.parse(line)
+    return found
+
+
+def _commands(before: ServerLine, after: ServerLine, name: str) -> list[str]:
+    commands = []
+    if before.weight != after.weight:
+        commands.append(f"set server {name} weight {after.weight or 1}")
+    if before.disabled != after.disabled:
+        commands.append(f"set server {name} state {'maint' if after.disabled else 'ready'}")
+    return commands
+
+
+def state_commands(served: str, wanted: str) -> list[str]:
+    """Runtime API commands giving the servers both configurations share the weights and
+    admin states ``wanted`` asks for."""
+    before, after = _servers(served), _servers(wanted)
+    return [command for name in after if name in before
+            for command in _commands(before[name], after[name], name)]
+
+
 def runtime_changes(served: str, wanted: str) -> list[str] | None:
     """Runtime API commands that turn the ``served`` configuration into ``wanted``, or None
     when they differ in anything but members' weights and admin states (a reload is needed)."""
     served_lines, wanted_lines = served.splitlines(), wanted.splitlines()
     if len(served_lines) != len(wanted_lines):
         return None
-    commands: list[str] = []
-    backend = None
     for old, new in zip(served_lines, wanted_lines):
-        words = new.split()
-        if words[:1] == ["backend"]:
-            backend = words[1]
         if old == new:
             continue
-        if backend is None or words[:1] != ["server"] or old.split()[:1] != ["server"]:
+        if new.split()[:1] != ["server"] or old.split()[:1] != ["server"]:
             return None
         before, after = ServerLine.parse(old), ServerLine.parse(new)
         if (before.name, before.rest) != (after.name, after.rest):
             return None
-        if before.weight != after.weight:
-            commands.append(f"set server {backend}/{after.name} weight {after.weight or 1}")
-        if before.disabled != after.disabled:
-            state = "maint" if after.disabled else "ready"
-            commands.append(f"set server {backend}/{after.name} state {state}")
-    return commands
+    return state_commands(served, wanted)
 
 
 class ReloadFailed(Exception):
@@ -225,6 +245,11 @@ class Haproxy:
             if not any(answers):  # haproxy answers these commands with nothing on success
                 self.paths.served_config.write_text(wanted)
                 return "runtime"
+        # The reload carries the servers' saved state over; give the servers that stay
+        # the weights and admin states of the new configuration first, or the saved state
+        # would undo the change.
+        for command in state_commands(served, wanted):
+            self.runtime(command)
         self.reload()
         return "reloaded"
 

@@ -69,6 +69,10 @@ class NetnsComputeDriver(ComputeDriver):
             path.chmod(0o600)
         _ip("netns", "add", namespace)
         _ip("-n", namespace, "link", "set", "lo", "up")
+        # PING health monitors: haproxy runs ping unprivileged (no file capabilities), so
+        # the amphora's own namespace allows ICMP echo sockets to every group.
+        subprocess.run(["ip", "netns", "exec", namespace, "sysctl", "-qw",
+                        "net.ipv4.ping_group_range=0 2147483647"], check=True)
         self._plug(namespace, management_port, MANAGEMENT_IFNAME)
         prefix = management_port.subnet_cidr.split("/")[1] if management_port.subnet_cidr else "32"
         _ip("-n", namespace, "addr", "add", f"{management_port.ip_address}/{prefix}",
