@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Request
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lbaas import constants
-from lbaas.api import faults
+from lbaas.api import faults, listing
 from lbaas.api.context import RequestContext, noauth_context
 from lbaas.config import Settings
 from lbaas.controller import jobs
@@ -156,3 +156,18 @@ def check_quota(session: Session, settings: Settings, project_id: str,
             over.append(resource)
     if over:
         raise faults.QuotaException(resource=", ".join(over))
+
+
+def list_objects(request: Request, api: ApiState, ctx: RequestContext, stmt: Select,
+                 collection: listing.Collection, to_api: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """A collection's list response, limited to the caller's project unless it is admin."""
+    if not ctx.is_admin:
+        stmt = stmt.where(collection.model.project_id == ctx.project_id)
+    with api.db.read() as session:
+        return listing.respond(session, stmt, collection, request.query_params, api.settings,
+                               str(request.url).split("?")[0], to_api)
+
+
+def show_object(request: Request, api: ApiState, root: str, item: dict[str, Any]) -> dict[str, Any]:
+    """One object's response, trimmed to the ``fields`` asked for."""
+    return {root: listing.select_fields(item, listing.parse_fields(request.query_params, api.settings))}

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from lbaas import constants
 from lbaas.api import faults, listing
 from lbaas.api.common import (
-    ApiState, apply_changes, check_quota, context, get_or_404, lock_pool, state, submit_change,
+    ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, lock_pool, state, submit_change,
     timestamp,
 )
 from lbaas.api.context import RequestContext
@@ -298,12 +298,7 @@ def create(body: HealthMonitorRootPOST, api: ApiState = Depends(state),
             responses={200: {"model": HealthMonitorsRootResponse}})
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
-    stmt = select(HealthMonitor)
-    if not ctx.is_admin:
-        stmt = stmt.where(HealthMonitor.project_id == ctx.project_id)
-    with api.db.read() as session:
-        return listing.respond(session, stmt, COLLECTION, request.query_params, api.settings,
-                               str(request.url).split("?")[0], to_api)
+    return list_objects(request, api, ctx, select(HealthMonitor), COLLECTION, to_api)
 
 
 @router.get("/{hm_id}", summary="Show a health monitor",
@@ -312,8 +307,7 @@ def show(hm_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
         hm = get_or_404(session, HealthMonitor, hm_id, RESOURCE, ctx)
-        fields = listing.parse_fields(request.query_params, api.settings)
-        return {"healthmonitor": listing.select_fields(to_api(hm), fields)}
+        return show_object(request, api, "healthmonitor", to_api(hm))
 
 
 @router.put("/{hm_id}", summary="Update a health monitor",

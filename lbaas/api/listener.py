@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from lbaas import constants
 from lbaas.api import faults, listing
 from lbaas.api.common import (
-    ApiState, apply_changes, check_quota, context, get_or_404, get_subresource,
+    ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, get_subresource,
     lock_load_balancer, state, submit_change, timestamp,
 )
 from lbaas.api.context import RequestContext
@@ -446,12 +446,7 @@ def create(body: ListenerRootPOST, api: ApiState = Depends(state),
 @router.get("", summary="List listeners", responses={200: {"model": ListenersRootResponse}})
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
-    stmt = select(Listener)
-    if not ctx.is_admin:
-        stmt = stmt.where(Listener.project_id == ctx.project_id)
-    with api.db.read() as session:
-        return listing.respond(session, stmt, COLLECTION, request.query_params, api.settings,
-                               str(request.url).split("?")[0], to_api)
+    return list_objects(request, api, ctx, select(Listener), COLLECTION, to_api)
 
 
 @router.get("/{listener_id}", summary="Show a listener",
@@ -460,8 +455,7 @@ def show(listener_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
         listener = get_or_404(session, Listener, listener_id, RESOURCE, ctx)
-        fields = listing.parse_fields(request.query_params, api.settings)
-        return {"listener": listing.select_fields(to_api(listener), fields)}
+        return show_object(request, api, "listener", to_api(listener))
 
 
 @router.put("/{listener_id}", summary="Update a listener",

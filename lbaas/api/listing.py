@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Boolean, Float, Integer, Select, and_, exists, inspect, or_, select
+from sqlalchemy import Boolean, Float, Integer, Select, and_, exists, inspect, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.datastructures import QueryParams
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from lbaas import constants
 from lbaas.api import faults, listing, single_create
 from lbaas.api.common import (
-    ApiState, check_quota, context, get_or_404, ids, lock_load_balancer, state, submit_change,
+    ApiState, list_objects, show_object, check_quota, context, get_or_404, ids, lock_load_balancer, state, submit_change,
     timestamp,
 )
 from lbaas.api.context import RequestContext
@@ -257,11 +257,7 @@ def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     stmt = select(LoadBalancer).where(LoadBalancer.provisioning_status != constants.DELETED)
-    if not ctx.is_admin:
-        stmt = stmt.where(LoadBalancer.project_id == ctx.project_id)
-    with api.db.read() as session:
-        return listing.respond(session, stmt, COLLECTION, request.query_params, api.settings,
-                               str(request.url).split("?")[0], to_api)
+    return list_objects(request, api, ctx, stmt, COLLECTION, to_api)
 
 
 @router.get("/{lb_id}", summary="Show a load balancer",
@@ -270,8 +266,7 @@ def show(lb_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
         lb = get_or_404(session, LoadBalancer, lb_id, RESOURCE, ctx, options=SHOW_LOADING)
-        fields = listing.parse_fields(request.query_params, api.settings)
-        return {"loadbalancer": listing.select_fields(to_api(lb), fields)}
+        return show_object(request, api, "loadbalancer", to_api(lb))
 
 
 @router.put("/{lb_id}", response_model=LoadBalancerRootResponse,

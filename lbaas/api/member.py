@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from lbaas import constants
 from lbaas.api import faults, listing
 from lbaas.api.common import (
-    ApiState, apply_changes, check_quota, context, get_or_404, lock_pool, state, submit_change,
+    ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, lock_pool, state, submit_change,
     timestamp,
 )
 from lbaas.api.context import RequestContext
@@ -232,10 +232,9 @@ def create(pool_id: str, body: MemberRootPOST, api: ApiState = Depends(state),
 def list_all(pool_id: str, request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
-        pool = _pool(session, pool_id, ctx)
-        stmt = select(Member).where(Member.pool_id == pool.id)
-        return listing.respond(session, stmt, COLLECTION, request.query_params, api.settings,
-                               str(request.url).split("?")[0], to_api)
+        _pool(session, pool_id, ctx)
+    return list_objects(request, api, ctx, select(Member).where(Member.pool_id == pool_id),
+                        COLLECTION, to_api)
 
 
 @router.get("/{member_id}", summary="Show a member",
@@ -244,8 +243,7 @@ def show(pool_id: str, member_id: str, request: Request, api: ApiState = Depends
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
         member = _member(session, _pool(session, pool_id, ctx), member_id, ctx)
-        fields = listing.parse_fields(request.query_params, api.settings)
-        return {"member": listing.select_fields(to_api(member), fields)}
+        return show_object(request, api, "member", to_api(member))
 
 
 @router.put("/{member_id}", summary="Update a member",

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from lbaas import constants
 from lbaas.api import faults, listing
 from lbaas.api.common import (
-    ApiState, apply_changes, check_quota, context, get_or_404, get_subresource, ids,
+    ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, get_subresource, ids,
     lock_load_balancer, state, submit_change, timestamp,
 )
 from lbaas.api.context import RequestContext
@@ -431,12 +431,7 @@ def create(body: PoolRootPOST, api: ApiState = Depends(state),
 @router.get("", summary="List pools", responses={200: {"model": PoolsRootResponse}})
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
-    stmt = select(Pool)
-    if not ctx.is_admin:
-        stmt = stmt.where(Pool.project_id == ctx.project_id)
-    with api.db.read() as session:
-        return listing.respond(session, stmt, COLLECTION, request.query_params, api.settings,
-                               str(request.url).split("?")[0], to_api)
+    return list_objects(request, api, ctx, select(Pool), COLLECTION, to_api)
 
 
 @router.get("/{pool_id}", summary="Show a pool", responses={200: {"model": PoolRootResponse}})
@@ -444,8 +439,7 @@ def show(pool_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
         pool = get_or_404(session, Pool, pool_id, RESOURCE, ctx)
-        fields = listing.parse_fields(request.query_params, api.settings)
-        return {"pool": listing.select_fields(to_api(pool), fields)}
+        return show_object(request, api, "pool", to_api(pool))
 
 
 @router.put("/{pool_id}", summary="Update a pool", responses={200: {"model": PoolRootResponse}})

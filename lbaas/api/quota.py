@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 
 from lbaas import constants
 from lbaas.api import listing
-from lbaas.api.common import ApiState, context, state
+from lbaas.api.common import ApiState, context, list_objects, state
 from lbaas.api.context import RequestContext
 from lbaas.api.types import Schema
 from lbaas.config import Settings
@@ -116,12 +116,8 @@ def list_all(request: Request, api: ApiState = Depends(state),
     # Rows whose every limit is NULL (e.g. created only to lock a project) are defaults.
     stmt = select(Quota).where(or_(*(getattr(Quota, column).is_not(None)
                                      for column in LIMITS.values())))
-    if not ctx.is_admin:
-        stmt = stmt.where(Quota.project_id == ctx.project_id)
-    with api.db.read() as session:
-        return listing.respond(session, stmt, COLLECTION, request.query_params, api.settings,
-                               str(request.url).split("?")[0],
-                               lambda row: to_api(row.project_id, stored(row)))
+    return list_objects(request, api, ctx, stmt, COLLECTION,
+                        lambda row: to_api(row.project_id, stored(row)))
 
 
 @router.get("/{project_id}", response_model=QuotaRootResponse,

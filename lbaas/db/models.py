@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import (
     JSON, Boolean, DateTime, Float, ForeignKey, Integer, BigInteger, String, Text,
-    UniqueConstraint, and_,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import (
     DeclarativeBase, Mapped, declared_attr, foreign, lazyload, mapped_column, relationship,

@@ -11,7 +11,6 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Callable
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
