@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from lbaas import constants
-from lbaas.api import faults, listing, single_create
+from lbaas.api import faults, listing, single_create, subnets
 from lbaas.api.common import (
     ApiState, list_objects, show_object, check_quota, context, get_or_404, ids, lock_load_balancer, state, submit_change,
     timestamp,
@@ -242,6 +242,7 @@ def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
     spec = body.loadbalancer
     with api.db.write() as session:
         lb = new_load_balancer(spec, api, ctx)
+        subnets.check_vip(session, api.settings, spec)
         tree = single_create.plan(spec.listeners, spec.pools)
         check_quota(session, api.settings, lb.project_id, {"loadbalancer": 1, **tree.counts()})
         single_create.build(session, tree, lb, api.settings)

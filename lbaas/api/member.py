@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from lbaas import constants
-from lbaas.api import faults, listing
+from lbaas.api import faults, listing, subnets
 from lbaas.api.common import (
     ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, lock_pool, state, submit_change,
     timestamp,
@@ -166,6 +166,7 @@ def _check_vip_family(address: str, pool: Pool) -> None:
 def validate_member(body: MemberSingleCreate, pool: Pool, settings: Settings) -> None:
     """Upstream's checks of a new member of ``pool`` (400, or 501 from the provider)."""
     _check_not_reserved(body.address, settings)
+    subnets.check_subnet(object_session(pool), settings, body.subnet_id)
     if body.request_sriov:
         # SR-IOV members need a flavor with allow_member_sriov; there are no flavors yet.
         raise faults.MemberSRIOVDisabled()
