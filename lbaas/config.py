@@ -109,9 +109,11 @@ class DatabaseSection(Section):
 class ControllerWorker(Section):
     workers: int = 1
     loadbalancer_topology: str = "SINGLE"
-    amphora_driver: str = "amphora_noop_driver"
-    compute_driver: str = "compute_noop_driver"
-    network_driver: str = "network_noop_driver"
+    # Amphorae as network namespaces on this host (see lbaas.drivers); the no-op drivers
+    # (amphora_noop_driver, compute_noop_driver, network_noop_driver) serve API-only use.
+    amphora_driver: str = "amphora_haproxy_rest_driver"
+    compute_driver: str = "compute_netns_driver"
+    network_driver: str = "network_local_driver"
     # Ours: threads per worker process running flows, and how long a claimed job may run
     # before another worker may take it over (the job's lease).
     flow_threads: int = 4
@@ -173,7 +175,7 @@ class Networking(Section):
 class Certificates(Section):
     # local_cert_generator signs amphora certificates with the server CA on this host;
     # cert_noop_generator (ours) issues none, for the no-op drivers.
-    cert_generator: str = "cert_noop_generator"
+    cert_generator: str = "local_cert_generator"
     # The server CA that signs amphora certificates (upstream's local cert generator).
     # Unset (ours): the one generated in <state_path>/certs/ (see lbaas.certs); the
     # passphrase, when set, also encrypts the generated client CA key.

@@ -15,12 +15,19 @@ from lbaas.drivers import Drivers
 from lbaas.drivers import load as load_drivers
 
 PROJECT = "e3cd678b11784734bc366148aa37580e"
+NOOP_DRIVERS = {
+    "LBAAS__controller_worker__compute_driver": "compute_noop_driver",
+    "LBAAS__controller_worker__network_driver": "network_noop_driver",
+    "LBAAS__controller_worker__amphora_driver": "amphora_noop_driver",
+    "LBAAS__certificates__cert_generator": "cert_noop_generator",
+}
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> config.Settings:
-    """Built-in defaults with state (the SQLite database) in a private directory."""
-    return config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path)})
+    """Built-in defaults with the no-op drivers and state (the SQLite database) in a
+    private directory; data-plane tests override this with the real drivers."""
+    return config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path), **NOOP_DRIVERS})
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import pytest
 
 from lbaas import config
 from tests.api.helpers import fault
+from tests.conftest import NOOP_DRIVERS
 
 PROVIDERS = "/v2/lbaas/providers"
 FLAVOR_KEYS = ["loadbalancer_topology", "compute_flavor", "amp_image_tag", "sriov_vip",
@@ -61,7 +62,7 @@ class TestProviderEnabledWithoutADriver:
     @pytest.fixture
     def settings(self, tmp_path):
         return config.load(environ={
-            "LBAAS__DEFAULT__state_path": str(tmp_path),
+            "LBAAS__DEFAULT__state_path": str(tmp_path), **NOOP_DRIVERS,
             "LBAAS__api_settings__enabled_provider_drivers": "amphora:Amphorae, ovn:The OVN driver",
         })
 

@@ -5,7 +5,7 @@ import pytest
 
 from lbaas import config
 from tests.api.helpers import SUBNET, create_lb, fault
-from tests.conftest import PROJECT, wait_for
+from tests.conftest import NOOP_DRIVERS, PROJECT, wait_for
 
 QUOTAS = "/v2/lbaas/quotas"
 OTHER = "8d2c8c3e5a6b4f0e9c1d2e3f4a5b6c7d"
@@ -17,7 +17,7 @@ LIMIT_NAMES = ("loadbalancer", "load_balancer", "listener", "pool", "healthmonit
 def settings(tmp_path):
     """Defaults that differ per resource, so a test sees which default filled which field."""
     return config.load(environ={
-        "LBAAS__DEFAULT__state_path": str(tmp_path),
+        "LBAAS__DEFAULT__state_path": str(tmp_path), **NOOP_DRIVERS,
         "LBAAS__quotas__default_load_balancer_quota": "10",
         "LBAAS__quotas__default_listener_quota": "20",
         "LBAAS__quotas__default_pool_quota": "30",

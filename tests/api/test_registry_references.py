@@ -9,13 +9,13 @@ from lbaas import config, constants
 from lbaas.db.models import LoadBalancer, Pool
 from lbaas.network import ports, registry
 from tests.api.helpers import fault
-from tests.conftest import PROJECT
+from tests.conftest import NOOP_DRIVERS, PROJECT
 
 
 @pytest.fixture
 def settings(tmp_path):
     """The local network driver's registry, without building anything (no worker runs)."""
-    return config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path),
+    return config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path), **NOOP_DRIVERS,
                                 "LBAAS__controller_worker__network_driver": "network_local_driver"})
 
 

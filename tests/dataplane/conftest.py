@@ -35,11 +35,7 @@ from tests.dataplane import netns
 def settings(tmp_path: Path) -> Iterator[config.Settings]:
     base_path = Path(f"/run/lbaas-test/{uuid.uuid4().hex[:8]}")
     yield config.load(environ={
-        "LBAAS__DEFAULT__state_path": str(tmp_path),
-        "LBAAS__controller_worker__compute_driver": "compute_netns_driver",
-        "LBAAS__controller_worker__network_driver": "network_local_driver",
-        "LBAAS__controller_worker__amphora_driver": "amphora_haproxy_rest_driver",
-        "LBAAS__certificates__cert_generator": "local_cert_generator",
+        "LBAAS__DEFAULT__state_path": str(tmp_path),  # the real drivers are the defaults
         "LBAAS__haproxy_amphora__base_path": str(base_path),
         # A management network of its own, so a test never meets another run's amphorae.
         "LBAAS__networking__lb_network_cidr": f"172.29.{random.randrange(128, 250)}.0/24",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lbaas import config
+from tests.conftest import NOOP_DRIVERS
 from tests.db import servers
 
 
@@ -20,5 +21,5 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> config.Settings:
-    return config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path),
+    return config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path), **NOOP_DRIVERS,
                                 "LBAAS__database__connection": database_url})
