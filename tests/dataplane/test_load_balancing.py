@@ -8,7 +8,8 @@ import time
 import pytest
 from sqlalchemy import select
 
-from lbaas.db.models import Port
+from lbaas.db.models import Amphora, Port
+from lbaas.drivers.compute.netns import host_ifname
 from tests.api.helpers import (
     create_lb, create_listener, create_member, create_pool, wait_gone, wait_lb_active,
 )
@@ -105,22 +106,30 @@ def test_allowed_cidrs_reject_outside_clients(dataplane, topology, client_host):
     assert curl(topology.client, made["url"]).startswith("failed")
 
 
-def test_cascade_delete_leaves_nothing_behind(dataplane, topology, services):
-    made = build(dataplane, topology)
-    namespaces_before = set(netns.ip("netns", "list").stdout.split())
-    amphora_ids = [ns[len("amphora-"):] for ns in namespaces_before if ns.startswith("amphora-")]
-    assert amphora_ids
-    assert dataplane.delete(f"/v2/lbaas/loadbalancers/{made['lb']['id']}?cascade=true").status_code == 204
-    wait_gone(dataplane, f"/v2/lbaas/loadbalancers/{made['lb']['id']}")
+def _assert_nothing_left(services, amphora_ids: list[str], port_ids: list[str]) -> None:
+    """No namespace, directory, interface or address of these amphorae and ports remains."""
     namespaces = netns.ip("netns", "list").stdout
     links = netns.ip("link", "show").stdout
     for amphora_id in amphora_ids:
         assert f"amphora-{amphora_id}" not in namespaces
         assert not (services.settings.haproxy_amphora.base_path / amphora_id).exists()
-    assert "tap" not in links
+    for port_id in port_ids:
+        assert host_ifname(port_id) not in links
     with services.db.read() as session:
         owners = {port.device_owner for port in session.scalars(select(Port))}
     assert owners <= {"network:controller"}
+
+
+def test_cascade_delete_leaves_nothing_behind(dataplane, topology, services):
+    made = build(dataplane, topology)
+    with services.db.read() as session:
+        amphora_ids = list(session.scalars(select(Amphora.id).where(
+            Amphora.load_balancer_id == made["lb"]["id"])))
+        port_ids = list(session.scalars(select(Port.id).where(Port.device_id.in_(amphora_ids))))
+    assert amphora_ids and port_ids
+    assert dataplane.delete(f"/v2/lbaas/loadbalancers/{made['lb']['id']}?cascade=true").status_code == 204
+    wait_gone(dataplane, f"/v2/lbaas/loadbalancers/{made['lb']['id']}")
+    _assert_nothing_left(services, amphora_ids, port_ids)
     assert subprocess.run(["pgrep", "-f", made["lb"]["id"]], capture_output=True).returncode == 1
 
 
@@ -136,18 +145,28 @@ def test_disabled_load_balancer_or_listener_stops_traffic(dataplane, topology):
 
 
 def test_failed_create_reverts_and_leaves_nothing_behind(dataplane, topology, drivers, services):
+    built: list[str] = []
+    attached: list[str] = []
+    build_amphora, attach_port = drivers.compute.build, drivers.compute.attach_port
+
+    def recording_build(amphora_id, **kwargs):
+        built.append(amphora_id)
+        return build_amphora(amphora_id, **kwargs)
+
+    def recording_attach(compute_id, port):
+        attached.append(port.id)
+        return attach_port(compute_id, port)
+
     def unreachable(*_args, **_kwargs):
         raise RuntimeError("the VIP cannot be plugged")
+    drivers.compute.build, drivers.compute.attach_port = recording_build, recording_attach
     drivers.amphora.post_vip_plug = unreachable
     response = dataplane.post("/v2/lbaas/loadbalancers", json={
         "loadbalancer": {"vip_subnet_id": topology.vips.subnet_id}})
     lb_path = f"/v2/lbaas/loadbalancers/{response.json()['loadbalancer']['id']}"
     wait_for(lambda: dataplane.get(lb_path).json()["loadbalancer"], "provisioning_status", "ERROR")
-    assert "amphora-" not in netns.ip("netns", "list").stdout
-    assert "tap" not in netns.ip("link", "show").stdout
-    with services.db.read() as session:
-        owners = {port.device_owner for port in session.scalars(select(Port))}
-    assert owners <= {"network:controller"}
+    assert built and attached
+    _assert_nothing_left(services, built, attached)
 
 
 def test_ping_monitor_takes_an_unreachable_backend_out(dataplane, topology, backends):
