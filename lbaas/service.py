@@ -42,8 +42,14 @@ def check(settings: Settings) -> None:
         raise ConfigError(
             f"[api_settings] auth_strategy = {settings.api_settings.auth_strategy} is not "
             "supported yet; use auth_strategy = noauth")
-    if settings.controller_worker.loadbalancer_topology not in ("SINGLE", "ACTIVE_STANDBY"):
+    topology = settings.controller_worker.loadbalancer_topology
+    if topology not in ("SINGLE", "ACTIVE_STANDBY"):
         raise ConfigError("[controller_worker] loadbalancer_topology must be SINGLE or ACTIVE_STANDBY")
+    if topology == "ACTIVE_STANDBY" and host.uses_local_network(settings):
+        # Two amphorae holding one VIP need keepalived's VRRP, which is not built yet.
+        raise ConfigError("[controller_worker] loadbalancer_topology = ACTIVE_STANDBY needs "
+                          "VRRP between the amphorae, which this version does not have yet; "
+                          "use SINGLE (or the no-op drivers)")
 
 
 def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
