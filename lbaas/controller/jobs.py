@@ -38,20 +38,26 @@ def enqueue(session: Session, action: str, **payload: Any) -> None:
     session.add(Job(action=action, payload=payload))
 
 
+def _claimable(now: dt.datetime) -> Any:
+    return or_(Job.lease_expires.is_(None), Job.lease_expires < now)
+
+
 def claim(db: Database, owner: str, lease: dt.timedelta) -> Job | None:
     """Take the oldest job that nobody holds (or whose holder's lease ran out)."""
     now = utcnow()
+    with db.read() as session:
+        if session.scalar(select(Job.id).where(_claimable(now)).limit(1)) is None:
+            return None  # nothing to take: no write transaction (on SQLite, no write lock)
     with db.write() as session:
         job = session.scalars(
-            select(Job)
-            .where(or_(Job.lease_expires.is_(None), Job.lease_expires < now))
+            select(Job).where(_claimable(now))
             .order_by(Job.id).limit(1).with_for_update(skip_locked=True)
         ).first()
         if job is None:
             return None
         claimed = session.execute(
             update(Job)
-            .where(Job.id == job.id, or_(Job.lease_expires.is_(None), Job.lease_expires < now))
+            .where(Job.id == job.id, _claimable(now))
             .values(lease_owner=owner, lease_expires=now + lease, attempts=Job.attempts + 1)
         ).rowcount
         if not claimed:
