@@ -138,8 +138,8 @@ class HaproxyAmphora(Section):
     haproxy_cmd: str = "/usr/sbin/haproxy"
     # An amphora here is a namespace that answers within a second, not a VM that boots in
     # minutes: retry often and briefly (upstream: 120 retries every 5 s).
-    connection_max_retries: int = 300
-    connection_retry_interval: float = 0.1
+    connection_max_retries: int = 1500
+    connection_retry_interval: float = 0.02
     rest_request_conn_timeout: float = 10
     rest_request_read_timeout: float = 60
     # The controller's client cert + key, and the CA bundle it verifies agents against.

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from lbaas import constants
 from lbaas.api import faults, listing, subnets
@@ -163,10 +163,11 @@ def _check_vip_family(address: str, pool: Pool) -> None:
                      f"VIP and members in {pool.protocol} load balancers.")
 
 
-def validate_member(body: MemberSingleCreate, pool: Pool, settings: Settings) -> None:
+def validate_member(session: Session, body: MemberSingleCreate, pool: Pool,
+                    settings: Settings) -> None:
     """Upstream's checks of a new member of ``pool`` (400, or 501 from the provider)."""
     _check_not_reserved(body.address, settings)
-    subnets.check_subnet(object_session(pool), settings, body.subnet_id)
+    subnets.check_subnet(session, settings, body.subnet_id)
     if body.request_sriov:
         # SR-IOV members need a flavor with allow_member_sriov; there are no flavors yet.
         raise faults.MemberSRIOVDisabled()
@@ -215,7 +216,7 @@ def create(pool_id: str, body: MemberRootPOST, api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Any:
     with api.db.write() as session:
         pool = _pool(session, pool_id, ctx)
-        validate_member(body.member, pool, api.settings)
+        validate_member(session, body.member, pool, api.settings)
         check_quota(session, api.settings, pool.project_id, {"member": 1})
         lock_pool(session, pool)
         check_unique(pool, body.member.address, body.member.protocol_port)
@@ -338,7 +339,7 @@ def batch_update(pool_id: str, body: MembersRootPUT, additive_only: str = Query(
         pool = _pool(session, pool_id, ctx)
         plan = plan_batch(pool, body.members, _truthy(additive_only))
         for wanted in plan.created:
-            validate_member(wanted, pool, api.settings)
+            validate_member(session, wanted, pool, api.settings)
         if plan.is_empty():
             _check_mutable(pool)
             return Response(status_code=202)

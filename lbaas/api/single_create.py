@@ -128,9 +128,10 @@ def _new_pool(spec: PoolSingleCreate, lb: LoadBalancer, settings: Settings) -> P
     return pool
 
 
-def _add_members(spec: PoolSingleCreate, pool: Pool, settings: Settings) -> None:
+def _add_members(session: Session, spec: PoolSingleCreate, pool: Pool,
+                 settings: Settings) -> None:
     for body in spec.members or []:
-        member_api.validate_member(body, pool, settings)
+        member_api.validate_member(session, body, pool, settings)
         member_api.check_unique(pool, body.address, body.protocol_port)
         member_api.new_member(body, pool)
 
@@ -150,7 +151,7 @@ def build(session: Session, tree: Tree, lb: LoadBalancer, settings: Settings) ->
             listener.default_pool = listener_api.default_pool(
                 session, lb, spec.default_pool_id, spec.protocol)
     for spec in tree.pools:
-        _add_members(spec, created[spec.name], settings)
+        _add_members(session, spec, created[spec.name], settings)
 
 
 def _full_listener(listener: Any) -> dict[str, Any]:
