@@ -63,3 +63,15 @@ def test_member_on_unknown_subnet_is_a_400(api_only, subnet, services):
     response = api_only.post(f"/v2/lbaas/pools/{pool.id}/members", json={"member": {
         "address": "10.9.0.30", "protocol_port": 80, "subnet_id": subnet["id"]}})
     assert response.status_code == 201, response.text
+
+
+def test_single_call_create_checks_member_subnets(api_only, subnet):
+    def tree(member_subnet: str) -> dict:
+        return {"vip_subnet_id": subnet["id"], "listeners": [{
+            "protocol": "HTTP", "protocol_port": 80, "default_pool": {
+                "name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                "members": [{"address": "10.9.0.40", "protocol_port": 80,
+                             "subnet_id": member_subnet}]}}]}
+    missing = str(uuid.uuid4())
+    assert fault(_create(api_only, **tree(missing)), 400) == f"Subnet {missing} not found."
+    assert _create(api_only, **tree(subnet["id"])).status_code == 201
