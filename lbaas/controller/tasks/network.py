@@ -1,10 +1,13 @@
 """Steps that allocate the VIP and plug amphorae into the VIP and member networks."""
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.controller.tasks.amphora import live_amphorae
-from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer
+from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer, Member, Pool
 from lbaas.drivers.network.base import VipRequest
 
 
@@ -48,10 +51,13 @@ def plug_vip(lb_id: str) -> Step:
     return Step("plug-vip", execute)
 
 
-def _member_subnets(lb: LoadBalancer) -> set[str]:
-    return {member.subnet_id for pool in lb.pools for member in pool.members
-            if member.subnet_id and member.subnet_id != lb.vip_subnet_id
-            and member.provisioning_status != constants.PENDING_DELETE}
+def _member_subnets(session: Session, lb: LoadBalancer) -> set[str]:
+    """The subnets of the load balancer's members (not being deleted) but the VIP's."""
+    return set(session.scalars(
+        select(Member.subnet_id).distinct().join(Pool, Pool.id == Member.pool_id)
+        .where(Pool.load_balancer_id == lb.id, Member.subnet_id.is_not(None),
+               Member.subnet_id != lb.vip_subnet_id,  # IS NOT NULL when there is no VIP subnet
+               Member.provisioning_status != constants.PENDING_DELETE)))
 
 
 def plug_member_networks(lb_id: str) -> Step:
@@ -59,8 +65,8 @@ def plug_member_networks(lb_id: str) -> Step:
     def execute(ctx: FlowContext) -> None:
         network, compute = ctx.drivers.network, ctx.drivers.compute
         with ctx.db.read() as session:
-            lb = session.get(LoadBalancer, lb_id)
-            needed = _member_subnets(lb)
+            lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
+            needed = _member_subnets(session, lb)
             amphorae = live_amphorae(session, lb_id)
         for amphora in amphorae:
             fixed = {amphora.lb_network_ip, amphora.vrrp_ip}
