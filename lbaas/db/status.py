@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from lbaas import constants
@@ -134,14 +134,13 @@ def delete_children(session: Session, lb_id: str) -> None:
 
 
 def pending_tree_objects(session: Session, lb_id: str) -> dict[str, list[str]]:
-    """The ids of the LB's children still in a PENDING_* state, by kind."""
+    """The ids of the LB's children still in a PENDING_* state, by kind (in KINDS order)."""
     found: dict[str, list[str]] = {}
-    for kind, model in KINDS.items():
-        if model is LoadBalancer:
-            continue
-        ids = session.scalars(select(model.id).where(
-            _in_tree(model, lb_id), model.provisioning_status.in_(PENDING))).all()
-        if ids:
-            found[kind] = list(ids)
-    return found
+    pending = union_all(*(
+        select(literal(kind).label("kind"), model.id.label("id"))
+        .where(_in_tree(model, lb_id), model.provisioning_status.in_(PENDING))
+        for kind, model in KINDS.items() if model is not LoadBalancer))
+    for kind, object_id in session.execute(pending):
+        found.setdefault(kind, []).append(object_id)
+    return {kind: found[kind] for kind in KINDS if kind in found}
 
