@@ -81,7 +81,9 @@ def write_config(state_path: Path, port: int) -> Path:
         "[controller_worker]\n"
         "amphora_driver = amphora_noop_driver\n"
         "compute_driver = compute_noop_driver\n"
-        "network_driver = network_noop_driver\n")
+        "network_driver = network_noop_driver\n"
+        "[certificates]\n"
+        "cert_generator = cert_noop_generator\n")
     return config
 
 
