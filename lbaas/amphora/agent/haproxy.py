@@ -132,10 +132,16 @@ class HaproxyPaths:
         return f"abns@lbaas-{self.lb_id}"
 
     @property
-    def stats_socket_address(self) -> bytes:
+    def master_socket(self) -> str:
+        """The master CLI (``-S``), also abstract: it routes each command to the current
+        worker, never to an old one still finishing its connections after a reload."""
+        return f"abns@lbaas-master-{self.lb_id}"
+
+    @property
+    def master_socket_address(self) -> bytes:
         """The same socket as ``socket.connect`` names it: haproxy binds abstract names
         padded with NULs to the whole ``sun_path`` (108 bytes), so the name must be too."""
-        return f"\0lbaas-{self.lb_id}".encode().ljust(108, b"\0")
+        return f"\0lbaas-master-{self.lb_id}".encode().ljust(108, b"\0")
 
     @property
     def state_file(self) -> Path:
@@ -201,7 +207,8 @@ class Haproxy:
             raise FileNotFoundError(f"no configuration for load balancer {self.paths.lb_id}")
         served = self.paths.config.read_text()
         subprocess.run([self.command, "-W", "-D", "-f", str(self.paths.config),
-                        "-p", str(self.paths.pid)], check=True, capture_output=True, text=True)
+                        "-p", str(self.paths.pid), "-S", self.paths.master_socket],
+                       check=True, capture_output=True, text=True)
         self._wait_for_socket()
         self.paths.served_config.write_text(served)
 
@@ -275,11 +282,12 @@ class Haproxy:
         self.paths.pid.unlink(missing_ok=True)
 
     def runtime(self, command: str) -> str:
-        """Send one command to haproxy's runtime API (the stats socket) and return its answer."""
+        """Send one command to the current worker's runtime API and return its answer."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(5)
-            sock.connect(self.paths.stats_socket_address)
-            sock.sendall(command.encode() + b"\n")
+            sock.connect(self.paths.master_socket_address)
+            sock.sendall(f"@1 {command}\n".encode())
+            sock.shutdown(socket.SHUT_WR)  # the master answers, then closes
             chunks = []
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
