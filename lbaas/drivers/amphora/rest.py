@@ -76,10 +76,14 @@ class RestAmphoraDriver(AmphoraDriver):
         return response
 
     def wait_ready(self, amphora: Amphora) -> None:
+        """Poll the new agent; each try gives up quickly, so that a connection attempt lost
+        while the amphora's link comes up costs one retry interval, not TCP's 1 s resend."""
         last: Exception | None = None
+        quick = httpx.Timeout(self.settings.rest_request_read_timeout,
+                              connect=self.settings.connection_retry_interval * 10)
         for _ in range(self.settings.connection_max_retries):
             try:
-                self._request("GET", amphora, "")
+                self._request("GET", amphora, "", timeout=quick)
                 return
             except AgentError as exc:
                 last = exc
