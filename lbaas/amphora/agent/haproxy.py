@@ -215,25 +215,22 @@ class Haproxy:
     def reload(self, timeout: float = 10.0) -> None:
         """Hitless reload; returns once a new worker serves the new configuration.
 
-        The master ignores a reload signal that arrives while it is still finishing the
-        previous reload, so the signal is repeated until a new worker answers.
+        The reload is asked of the master through its CLI, not by signal: a signal that
+        arrived while the master was still re-executing itself would kill it.
         """
-        pid = self.master_pid()
-        if pid is None:
+        if self.master_pid() is None:
             self.start()
             return
         old_worker = self.worker_pid()
         served = self.paths.config.read_text()
         self.save_state()
+        self.master("reload")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            os.kill(pid, signal.SIGUSR2)
-            resend = time.monotonic() + 0.25
-            while time.monotonic() < min(resend, deadline):
-                if self.worker_pid() not in (old_worker, None):
-                    self.paths.served_config.write_text(served)
-                    return
-                time.sleep(0.01)
+            if self.worker_pid() not in (old_worker, None):
+                self.paths.served_config.write_text(served)
+                return
+            time.sleep(0.01)
         raise ReloadFailed(f"haproxy for {self.paths.lb_id} did not reload within {timeout} s")
 
     def apply(self) -> str:
@@ -281,17 +278,21 @@ class Haproxy:
             os.kill(pid, signal.SIGKILL)
         self.paths.pid.unlink(missing_ok=True)
 
-    def runtime(self, command: str) -> str:
-        """Send one command to the current worker's runtime API and return its answer."""
+    def master(self, command: str) -> str:
+        """Send one command to haproxy's master CLI and return its answer."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(5)
             sock.connect(self.paths.master_socket_address)
-            sock.sendall(f"@1 {command}\n".encode())
+            sock.sendall(f"{command}\n".encode())
             sock.shutdown(socket.SHUT_WR)  # the master answers, then closes
             chunks = []
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
         return b"".join(chunks).decode()
+
+    def runtime(self, command: str) -> str:
+        """Send one command to the current worker's runtime API and return its answer."""
+        return self.master(f"@1 {command}")
 
     def save_state(self) -> None:
         """Write the servers' state where the next process loads it (server-state-file)."""
