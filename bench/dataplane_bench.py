@@ -258,7 +258,7 @@ def lbaas_up(workdir: Path, save_log: Path | None) -> Iterator[Service]:
                                        stdin=subprocess.DEVNULL, env=clean_environment(),
                                        start_new_session=True)
         try:
-            wait_until_serving(service.url, process, service.log)
+            wait_until_serving(port, process, service.log)
             yield service
         finally:
             stop(process)

@@ -70,9 +70,13 @@ class NetnsComputeDriver(ComputeDriver):
         _ip("netns", "add", namespace)
         _ip("-n", namespace, "link", "set", "lo", "up")
         # PING health monitors: haproxy runs ping unprivileged (no file capabilities), so
-        # the amphora's own namespace allows ICMP echo sockets to every group.
+        # the amphora's own namespace allows ICMP echo sockets to every group. Interfaces
+        # announce their addresses (gratuitous ARP) when they come up, so the controller
+        # and clients need not wait for an ARP retry to reach a new amphora or VIP.
         subprocess.run(["ip", "netns", "exec", namespace, "sysctl", "-qw",
-                        "net.ipv4.ping_group_range=0 2147483647"], check=True)
+                        "net.ipv4.ping_group_range=0 2147483647",
+                        "net.ipv4.conf.default.arp_notify=1",
+                        "net.ipv4.conf.all.arp_notify=1"], check=True)
         self._plug(namespace, management_port, MANAGEMENT_IFNAME)
         prefix = management_port.subnet_cidr.split("/")[1] if management_port.subnet_cidr else "32"
         _ip("-n", namespace, "addr", "add", f"{management_port.ip_address}/{prefix}",
