@@ -25,11 +25,17 @@ class LocalNetworkDriver(NetworkDriver):
     def _port(self, session: Session, row: PortRow) -> Port:
         subnet = registry.get_subnet(session, row.subnet_id)
         network = subnet.network
-        self.bridges.ensure_network(network)
         return Port(id=row.id, network_id=network.id, subnet_id=subnet.id,
                     ip_address=row.ip_address, subnet_cidr=subnet.cidr,
                     gateway=subnet.gateway_ip, bridge=network.bridge, mtu=network.mtu,
                     mac_address=row.mac_address)
+
+    def _plugged(self, session: Session, row: PortRow) -> Port:
+        """A port about to be plugged: its network's bridge exists (created again after a
+        reboot, with its physical interface). Only allocation checks this: reading ports
+        runs no command."""
+        self.bridges.ensure_network(registry.get_subnet(session, row.subnet_id).network)
+        return self._port(session, row)
 
     def _allocate_vip(self, session: Session, request: VipRequest) -> PortRow:
         def on(subnet_id: str) -> PortRow:
@@ -53,8 +59,8 @@ class LocalNetworkDriver(NetworkDriver):
                 existing = session.get(PortRow, request.port_id)
                 if existing is None:
                     raise NotFound(f"VIP port {request.port_id} not found")
-                return self._port(session, existing)
-            return self._port(session, self._allocate_vip(session, request))
+                return self._plugged(session, existing)
+            return self._plugged(session, self._allocate_vip(session, request))
 
     def allocate_port(self, owner: str, subnet_id: str | None) -> Port:
         with self.db.write() as session:
@@ -62,7 +68,7 @@ class LocalNetworkDriver(NetworkDriver):
                       else registry.find_subnet(session, MANAGEMENT_SUBNET))
             row = ports.allocate(session, subnet.id, device_id=owner,
                                  device_owner=ports.OWNER_AMPHORA)
-            return self._port(session, row)
+            return self._plugged(session, row)
 
     def get_port(self, port_id: str) -> Port | None:
         with self.db.read() as session:
