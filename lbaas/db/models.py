@@ -143,6 +143,9 @@ class Listener(IdMixin, TimestampMixin, StatusMixin, NameMixin, TaggedMixin, Bas
 
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates="listeners")
     default_pool: Mapped[Pool | None] = relationship(back_populates="listeners")
+    l7policies: Mapped[list[L7Policy]] = relationship(
+        back_populates="listener", lazy="selectin", order_by="L7Policy.position",
+        cascade="all, delete-orphan")
 
 
 class Pool(IdMixin, TimestampMixin, StatusMixin, NameMixin, TaggedMixin, Base):
@@ -168,6 +171,8 @@ class Pool(IdMixin, TimestampMixin, StatusMixin, NameMixin, TaggedMixin, Base):
         cascade="all, delete-orphan")
     health_monitor: Mapped[HealthMonitor | None] = relationship(
         back_populates="pool", lazy="selectin", cascade="all, delete-orphan")
+    l7policies: Mapped[list[L7Policy]] = relationship(
+        back_populates="redirect_pool", order_by="L7Policy.position")
 
 
 class Member(IdMixin, TimestampMixin, StatusMixin, NameMixin, TaggedMixin, Base):
@@ -202,6 +207,85 @@ class HealthMonitor(IdMixin, TimestampMixin, StatusMixin, NameMixin, TaggedMixin
     domain_name: Mapped[str | None] = mapped_column(String(255))
 
     pool: Mapped[Pool] = relationship(back_populates="health_monitor")
+
+
+class L7Policy(IdMixin, TimestampMixin, StatusMixin, NameMixin, TaggedMixin, Base):
+    """A routing policy of an HTTP or TERMINATED_HTTPS listener, ordered by ``position``."""
+
+    __tablename__ = "l7policy"
+    description: Mapped[str | None] = mapped_column(String(255))
+    listener_id: Mapped[str] = mapped_column(
+        ForeignKey("listener.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(36))
+    redirect_pool_id: Mapped[str | None] = mapped_column(ForeignKey("pool.id"), index=True)
+    redirect_url: Mapped[str | None] = mapped_column(String(255))
+    redirect_prefix: Mapped[str | None] = mapped_column(String(255))
+    redirect_http_code: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+
+    listener: Mapped[Listener] = relationship(back_populates="l7policies")
+    redirect_pool: Mapped[Pool | None] = relationship(back_populates="l7policies")
+    rules: Mapped[list[L7Rule]] = relationship(
+        back_populates="l7policy", lazy="selectin", order_by="L7Rule.created_at",
+        cascade="all, delete-orphan")
+
+
+class L7Rule(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
+    """One match condition of an L7 policy; a policy applies when all its rules match."""
+
+    __tablename__ = "l7rule"
+    project_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    l7policy_id: Mapped[str] = mapped_column(
+        ForeignKey("l7policy.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(36))
+    compare_type: Mapped[str] = mapped_column(String(36))
+    key: Mapped[str | None] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+    invert: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    l7policy: Mapped[L7Policy] = relationship(back_populates="rules")
+
+
+class FlavorProfile(IdMixin, Base):
+    """Provider-specific settings (``flavor_data``, a JSON text) behind flavors."""
+
+    __tablename__ = "flavor_profile"
+    name: Mapped[str] = mapped_column(String(255))
+    provider_name: Mapped[str] = mapped_column(String(255))
+    flavor_data: Mapped[str] = mapped_column(String(4096))
+
+
+class Flavor(IdMixin, Base):
+    __tablename__ = "flavor"
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    flavor_profile_id: Mapped[str] = mapped_column(ForeignKey("flavor_profile.id"), index=True)
+
+    flavor_profile: Mapped[FlavorProfile] = relationship(lazy="selectin")
+
+
+class AvailabilityZoneProfile(IdMixin, Base):
+    """Provider-specific settings (``availability_zone_data``) behind availability zones."""
+
+    __tablename__ = "availability_zone_profile"
+    name: Mapped[str] = mapped_column(String(255))
+    provider_name: Mapped[str] = mapped_column(String(255))
+    availability_zone_data: Mapped[str] = mapped_column(String(4096))
+
+
+class AvailabilityZone(Base):
+    """An availability zone, keyed by its name as upstream's."""
+
+    __tablename__ = "availability_zone"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    availability_zone_profile_id: Mapped[str] = mapped_column(
+        ForeignKey("availability_zone_profile.id"), index=True)
+
+    availability_zone_profile: Mapped[AvailabilityZoneProfile] = relationship(lazy="selectin")
 
 
 class Quota(Base):
@@ -242,6 +326,20 @@ class Amphora(IdMixin, TimestampMixin, Base):
     load_balancer: Mapped[LoadBalancer | None] = relationship(back_populates="amphorae")
 
 
+class AmphoraHealth(Base):
+    """When the health manager last heard from an amphora, and the heartbeat's sequence.
+
+    ``busy`` is set while a health manager fails the amphora over, so that no other one
+    starts a second failover of it.
+    """
+
+    __tablename__ = "amphora_health"
+    amphora_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    last_update: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    busy: Mapped[bool] = mapped_column(Boolean, default=False)
+    sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class ListenerStatistics(Base):
     """Counters one amphora reported for one listener (summed by the API)."""
 
@@ -273,7 +371,7 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-TAGGED_MODELS = (LoadBalancer, Listener, Pool, Member, HealthMonitor)
+TAGGED_MODELS = (LoadBalancer, Listener, Pool, Member, HealthMonitor, L7Policy, L7Rule)
 
 
 class Network(IdMixin, TimestampMixin, Base):
