@@ -109,6 +109,31 @@ class MemberSRIOVDisabled(APIError):
     msg = "The load balancer flavor does not allow SR-IOV member ports."
 
 
+class ProviderFlavorMismatchError(APIError):
+    code = 400
+    msg = "Flavor '%(flav)s' is not compatible with provider '%(prov)s'"
+
+
+class RecordAlreadyExists(APIError):
+    code = 409
+    msg = "A %(field)s of %(name)s already exists."
+
+
+class InvalidL7PolicyAction(APIError):
+    code = 400
+    msg = "Invalid L7 Policy action specified: %(action)s"
+
+
+class InvalidL7PolicyArgs(APIError):
+    code = 400
+    msg = "Invalid L7 Policy arguments: %(msg)s"
+
+
+class L7RuleValidation(APIError):
+    code = 400
+    msg = "Error parsing L7Rule: %(error)s"
+
+
 class QuotaException(APIError):
     code = 403
     msg = "Quota has been met for resources: %(resource)s"
@@ -147,6 +172,16 @@ class DuplicateHealthMonitor(APIError):
 class DuplicatePoolEntry(APIError):
     code = 409
     msg = "This listener already has a default pool"
+
+
+class PoolInUseByL7Policy(APIError):
+    code = 409
+    msg = "Pool %(id)s is in use by L7 policy %(l7policy_id)s"
+
+
+class TooManyL7RulesOnL7Policy(APIError):
+    code = 409
+    msg = "Too many rules on L7 policy %(id)s"
 
 
 class ObjectInUse(APIError):
