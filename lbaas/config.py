@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, PositiveInt, SecretStr,
-                      ValidationError, model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, NonNegativeInt, PositiveInt,
+                      SecretStr, ValidationError, model_validator)
 
 DEFAULT_CONFIG_FILE = Path("/etc/lbaas/lbaas.conf")
 DEFAULT_STATE_PATH = Path("/var/lib/lbaas")
@@ -186,6 +186,19 @@ class Certificates(Section):
     cert_validity_time: PositiveInt = 2592000
 
 
+class HouseKeeping(Section):
+    """Upstream's housekeeping options, plus the spare pool upstream removed in Xena."""
+
+    spare_check_interval: PositiveInt = 30
+    spare_amphora_pool_size: NonNegativeInt = 0
+    cleanup_interval: PositiveInt = 30
+    amphora_expiry_age: NonNegativeInt = 604800
+    load_balancer_expiry_age: NonNegativeInt = 604800
+    cert_interval: PositiveInt = 3600
+    cert_expiry_buffer: PositiveInt = 1209600
+    cert_rotate_threads: PositiveInt = 10
+
+
 class HealthManager(Section):
     bind_ip: str = "127.0.0.1"
     bind_port: int = 5555
@@ -213,6 +226,7 @@ class Settings(BaseModel):
     haproxy_amphora: HaproxyAmphora = HaproxyAmphora()
     networking: Networking = Networking()
     health_manager: HealthManager = HealthManager()
+    house_keeping: HouseKeeping = HouseKeeping()
     quotas: Quotas = Quotas()
     certificates: Certificates = Certificates()
 
