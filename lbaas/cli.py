@@ -89,6 +89,15 @@ def down(config_file: ConfigFile = None) -> None:
     console.print("lbaas firewall rules removed.")
 
 
+@app.command("amphora-agent")
+def amphora_agent(config_file: Annotated[Path, typer.Option(
+        "--config-file", help="The agent's amphora-agent.conf (the compute driver writes it).")]) -> None:
+    """Run the amphora agent in the foreground, inside an amphora (as `python -m lbaas.amphora.agent`)."""
+    from lbaas.amphora.agent.__main__ import main  # the agent imports only the standard library
+
+    main(["--config-file", str(config_file)])
+
+
 @db_app.command("upgrade")
 def db_upgrade(config_file: ConfigFile = None,
                revision: Annotated[str, typer.Argument()] = "head") -> None:

@@ -1,4 +1,4 @@
-"""The amphora agent on its own: a rejected configuration leaves the old one serving."""
+"""The amphora agent on its own: rejected configurations, hitless reloads, its command."""
 from __future__ import annotations
 
 import socket
@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from lbaas.amphora.agent.config import AgentConfig
+from lbaas.amphora.agent.haproxy import HaproxyPaths
 from lbaas.certs import pki, tls
 
 pytestmark = pytest.mark.root
@@ -25,9 +27,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+AGENT_COMMANDS = {"module": [sys.executable, "-m", "lbaas.amphora.agent"],
+                  "cli": [str(Path(sys.executable).with_name("lbaas")), "amphora-agent"]}
+
+
 @pytest.fixture
-def agent(tmp_path: Path):
-    """An agent on loopback with its own certificates, and a controller client for it."""
+def agent(tmp_path: Path, request):
+    """An agent on loopback with its own certificates, and a controller client for it;
+    started as ``python -m lbaas.amphora.agent`` unless the test asks for ``cli``."""
+    command = AGENT_COMMANDS[getattr(request, "param", "module")]
     amphora_id = str(uuid.uuid4())
     server_ca, client_ca = pki.create_ca("server-ca"), pki.create_ca("client-ca")
     (tmp_path / "server.pem").write_bytes(pki.issue_amphora_certificate(server_ca, amphora_id, 3600).pem)
@@ -39,8 +47,7 @@ def agent(tmp_path: Path):
                          agent_server_cert=tmp_path / "server.pem",
                          agent_server_ca=tmp_path / "client_ca.pem")
     config.write(tmp_path / "agent.conf")
-    process = subprocess.Popen([sys.executable, "-m", "lbaas.amphora.agent", "--config-file",
-                                str(tmp_path / "agent.conf")])
+    process = subprocess.Popen([*command, "--config-file", str(tmp_path / "agent.conf")])
     context = tls.controller_context(tmp_path / "controller.pem", tmp_path / "server_ca.pem",
                                      amphora_id)
     client = httpx.Client(base_url=f"https://127.0.0.1:{config.bind_port}", verify=context)
@@ -81,7 +88,8 @@ def backend():
 
 
 def _config(lb_id: str, listen: int, backend: int) -> str:
-    return (f"global\n    stats socket abns@lbaas-{lb_id} level admin expose-fd listeners\n"
+    stats_socket = HaproxyPaths(Path("."), lb_id).stats_socket
+    return (f"global\n    stats socket {stats_socket} level admin expose-fd listeners\n"
             "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n"
             "    timeout server 5s\n"
             f"frontend f\n    bind 127.0.0.1:{listen}\n    default_backend b\n"
@@ -109,3 +117,72 @@ def test_agent_refuses_a_configuration_meant_for_another_amphora(agent, backend)
     response = client.put(f"/1.0/loadbalancer/{uuid.uuid4()}/{lb_id}/haproxy",
                           content=_config(lb_id, _free_port(), backend))
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("agent", ["cli"], indirect=True)
+def test_lbaas_amphora_agent_command_serves_the_agent_api(agent):
+    amphora_id, client = agent
+    info = client.get("/1.0/info")
+    assert info.status_code == 200
+    assert info.json()["amphora_id"] == amphora_id
+
+
+def test_lbaas_amphora_agent_command_refuses_a_missing_configuration(tmp_path):
+    result = subprocess.run([*AGENT_COMMANDS["cli"], "--config-file", str(tmp_path / "none.conf")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "none.conf" in result.stderr and "not found" in result.stderr
+
+
+@pytest.fixture
+def silent_backend():
+    """A backend that accepts connections and never answers: a request to it keeps an
+    old haproxy busy (draining) after a reload."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.extend(iter(lambda: listener.accept()[0], None)),
+                     daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
+
+
+def _alive(pid: int) -> bool:
+    """A live process (a zombie has an empty command line)."""
+    try:
+        return bool(Path(f"/proc/{pid}/cmdline").read_bytes())
+    except OSError:
+        return False
+
+
+def test_reload_hands_the_listeners_over_and_stop_ends_draining_processes(
+        agent, backend, silent_backend, tmp_path):
+    amphora_id, client = agent
+    lb_id, listen, held = str(uuid.uuid4()), _free_port(), _free_port()
+    paths = HaproxyPaths(tmp_path / "amphora", lb_id)
+    config = _config(lb_id, listen, backend) + (
+        f"listen held\n    bind 127.0.0.1:{held}\n    timeout server 60s\n"
+        f"    server s 127.0.0.1:{silent_backend}\n")
+    upload = f"/1.0/loadbalancer/{amphora_id}/{lb_id}/haproxy"
+    assert client.put(upload, content=config).status_code == 202
+    assert client.put(f"/1.0/loadbalancer/{lb_id}/reload").status_code == 202
+    first = int(paths.pid.read_text())
+    with socket.create_connection(("127.0.0.1", held)) as waiting:
+        waiting.sendall(b"GET / HTTP/1.1\r\nHost: held\r\n\r\n")  # answered never: first drains
+        assert client.put(upload, content=config.replace("timeout client 5s", "timeout client 6s")
+                          ).status_code == 202
+        # Concurrent reloads take turns; each leaves exactly one process listening.
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(lambda _: client.put(f"/1.0/loadbalancer/{lb_id}/start"),
+                                     range(4)))
+        assert [response.status_code for response in statuses] == [202] * 4
+        current = int(paths.pid.read_text())
+        assert current != first and _alive(first) and _alive(current)
+        answers = client.put(f"/1.0/loadbalancer/{lb_id}/runtime", json=["show info"]).json()
+        assert f"\nPid: {current}\n" in answers["answers"][0]
+        assert httpx.get(f"http://127.0.0.1:{listen}/").text == "served"
+        assert client.delete(f"/1.0/listeners/{lb_id}").status_code == 200
+        assert not _alive(first) and not _alive(current)

@@ -9,12 +9,19 @@ from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.server import serve
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Parse ``argv`` (default: the command line), load the configuration, serve forever."""
     parser = argparse.ArgumentParser(prog="lbaas amphora-agent")
     parser.add_argument("--config-file", type=Path, required=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(AgentConfig.load(args.config_file))
+    try:
+        config = AgentConfig.load(args.config_file)
+    except KeyError as exc:  # parser.error exits with status 2
+        parser.error(f"{args.config_file}: missing section or option {exc}")
+    except (OSError, ValueError) as exc:
+        parser.error(f"{args.config_file}: {exc}")
+    serve(config)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,19 @@
 """haproxy for one load balancer: validate, install, start, apply changes, stop.
 
-haproxy runs in master-worker mode. A new configuration that differs from the served one
-only in members' weights or admin states is applied through haproxy's runtime API,
-without a reload. Anything else takes a hitless reload: the servers' state is saved (so
-health checks resume where they were), then the master starts new workers on the same
-listening sockets while the old ones finish their connections. Either way no request fails.
+haproxy runs as one daemon process (no master). A new configuration that differs from the
+served one only in members' weights or admin states is applied through haproxy's runtime
+API, without a reload. Anything else takes a hitless reload: the servers' state is saved
+(so health checks resume where they were), then a new haproxy takes the listening sockets
+over while the old one finishes its connections. Either way no request fails.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,11 +93,14 @@ def runtime_changes(served: str, wanted: str) -> list[str] | None:
 
 
 class ReloadFailed(Exception):
-    """No new haproxy worker took over after a reload."""
+    """No new haproxy process took over after a reload."""
 
 
 class InvalidConfig(Exception):
     """haproxy -c refused the configuration; the message is haproxy's output."""
+
+
+STATS_SOCKET = "haproxy.sock"
 
 
 @dataclass(frozen=True)
@@ -126,42 +129,62 @@ class HaproxyPaths:
 
     @property
     def stats_socket(self) -> str:
-        """haproxy's runtime API, as haproxy's config names it: an abstract Unix socket,
-        private to the amphora's network namespace (a path under the amphora's directory
-        would exceed haproxy's 97-character limit)."""
-        return f"abns@lbaas-{self.lb_id}"
-
-    @property
-    def master_socket(self) -> str:
-        """The master CLI (``-S``), also abstract: it routes each command to the current
-        worker, never to an old one still finishing its connections after a reload."""
-        return f"abns@lbaas-master-{self.lb_id}"
-
-    @property
-    def master_socket_address(self) -> bytes:
-        """The same socket as ``socket.connect`` names it: haproxy binds abstract names
-        padded with NULs to the whole ``sun_path`` (108 bytes), so the name must be too."""
-        return f"\0lbaas-master-{self.lb_id}".encode().ljust(108, b"\0")
+        """haproxy's runtime API as the configuration names it: a Unix socket relative to
+        ``directory``, where the agent starts haproxy (the absolute path would exceed
+        haproxy's 97 characters). A file, not an abstract socket, because a new haproxy
+        fetches the listening sockets from the old one through it (``-x``), which takes
+        only a path."""
+        return f"unix@{STATS_SOCKET}"
 
     @property
     def state_file(self) -> Path:
         return self.directory / "servers-state"
 
 
-def _pid_alive(pid: int) -> bool:
+def _cmdline(pid: int) -> list[bytes]:
+    """A process's arguments; empty once it has exited (zombies included)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def _sockets(pid: int) -> set[str]:
+    """The sockets a process holds open, as ``socket:[inode]``."""
+    found = set()
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return found
+    for descriptor in descriptors:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{descriptor}")
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            found.add(target)
+    return found
 
 
 class Haproxy:
+    """haproxy of one load balancer, without a master process (one process, ~12 MB less).
+
+    A reload starts a new haproxy that takes the listening sockets over from the running
+    one through its stats socket (``-x``, ``expose-fd listeners``) and then tells it to
+    finish its connections and exit (``-sf``): no connection is refused. Reloads, starts
+    and stops of one load balancer take turns on a lock, and a reload returns only once
+    the old process has let go of the listening sockets, so every runtime API command
+    after it reaches the new process.
+    """
+
+    _locks: dict[Path, threading.RLock] = {}
+    _locks_guard = threading.Lock()
+
     def __init__(self, paths: HaproxyPaths, command: str = "/usr/sbin/haproxy") -> None:
         self.paths = paths
         self.command = command
+        with Haproxy._locks_guard:
+            self._lock = Haproxy._locks.setdefault(paths.directory, threading.RLock())
 
     def validate(self, text: str) -> None:
         """Check ``text`` with ``haproxy -c`` without touching the running configuration."""
@@ -189,110 +212,126 @@ class Haproxy:
         candidate.replace(self.paths.config)
         return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
-    def master_pid(self) -> int | None:
+    def _serves(self, pid: int) -> bool:
+        """Whether ``pid`` is a live haproxy started on this load balancer's configuration."""
+        return str(self.paths.config).encode() in _cmdline(pid)
+
+    def current_pid(self) -> int | None:
+        """The process serving the configuration (the one the pid file names)."""
         try:
             pid = int(self.paths.pid.read_text().split()[0])
         except (FileNotFoundError, ValueError, IndexError):
             return None
-        return pid if _pid_alive(pid) else None
+        return pid if self._serves(pid) else None
+
+    def pids(self) -> list[int]:
+        """Every process of this load balancer: the current one and old ones still draining."""
+        return [int(entry) for entry in os.listdir("/proc")
+                if entry.isdigit() and self._serves(int(entry))]
 
     def running(self) -> bool:
-        return self.master_pid() is not None
+        return self.current_pid() is not None
+
+    def _launch(self, *extra: str) -> int:
+        """Start a haproxy in the background on the installed configuration; its pid."""
+        subprocess.run([self.command, "-D", "-f", str(self.paths.config), "-p", str(self.paths.pid),
+                        *extra], cwd=self.paths.directory, check=True, capture_output=True, text=True)
+        pid = self.current_pid()
+        if pid is None:
+            raise ReloadFailed(f"haproxy for {self.paths.lb_id} exited right after starting")
+        return pid
 
     def start(self) -> None:
-        if self.running():
-            self.reload()
-            return
-        if not self.paths.config.exists():
-            raise FileNotFoundError(f"no configuration for load balancer {self.paths.lb_id}")
-        served = self.paths.config.read_text()
-        subprocess.run([self.command, "-W", "-D", "-f", str(self.paths.config),
-                        "-p", str(self.paths.pid), "-S", self.paths.master_socket],
-                       check=True, capture_output=True, text=True)
-        self._wait_for_socket()
-        self.paths.served_config.write_text(served)
+        with self._lock:
+            if self.running():
+                self.reload()
+                return
+            if not self.paths.config.exists():
+                raise FileNotFoundError(f"no configuration for load balancer {self.paths.lb_id}")
+            served = self.paths.config.read_text()
+            self._launch()
+            self.paths.served_config.write_text(served)
 
     def reload(self, timeout: float = 10.0) -> None:
-        """Hitless reload; returns once a new worker serves the new configuration.
+        """Hitless reload; returns once only the new process accepts connections.
 
-        The reload is asked of the master through its CLI, not by signal: a signal that
-        arrived while the master was still re-executing itself would kill it.
+        haproxy binds (or takes over) every listening socket before it returns from
+        ``-D``, so a process that fails to start leaves the old one serving.
         """
-        if self.master_pid() is None:
-            self.start()
-            return
-        old_worker = self.worker_pid()
-        served = self.paths.config.read_text()
-        self.save_state()
-        self.master("reload")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.worker_pid() not in (old_worker, None):
-                self.paths.served_config.write_text(served)
+        with self._lock:
+            old = self.current_pid()
+            if old is None:
+                self.start()
                 return
-            time.sleep(0.01)
-        raise ReloadFailed(f"haproxy for {self.paths.lb_id} did not reload within {timeout} s")
+            served = self.paths.config.read_text()
+            self.save_state()
+            new = self._launch("-x", STATS_SOCKET, "-sf", str(old))
+            deadline = time.monotonic() + timeout
+            while _sockets(old) & _sockets(new):  # the listeners both hold, until old lets go
+                if time.monotonic() > deadline:
+                    raise ReloadFailed(f"haproxy {old} of {self.paths.lb_id} kept its listeners "
+                                       f"{timeout} s after a reload")
+                time.sleep(0.005)
+            self.paths.served_config.write_text(served)
 
     def apply(self) -> str:
         """Serve the installed configuration: at runtime if possible, else by a reload.
 
         Returns how: ``started``, ``runtime`` or ``reloaded``.
         """
-        if not self.running():
-            self.start()
-            return "started"
-        wanted = self.paths.config.read_text()
-        served = self.paths.served_config.read_text() if self.paths.served_config.exists() else ""
-        commands = runtime_changes(served, wanted)
-        if commands is not None:
-            answers = [self.runtime(command).strip() for command in commands]
-            if not any(answers):  # haproxy answers these commands with nothing on success
-                self.paths.served_config.write_text(wanted)
-                return "runtime"
-        # The reload carries the servers' saved state over; give the servers that stay
-        # the weights and admin states of the new configuration first, or the saved state
-        # would undo the change.
-        for command in state_commands(served, wanted):
-            self.runtime(command)
-        self.reload()
-        return "reloaded"
-
-    def worker_pid(self) -> int | None:
-        """The pid of the worker answering the runtime API (None if none answers)."""
-        try:
-            info = self.runtime("show info")
-        except OSError:
-            return None
-        found = re.search(r"^Pid: (\d+)$", info, re.MULTILINE)
-        return int(found.group(1)) if found else None
+        with self._lock:
+            if not self.running():
+                self.start()
+                return "started"
+            wanted = self.paths.config.read_text()
+            served = self.paths.served_config.read_text() if self.paths.served_config.exists() else ""
+            commands = runtime_changes(served, wanted)
+            if commands is not None:
+                answers = [self.runtime(command).strip() for command in commands]
+                if not any(answers):  # haproxy answers these commands with nothing on success
+                    self.paths.served_config.write_text(wanted)
+                    return "runtime"
+            # The reload carries the servers' saved state over; give the servers that stay
+            # the weights and admin states of the new configuration first, or the saved state
+            # would undo the change.
+            for command in state_commands(served, wanted):
+                self.runtime(command)
+            self.reload()
+            return "reloaded"
 
     def stop(self, timeout: float = 10.0) -> None:
-        pid = self.master_pid()
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        self.paths.pid.unlink(missing_ok=True)
-
-    def master(self, command: str) -> str:
-        """Send one command to haproxy's master CLI and return its answer."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(5)
-            sock.connect(self.paths.master_socket_address)
-            sock.sendall(f"{command}\n".encode())
-            sock.shutdown(socket.SHUT_WR)  # the master answers, then closes
-            chunks = []
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        return b"".join(chunks).decode()
+        """Stop the current process and any old one still draining."""
+        with self._lock:
+            pids = self.pids()
+            for pid in pids:
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while any(self._serves(pid) for pid in pids) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            for pid in pids:
+                if self._serves(pid):
+                    os.kill(pid, signal.SIGKILL)
+            self.paths.pid.unlink(missing_ok=True)
 
     def runtime(self, command: str) -> str:
-        """Send one command to the current worker's runtime API and return its answer."""
-        return self.master(f"@1 {command}")
+        """Send one command to haproxy's runtime API and return its answer.
+
+        The socket is reached through a descriptor of its directory: the absolute path
+        can be longer than a Unix socket address allows (108 bytes).
+        """
+        directory = os.open(self.paths.directory, os.O_PATH | os.O_DIRECTORY)
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5)
+                sock.connect(f"/proc/self/fd/{directory}/{STATS_SOCKET}")
+                sock.sendall(f"{command}\n".encode())
+                sock.shutdown(socket.SHUT_WR)  # haproxy answers, then closes
+                chunks = []
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+        finally:
+            os.close(directory)
+        return b"".join(chunks).decode()
 
     def save_state(self) -> None:
         """Write the servers' state where the next process loads it (server-state-file)."""
@@ -301,12 +340,3 @@ class Haproxy:
         except OSError:
             return
         self.paths.state_file.write_text(state)
-
-    def _wait_for_socket(self, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                self.runtime("show info")
-                return
-            except OSError:
-                time.sleep(0.01)
