@@ -22,11 +22,18 @@ namespace (``net.ipv4.ping_group_range``); and when haproxy cannot raise its fil
 limit, ``RenderOptions.fd_limit`` keeps the global ``maxconn`` within it (haproxy refuses to
 start otherwise: with the default 50000 per listener it needs 125000 descriptors).
 
+L7 policies of an HTTP listener become frontend rules: one ``acl <rule_id>`` per enabled
+rule, then per enabled policy with enabled rules ``http-request deny``, ``redirect
+location``/``prefix`` or ``use_backend`` ``if`` its rules (ANDed, ``!`` for ``invert``).
+They are laid out in the order haproxy evaluates them whatever their place (denies,
+redirects, then ``use_backend``), each group by position, so the first matching policy in
+upstream's order wins. A pool that only an L7 policy uses gets its backend too. FILE_TYPE
+compares the extension of the path's last segment ("" when it has none), where upstream's
+``path_end -m <match>`` would compare the whole path.
+
 A feature this renderer does not produce yet raises ``UnsupportedConfiguration`` rather
 than serving something else than what was asked: TERMINATED_HTTPS and PROMETHEUS
-listeners, TLS towards members (pool ``tls_enabled``), and L7 policies (whose ACLs and
-``use_backend`` rules belong in the frontend, whose redirect pools join a listener's
-backends in ``_listener_pools``).
+listeners, and TLS towards members (pool ``tls_enabled``).
 """
 from __future__ import annotations
 
@@ -65,9 +72,39 @@ FORWARDED_PROTO = {c.HTTP: "http"}
 SSL_CHECKS = ("HTTPS", "TLS-HELLO")
 
 _EXPECTED_CODES = re.compile(r"^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$")
-_COOKIE_NAME = re.compile(r"^[A-Za-z0-9!$%&*+.^_`|~-]+$")
+_TOKEN = re.compile(r"^[A-Za-z0-9!$%&*+.^_`|~-]+$")
 _URL_PATH = re.compile(r"^/[^\s#'\"\\]*$")
 _HOST_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_INTEGER = re.compile(r"^\d+$")
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+_ESCAPED = re.compile(r"""([\\ #'"])""")
+"""Characters haproxy's configuration parser reads as syntax unless a backslash precedes them."""
+
+ACL_MATCH = {
+    c.L7RULE_COMPARE_TYPE_REGEX: "-m reg",
+    c.L7RULE_COMPARE_TYPE_STARTS_WITH: "-m beg",
+    c.L7RULE_COMPARE_TYPE_ENDS_WITH: "-m end",
+    c.L7RULE_COMPARE_TYPE_CONTAINS: "-m sub",
+    c.L7RULE_COMPARE_TYPE_EQUAL_TO: "-m str",
+}
+FILE_EXTENSION = "path,field(-1,/),regsub('^[^.]*$','.'),field(-1,.)"
+"""The extension of the request path's last segment, "" when it has none."""
+ACL_FETCHES = {
+    c.L7RULE_TYPE_HOST_NAME: "req.hdr(host) -i",
+    c.L7RULE_TYPE_PATH: "path",
+    c.L7RULE_TYPE_FILE_TYPE: FILE_EXTENSION,
+    c.L7RULE_TYPE_HEADER: "req.hdr({key})",
+    c.L7RULE_TYPE_COOKIE: "req.cook({key})",
+    c.L7RULE_TYPE_SSL_DN_FIELD: "ssl_c_s_dn({key})",
+}
+"""haproxy sample fetch per rule type compared with a match method (``{key}``: the rule's)."""
+POLICY_ORDER = {
+    c.L7POLICY_ACTION_REJECT: 0,
+    c.L7POLICY_ACTION_REDIRECT_TO_URL: 1,
+    c.L7POLICY_ACTION_REDIRECT_PREFIX: 1,
+    c.L7POLICY_ACTION_REDIRECT_TO_POOL: 2,
+}
+"""haproxy runs http-request rules, then redirects, then use_backend, wherever they stand."""
 
 
 class UnsupportedConfiguration(ValueError):
@@ -198,12 +235,37 @@ class Backend:
 
 
 @dataclass(frozen=True)
+class Acl:
+    name: str
+    criterion: str
+    """Sample fetch, match method and escaped pattern, e.g. ``path -m beg /images``."""
+    invert: bool
+
+
+@dataclass(frozen=True)
+class Policy:
+    """An L7 policy as one haproxy rule guarded by the ACLs of its enabled rules."""
+
+    acls: tuple[Acl, ...]
+    action: str
+    """``deny``, ``use_backend`` or the redirect kind: ``location`` or ``prefix``."""
+    target: str | None
+    """The backend name, redirect URL or prefix (escaped)."""
+    redirect_code: int | None = None
+
+    @property
+    def condition(self) -> str:
+        return " ".join(f"{'!' if acl.invert else ''}{acl.name}" for acl in self.acls)
+
+
+@dataclass(frozen=True)
 class Frontend:
     name: str
     maxconn: int
     binds: tuple[str, ...]
     mode: str
     allowed_cidrs: tuple[str, ...]
+    policies: tuple[Policy, ...]
     default_backend: str | None
     timeout_client: int
     timeout_tcp_inspect: int
@@ -290,9 +352,15 @@ def _peers(load_balancer: models.LoadBalancer) -> tuple[Peer, ...]:
 
 
 def _listener_pools(listener: models.Listener) -> list[models.Pool]:
-    """The pools a listener sends traffic to (its default pool; L7 redirect pools later)."""
-    pool = listener.default_pool
-    return [pool] if pool is not None and pool.enabled and _live(pool) else []
+    """The pools a listener sends traffic to: its default pool, then its L7 redirect pools."""
+    wanted = [listener.default_pool, *(
+        policy.redirect_pool for policy in listener.l7policies
+        if _live(policy) and policy.action == c.L7POLICY_ACTION_REDIRECT_TO_POOL)]
+    pools: list[models.Pool] = []
+    for pool in wanted:
+        if pool is not None and pool.enabled and _live(pool) and pool not in pools:
+            pools.append(pool)
+    return pools
 
 
 def _frontend(load_balancer: models.LoadBalancer, listener: models.Listener,
@@ -307,12 +375,67 @@ def _frontend(load_balancer: models.LoadBalancer, listener: models.Listener,
         binds=tuple(f"{address}:{listener.protocol_port}" for address in _vips(load_balancer)),
         mode=mode,
         allowed_cidrs=tuple(listener.allowed_cidrs or ()),
+        policies=_policies(listener, pools),
         default_backend=(_backend_name(default_pool, listener)
                          if default_pool is not None and default_pool in pools else None),
         timeout_client=listener.timeout_client_data or options.timeout_client_data,
         timeout_tcp_inspect=listener.timeout_tcp_inspect or options.timeout_tcp_inspect,
         backends=tuple(_backend(listener, pool, mode, limit, options) for pool in pools),
     )
+
+
+def _policies(listener: models.Listener, pools: list[models.Pool]) -> tuple[Policy, ...]:
+    """The listener's enabled L7 policies that can apply, in haproxy's evaluation order."""
+    served = [policy for policy in listener.l7policies if policy.enabled and _live(policy)]
+    if served and listener.protocol not in c.L7POLICY_LISTENER_PROTOCOLS:
+        raise UnsupportedConfiguration(
+            f"listener {listener.id}: L7 policies need an HTTP listener, not {listener.protocol}")
+    for policy in served:
+        if policy.action not in POLICY_ORDER:
+            raise UnsupportedConfiguration(f"L7 policy {policy.id}: action {policy.action} is unknown")
+    ordered = sorted(served, key=lambda policy: (POLICY_ORDER[policy.action], policy.position))
+    policies = (_policy(listener, policy, pools) for policy in ordered)
+    return tuple(policy for policy in policies if policy is not None)
+
+
+def _policy(listener: models.Listener, policy: models.L7Policy,
+            pools: list[models.Pool]) -> Policy | None:
+    """None when the policy cannot apply: no enabled rule, or its pool is not served."""
+    acls = tuple(_acl(rule) for rule in policy.rules if rule.enabled and _live(rule))
+    if not acls:
+        return None
+    where = f"L7 policy {policy.id}"
+    if policy.action == c.L7POLICY_ACTION_REJECT:
+        return Policy(acls, "deny", None)
+    if policy.action == c.L7POLICY_ACTION_REDIRECT_TO_POOL:
+        pool = policy.redirect_pool
+        if pool is None or pool not in pools:
+            return None
+        return Policy(acls, "use_backend", _backend_name(pool, listener))
+    code = policy.redirect_http_code
+    if code is not None and code not in c.L7POLICY_REDIRECT_HTTP_CODES:
+        raise UnsupportedConfiguration(f"{where}: redirect_http_code {code} is not a redirect")
+    if policy.action == c.L7POLICY_ACTION_REDIRECT_TO_URL:
+        return Policy(acls, "location", _word(policy.redirect_url, f"{where}: redirect_url"), code)
+    return Policy(acls, "prefix", _word(policy.redirect_prefix, f"{where}: redirect_prefix"), code)
+
+
+def _acl(rule: models.L7Rule) -> Acl:
+    where = f"L7 rule {rule.id}"
+    if rule.type == c.L7RULE_TYPE_SSL_CONN_HAS_CERT:
+        return Acl(rule.id, "ssl_c_used", rule.invert)
+    if rule.type == c.L7RULE_TYPE_SSL_VERIFY_RESULT:
+        result = _checked(rule.value, _INTEGER, f"{where}: value")
+        return Acl(rule.id, f"ssl_c_verify eq {result}", rule.invert)
+    if rule.type not in ACL_FETCHES:
+        raise UnsupportedConfiguration(f"{where}: type {rule.type} is unknown")
+    if rule.compare_type not in ACL_MATCH:
+        raise UnsupportedConfiguration(f"{where}: compare_type {rule.compare_type} is unknown")
+    fetch = ACL_FETCHES[rule.type]
+    if "{key}" in fetch:
+        fetch = fetch.format(key=_checked(rule.key, _TOKEN, f"{where}: key"))
+    criterion = f"{fetch} {ACL_MATCH[rule.compare_type]} {_word(rule.value, f'{where}: value')}"
+    return Acl(rule.id, criterion, rule.invert)
 
 
 def _vips(load_balancer: models.LoadBalancer) -> list[str]:
@@ -378,7 +501,7 @@ def _persistence(pool: models.Pool) -> Persistence | None:
         raise UnsupportedConfiguration(f"pool {pool.id}: session persistence {kind} is unknown")
     cookie_name = None
     if kind == "APP_COOKIE":
-        cookie_name = _checked(settings.get("cookie_name"), _COOKIE_NAME,
+        cookie_name = _checked(settings.get("cookie_name"), _TOKEN,
                                f"pool {pool.id}: session persistence cookie_name")
     return Persistence(type=kind, cookie_name=cookie_name)
 
@@ -427,6 +550,13 @@ def _server(member: models.Member, pool: models.Pool, monitor: models.HealthMoni
         backup=bool(member.backup),
         disabled=not member.enabled,
     )
+
+
+def _word(value: str | None, what: str) -> str:
+    """``value`` as one haproxy configuration word: backslashes before its syntax characters."""
+    if not value or _CONTROL_CHARACTER.search(value):
+        raise UnsupportedConfiguration(f"{what} {value!r} cannot be written to haproxy.cfg")
+    return _ESCAPED.sub(r"\\\1", value)
 
 
 def _checked(value: str | None, pattern: re.Pattern[str], what: str) -> str:

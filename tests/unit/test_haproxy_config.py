@@ -46,7 +46,8 @@ OPTIONS = RenderOptions(
 # --- in-memory model trees with fixed ids ---------------------------------------------------
 
 def uid(kind: int, number: int = 1) -> str:
-    """A readable fixed id: 1=load balancer, 2=listener, 3=pool, 4=member, 5=monitor."""
+    """A readable fixed id: 1=load balancer, 2=listener, 3=pool, 4=member, 5=monitor,
+    6=L7 policy, 7=L7 rule."""
     return f"{kind}0000000-0000-4000-8000-{number:012d}"
 
 
@@ -84,6 +85,27 @@ def listener(protocol: str = "HTTP", port: int = 80, default_pool: models.Pool |
               "timeout_member_data": 50000, "timeout_tcp_inspect": 0}
     return models.Listener(id=uid(2, number), protocol=protocol, protocol_port=port,
                            default_pool=default_pool, **{**STATUS, **values, **fields})
+
+
+def rule(number: int, kind: str = "PATH", compare_type: str = "STARTS_WITH", value: str = "/b",
+         **fields: Any) -> models.L7Rule:
+    values = {"provisioning_status": "ACTIVE", "enabled": True, "invert": False, "key": None}
+    return models.L7Rule(id=uid(7, number), type=kind, compare_type=compare_type, value=value,
+                         **{**values, **fields})
+
+
+def policy(number: int, action: str, *rules: models.L7Rule, position: int | None = None,
+           **fields: Any) -> models.L7Policy:
+    """An L7 policy at ``position`` (default: its number)."""
+    values = {"redirect_pool": None, "redirect_url": None, "redirect_prefix": None,
+              "redirect_http_code": None}
+    return models.L7Policy(id=uid(6, number), action=action, rules=list(rules),
+                           position=position or number, **{**STATUS, **values, **fields})
+
+
+def l7_lb(*policies: models.L7Policy) -> models.LoadBalancer:
+    """An HTTP listener with a default pool and ``policies``."""
+    return load_balancer(listener(default_pool=pool(), l7policies=list(policies)))
 
 
 def load_balancer(*listeners: models.Listener, **fields: Any) -> models.LoadBalancer:
@@ -182,6 +204,48 @@ CASES: dict[str, Callable[[], models.LoadBalancer]] = {
     "disabled_load_balancer": lambda: load_balancer(
         listener(default_pool=pool()), enabled=False),
     "active_standby_peers": active_standby_lb,
+    "l7_redirect_to_pool": lambda: l7_lb(
+        policy(1, "REDIRECT_TO_POOL", rule(1), redirect_pool=pool(number=2, members=(
+            member(3, "10.0.2.13"),))),
+        policy(2, "REDIRECT_TO_POOL", rule(2, "HOST_NAME", "EQUAL_TO", "static.example.com"),
+               redirect_pool=pool(number=3, lb_algorithm="LEAST_CONNECTIONS", members=()))),
+    "l7_actions_in_haproxy_order": lambda: l7_lb(
+        policy(1, "REDIRECT_TO_POOL", rule(1), redirect_pool=pool(number=2)),
+        policy(2, "REDIRECT_PREFIX", rule(2, value="/old"),
+               redirect_prefix="https://new.example.com"),
+        policy(3, "REDIRECT_TO_URL", rule(3, value="/moved"), redirect_http_code=301,
+               redirect_url="https://example.com/a%20b?q=1#top"),
+        policy(4, "REJECT", rule(4, "HEADER", "EQUAL_TO", "bad bot", key="User-Agent")),
+        policy(5, "REDIRECT_TO_URL", rule(5, value="/gone"), redirect_http_code=308,
+               redirect_url="https://example.com/", position=1)),
+    "l7_rule_types_anded": lambda: l7_lb(policy(
+        1, "REJECT",
+        rule(1, "HOST_NAME", "ENDS_WITH", ".example.com"),
+        rule(2, "PATH", "STARTS_WITH", "/admin"),
+        rule(3, "FILE_TYPE", "EQUAL_TO", "php"),
+        rule(4, "HEADER", "CONTAINS", "curl", key="User-Agent"),
+        rule(5, "COOKIE", "EQUAL_TO", "yes", key="debug"),
+        rule(6, "SSL_CONN_HAS_CERT", "EQUAL_TO", "true"),
+        rule(7, "SSL_VERIFY_RESULT", "EQUAL_TO", "0"),
+        rule(8, "SSL_DN_FIELD", "STARTS_WITH", "ops", key="OU"))),
+    "l7_compare_types_invert_and_escaping": lambda: l7_lb(policy(
+        1, "REJECT",
+        rule(1, "PATH", "REGEX", r"^/v\d+/(a|b) c$"),
+        rule(2, "PATH", "STARTS_WITH", "/api", invert=True),
+        rule(3, "PATH", "ENDS_WITH", "#'\""),
+        rule(4, "PATH", "CONTAINS", "$HOME", invert=True),
+        rule(5, "FILE_TYPE", "REGEX", "^(jpe?g|png)$"),
+        rule(6, "PATH", "EQUAL_TO", "/exact"))),
+    "l7_disabled_or_deleted": lambda: l7_lb(
+        policy(1, "REJECT", rule(1), enabled=False),
+        policy(2, "REJECT", rule(2, enabled=False),
+               rule(3, provisioning_status="PENDING_DELETE")),
+        policy(3, "REJECT", rule(4, value="/kept"), rule(5, enabled=False),
+               rule(6, provisioning_status="PENDING_DELETE")),
+        policy(4, "REJECT", rule(7), provisioning_status="PENDING_DELETE"),
+        policy(5, "REDIRECT_TO_POOL", rule(8), redirect_pool=pool(number=2, enabled=False)),
+        policy(6, "REDIRECT_TO_POOL", rule(9), redirect_pool=pool(
+            number=3, provisioning_status="PENDING_DELETE"))),
     "ipv6_and_additional_vip": ipv6_lb,
 }
 
@@ -332,6 +396,65 @@ def test_udp_monitor_on_a_haproxy_pool_is_refused():
         render(tcp_lb(health_monitor=monitor("UDP-CONNECT")), OPTIONS)
 
 
+@pytest.mark.parametrize("protocol", ["TCP", "HTTPS"])
+def test_l7_policy_on_a_listener_that_is_not_http_is_refused(protocol: str):
+    lb = load_balancer(listener(protocol, 443, pool(protocol), l7policies=[
+        policy(1, "REJECT", rule(1))]))
+    with pytest.raises(UnsupportedConfiguration, match=f"listener {uid(2)}: L7 policies"):
+        render(lb, OPTIONS)
+
+
+@pytest.mark.parametrize(("bad_rule", "field"), [
+    (rule(1, value="/a\nserver evil 1.2.3.4:80"), "value"),
+    (rule(1, value=""), "value"),
+    (rule(1, "HEADER", key="X(y)"), "key"),
+    (rule(1, "COOKIE", key=None), "key"),
+    (rule(1, "SSL_VERIFY_RESULT", "EQUAL_TO", "0 || 1"), "value"),
+    (rule(1, "URL"), "type"),
+    (rule(1, compare_type="LIKE"), "compare_type"),
+])
+def test_l7_rule_that_would_break_the_config_is_refused(bad_rule: models.L7Rule, field: str):
+    with pytest.raises(UnsupportedConfiguration, match=f"L7 rule {uid(7)}: {field}"):
+        render(l7_lb(policy(1, "REJECT", bad_rule)), OPTIONS)
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"action": "REDIRECT_TO_URL", "redirect_url": "http://x/\r\nLocation: y"}, "redirect_url"),
+    ({"action": "REDIRECT_PREFIX", "redirect_prefix": None}, "redirect_prefix"),
+    ({"action": "REDIRECT_TO_URL", "redirect_url": "http://x/", "redirect_http_code": 200},
+     "redirect_http_code"),
+    ({"action": "DROP"}, "action"),
+])
+def test_l7_policy_that_would_break_the_config_is_refused(fields: dict[str, Any], field: str):
+    action = fields.pop("action")
+    with pytest.raises(UnsupportedConfiguration, match=f"L7 policy {uid(6)}: {field}"):
+        render(l7_lb(policy(1, action, rule(1), **fields)), OPTIONS)
+
+
+def test_l7_policies_follow_haproxy_evaluation_order_then_position():
+    """REJECT, then redirects to URL or prefix, then pools; ties by position, as upstream."""
+    lb = l7_lb(
+        policy(1, "REDIRECT_TO_POOL", rule(1), redirect_pool=pool(number=2), position=1),
+        policy(2, "REDIRECT_PREFIX", rule(2), redirect_prefix="http://b", position=4),
+        policy(3, "REJECT", rule(3), position=5),
+        policy(4, "REDIRECT_TO_URL", rule(4), redirect_url="http://a", position=3),
+        policy(5, "REJECT", rule(5), position=2))
+    [frontend] = haproxy_config.build(lb, OPTIONS).frontends
+    assert [(item.action, item.acls[0].name) for item in frontend.policies] == [
+        ("deny", uid(7, 5)), ("deny", uid(7, 3)), ("location", uid(7, 4)),
+        ("prefix", uid(7, 2)), ("use_backend", uid(7, 1))]
+
+
+def test_a_pool_used_by_several_policies_and_as_default_gets_one_backend():
+    shared = pool(number=2)
+    lb = load_balancer(listener(default_pool=shared, l7policies=[
+        policy(1, "REDIRECT_TO_POOL", rule(1), redirect_pool=shared),
+        policy(2, "REDIRECT_TO_POOL", rule(2), redirect_pool=shared, enabled=False)]))
+    [frontend] = haproxy_config.build(lb, OPTIONS).frontends
+    assert [backend.name for backend in frontend.backends] == [f"{uid(3, 2)}:{uid(2)}"]
+    assert [item.target for item in frontend.policies] == [f"{uid(3, 2)}:{uid(2)}"]
+
+
 def test_rendering_does_not_change_the_model():
     lb = http_lb(health_monitor=monitor("HTTP", http_method=None))
     before = dataclasses.asdict(haproxy_config.build(lb, OPTIONS))
@@ -478,6 +601,50 @@ def test_http_monitor_with_expected_codes_keeps_traffic_on_the_healthy_member(
             connection.request("GET", "/")
             assert connection.getresponse().read() == b"healthy 127.0.0.1"
             connection.close()
+
+
+def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Status, body and Location of one request to haproxy on loopback."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read().decode(), response.getheader("Location", "")
+    finally:
+        connection.close()
+
+
+@pytest.mark.root
+def test_l7_policies_route_reject_and_redirect_requests(
+        tmp_path: Path, backends: dict[str, http.server.ThreadingHTTPServer]):
+    """The rendered rules at work: file types, escaped values, invert, deny, redirects."""
+    healthy, failing = (backends[name].server_address[1] for name in ("healthy", "failing"))
+    port = free_port()
+    images = pool(number=2, members=(member(2, "127.0.0.1", failing),))
+    policies = [
+        policy(1, "REDIRECT_TO_POOL", rule(1, "FILE_TYPE", "REGEX", "^(jpe?g|png)$"),
+               redirect_pool=images),
+        policy(2, "REJECT", rule(2, "HEADER", "EQUAL_TO", "bad bot", key="User-Agent"),
+               rule(3, "PATH", "STARTS_WITH", "/public", invert=True)),
+        policy(3, "REDIRECT_TO_URL", rule(4, "PATH", "EQUAL_TO", "/it's"),
+               redirect_url="https://example.com/new#top", redirect_http_code=301),
+        policy(4, "REDIRECT_PREFIX", rule(5, "COOKIE", "EQUAL_TO", "b", key="site"),
+               redirect_prefix="http://b.example.com"),
+    ]
+    lb = load_balancer(listener(
+        port=port, default_pool=pool(members=(member(1, "127.0.0.1", healthy),)),
+        l7policies=policies), vip_address="127.0.0.1")
+    with running_haproxy(render(lb, loopback_options(tmp_path)), tmp_path):
+        assert get(port, "/a/photo.png") == (200, "failing None", "")
+        assert get(port, "/a.png/photo") == (200, "healthy None", "")
+        assert get(port, "/photo.gif") == (200, "healthy None", "")
+        assert get(port, "/x", {"User-Agent": "bad bot"})[0] == 403
+        assert get(port, "/public/x", {"User-Agent": "bad bot"}) == (200, "healthy None", "")
+        assert get(port, "/its") == (200, "healthy None", "")
+        status, _, location = get(port, "/it's")
+        assert (status, location) == (301, "https://example.com/new#top")
+        status, _, location = get(port, "/p?q=1", {"Cookie": "site=b"})
+        assert (status, location) == (302, "http://b.example.com/p?q=1")
 
 
 @pytest.fixture
