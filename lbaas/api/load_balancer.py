@@ -14,7 +14,9 @@ from lbaas.api.common import (
     ApiState, list_objects, show_object, check_quota, context, get_or_404, ids, lock_load_balancer, state, submit_change,
     timestamp,
 )
+from lbaas.api.availability_zone import apply_availability_zone
 from lbaas.api.context import RequestContext
+from lbaas.api.flavor import apply_flavor
 from lbaas.api.single_create import (
     ListenerFullResponse, ListenerSingleCreate, PoolFullResponse, PoolSingleCreate,
 )
@@ -216,10 +218,6 @@ def new_load_balancer(body: LoadBalancerPOST, api: ApiState, ctx: RequestContext
     if not project_id:
         raise faults.MissingProjectID()
     _validate_vip(body, api)
-    if body.flavor_id:
-        raise faults.InvalidSubresource(resource="Flavor", id=body.flavor_id)
-    if body.availability_zone:
-        raise faults.InvalidSubresource(resource="Availability Zone", id=body.availability_zone)
     lb = LoadBalancer(
         project_id=project_id, name=body.name, description=body.description,
         enabled=body.admin_state_up, provisioning_status=constants.PENDING_CREATE,
@@ -243,6 +241,8 @@ def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
     spec = body.loadbalancer
     with api.db.write() as session:
         lb = new_load_balancer(spec, api, ctx)
+        apply_flavor(session, lb, spec.flavor_id, spec.provider)
+        apply_availability_zone(session, lb, spec.availability_zone)
         subnets.check_vip(session, api.settings, spec)
         tree = single_create.plan(spec.listeners, spec.pools)
         check_quota(session, api.settings, lb.project_id, {"loadbalancer": 1, **tree.counts()})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
@@ -35,7 +36,7 @@ AMPHORA_AVAILABILITY_ZONE_SCHEMA: dict[str, dict[str, Any]] = {
     "management_network": {
         "type": "string", "description": "The management network ID for the amphora."},
     "valid_vip_networks": {
-        "type": "array",
+        "type": "array", "items": {"type": "string"},
         "description": "List of network IDs that are allowed for VIP use. This "
                        "overrides/replaces the list of allowed networks configured in "
                        "`octavia.conf`."},
@@ -73,6 +74,19 @@ def driver_schemas(provider: str, api: ApiState) -> dict[str, dict[str, dict[str
     if provider not in DRIVER_SCHEMAS:
         raise faults.ProviderNotFound(prov=provider)
     return DRIVER_SCHEMAS[provider]
+
+
+def validate_data(provider: str, kind: str, data: Any, api: ApiState) -> None:
+    """Check a profile's data (``kind`` "flavor" or "availability_zone") against the
+    provider's schema: 400 if the provider is not enabled, 501 with jsonschema's words
+    (prefixed by the offending key, as upstream) if it does not accept the data."""
+    schema = {"type": "object", "additionalProperties": False,
+              "properties": driver_schemas(provider, api)[kind]}
+    try:
+        jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as exc:
+        where = f"{exc.relative_path[0]} " if exc.relative_path else ""
+        raise faults.ProviderUnsupportedOption(prov=provider, user_msg=f"{where}{exc.message}") from exc
 
 
 def _capabilities(schema: dict[str, dict[str, Any]], request: Request,

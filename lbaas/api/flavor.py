@@ -1,0 +1,64 @@
+"""``/v2/lbaas/flavors``: the named offers users pick with a load balancer's ``flavor_id``."""
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter
+from sqlalchemy import and_
+from sqlalchemy.orm import Session
+
+from lbaas import constants
+from lbaas.api import catalog, faults
+from lbaas.api.types import Description, Name, Schema, Uuid
+from lbaas.db.models import Flavor, FlavorProfile, LoadBalancer
+
+router = APIRouter(prefix="/lbaas/flavors", tags=["flavors"])
+
+
+class FlavorPOST(Schema):
+    name: Name
+    description: Description | None = None
+    enabled: bool = True
+    flavor_profile_id: Uuid
+
+
+class FlavorPUT(Schema):
+    name: Name | None = None
+    description: Description | None = None
+    enabled: bool | None = None
+
+
+class FlavorRootPOST(Schema):
+    flavor: FlavorPOST
+
+
+class FlavorRootPUT(Schema):
+    flavor: FlavorPUT
+
+
+def _used(flavor_id: str) -> object:
+    return and_(LoadBalancer.flavor_id == flavor_id,
+                LoadBalancer.provisioning_status != constants.DELETED)
+
+
+CATALOG = catalog.Catalog(
+    model=Flavor, resource="Flavor", root="flavor", plural="flavors",
+    fields=("id", "name", "description", "enabled", "flavor_profile_id"),
+    required=("name",), unique_name="flavor", used_by=(_used,),
+    check=catalog.profile_exists(FlavorProfile, "flavor_profile_id", "Flavor profile"))
+catalog.add_routes(router, CATALOG, FlavorRootPOST, FlavorRootPUT, "a flavor")
+
+
+def apply_flavor(session: Session, lb: LoadBalancer, flavor_id: str | None,
+                 requested_provider: str | None) -> None:
+    """Give a new load balancer its flavor's provider and topology (400 as upstream if
+    the flavor is unknown, disabled or of another provider than the one requested)."""
+    if not flavor_id:
+        return
+    flavor = catalog.usable(session, Flavor, flavor_id, "flavor")
+    profile = flavor.flavor_profile
+    if requested_provider and requested_provider != profile.provider_name:
+        raise faults.ProviderFlavorMismatchError(flav=flavor_id, prov=requested_provider)
+    lb.flavor_id = flavor_id
+    lb.provider = profile.provider_name
+    lb.topology = json.loads(profile.flavor_data).get("loadbalancer_topology", lb.topology)
