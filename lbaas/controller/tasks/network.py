@@ -43,7 +43,8 @@ def plug_vip(lb_id: str) -> Step:
         for amphora in amphorae:
             vrrp = ctx.drivers.network.allocate_port(amphora.id, lb.vip_subnet_id)
             mac = ctx.drivers.compute.attach_port(amphora.compute_id or "", vrrp)
-            ctx.drivers.amphora.post_vip_plug(amphora, vip, vrrp, mac)
+            ctx.drivers.amphora.post_vip_plug(amphora, vip, vrrp, mac,
+                                              topology=lb.topology or constants.TOPOLOGY_SINGLE)
             with ctx.db.write() as session:
                 row = session.get(Amphora, amphora.id)
                 row.vrrp_ip, row.vrrp_port_id = vrrp.ip_address, vrrp.id
@@ -52,7 +53,11 @@ def plug_vip(lb_id: str) -> Step:
 
 
 def _member_subnets(session: Session, lb: LoadBalancer) -> set[str]:
-    """The subnets of the load balancer's members (not being deleted) but the VIP's."""
+    """The subnets of the load balancer's members (not being deleted) but the VIP's.
+
+    Members of every pool count, whichever sends them traffic: a listener's default
+    pool, an L7 policy's redirect pool, or none yet.
+    """
     return set(session.scalars(
         select(Member.subnet_id).distinct().join(Pool, Pool.id == Member.pool_id)
         .where(Pool.load_balancer_id == lb.id, Member.subnet_id.is_not(None),
