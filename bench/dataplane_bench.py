@@ -13,7 +13,8 @@ then measures:
 2. requests/s (and latency p50/p99) with ``wrk`` from the client namespace, through the
    load balancer and directly to both backends at once (same total threads, connections
    and duration), in alternating rounds;
-3. the memory (VmRSS, and Pss) of one amphora: the agent and haproxy's master and worker.
+3. the memory (VmRSS, and Pss) of one amphora: the agent and haproxy (its master and worker
+   if it runs in master-worker mode).
 
 To explain a missed target it also prints each create-flow step's median duration (from
 the service's debug log) and who used the CPU during each wrk run.
@@ -715,7 +716,9 @@ def proportional_kib(pid: int) -> int:
 def process_role(pid: int, status: dict[str, str]) -> str:
     if status["Name"] == "haproxy":
         parent = proc_status(int(status["PPid"])).get("Name") if status["PPid"] != "0" else None
-        return "haproxy worker" if parent == "haproxy" else "haproxy master"
+        if parent == "haproxy":
+            return "haproxy worker"
+        return "haproxy master" if b"-W" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") else "haproxy"
     if b"lbaas.amphora.agent" in Path(f"/proc/{pid}/cmdline").read_bytes():
         return "agent"
     return f"other ({status['Name']})"
