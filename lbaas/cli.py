@@ -49,14 +49,23 @@ def _open(config_file: Path | None, *, upgrade: bool) -> service.Services:
         raise typer.Exit(2) from exc
 
 
+def _run_until_stopped(what: str) -> None:
+    """Block until SIGINT or SIGTERM (the service runs on its own threads meanwhile)."""
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    console.print(f"{what} running; Ctrl-C stops.")
+    stopped.wait()
+
+
 @app.command()
 def up(config_file: ConfigFile = None) -> None:
-    """Start every service in one process (API, worker) with the embedded defaults."""
+    """Start every service in one process (API, worker, housekeeping) with the embedded defaults."""
     services = _open(config_file, upgrade=True)
     api = services.settings.api_settings
     console.print(f"lbaas API listening on http://{api.bind_host}:{api.bind_port}/ "
                   f"(database {services.db.engine.url.render_as_string()}); Ctrl-C stops.")
-    with service.running_worker(services):
+    with service.running_worker(services), service.running_housekeeping(services):
         service.serve_api(services)
     console.print("lbaas stopped.")
 
@@ -74,12 +83,16 @@ def api(config_file: ConfigFile = None) -> None:
 def worker(config_file: ConfigFile = None) -> None:
     """Run flows for the jobs the API queues."""
     services = _open(config_file, upgrade=False)
-    stopped = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopped.set())
     with service.running_worker(services):
-        console.print("lbaas worker running; Ctrl-C stops.")
-        stopped.wait()
+        _run_until_stopped("lbaas worker")
+
+
+@app.command()
+def housekeeping(config_file: ConfigFile = None) -> None:
+    """Keep the spare pool filled, purge old DELETED rows, rotate amphora certificates."""
+    services = _open(config_file, upgrade=False)
+    with service.running_housekeeping(services):
+        _run_until_stopped("lbaas housekeeping")
 
 
 @app.command()

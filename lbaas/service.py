@@ -13,6 +13,7 @@ from lbaas import host
 from lbaas.api.app import create_app
 from lbaas.api.common import ApiState
 from lbaas.config import ConfigError, Settings
+from lbaas.controller import housekeeping
 from lbaas.controller.jobs import Wakeup
 from lbaas.controller.worker import Worker
 from lbaas.db import migrate
@@ -42,6 +43,7 @@ def check(settings: Settings) -> None:
         raise ConfigError(
             f"[api_settings] auth_strategy = {settings.api_settings.auth_strategy} is not "
             "supported yet; use auth_strategy = noauth")
+    housekeeping.check(settings)
     topology = settings.controller_worker.loadbalancer_topology
     if topology not in ("SINGLE", "ACTIVE_STANDBY"):
         raise ConfigError("[controller_worker] loadbalancer_topology must be SINGLE or ACTIVE_STANDBY")
@@ -74,6 +76,21 @@ def running_worker(services: Services,
         yield worker
     finally:
         worker.stop()
+
+
+@contextlib.contextmanager
+def running_housekeeping(services: Services, drivers: driver_registry.Drivers | None = None
+                         ) -> Iterator[housekeeping.HouseKeeping]:
+    """Started housekeeping (spare pool, cleanup, certificate rotation), stopped on exit."""
+    host.prepare(services.settings, services.db)
+    keeper = housekeeping.HouseKeeping(
+        services.settings, services.db,
+        drivers or driver_registry.load(services.settings, services.db))
+    keeper.start()
+    try:
+        yield keeper
+    finally:
+        keeper.stop()
 
 
 def serve_api(services: Services) -> None:

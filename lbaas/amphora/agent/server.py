@@ -14,7 +14,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from lbaas.amphora.agent import interfaces
+from lbaas.amphora.agent import certificate, interfaces
 from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.haproxy import Haproxy, HaproxyPaths, InvalidConfig, ReloadFailed
 
@@ -35,8 +35,11 @@ Response = tuple[int, Any, dict[str, str]]
 class Agent:
     """The operations behind the routes; one instance per amphora."""
 
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig,
+                 certificate_installed: Callable[[], None] = lambda: None) -> None:
         self.config = config
+        # Called once a rotated certificate is in place (the server reloads its context).
+        self.certificate_installed = certificate_installed
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
             ("GET", re.compile(r"/"), self.version),
             ("GET", re.compile(rf"/{API_VERSION}/info"), self.info),
@@ -55,6 +58,7 @@ class Agent:
             ("POST", re.compile(rf"/{API_VERSION}/plug/network"), self.plug_network),
             ("GET", re.compile(rf"/{API_VERSION}/interface/(?P<ip_address>[0-9a-fA-F.:]+)"),
              self.interface),
+            ("PUT", re.compile(rf"/{API_VERSION}/certificate"), self.upload_certificate),
         ]
 
     def dispatch(self, method: str, path: str, body: bytes) -> Response:
@@ -171,6 +175,15 @@ class Agent:
         except subprocess.CalledProcessError as exc:
             raise HttpError(500, "Error plugging network", exc.stderr or "") from exc
 
+    def upload_certificate(self, body: bytes) -> Response:
+        """Certificate rotation: new TLS connections use the new certificate at once."""
+        try:
+            certificate.install(self.config.agent_server_cert, body)
+        except certificate.InvalidCertificate as exc:
+            raise HttpError(400, "Invalid request", str(exc)) from exc
+        self.certificate_installed()
+        return 202, {"message": "OK"}, {}
+
     def interface(self, body: bytes, ip_address: str) -> Response:
         try:
             return 200, {"interface": interfaces.by_address(ip_address)}, {}
@@ -227,8 +240,15 @@ class AgentServer(ThreadingHTTPServer):
 
     def __init__(self, config: AgentConfig, context: ssl.SSLContext) -> None:
         self.address_family = socket.AF_INET6 if ":" in config.bind_host else socket.AF_INET
-        super().__init__((config.bind_host, config.bind_port), _handler(Agent(config)))
+        agent = Agent(config, certificate_installed=self.reload_certificate)
+        super().__init__((config.bind_host, config.bind_port), _handler(agent))
+        self.config = config
         self.context = context
+
+    def reload_certificate(self) -> None:
+        """A context with the new certificate for the connections accepted from now on
+        (one attribute assignment: a connection gets either the old or the new one)."""
+        self.context = server_context(self.config)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         connection, address = super().get_request()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from lbaas import constants
@@ -36,23 +36,73 @@ def _set(ctx: FlowContext, amphora_id: str, **values: object) -> Amphora:
     return amphora
 
 
-def _build_one(ctx: FlowContext, lb_id: str, role: str, priority: int | None) -> None:
+def new_amphora(ctx: FlowContext, lb_id: str | None) -> str:
+    """A PENDING_CREATE amphora row (``lb_id`` None: a spare for the spare pool)."""
     with ctx.db.write() as session:
         amphora = Amphora(status=constants.PENDING_CREATE, load_balancer_id=lb_id)
         session.add(amphora)
-    ctx.store.setdefault("built_amphorae", []).append(amphora.id)
-    identity = ctx.drivers.certificates.amphora_identity(amphora.id)
-    management = ctx.drivers.network.allocate_port(amphora.id, None)
-    instance = ctx.drivers.compute.build(amphora.id, management_port=management,
+    return amphora.id
+
+
+def boot(ctx: FlowContext, amphora_id: str) -> Amphora:
+    """Give the amphora its identity, a management port and an instance; wait for its agent."""
+    identity = ctx.drivers.certificates.amphora_identity(amphora_id)
+    management = ctx.drivers.network.allocate_port(amphora_id, None)
+    instance = ctx.drivers.compute.build(amphora_id, management_port=management,
                                          files=identity.files)
-    amphora = _set(ctx, amphora.id, compute_id=instance.compute_id, status=constants.BOOTING,
+    amphora = _set(ctx, amphora_id, compute_id=instance.compute_id, status=constants.BOOTING,
                    lb_network_ip=instance.lb_network_ip, cached_zone=instance.host,
                    cert_expiration=identity.expires_at and identity.expires_at.replace(tzinfo=None))
     ctx.drivers.amphora.wait_ready(amphora)
-    _set(ctx, amphora.id, status=constants.ALLOCATED, role=role, vrrp_priority=priority)
+    return amphora
 
 
-def _destroy(ctx: FlowContext, amphora: Amphora) -> None:
+SPARE = (Amphora.status == constants.READY, Amphora.load_balancer_id.is_(None))
+
+
+def claim_spare(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
+                avoid_hosts: set[str | None]) -> str | None:
+    """Take a READY spare for ``lb_id``, on a host not in ``avoid_hosts``; None if none.
+
+    The claim is one conditional UPDATE (READY and unassigned -> ALLOCATED to ``lb_id``),
+    so of two flows reaching for the same spare exactly one gets it; the other tries the
+    next one.
+    """
+    with ctx.db.read() as session:
+        spares = session.execute(select(Amphora.id, Amphora.cached_zone).where(*SPARE)
+                                 .order_by(Amphora.created_at, Amphora.id)).all()
+    for amphora_id, host in spares:
+        if host in avoid_hosts:
+            continue
+        with ctx.db.write() as session:
+            taken = session.execute(
+                update(Amphora).where(Amphora.id == amphora_id, *SPARE)
+                .values(load_balancer_id=lb_id, status=constants.ALLOCATED, role=role,
+                        vrrp_priority=priority)
+                .execution_options(synchronize_session=False)).rowcount
+        if taken:
+            LOG.info("load balancer %s took spare amphora %s", lb_id, amphora_id)
+            return amphora_id
+    return None
+
+
+def _build_one(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
+               avoid_hosts: set[str | None]) -> str | None:
+    """An amphora for ``lb_id`` in ``role``: a spare when there is one, else a new one;
+    returns the host it runs on."""
+    amphora_id = claim_spare(ctx, lb_id, role, priority, avoid_hosts)
+    if amphora_id is not None:
+        ctx.store.setdefault("built_amphorae", []).append(amphora_id)
+        with ctx.db.read() as session:
+            return session.get(Amphora, amphora_id).cached_zone
+    amphora_id = new_amphora(ctx, lb_id)
+    ctx.store.setdefault("built_amphorae", []).append(amphora_id)
+    amphora = boot(ctx, amphora_id)
+    _set(ctx, amphora_id, status=constants.ALLOCATED, role=role, vrrp_priority=priority)
+    return amphora.cached_zone
+
+
+def destroy(ctx: FlowContext, amphora: Amphora) -> None:
     """Remove the instance and give back every address the amphora held."""
     if amphora.compute_id:
         ctx.drivers.compute.delete(amphora.compute_id)
@@ -67,14 +117,16 @@ def build_amphorae(lb_id: str) -> Step:
         with ctx.db.read() as session:
             topology = (session.get(LoadBalancer, lb_id, options=ROW_ONLY).topology
                         or constants.TOPOLOGY_SINGLE)
+        # Anti-affinity: an ACTIVE_STANDBY pair takes its spares from different hosts.
+        used_hosts: set[str | None] = set()
         for role, priority in ROLES[topology]:
-            _build_one(ctx, lb_id, role, priority)
+            used_hosts.add(_build_one(ctx, lb_id, role, priority, used_hosts))
 
     def revert(ctx: FlowContext) -> None:
         for amphora_id in ctx.store.get("built_amphorae", []):
             with ctx.db.read() as session:
                 amphora = session.get(Amphora, amphora_id)
-            _destroy(ctx, amphora)
+            destroy(ctx, amphora)
             with ctx.db.write() as session:
                 session.execute(delete(Amphora).where(Amphora.id == amphora_id))
     return Step("build-amphorae", execute, revert)
@@ -102,7 +154,7 @@ def _remove(ctx: FlowContext, lb_id: str, amphora_ids: list[str]) -> None:
                 LOG.warning("amphora %s did not answer the delete; removing it anyway",
                             amphora.id, exc_info=True)
     for amphora in amphorae:
-        _destroy(ctx, amphora)
+        destroy(ctx, amphora)
         _set(ctx, amphora.id, status=constants.DELETED)
 
 

@@ -28,5 +28,9 @@ class AmphoraDriver(abc.ABC):
     def delete(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
         """Stop serving the load balancer on the amphora."""
 
+    @abc.abstractmethod
+    def upload_cert_amp(self, amphora: Amphora, pem: bytes) -> None:
+        """Replace the agent's server certificate and key (certificate rotation)."""
+
     def forget(self, amphora_id: str) -> None:
         """The amphora is gone: drop whatever the driver kept for it (connections)."""

@@ -21,3 +21,6 @@ class NoopAmphoraDriver(AmphoraDriver):
 
     def delete(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
         return None
+
+    def upload_cert_amp(self, amphora: Amphora, pem: bytes) -> None:
+        return None

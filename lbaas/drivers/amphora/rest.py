@@ -122,3 +122,6 @@ class RestAmphoraDriver(AmphoraDriver):
 
     def delete(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
         self._request("DELETE", amphora, f"{API}/listeners/{load_balancer.id}")
+
+    def upload_cert_amp(self, amphora: Amphora, pem: bytes) -> None:
+        self._request("PUT", amphora, f"{API}/certificate", content=pem)

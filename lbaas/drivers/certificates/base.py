@@ -5,6 +5,10 @@ import abc
 import datetime as dt
 from dataclasses import dataclass, field
 
+# The files of an amphora's identity: its certificate + key, and the CA of its clients.
+SERVER_PEM = "server.pem"
+CLIENT_CA_PEM = "client_ca.pem"
+
 
 @dataclass
 class AmphoraIdentity:

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from lbaas.certs import pki, store
 from lbaas.config import Settings
-from lbaas.drivers.certificates.base import AmphoraIdentity, CertificateDriver
-
-SERVER_PEM = "server.pem"
-CLIENT_CA_PEM = "client_ca.pem"
+from lbaas.drivers.certificates.base import (CLIENT_CA_PEM, SERVER_PEM, AmphoraIdentity,
+                                             CertificateDriver)
 
 
 class LocalCertificateDriver(CertificateDriver):
