@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import and_
 from sqlalchemy.orm import Session
 
-from lbaas import constants
 from lbaas.api import catalog
 from lbaas.api.types import Description, Name, Schema, Uuid
 from lbaas.db.models import AvailabilityZone, AvailabilityZoneProfile, LoadBalancer
@@ -33,16 +31,12 @@ class AvailabilityZoneRootPUT(Schema):
     availability_zone: AvailabilityZonePUT
 
 
-def _used(name: str) -> object:
-    return and_(LoadBalancer.availability_zone == name,
-                LoadBalancer.provisioning_status != constants.DELETED)
-
-
 CATALOG = catalog.Catalog(
     model=AvailabilityZone, resource="Availability Zone", root="availability_zone",
     plural="availability_zones", key="name",
     fields=("name", "description", "enabled", "availability_zone_profile_id"),
-    unique_name="availability zone", used_by=(_used,),
+    unique_name="availability zone",
+    used_by=(catalog.load_balancers_using(LoadBalancer.availability_zone),),
     check=catalog.profile_exists(AvailabilityZoneProfile, "availability_zone_profile_id",
                                  "Availability Zone Profile"))
 catalog.add_routes(router, CATALOG, AvailabilityZoneRootPOST, AvailabilityZoneRootPUT,

@@ -13,14 +13,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, StringConstraints
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lbaas import constants
 from lbaas.api import faults, listing, provider
 from lbaas.api.common import ApiState, context, show_object, state
 from lbaas.api.context import RequestContext
 from lbaas.api.types import updates
+from lbaas.db.models import LoadBalancer
 
 ProviderName = Annotated[str, StringConstraints(max_length=255)]
 ProfileData = Annotated[str, StringConstraints(max_length=4096)]
@@ -166,6 +168,13 @@ def profile_exists(model: type, field_name: str, resource: str) -> Check:
         if field_name in values and session.get(model, values[field_name]) is None:
             raise faults.InvalidSubresource(resource=resource, id=values[field_name])
     return check
+
+
+def load_balancers_using(column: Any) -> Callable[[str], Any]:
+    """The ``used_by`` condition of rows a load balancer (not deleted) names in ``column``."""
+    def using(key: str) -> Any:
+        return and_(column == key, LoadBalancer.provisioning_status != constants.DELETED)
+    return using
 
 
 def provider_data_check(kind: str, data_field: str, used_by: Callable[[str], Any],

@@ -4,10 +4,8 @@ from __future__ import annotations
 import json
 
 from fastapi import APIRouter
-from sqlalchemy import and_
 from sqlalchemy.orm import Session
 
-from lbaas import constants
 from lbaas.api import catalog, faults
 from lbaas.api.types import Description, Name, Schema, Uuid
 from lbaas.db.models import Flavor, FlavorProfile, LoadBalancer
@@ -36,15 +34,11 @@ class FlavorRootPUT(Schema):
     flavor: FlavorPUT
 
 
-def _used(flavor_id: str) -> object:
-    return and_(LoadBalancer.flavor_id == flavor_id,
-                LoadBalancer.provisioning_status != constants.DELETED)
-
-
 CATALOG = catalog.Catalog(
     model=Flavor, resource="Flavor", root="flavor", plural="flavors",
     fields=("id", "name", "description", "enabled", "flavor_profile_id"),
-    required=("name",), unique_name="flavor", used_by=(_used,),
+    required=("name",), unique_name="flavor",
+    used_by=(catalog.load_balancers_using(LoadBalancer.flavor_id),),
     check=catalog.profile_exists(FlavorProfile, "flavor_profile_id", "Flavor profile"))
 catalog.add_routes(router, CATALOG, FlavorRootPOST, FlavorRootPUT, "a flavor")
 
