@@ -14,12 +14,15 @@ from lbaas import config, host, service
 from lbaas.certs import cli as certs_cli
 from lbaas.db import migrate
 from lbaas.db.engine import Database
+from lbaas.health import failover
 from lbaas.network import cli as network_cli
 
 app = typer.Typer(help="Octavia-compatible load balancing as a service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+amphora_app = typer.Typer(help="Amphorae.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(amphora_app, name="amphora")
 app.add_typer(config_app, name="config")
 app.add_typer(certs_cli.app, name="certs")
 app.add_typer(network_cli.network_app, name="network")
@@ -65,7 +68,8 @@ def up(config_file: ConfigFile = None) -> None:
     api = services.settings.api_settings
     console.print(f"lbaas API listening on http://{api.bind_host}:{api.bind_port}/ "
                   f"(database {services.db.engine.url.render_as_string()}); Ctrl-C stops.")
-    with service.running_worker(services), service.running_housekeeping(services):
+    with service.running_worker(services), service.running_housekeeping(services), \
+            service.running_health_manager(services):
         service.serve_api(services)
     console.print("lbaas stopped.")
 
@@ -93,6 +97,36 @@ def housekeeping(config_file: ConfigFile = None) -> None:
     services = _open(config_file, upgrade=False)
     with service.running_housekeeping(services):
         _run_until_stopped("lbaas housekeeping")
+
+
+@app.command("health-manager")
+def health_manager(config_file: ConfigFile = None) -> None:
+    """Receive amphora heartbeats, keep operating statuses and stats, fail over silent amphorae."""
+    services = _open(config_file, upgrade=False)
+    with service.running_health_manager(services):
+        _run_until_stopped("lbaas health manager")
+
+
+@amphora_app.command("failover-resume")
+def amphora_failover_resume(
+        config_file: ConfigFile = None,
+        amphora_id: Annotated[Optional[list[str]], typer.Argument(
+            help="Amphorae to resume (default: every FAILOVER_STOPPED amphora).")] = None) -> None:
+    """Resume automatic failover after the storm guard stopped it: FAILOVER_STOPPED
+    amphorae become ALLOCATED again; those still silent are failed over now."""
+    services = _open(config_file, upgrade=False)
+    result = failover.resume(services.db, services.settings, amphora_id or None)
+    for item in result.started:
+        typer.echo(f"{item}: failover started")
+    for item in result.finished:
+        typer.echo(f"{item}: heartbeats are back, ALLOCATED again")
+    not_stopped = set(amphora_id or []) - {*result.started, *result.finished}
+    if not_stopped:
+        console.print(f"[red]error:[/red] not FAILOVER_STOPPED, nothing to resume: "
+                      f"{', '.join(sorted(not_stopped))}")
+        raise typer.Exit(1)
+    if not result.started and not result.finished:
+        console.print("no FAILOVER_STOPPED amphora to resume")
 
 
 @app.command()

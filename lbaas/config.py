@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, NonNegativeInt, PositiveInt,
-                      SecretStr, ValidationError, model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, NonNegativeInt, PositiveFloat,
+                      PositiveInt, SecretStr, ValidationError, model_validator)
 
 DEFAULT_CONFIG_FILE = Path("/etc/lbaas/lbaas.conf")
 DEFAULT_STATE_PATH = Path("/var/lib/lbaas")
@@ -200,8 +200,29 @@ class HouseKeeping(Section):
 
 
 class HealthManager(Section):
-    bind_ip: str = "127.0.0.1"
+    # Unset (ours): the controller's address on the management network with the local
+    # network driver (where amphorae send), else upstream's 127.0.0.1.
+    bind_ip: str | None = None
     bind_port: int = 5555
+    # Shared by the controller and the amphorae (written into each amphora-agent.conf).
+    # Unset (ours): a random key generated once in <state_path>/heartbeat.key; set the
+    # same key on every controller node when there are several.
+    heartbeat_key: SecretStr | None = None
+    # Amphora side, `ip:port` (IPv6 as `[ip]:port`). Empty (ours): the health manager's
+    # address and port, as bind_ip and bind_port resolve.
+    controller_ip_port_list: StrList = []
+    heartbeat_interval: PositiveFloat = 10
+    heartbeat_timeout: PositiveFloat = 60
+    health_check_interval: PositiveFloat = 3
+    failover_threads: PositiveInt = 10
+    # Upstream: None (off). Ours: on; more stale amphorae than this at once stops
+    # automatic failover (they become FAILOVER_STOPPED until `lbaas amphora failover-resume`).
+    failover_threshold: int | None = 5
+    # Ours: no failover until this long after start (unset: heartbeat_timeout, as upstream).
+    failover_grace_period: float | None = None
+    # Threads that decode heartbeats (processing and DB writes are batched in one).
+    health_update_threads: PositiveInt = 2
+    sock_rlimit: int = 0
 
 
 class Quotas(Section):

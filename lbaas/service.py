@@ -18,6 +18,7 @@ from lbaas.controller.jobs import Wakeup
 from lbaas.controller.worker import Worker
 from lbaas.db import migrate
 from lbaas.db.engine import Database
+from lbaas.health.manager import HealthManager
 
 LOG = logging.getLogger(__name__)
 
@@ -63,6 +64,18 @@ def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
     elif migrate.current_revision(db.engine) != migrate.head_revision():
         raise ConfigError("the database schema is not current; run `lbaas db upgrade` first")
     return Services(settings=settings, db=db, wakeup=Wakeup())
+
+
+@contextlib.contextmanager
+def running_health_manager(services: Services) -> Iterator[HealthManager]:
+    """A started health manager (heartbeats, operating status, failover), stopped on exit."""
+    host.prepare(services.settings, services.db)
+    manager = HealthManager(services.settings, services.db, services.wakeup.notify)
+    manager.start()
+    try:
+        yield manager
+    finally:
+        manager.stop()
 
 
 @contextlib.contextmanager

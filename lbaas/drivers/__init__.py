@@ -33,9 +33,13 @@ def _noop_compute(settings: Settings, db: Database) -> ComputeDriver:
 
 def _netns_compute(settings: Settings, db: Database) -> ComputeDriver:
     from lbaas.drivers.compute.netns import NetnsComputeDriver
+    from lbaas.health import settings as heartbeats
     return NetnsComputeDriver(settings.haproxy_amphora.base_path,
                               agent_port=settings.haproxy_amphora.bind_port,
-                              host=settings.DEFAULT.host)
+                              host=settings.DEFAULT.host,
+                              controller_ip_port_list=tuple(heartbeats.controller_ip_port_list(settings)),
+                              heartbeat_interval=settings.health_manager.heartbeat_interval,
+                              heartbeat_key=heartbeats.heartbeat_key(settings))
 
 
 def _noop_network(settings: Settings, db: Database) -> NetworkDriver:

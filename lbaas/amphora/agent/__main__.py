@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from lbaas.amphora.agent.config import AgentConfig
+from lbaas.amphora.agent.heartbeat import HeartbeatSender
 from lbaas.amphora.agent.server import serve
 
 
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"{args.config_file}: missing section or option {exc}")
     except (OSError, ValueError) as exc:
         parser.error(f"{args.config_file}: {exc}")
+    HeartbeatSender(config).start()
     serve(config)
 
 

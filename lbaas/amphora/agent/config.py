@@ -16,6 +16,10 @@ class AgentConfig:
     agent_server_ca: Path
     haproxy_cmd: str = "/usr/sbin/haproxy"
     agent_request_read_timeout: int = 180
+    # [health_manager], amphora side: where and how often heartbeats go, and their key.
+    controller_ip_port_list: tuple[str, ...] = ()
+    heartbeat_interval: float = 10.0
+    heartbeat_key: str = ""
 
     @classmethod
     def load(cls, path: Path) -> AgentConfig:
@@ -24,6 +28,7 @@ class AgentConfig:
             raise FileNotFoundError(f"agent configuration {path} not found")
         agent = parser["amphora_agent"]
         amphora = parser["haproxy_amphora"]
+        health = parser["health_manager"] if parser.has_section("health_manager") else {}
         return cls(
             amphora_id=agent["amphora_id"],
             base_path=Path(amphora["base_path"]),
@@ -33,6 +38,11 @@ class AgentConfig:
             agent_server_ca=Path(agent["agent_server_ca"]),
             haproxy_cmd=amphora.get("haproxy_cmd", "/usr/sbin/haproxy"),
             agent_request_read_timeout=agent.getint("agent_request_read_timeout", 180),
+            controller_ip_port_list=tuple(
+                item.strip() for item in health.get("controller_ip_port_list", "").split(",")
+                if item.strip()),
+            heartbeat_interval=float(health.get("heartbeat_interval", 10)),
+            heartbeat_key=health.get("heartbeat_key", ""),
         )
 
     def write(self, path: Path) -> None:
@@ -48,6 +58,11 @@ class AgentConfig:
             "bind_host": self.bind_host,
             "bind_port": str(self.bind_port),
             "haproxy_cmd": self.haproxy_cmd,
+        }
+        parser["health_manager"] = {
+            "controller_ip_port_list": ", ".join(self.controller_ip_port_list),
+            "heartbeat_interval": str(self.heartbeat_interval),
+            "heartbeat_key": self.heartbeat_key,
         }
         with path.open("w") as handle:
             parser.write(handle)

@@ -48,11 +48,14 @@ def host_ifname(port_id: str) -> str:
 
 class NetnsComputeDriver(ComputeDriver):
     def __init__(self, amphorae_path: Path, agent_port: int = 9443, host: str | None = None,
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, controller_ip_port_list: tuple[str, ...] = (),
+                 heartbeat_interval: float = 10.0, heartbeat_key: str = "") -> None:
         self.amphorae_path = amphorae_path
         self.agent_port = agent_port
         self.host = host
         self.python = python
+        self.heartbeat = {"controller_ip_port_list": controller_ip_port_list,
+                          "heartbeat_interval": heartbeat_interval, "heartbeat_key": heartbeat_key}
 
     def directory(self, amphora_id: str) -> Path:
         return self.amphorae_path / amphora_id
@@ -85,7 +88,8 @@ class NetnsComputeDriver(ComputeDriver):
         config = AgentConfig(
             amphora_id=amphora_id, base_path=directory,
             bind_host=management_port.ip_address, bind_port=self.agent_port,
-            agent_server_cert=directory / "server.pem", agent_server_ca=directory / "client_ca.pem")
+            agent_server_cert=directory / "server.pem", agent_server_ca=directory / "client_ca.pem",
+            **self.heartbeat)
         config.write(directory / "amphora-agent.conf")
         # `setsid -f` detaches the agent: it outlives a restart of this controller process
         # (an amphora keeps serving while the control plane restarts) and is never our zombie.

@@ -1,0 +1,56 @@
+"""The health manager service: receiver, batch updater and failover checker together."""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from lbaas.config import Settings
+from lbaas.db.engine import Database
+from lbaas.health import settings as heartbeats
+from lbaas.health.failover import FailoverChecker
+from lbaas.health.receiver import Counters, HeartbeatReceiver
+from lbaas.health.update import HealthUpdater
+
+LOG = logging.getLogger(__name__)
+REPORT_INTERVAL = 60.0
+
+
+class HealthManager:
+    def __init__(self, settings: Settings, db: Database,
+                 notify_worker: Callable[[], None] | None = None) -> None:
+        options = settings.health_manager
+        self.counters = Counters()
+        self.updater = HealthUpdater(db, self.counters, options.heartbeat_interval)
+        self.receiver = HeartbeatReceiver(
+            (heartbeats.bind_ip(settings), options.bind_port), heartbeats.heartbeat_key(settings),
+            self.updater.submit, self.counters, threads=options.health_update_threads,
+            receive_buffer=options.sock_rlimit)
+        self.checker = FailoverChecker(settings, db, notify_worker)
+        self._stop = threading.Event()
+        self._reporter: threading.Thread | None = None
+
+    def _report(self) -> None:
+        """Log the heartbeat counters (drops included) when they changed."""
+        last: dict[str, int] = {}
+        while not self._stop.wait(REPORT_INTERVAL):
+            counts = self.counters.snapshot()
+            if counts != last:
+                LOG.info("heartbeats: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+                last = counts
+
+    def start(self) -> None:
+        self.updater.start()
+        self.receiver.start()
+        self.checker.start()
+        self._reporter = threading.Thread(target=self._report, name="hm-report", daemon=True)
+        self._reporter.start()
+        LOG.info("health manager listening on %s:%s (UDP)", *self.receiver.address)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.checker.stop()
+        self.receiver.stop()
+        self.updater.stop()
+        if self._reporter is not None:
+            self._reporter.join(5)

@@ -1,0 +1,133 @@
+"""The UDP heartbeat receiver (upstream's ``UDPStatusGetter``).
+
+A few threads read datagrams from one socket, check the signature and the message's
+shape and hand valid messages on; everything else is dropped and counted, never raised.
+The socket is bound with SO_REUSEPORT, so several health managers on one host can share
+a port (the kernel spreads amphorae over them); IP_FREEBIND lets it bind the management
+address before the bridge carries it.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from lbaas.amphora.agent.status_message import InvalidHMAC, InvalidMessage, unwrap
+
+LOG = logging.getLogger(__name__)
+MAX_DATAGRAM = 65535
+IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+
+
+class Counters:
+    """Thread-safe counts of what happened to heartbeats (received, dropped and why)."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += amount
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+def check_shape(message: dict[str, Any]) -> None:
+    """InvalidMessage unless the message has upstream's fields with the right types."""
+    if not isinstance(message.get("id"), str) or not message["id"]:
+        raise InvalidMessage("the heartbeat has no amphora id")
+    if not isinstance(message.get("seq"), int) or isinstance(message["seq"], bool):
+        raise InvalidMessage("the heartbeat has no integer seq")
+    listeners, pools = message.get("listeners", {}), message.get("pools", {})
+    if not isinstance(listeners, dict) or not isinstance(pools, dict):
+        raise InvalidMessage("the heartbeat's listeners and pools are not objects")
+    for listener in listeners.values():
+        if not isinstance(listener, dict) or not isinstance(listener.get("stats", {}), dict):
+            raise InvalidMessage("a listener of the heartbeat is not an object with stats")
+        if not all(isinstance(value, int) for value in listener.get("stats", {}).values()):
+            raise InvalidMessage("a listener's counters are not integers")
+    for pool in pools.values():
+        if not isinstance(pool, dict) or not isinstance(pool.get("members", {}), dict):
+            raise InvalidMessage("a pool of the heartbeat is not an object with members")
+
+
+def open_socket(address: tuple[str, int], receive_buffer: int = 0) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_IP if family == socket.AF_INET else socket.IPPROTO_IPV6,
+                    IP_FREEBIND, 1)
+    if receive_buffer > 0:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.bind(address)
+    sock.settimeout(0.2)  # so that a stopping receiver notices
+    return sock
+
+
+Handler = Callable[[dict[str, Any], float], None]
+
+
+class HeartbeatReceiver:
+    """Receives on ``address`` with ``threads`` threads; ``handle(message, received_at)``."""
+
+    def __init__(self, address: tuple[str, int], key: str, handle: Handler,
+                 counters: Counters, threads: int = 2, receive_buffer: int = 0) -> None:
+        self.key = key
+        self.handle = handle
+        self.counters = counters
+        self.sock = open_socket(address, receive_buffer)
+        self.address = self.sock.getsockname()[:2]
+        self._threads_wanted = threads
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+
+    def decode(self, datagram: bytes) -> dict[str, Any] | None:
+        """The valid message in ``datagram``, or None (counted as why it was dropped)."""
+        self.counters.add("received")
+        try:
+            message = unwrap(datagram, self.key)
+            check_shape(message)
+        except InvalidHMAC:
+            self.counters.add("invalid_hmac")
+            return None
+        except InvalidMessage as exc:
+            LOG.debug("dropped a malformed heartbeat: %s", exc)
+            self.counters.add("malformed")
+            return None
+        return message
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                datagram, _ = self.sock.recvfrom(MAX_DATAGRAM)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                LOG.exception("heartbeat socket error")
+                continue
+            message = self.decode(datagram)
+            if message is not None:
+                self.handle(message, time.monotonic())
+
+    def start(self) -> None:
+        for index in range(self._threads_wanted):
+            thread = threading.Thread(target=self._run, name=f"hm-receiver-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+        self._threads.clear()
+        self.sock.close()

@@ -1,0 +1,50 @@
+"""What the health manager and the amphorae agree on: where heartbeats go, and their key."""
+from __future__ import annotations
+
+import os
+import secrets
+
+from lbaas import host
+from lbaas.config import Settings
+from lbaas.network.management import layout
+
+KEY_FILE = "heartbeat.key"
+
+
+def bind_ip(settings: Settings) -> str:
+    """[health_manager] bind_ip, or where amphorae send: the controller's management address."""
+    if settings.health_manager.bind_ip:
+        return settings.health_manager.bind_ip
+    if host.uses_local_network(settings):
+        return str(layout(settings.networking).controller_ip)
+    return "127.0.0.1"
+
+
+def controller_ip_port_list(settings: Settings) -> list[str]:
+    """Where amphorae send heartbeats: the option, else this health manager's address."""
+    if settings.health_manager.controller_ip_port_list:
+        return list(settings.health_manager.controller_ip_port_list)
+    address = bind_ip(settings)
+    address = f"[{address}]" if ":" in address else address
+    return [f"{address}:{settings.health_manager.bind_port}"]
+
+
+def heartbeat_key(settings: Settings) -> str:
+    """[health_manager] heartbeat_key, else a random key made once in the state path (0600)."""
+    if settings.health_manager.heartbeat_key is not None:
+        return settings.health_manager.heartbeat_key.get_secret_value()
+    path = settings.DEFAULT.state_path / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside, then linked in: concurrent starters agree on one complete key.
+        candidate = path.with_name(f".{KEY_FILE}.{os.getpid()}")
+        descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,312 @@
+"""Heartbeats into the database, in batches (upstream's ``update_health`` and ``update_stats``).
+
+One thread takes whatever heartbeats are waiting (up to ``BATCH_SIZE``) and handles them
+together: a handful of reads for the trees of every load balancer involved, then one
+short write transaction that
+
+* keeps only heartbeats newer than the amphora's recorded ``sequence`` (replays and
+  copies already handled by another health manager are dropped and counted),
+* upserts ``amphora_health`` (``last_update`` only when every enabled listener reported,
+  as upstream),
+* writes the operating statuses that changed (``operating_status.derive``),
+* adds the counters' deltas to ``listener_statistics`` per (listener, amphora)
+  (``active_connections`` is replaced).
+
+The health rows are read ``FOR UPDATE`` in id order, so two health managers sharing the
+load serialize per amphora without deadlocks; on SQLite the write lock does the same.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lbaas import constants
+from lbaas.db import status as db_status
+from lbaas.db.engine import Database
+from lbaas.db.models import (Amphora, AmphoraHealth, Listener, ListenerStatistics, LoadBalancer,
+                             Member, Pool, utcnow)
+from lbaas.health import operating_status
+from lbaas.health.operating_status import (Changes, ListenerState, LoadBalancerState,
+                                           PoolState)
+from lbaas.health.receiver import Counters
+
+LOG = logging.getLogger(__name__)
+BATCH_SIZE = 500
+COUNTER_COLUMNS = {"rx": "bytes_in", "tx": "bytes_out", "totconns": "total_connections",
+                   "ereq": "request_errors"}
+COLUMNS = (*COUNTER_COLUMNS.values(), "active_connections")
+
+
+@dataclass
+class Heartbeat:
+    message: dict[str, Any]
+    received_at: float  # time.monotonic()
+
+    @property
+    def amphora_id(self) -> str:
+        return self.message["id"]
+
+    @property
+    def seq(self) -> int:
+        return self.message["seq"]
+
+
+@dataclass
+class AmphoraReport:
+    """What one batch says about one amphora: its heartbeats (oldest first) and outcome."""
+
+    heartbeats: list[Heartbeat]
+    load_balancer_id: str | None = None
+    alive: bool = False
+    changes: Changes | None = None
+    listener_ids: frozenset[str] = frozenset()
+
+    @property
+    def latest(self) -> Heartbeat:
+        return self.heartbeats[-1]
+
+
+def load_trees(session: Session, lb_ids: Iterable[str]) -> dict[str, LoadBalancerState]:
+    """The statuses of these load balancers' trees (DELETED ones left out)."""
+    lb_ids = list(lb_ids)
+    trees = {row.id: LoadBalancerState(row.id, row.enabled, row.provisioning_status,
+                                       row.operating_status)
+             for row in session.execute(
+                 select(LoadBalancer.id, LoadBalancer.enabled, LoadBalancer.provisioning_status,
+                        LoadBalancer.operating_status)
+                 .where(LoadBalancer.id.in_(lb_ids),
+                        LoadBalancer.provisioning_status != constants.DELETED))}
+    for row in session.execute(select(Listener.id, Listener.load_balancer_id, Listener.enabled,
+                                      Listener.operating_status)
+                               .where(Listener.load_balancer_id.in_(trees))):
+        trees[row.load_balancer_id].listeners[row.id] = ListenerState(row.enabled,
+                                                                      row.operating_status)
+    pools: dict[str, PoolState] = {}
+    for row in session.execute(select(Pool.id, Pool.load_balancer_id, Pool.operating_status)
+                               .where(Pool.load_balancer_id.in_(trees))):
+        pools[row.id] = trees[row.load_balancer_id].pools[row.id] = PoolState(row.operating_status)
+    for row in session.execute(select(Member.id, Member.pool_id, Member.operating_status)
+                               .where(Member.pool_id.in_(pools))):
+        pools[row.pool_id].members[row.id] = row.operating_status
+    return trees
+
+
+def _counter_rows(report: AmphoraReport, amphora_id: str,
+                  heartbeats: list[Heartbeat]) -> dict[str, dict[str, Any]]:
+    """Per listener of the amphora's load balancer: the summed deltas of ``heartbeats``."""
+    rows: dict[str, dict[str, Any]] = {}
+    for heartbeat in heartbeats:
+        for listener_id, listener in heartbeat.message.get("listeners", {}).items():
+            if listener_id not in report.listener_ids:
+                continue
+            stats = listener.get("stats", {})
+            row = rows.setdefault(listener_id, {"b_listener": listener_id, "b_amphora": amphora_id,
+                                                **{f"d_{column}": 0 for column in COLUMNS}})
+            for key, column in COUNTER_COLUMNS.items():
+                row[f"d_{column}"] += max(0, stats.get(key, 0))
+            row["d_active_connections"] = max(0, stats.get("conns", 0))
+    return rows
+
+
+class HealthUpdater:
+    """Takes valid heartbeats (``submit``) and writes them in batches on its own thread."""
+
+    def __init__(self, db: Database, counters: Counters, heartbeat_interval: float) -> None:
+        self.db = db
+        self.counters = counters
+        self.heartbeat_interval = heartbeat_interval
+        self.queue: queue.SimpleQueue[Heartbeat] = queue.SimpleQueue()
+        self._newest: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, message: dict[str, Any], received_at: float) -> None:
+        self.queue.put(Heartbeat(message, received_at))
+
+    # -- the batch ---------------------------------------------------------------------
+
+    def _new_to_us(self, heartbeats: list[Heartbeat]) -> dict[str, AmphoraReport]:
+        """Group by amphora, dropping what this process already saw a newer one of."""
+        reports: dict[str, AmphoraReport] = {}
+        for heartbeat in sorted(heartbeats, key=lambda item: item.seq):
+            newest = self._newest.get(heartbeat.amphora_id)
+            if newest is not None and heartbeat.seq <= newest:
+                self.counters.add("duplicate" if heartbeat.seq == newest else "replayed")
+                continue
+            self._newest[heartbeat.amphora_id] = heartbeat.seq
+            reports.setdefault(heartbeat.amphora_id, AmphoraReport([])).heartbeats.append(heartbeat)
+        return reports
+
+    def _judge(self, reports: dict[str, AmphoraReport]) -> None:
+        """Look up each amphora and derive its load balancer's status changes."""
+        with self.db.read() as session:
+            amphorae = {row.id: row for row in session.execute(
+                select(Amphora.id, Amphora.load_balancer_id, Amphora.status)
+                .where(Amphora.id.in_(list(reports))))}
+            trees = load_trees(session, {row.load_balancer_id for row in amphorae.values()
+                                         if row.load_balancer_id})
+        now = time.monotonic()
+        for amphora_id in list(reports):
+            row = amphorae.get(amphora_id)
+            if row is None or row.status == constants.DELETED:
+                self.counters.add("unknown_amphora", len(reports.pop(amphora_id).heartbeats))
+                self._newest.pop(amphora_id, None)
+                continue
+            report = reports[amphora_id]
+            late = now - report.latest.received_at > self.heartbeat_interval
+            if late:
+                self.counters.add("late")
+            tree = trees.get(row.load_balancer_id) if row.load_balancer_id else None
+            report.load_balancer_id = tree.id if tree else None
+            if tree is None:  # a spare: alive, nothing else to record
+                report.alive = not late
+                continue
+            report.alive = not late and operating_status.listener_count_matches(
+                tree, report.latest.message)
+            report.changes = operating_status.derive(tree, report.latest.message)
+            operating_status.apply(tree, report.changes)
+            report.listener_ids = frozenset(tree.listeners)
+
+    def _write(self, session: Session, reports: dict[str, AmphoraReport]) -> int:
+        """Record the batch; returns how many heartbeats were accepted."""
+        ids = sorted(reports)
+        recorded = dict(session.execute(
+            select(AmphoraHealth.amphora_id, AmphoraHealth.sequence)
+            .where(AmphoraHealth.amphora_id.in_(ids))
+            .order_by(AmphoraHealth.amphora_id).with_for_update()).all())
+        now = utcnow()
+        new_rows, updates, counter_rows = [], [], {}
+        changes: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        accepted = 0
+        for amphora_id in ids:
+            report = reports[amphora_id]
+            fresh = [hb for hb in report.heartbeats if hb.seq > recorded.get(amphora_id, -1)]
+            stale = len(report.heartbeats) - len(fresh)
+            if stale:
+                self.counters.add("replayed", stale)
+            if not fresh:
+                continue
+            accepted += len(fresh)
+            values = {"b_id": amphora_id, "sequence": fresh[-1].seq}
+            if amphora_id not in recorded:
+                new_rows.append({"amphora_id": amphora_id, "sequence": fresh[-1].seq,
+                                 "last_update": now, "busy": False})
+            elif report.alive:
+                updates.append({**values, "last_update": now})
+            else:
+                updates.append({**values, "last_update": None})
+            for kind, by_id in (report.changes or {}).items():
+                for object_id, new_status in by_id.items():
+                    changes[kind][new_status].append(object_id)
+            for listener_id, row in _counter_rows(report, amphora_id, fresh).items():
+                counter_rows[(listener_id, amphora_id)] = row
+        if new_rows:
+            session.execute(insert(AmphoraHealth), new_rows)
+        self._update_health(session, updates)
+        for kind, by_status in changes.items():
+            model = db_status.KINDS[kind]
+            for new_status, object_ids in by_status.items():
+                session.execute(update(model).where(model.id.in_(object_ids))
+                                .values(operating_status=new_status)
+                                .execution_options(synchronize_session=False))
+        self._add_statistics(session, counter_rows)
+        return accepted
+
+    @staticmethod
+    def _update_health(session: Session, updates: list[dict[str, Any]]) -> None:
+        table = AmphoraHealth.__table__
+        alive = [row for row in updates if row["last_update"] is not None]
+        silent = [{"b_id": row["b_id"], "sequence": row["sequence"]}
+                  for row in updates if row["last_update"] is None]
+        where = table.c.amphora_id == bindparam("b_id")
+        if alive:
+            session.connection().execute(table.update().where(where), alive)
+        if silent:
+            session.connection().execute(table.update().where(where), silent)
+
+    @staticmethod
+    def _add_statistics(session: Session, rows: dict[tuple[str, str], dict[str, Any]]) -> None:
+        if not rows:
+            return
+        table = ListenerStatistics.__table__
+        amphora_ids = {amphora_id for _, amphora_id in rows}
+        existing = {tuple(row) for row in session.execute(
+            select(table.c.listener_id, table.c.amphora_id)
+            .where(table.c.amphora_id.in_(amphora_ids)))}
+        new = [{"listener_id": row["b_listener"], "amphora_id": row["b_amphora"],
+                **{column: row[f"d_{column}"] for column in COLUMNS}}
+               for key, row in rows.items() if key not in existing]
+        if new:
+            session.execute(insert(ListenerStatistics), new)
+        increments = [row for key, row in rows.items() if key in existing]
+        if increments:
+            session.connection().execute(
+                table.update()
+                .where(table.c.listener_id == bindparam("b_listener"),
+                       table.c.amphora_id == bindparam("b_amphora"))
+                .values(active_connections=bindparam("d_active_connections"),
+                        **{column: table.c[column] + bindparam(f"d_{column}")
+                           for column in COUNTER_COLUMNS.values()}),
+                increments)
+
+    def process(self, heartbeats: list[Heartbeat]) -> None:
+        """Handle one batch of valid heartbeats."""
+        reports = self._new_to_us(heartbeats)
+        if reports:
+            self._judge(reports)
+        if not reports:
+            return
+        for attempt in (1, 2):
+            try:
+                with self.db.write() as session:
+                    accepted = self._write(session, reports)
+                break
+            except IntegrityError:  # another health manager inserted the same row first
+                if attempt == 2:
+                    raise
+        self.counters.add("accepted", accepted)
+
+    # -- the thread --------------------------------------------------------------------
+
+    def _next_batch(self) -> list[Heartbeat]:
+        try:
+            batch = [self.queue.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        while len(batch) < BATCH_SIZE:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self._next_batch()
+            if not batch:
+                continue
+            try:
+                self.process(batch)
+            except Exception:  # a failed batch is lost (the next heartbeats come soon)
+                LOG.exception("could not record %d heartbeats", len(batch))
+                self.counters.add("failed", len(batch))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="hm-updater", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None

@@ -1,0 +1,127 @@
+"""Heartbeats on loopback: valid ones update health, statuses and stats; bad ones change nothing."""
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from lbaas.db.models import AmphoraHealth, ListenerStatistics
+from tests.api.helpers import create_lb, create_listener, create_member, create_pool
+from tests.health.conftest import amphora_of
+
+
+@pytest.fixture
+def tree(client, services) -> dict[str, Any]:
+    lb = create_lb(client)
+    listener = create_listener(client, lb["id"])
+    pool = create_pool(client, lb["id"], listener_id=listener["id"])
+    members = [create_member(client, pool["id"], f"10.0.0.{i}")["id"] for i in (1, 2)]
+    return {"lb": lb["id"], "listener": listener["id"], "pool": pool["id"], "members": members,
+            "amphora": amphora_of(services, lb["id"])}
+
+
+def heartbeat(tree: dict[str, Any], seq: int, members=("UP", "UP"), rx=0, conns=0,
+              amphora: str | None = None) -> dict[str, Any]:
+    return {"id": amphora or tree["amphora"], "seq": seq, "ver": 3,
+            "listeners": {tree["listener"]: {"status": "OPEN", "stats": {
+                "rx": rx, "tx": 2 * rx, "conns": conns, "totconns": rx // 100, "ereq": 0}}},
+            "pools": {f"{tree['pool']}:{tree['listener']}": {
+                "status": "UP", "members": dict(zip(tree["members"], members))}}}
+
+
+def statuses(client, tree) -> dict[str, str]:
+    root = client.get(f"/v2/lbaas/loadbalancers/{tree['lb']}/status").json()["statuses"]
+    lb = root["loadbalancer"]
+    pool = lb["listeners"][0]["pools"][0]
+    return {"lb": lb["operating_status"], "listener": lb["listeners"][0]["operating_status"],
+            "pool": pool["operating_status"],
+            **{member["id"]: member["operating_status"] for member in pool["members"]}}
+
+
+def stats(client, tree) -> dict[str, int]:
+    return client.get(f"/v2/lbaas/listeners/{tree['listener']}/stats").json()["stats"]
+
+
+def health(services, amphora_id) -> tuple[Any, ...] | None:
+    with services.db.read() as session:
+        row = session.get(AmphoraHealth, amphora_id)
+        return None if row is None else (row.last_update, row.sequence, row.busy)
+
+
+def test_a_heartbeat_sets_operating_statuses_health_and_stats(client, services, tree, send):
+    counted = send(heartbeat(tree, 10, members=("UP", "DOWN"), rx=1000, conns=4))
+    assert counted["accepted"] == 1
+    assert statuses(client, tree) == {"lb": "DEGRADED", "listener": "ONLINE", "pool": "DEGRADED",
+                                      tree["members"][0]: "ONLINE", tree["members"][1]: "ERROR"}
+    assert health(services, tree["amphora"])[1] == 10
+    assert stats(client, tree) == {"bytes_in": 1000, "bytes_out": 2000, "active_connections": 4,
+                                   "total_connections": 10, "request_errors": 0}
+    send(heartbeat(tree, 11, rx=500, conns=1))
+    assert statuses(client, tree)["lb"] == "ONLINE"
+    assert statuses(client, tree)[tree["members"][1]] == "ONLINE"
+    assert stats(client, tree) == {"bytes_in": 1500, "bytes_out": 3000, "active_connections": 1,
+                                   "total_connections": 15, "request_errors": 0}
+
+
+def _unchanged(client, services, tree, send, datagram, counter: str) -> None:
+    before = (statuses(client, tree), stats(client, tree), health(services, tree["amphora"]))
+    counted = send(datagram) if isinstance(datagram, bytes) else send(*datagram)
+    assert counted[counter] >= 1, counted
+    assert (statuses(client, tree), stats(client, tree), health(services, tree["amphora"])) == before
+
+
+def test_forged_replayed_garbage_and_unknown_heartbeats_change_nothing(
+        client, services, tree, send, health_manager):
+    send(heartbeat(tree, 100, rx=1000))
+    bad = heartbeat(tree, 101, members=("DOWN", "DOWN"), rx=99999)
+    _unchanged(client, services, tree, send, (bad, "a-guessed-key"), "invalid_hmac")
+    _unchanged(client, services, tree, send, b"\x00garbage" * 20, "invalid_hmac")
+    _unchanged(client, services, tree, send, (heartbeat(tree, 100, rx=1000),), "duplicate")
+    _unchanged(client, services, tree, send, (heartbeat(tree, 50, members=("DOWN", "DOWN")),),
+               "replayed")
+    _unchanged(client, services, tree, send,
+               (heartbeat(tree, 200, amphora="00000000-0000-4000-8000-00000000dead"),),
+               "unknown_amphora")
+    for malformed in ({"seq": 300}, {"id": tree["amphora"], "seq": "300"},
+                      {"id": tree["amphora"], "seq": 300, "listeners": []},
+                      {"id": tree["amphora"], "seq": 300,
+                       "listeners": {tree["listener"]: {"stats": {"rx": "lots"}}}}):
+        _unchanged(client, services, tree, send, (malformed,), "malformed")
+    from lbaas.amphora.agent.status_message import _digest
+    signed_garbage = zlib.compress(b"{not json")
+    signed_garbage += _digest(signed_garbage, b"health-test-key").hex().encode()
+    _unchanged(client, services, tree, send, signed_garbage, "malformed")
+    # The receiver still works after all that.
+    send(heartbeat(tree, 101, members=("UP", "DOWN")))
+    assert statuses(client, tree)[tree["members"][1]] == "ERROR"
+
+
+def test_a_heartbeat_already_handled_by_another_health_manager_is_not_counted_twice(
+        client, services, tree, send, health_manager):
+    send(heartbeat(tree, 10, rx=1000))
+    health_manager.updater._newest.clear()  # as if another process had handled seq 11
+    with services.db.write() as session:
+        session.get(AmphoraHealth, tree["amphora"]).sequence = 11
+    counted = send(heartbeat(tree, 11, rx=1000))
+    assert counted["replayed"] == 1
+    assert stats(client, tree)["bytes_in"] == 1000
+
+
+def test_an_amphora_missing_a_listener_is_not_counted_alive(client, services, tree, send):
+    send(heartbeat(tree, 1))
+    alive_at = health(services, tree["amphora"])[0]
+    silent = heartbeat(tree, 2)
+    silent["listeners"] = {}
+    send(silent)
+    assert health(services, tree["amphora"])[:2] == (alive_at, 2)
+    assert statuses(client, tree)["listener"] == "ERROR"
+
+
+def test_statistics_are_kept_per_amphora(client, services, tree, send):
+    send(heartbeat(tree, 1, rx=300))
+    with services.db.read() as session:
+        rows = session.scalars(select(ListenerStatistics)).all()
+    assert [(r.listener_id, r.amphora_id, r.bytes_in) for r in rows] == [
+        (tree["listener"], tree["amphora"], 300)]
