@@ -1,6 +1,7 @@
 """The amphora agent on its own: rejected configurations, hitless reloads, its command."""
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -140,11 +141,19 @@ def silent_backend():
     old haproxy busy (draining) after a reload."""
     listener = socket.create_server(("127.0.0.1", 0))
     accepted: list[socket.socket] = []
-    threading.Thread(target=lambda: accepted.extend(iter(lambda: listener.accept()[0], None)),
-                     daemon=True).start()
+
+    def accept_until_shut_down() -> None:
+        with contextlib.suppress(OSError):  # shutdown() wakes accept() with an error
+            while True:
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept_until_shut_down, daemon=True)
+    thread.start()
     try:
         yield listener.getsockname()[1]
     finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        thread.join()
         listener.close()
         for connection in accepted:
             connection.close()
