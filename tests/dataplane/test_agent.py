@@ -53,7 +53,9 @@ def agent(tmp_path: Path, request):
                                      amphora_id)
     client = httpx.Client(base_url=f"https://127.0.0.1:{config.bind_port}", verify=context)
     try:
-        for _ in range(100):
+        # `lbaas amphora-agent` imports the whole service first: seconds on a busy host.
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
             try:
                 client.get("/")
                 break
