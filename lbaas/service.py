@@ -10,6 +10,7 @@ import uvicorn
 
 from lbaas import drivers as driver_registry
 from lbaas import host
+from lbaas.amphora import keepalived_config
 from lbaas.api.app import create_app
 from lbaas.api.common import ApiState
 from lbaas.config import ConfigError, Settings
@@ -48,11 +49,10 @@ def check(settings: Settings) -> None:
     topology = settings.controller_worker.loadbalancer_topology
     if topology not in ("SINGLE", "ACTIVE_STANDBY"):
         raise ConfigError("[controller_worker] loadbalancer_topology must be SINGLE or ACTIVE_STANDBY")
-    if topology == "ACTIVE_STANDBY" and host.uses_local_network(settings):
-        # Two amphorae holding one VIP need keepalived's VRRP, which is not built yet.
-        raise ConfigError("[controller_worker] loadbalancer_topology = ACTIVE_STANDBY needs "
-                          "VRRP between the amphorae, which this version does not have yet; "
-                          "use SINGLE (or the no-op drivers)")
+    try:
+        keepalived_config.check_settings(settings.keepalived_vrrp)
+    except keepalived_config.InvalidVrrpConfiguration as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def open_services(settings: Settings, *, upgrade: bool = True) -> Services:

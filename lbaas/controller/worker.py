@@ -10,7 +10,7 @@ from collections.abc import Callable
 from lbaas.config import Settings
 from lbaas.controller import jobs
 from lbaas.controller.flow import FlowContext, Step, run
-from lbaas.controller.flows import change, load_balancer
+from lbaas.controller.flows import change, failover, load_balancer
 from lbaas.db.engine import Database
 from lbaas.db.models import Job
 from lbaas.drivers import Drivers
@@ -20,7 +20,8 @@ LOG = logging.getLogger(__name__)
 FLOWS: dict[str, Callable[..., list[Step]]] = {
     "create_load_balancer": load_balancer.create,
     "delete_load_balancer": load_balancer.delete,
-    "failover_load_balancer": load_balancer.failover,
+    "failover_load_balancer": failover.failover_load_balancer,
+    "failover_amphora": failover.failover_amphora,
     "change": change.change,
 }
 

@@ -61,7 +61,8 @@ def _rest_amphora(settings: Settings, db: Database) -> AmphoraDriver:
     from lbaas.certs import store
     from lbaas.drivers.amphora.rest import RestAmphoraDriver
     paths = store.ensure(settings)
-    return RestAmphoraDriver(settings.haproxy_amphora, paths.client_cert, paths.server_ca)
+    return RestAmphoraDriver(settings.haproxy_amphora, paths.client_cert, paths.server_ca,
+                             vrrp=settings.keepalived_vrrp)
 
 
 def _noop_certificates(settings: Settings, db: Database) -> CertificateDriver:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from lbaas.amphora.agent import certificate, interfaces
+from lbaas.amphora.agent import certificate, interfaces, keepalived
 from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.haproxy import Haproxy, HaproxyPaths, InvalidConfig, ReloadFailed
 
@@ -58,6 +58,9 @@ class Agent:
             ("POST", re.compile(rf"/{API_VERSION}/plug/network"), self.plug_network),
             ("GET", re.compile(rf"/{API_VERSION}/interface/(?P<ip_address>[0-9a-fA-F.:]+)"),
              self.interface),
+            ("PUT", re.compile(rf"/{API_VERSION}/vrrp/upload"), self.upload_vrrp),
+            ("PUT", re.compile(rf"/{API_VERSION}/vrrp/(?P<action>start|stop|reload)"),
+             self.vrrp_action),
             ("PUT", re.compile(rf"/{API_VERSION}/certificate"), self.upload_certificate),
         ]
 
@@ -151,7 +154,9 @@ class Agent:
     def plug_vip(self, body: bytes, vip: str) -> Response:
         request = json.loads(body or b"{}")
         prefix = ipaddress.ip_network(request["subnet_cidr"]).prefixlen
-        addresses = [f"{vip}/{prefix}"]
+        # ACTIVE_STANDBY: keepalived holds the VIP, the interface only the VRRP address.
+        vrrp_only = request.get("topology") == "ACTIVE_STANDBY" and request.get("vrrp_ip")
+        addresses = [] if vrrp_only else [f"{vip}/{prefix}"]
         if request.get("vrrp_ip") and request["vrrp_ip"] != vip:
             addresses = [f"{request['vrrp_ip']}/{prefix}", *addresses]
         self._configure(request["mac_address"], addresses, request.get("gateway"), request.get("mtu"))
@@ -183,6 +188,25 @@ class Agent:
             raise HttpError(400, "Invalid request", str(exc)) from exc
         self.certificate_installed()
         return 202, {"message": "OK"}, {}
+
+    def _keepalived(self) -> keepalived.Keepalived:
+        return keepalived.Keepalived(keepalived.KeepalivedPaths(self.config.base_path))
+
+    def upload_vrrp(self, body: bytes) -> Response:
+        try:
+            etag = self._keepalived().install(body.decode())
+        except keepalived.InvalidConfig as exc:
+            raise HttpError(400, "Invalid request", str(exc)) from exc
+        return 200, {"message": "OK"}, {"ETag": etag}
+
+    def vrrp_action(self, body: bytes, action: str) -> Response:
+        service = self._keepalived()
+        operation = {"start": service.start, "stop": service.stop, "reload": service.reload}[action]
+        try:
+            done = operation()
+        except (FileNotFoundError, RuntimeError, subprocess.CalledProcessError) as exc:
+            raise HttpError(500, f"Failed to {action} keepalived", str(exc)) from exc
+        return 202, {"message": "OK", "details": f"keepalived {done}"}, {}
 
     def interface(self, body: bytes, ip_address: str) -> Response:
         try:

@@ -1,12 +1,13 @@
-"""Flows for a load balancer as a whole: create, delete, failover."""
+"""Flows for a load balancer as a whole: create and delete (failover: flows/failover.py)."""
 from __future__ import annotations
 
 from lbaas.controller.flow import Step
-from lbaas.controller.tasks import amphora, lifecycle, network
+from lbaas.controller.tasks import amphora, lifecycle, network, vrrp
 
 
 def create(lb_id: str) -> list[Step]:
-    """Build the amphorae, give them the VIP, push any listeners created with the LB."""
+    """Build the amphorae, give them the VIP, push any listeners created with the LB;
+    an ACTIVE_STANDBY pair then starts VRRP, which puts the VIP on the MASTER."""
     return [
         lifecycle.error_tree_on_revert(lb_id),
         network.allocate_vip(lb_id),
@@ -14,6 +15,7 @@ def create(lb_id: str) -> list[Step]:
         network.plug_vip(lb_id),
         network.plug_member_networks(lb_id),
         amphora.update_amphorae(lb_id),
+        vrrp.configure_vrrp(lb_id),
         lifecycle.settle_tree(lb_id),
     ]
 
@@ -28,16 +30,3 @@ def delete(lb_id: str, cascade: bool) -> list[Step]:
         lifecycle.mark_deleted(lb_id),
     ]
 
-
-def failover(lb_id: str) -> list[Step]:
-    """Replace every amphora: new ones are built and configured before the old ones go."""
-    return [
-        lifecycle.error_on_revert(lb_id, {"loadbalancer": [lb_id]}),
-        amphora.retire_amphorae(lb_id),
-        amphora.build_amphorae(lb_id),
-        network.plug_vip(lb_id),
-        network.plug_member_networks(lb_id),
-        amphora.update_amphorae(lb_id),
-        amphora.remove_retired(lb_id),
-        lifecycle.settle(lb_id, {"loadbalancer": [lb_id]}),
-    ]

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
+from lbaas.drivers.compute import placement
 from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer
 
 LOG = logging.getLogger(__name__)
@@ -44,12 +45,12 @@ def new_amphora(ctx: FlowContext, lb_id: str | None) -> str:
     return amphora.id
 
 
-def boot(ctx: FlowContext, amphora_id: str) -> Amphora:
+def boot(ctx: FlowContext, amphora_id: str, host: str | None = None) -> Amphora:
     """Give the amphora its identity, a management port and an instance; wait for its agent."""
     identity = ctx.drivers.certificates.amphora_identity(amphora_id)
     management = ctx.drivers.network.allocate_port(amphora_id, None)
     instance = ctx.drivers.compute.build(amphora_id, management_port=management,
-                                         files=identity.files)
+                                         files=identity.files, host=host)
     amphora = _set(ctx, amphora_id, compute_id=instance.compute_id, status=constants.BOOTING,
                    lb_network_ip=instance.lb_network_ip, cached_zone=instance.host,
                    cert_expiration=identity.expires_at and identity.expires_at.replace(tzinfo=None))
@@ -89,17 +90,31 @@ def claim_spare(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
 def _build_one(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
                avoid_hosts: set[str | None]) -> str | None:
     """An amphora for ``lb_id`` in ``role``: a spare when there is one, else a new one;
-    returns the host it runs on."""
+    returns the host it runs on, not one of ``avoid_hosts`` (those of the pair's other
+    amphora) with [nova] enable_anti_affinity, and preferably not one of them without."""
+    strict = ctx.settings.nova.enable_anti_affinity
     amphora_id = claim_spare(ctx, lb_id, role, priority, avoid_hosts)
+    if amphora_id is None and not strict and avoid_hosts:
+        amphora_id = claim_spare(ctx, lb_id, role, priority, set())
     if amphora_id is not None:
         ctx.store.setdefault("built_amphorae", []).append(amphora_id)
         with ctx.db.read() as session:
             return session.get(Amphora, amphora_id).cached_zone
+    host = placement.choose_host(ctx.settings.compute.hosts, avoid=avoid_hosts,
+                                 load=_host_load(ctx), strict=strict)
     amphora_id = new_amphora(ctx, lb_id)
     ctx.store.setdefault("built_amphorae", []).append(amphora_id)
-    amphora = boot(ctx, amphora_id)
+    amphora = boot(ctx, amphora_id, host)
     _set(ctx, amphora_id, status=constants.ALLOCATED, role=role, vrrp_priority=priority)
     return amphora.cached_zone
+
+
+def _host_load(ctx: FlowContext) -> dict[str, int]:
+    """How many amphorae (not deleted) each compute host runs."""
+    with ctx.db.read() as session:
+        return dict(session.execute(
+            select(Amphora.cached_zone, func.count()).where(Amphora.status != constants.DELETED)
+            .group_by(Amphora.cached_zone)).all())
 
 
 def destroy(ctx: FlowContext, amphora: Amphora) -> None:
@@ -121,15 +136,32 @@ def build_amphorae(lb_id: str) -> Step:
         used_hosts: set[str | None] = set()
         for role, priority in ROLES[topology]:
             used_hosts.add(_build_one(ctx, lb_id, role, priority, used_hosts))
+    return Step("build-amphorae", execute, discard_built)
 
-    def revert(ctx: FlowContext) -> None:
-        for amphora_id in ctx.store.get("built_amphorae", []):
-            with ctx.db.read() as session:
-                amphora = session.get(Amphora, amphora_id)
-            destroy(ctx, amphora)
-            with ctx.db.write() as session:
-                session.execute(delete(Amphora).where(Amphora.id == amphora_id))
-    return Step("build-amphorae", execute, revert)
+
+def build_missing(lb_id: str) -> Step:
+    """An amphora for each role of the topology that no live amphora holds (failover)."""
+    def execute(ctx: FlowContext) -> None:
+        with ctx.db.read() as session:
+            topology = (session.get(LoadBalancer, lb_id, options=ROW_ONLY).topology
+                        or constants.TOPOLOGY_SINGLE)
+            live = live_amphorae(session, lb_id)
+        roles = {amphora.role for amphora in live}
+        hosts = {amphora.cached_zone for amphora in live}
+        for role, priority in ROLES[topology]:
+            if role not in roles:
+                hosts.add(_build_one(ctx, lb_id, role, priority, set(hosts)))
+    return Step("build-missing-amphorae", execute, discard_built)
+
+
+def discard_built(ctx: FlowContext) -> None:
+    """Revert of a build: remove the amphorae the flow built (instances, ports, rows)."""
+    for amphora_id in ctx.store.get("built_amphorae", []):
+        with ctx.db.read() as session:
+            amphora = session.get(Amphora, amphora_id)
+        destroy(ctx, amphora)
+        with ctx.db.write() as session:
+            session.execute(delete(Amphora).where(Amphora.id == amphora_id))
 
 
 def update_amphorae(lb_id: str) -> Step:
@@ -148,6 +180,8 @@ def _remove(ctx: FlowContext, lb_id: str, amphora_ids: list[str]) -> None:
         lb = session.get(LoadBalancer, lb_id)
         amphorae = [session.get(Amphora, amphora_id) for amphora_id in amphora_ids]
         for amphora in amphorae:
+            if amphora.id in ctx.store.get("unreachable", ()):
+                continue  # known dead (a failover found it so): do not wait for it again
             try:
                 ctx.drivers.amphora.delete(lb, amphora)
             except Exception:  # a dead amphora cannot answer; removing it is all that is left
@@ -166,19 +200,20 @@ def delete_amphorae(lb_id: str) -> Step:
     return Step("delete-amphorae", execute)
 
 
-def retire_amphorae(lb_id: str) -> Step:
-    """Failover: set the current amphorae aside (still serving) while replacements are built."""
+def retire_amphora(amphora_id: str) -> Step:
+    """Failover: set the amphora aside (still serving, if it can) while its replacement is
+    built; on revert it gets its status back."""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.write() as session:
-            retired = live_amphorae(session, lb_id)
-            for amphora in retired:
-                amphora.status = constants.PENDING_DELETE
-        ctx.store["retired"] = [amphora.id for amphora in retired]
+            amphora = session.get(Amphora, amphora_id)
+            ctx.store["retired_status"] = amphora.status
+            amphora.status = constants.PENDING_DELETE
+        ctx.store["retired"] = [amphora_id]
 
     def revert(ctx: FlowContext) -> None:
-        for amphora_id in ctx.store.get("retired", []):
-            _set(ctx, amphora_id, status=constants.ALLOCATED)
-    return Step("retire-amphorae", execute, revert)
+        if "retired_status" in ctx.store:
+            _set(ctx, amphora_id, status=ctx.store["retired_status"])
+    return Step("retire-amphora", execute, revert)
 
 
 def remove_retired(lb_id: str) -> Step:

@@ -43,7 +43,8 @@ def plug_vip(lb_id: str) -> Step:
         for amphora in amphorae:
             vrrp = ctx.drivers.network.allocate_port(amphora.id, lb.vip_subnet_id)
             mac = ctx.drivers.compute.attach_port(amphora.compute_id or "", vrrp)
-            ctx.drivers.amphora.post_vip_plug(amphora, vip, vrrp, mac)
+            ctx.drivers.amphora.post_vip_plug(amphora, vip, vrrp, mac,
+                                              topology=lb.topology or constants.TOPOLOGY_SINGLE)
             with ctx.db.write() as session:
                 row = session.get(Amphora, amphora.id)
                 row.vrrp_ip, row.vrrp_port_id = vrrp.ip_address, vrrp.id

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import abc
 
+from lbaas import constants
 from lbaas.db.models import Amphora, LoadBalancer
 from lbaas.drivers.network.base import Port
 
@@ -13,8 +14,10 @@ class AmphoraDriver(abc.ABC):
         """Block until the amphora's agent answers (or raise)."""
 
     @abc.abstractmethod
-    def post_vip_plug(self, amphora: Amphora, vip: Port, vrrp: Port, mac_address: str) -> None:
-        """Configure the VIP interface (found by MAC) with the amphora's and the VIP address."""
+    def post_vip_plug(self, amphora: Amphora, vip: Port, vrrp: Port, mac_address: str,
+                      topology: str = constants.TOPOLOGY_SINGLE) -> None:
+        """Configure the VIP interface (found by MAC) with the amphora's (VRRP) address and,
+        unless ACTIVE_STANDBY (where keepalived holds it), the VIP address."""
 
     @abc.abstractmethod
     def post_network_plug(self, amphora: Amphora, port: Port, mac_address: str) -> None:
@@ -31,6 +34,22 @@ class AmphoraDriver(abc.ABC):
     @abc.abstractmethod
     def upload_cert_amp(self, amphora: Amphora, pem: bytes) -> None:
         """Replace the agent's server certificate and key (certificate rotation)."""
+
+    @abc.abstractmethod
+    def vrrp_interface(self, amphora: Amphora) -> str:
+        """The name of the amphora's interface holding its VRRP address."""
+
+    @abc.abstractmethod
+    def update_vrrp(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
+        """Render the amphora's keepalived configuration, install it, (re)start keepalived."""
+
+    @abc.abstractmethod
+    def stop_vrrp(self, amphora: Amphora) -> None:
+        """Stop keepalived: a MASTER hands the VIP over to its peer at once."""
+
+    @abc.abstractmethod
+    def holds_address(self, amphora: Amphora, ip_address: str) -> bool:
+        """Whether the amphora has ``ip_address`` now (False if it does not answer)."""
 
     def forget(self, amphora_id: str) -> None:
         """The amphora is gone: drop whatever the driver kept for it (connections)."""

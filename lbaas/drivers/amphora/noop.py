@@ -1,6 +1,7 @@
 """An amphora driver that talks to no agent, for API-only use and tests without root."""
 from __future__ import annotations
 
+from lbaas import constants
 from lbaas.db.models import Amphora, LoadBalancer
 from lbaas.drivers.amphora.base import AmphoraDriver
 from lbaas.drivers.network.base import Port
@@ -10,7 +11,8 @@ class NoopAmphoraDriver(AmphoraDriver):
     def wait_ready(self, amphora: Amphora) -> None:
         return None
 
-    def post_vip_plug(self, amphora: Amphora, vip: Port, vrrp: Port, mac_address: str) -> None:
+    def post_vip_plug(self, amphora: Amphora, vip: Port, vrrp: Port, mac_address: str,
+                      topology: str = constants.TOPOLOGY_SINGLE) -> None:
         return None
 
     def post_network_plug(self, amphora: Amphora, port: Port, mac_address: str) -> None:
@@ -21,6 +23,18 @@ class NoopAmphoraDriver(AmphoraDriver):
 
     def delete(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
         return None
+
+    def vrrp_interface(self, amphora: Amphora) -> str:
+        return "eth1"
+
+    def update_vrrp(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
+        return None
+
+    def stop_vrrp(self, amphora: Amphora) -> None:
+        return None
+
+    def holds_address(self, amphora: Amphora, ip_address: str) -> bool:
+        return False
 
     def upload_cert_amp(self, amphora: Amphora, pem: bytes) -> None:
         return None

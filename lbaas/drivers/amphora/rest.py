@@ -6,7 +6,10 @@ CA signed its certificate **and** the certificate names the amphora it meant to 
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import hmac
 import ipaddress
 import logging
 import threading
@@ -17,10 +20,11 @@ from typing import Any
 import httpx
 
 from lbaas import constants
-from lbaas.amphora import haproxy_config
+from lbaas.amphora import haproxy_config, keepalived_config
 from lbaas.amphora.agent.haproxy import HaproxyPaths
+from lbaas.amphora.agent.keepalived import KeepalivedPaths
 from lbaas.certs import tls
-from lbaas.config import HaproxyAmphora
+from lbaas.config import HaproxyAmphora, KeepalivedVrrp
 from lbaas.db.models import Amphora, LoadBalancer
 from lbaas.drivers.amphora.base import AmphoraDriver
 from lbaas.drivers.network.base import Port
@@ -34,8 +38,10 @@ class AgentError(Exception):
 
 
 class RestAmphoraDriver(AmphoraDriver):
-    def __init__(self, settings: HaproxyAmphora, client_cert: Path, server_ca: Path) -> None:
+    def __init__(self, settings: HaproxyAmphora, client_cert: Path, server_ca: Path,
+                 vrrp: KeepalivedVrrp | None = None) -> None:
         self.settings = settings
+        self.vrrp = vrrp or KeepalivedVrrp()
         self.client_cert = client_cert
         self.server_ca = server_ca
         self._clients: dict[str, httpx.Client] = {}
@@ -90,10 +96,12 @@ class RestAmphoraDriver(AmphoraDriver):
                 time.sleep(self.settings.connection_retry_interval)
         raise AgentError(f"amphora {amphora.id} did not answer: {last}")
 
-    def post_vip_plug(self, amphora: Amphora, vip: Port, vrrp: Port, mac_address: str) -> None:
+    def post_vip_plug(self, amphora: Amphora, vip: Port, vrrp: Port, mac_address: str,
+                      topology: str = constants.TOPOLOGY_SINGLE) -> None:
         self._request("POST", amphora, f"{API}/plug/vip/{vip.ip_address}", json={
             "subnet_cidr": vip.subnet_cidr, "gateway": vip.gateway,
-            "mac_address": mac_address, "vrrp_ip": vrrp.ip_address, "mtu": vip.mtu})
+            "mac_address": mac_address, "vrrp_ip": vrrp.ip_address, "mtu": vip.mtu,
+            "topology": topology})
 
     def post_network_plug(self, amphora: Amphora, port: Port, mac_address: str) -> None:
         self._request("POST", amphora, f"{API}/plug/network", json={
@@ -120,8 +128,44 @@ class RestAmphoraDriver(AmphoraDriver):
                       content=text.encode())
         self._request("PUT", amphora, f"{API}/loadbalancer/{load_balancer.id}/reload")
 
+    def vrrp_interface(self, amphora: Amphora) -> str:
+        return self._request("GET", amphora, f"{API}/interface/{amphora.vrrp_ip}").json()["interface"]
+
+    def _vrrp_password(self, lb_id: str) -> str:
+        """The pair's VRRP password: derived from the load balancer id with the controller's
+        key (in its client certificate file), so every controller computes the same one
+        and nothing needs storing."""
+        digest = hmac.new(self.client_cert.read_bytes(), lb_id.encode(), hashlib.sha256).digest()
+        return base64.b32encode(digest).decode()[:7]
+
+    def update_vrrp(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
+        info = self._request("GET", amphora, f"{API}/info").json()
+        options = keepalived_config.VrrpOptions.from_settings(
+            self.vrrp, check_script=str(KeepalivedPaths(Path(info["base_path"])).check_script),
+            auth_pass=self._vrrp_password(load_balancer.id))
+        text = keepalived_config.render(load_balancer, amphora, options)
+        self._request("PUT", amphora, f"{API}/vrrp/upload", content=text.encode())
+        self._request("PUT", amphora, f"{API}/vrrp/start")
+
+    def _quick(self) -> httpx.Timeout:
+        """For an amphora that may be dead (a failover's old one): a live agent accepts a
+        connection at once, so a dead one is given up after 2 s, not the usual 10."""
+        return httpx.Timeout(self.settings.rest_request_read_timeout,
+                             connect=min(2.0, self.settings.rest_request_conn_timeout))
+
+    def stop_vrrp(self, amphora: Amphora) -> None:
+        self._request("PUT", amphora, f"{API}/vrrp/stop", timeout=self._quick())
+
+    def holds_address(self, amphora: Amphora, ip_address: str) -> bool:
+        try:
+            self._request("GET", amphora, f"{API}/interface/{ip_address}", timeout=self._quick())
+        except AgentError:
+            return False
+        return True
+
     def delete(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
-        self._request("DELETE", amphora, f"{API}/listeners/{load_balancer.id}")
+        self._request("DELETE", amphora, f"{API}/listeners/{load_balancer.id}",
+                      timeout=self._quick())
 
     def upload_cert_amp(self, amphora: Amphora, pem: bytes) -> None:
         self._request("PUT", amphora, f"{API}/certificate", content=pem)

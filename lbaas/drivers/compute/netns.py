@@ -75,11 +75,13 @@ class NetnsComputeDriver(ComputeDriver):
         # PING health monitors: haproxy runs ping unprivileged (no file capabilities), so
         # the amphora's own namespace allows ICMP echo sockets to every group. Interfaces
         # announce their addresses (gratuitous ARP) when they come up, so the controller
-        # and clients need not wait for an ARP retry to reach a new amphora or VIP.
+        # and clients need not wait for an ARP retry to reach a new amphora or VIP. haproxy
+        # binds the VIP even while keepalived holds it on the peer (ACTIVE_STANDBY BACKUP).
         subprocess.run(["ip", "netns", "exec", namespace, "sysctl", "-qw",
                         "net.ipv4.ping_group_range=0 2147483647",
                         "net.ipv4.conf.default.arp_notify=1",
-                        "net.ipv4.conf.all.arp_notify=1"], check=True)
+                        "net.ipv4.conf.all.arp_notify=1", "net.ipv4.ip_nonlocal_bind=1",
+                        "net.ipv6.ip_nonlocal_bind=1"], check=True)
         self._plug(namespace, management_port, MANAGEMENT_IFNAME)
         prefix = management_port.subnet_cidr.split("/")[1] if management_port.subnet_cidr else "32"
         _ip("-n", namespace, "addr", "add", f"{management_port.ip_address}/{prefix}",

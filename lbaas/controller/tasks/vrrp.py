@@ -1,0 +1,76 @@
+"""Steps that run VRRP (keepalived) on the amphorae of an ACTIVE_STANDBY load balancer."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from lbaas import constants
+from lbaas.controller.flow import FlowContext, Step
+from lbaas.controller.tasks.amphora import live_amphorae
+from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer
+
+LOG = logging.getLogger(__name__)
+
+
+def _active_standby(ctx: FlowContext, lb_id: str) -> bool:
+    with ctx.db.read() as session:
+        lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
+        return lb.topology == constants.TOPOLOGY_ACTIVE_STANDBY
+
+
+def each_live_amphora(ctx: FlowContext, lb_id: str,
+                      action: Callable[[LoadBalancer, Amphora], None], what: str) -> None:
+    """``action`` on every live amphora: first those this flow did not build (the ones
+    already serving), then the new ones, MASTER before BACKUP (started first, the MASTER
+    claims the VIP before the BACKUP stops waiting for it). An amphora this flow built
+    must succeed; one it did not may be dead (that is why a failover runs) and only gets
+    a warning."""
+    built = set(ctx.store.get("built_amphorae", []))
+    with ctx.db.read() as session:
+        lb = session.get(LoadBalancer, lb_id)
+        for amphora in sorted(live_amphorae(session, lb_id),
+                              key=lambda a: (a.id in built, a.role != constants.ROLE_MASTER)):
+            if amphora.id in built:
+                action(lb, amphora)
+                continue
+            try:
+                action(lb, amphora)
+            except Exception as exc:
+                LOG.warning("amphora %s of load balancer %s did not take the %s: %s",
+                            amphora.id, lb_id, what, exc)
+
+
+def configure_vrrp(lb_id: str) -> Step:
+    """ACTIVE_STANDBY: record each amphora's VRRP interface, push its keepalived
+    configuration and (re)start keepalived; the serving amphora first, so that a new one
+    hears the MASTER as soon as it starts and stays BACKUP."""
+    def execute(ctx: FlowContext) -> None:
+        if not _active_standby(ctx, lb_id):
+            return
+        with ctx.db.read() as session:
+            missing = [a for a in live_amphorae(session, lb_id) if not a.vrrp_interface]
+        for amphora in missing:
+            interface = ctx.drivers.amphora.vrrp_interface(amphora)
+            with ctx.db.write() as session:
+                row = session.get(Amphora, amphora.id)
+                row.vrrp_interface, row.vrrp_id = interface, 1
+        each_live_amphora(ctx, lb_id, ctx.drivers.amphora.update_vrrp, "VRRP configuration")
+    return Step("configure-vrrp", execute)
+
+
+def stop_retired_vrrp(lb_id: str) -> Step:
+    """Before a replaced amphora goes: stop its keepalived, so that as MASTER it hands the
+    VIP over at once (a priority 0 advert) instead of the BACKUP waiting for silence.
+    A dead amphora does not answer, and that is fine."""
+    def execute(ctx: FlowContext) -> None:
+        if not _active_standby(ctx, lb_id):
+            return
+        for amphora_id in ctx.store.get("retired", []):
+            with ctx.db.read() as session:
+                amphora = session.get(Amphora, amphora_id)
+            try:
+                ctx.drivers.amphora.stop_vrrp(amphora)
+            except Exception as exc:
+                LOG.info("amphora %s did not stop its keepalived (%s); removing it", amphora_id, exc)
+                ctx.store.setdefault("unreachable", []).append(amphora_id)
+    return Step("stop-retired-vrrp", execute)

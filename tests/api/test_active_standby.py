@@ -1,0 +1,104 @@
+"""ACTIVE_STANDBY, anti-affinity and failover flows with the no-op drivers."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from lbaas import config
+from lbaas.db.models import Amphora
+from tests.api.helpers import SUBNET, create_lb, wait_lb_active
+from tests.conftest import NOOP_DRIVERS, wait_for
+
+
+@pytest.fixture
+def settings(tmp_path, request) -> config.Settings:
+    extra = getattr(request, "param", {})
+    return config.load(environ={
+        "LBAAS__DEFAULT__state_path": str(tmp_path), **NOOP_DRIVERS,
+        "LBAAS__controller_worker__loadbalancer_topology": "ACTIVE_STANDBY", **extra})
+
+
+def amphorae(services, lb_id: str, *statuses: str) -> list[Amphora]:
+    with services.db.read() as session:
+        rows = session.scalars(select(Amphora).where(Amphora.load_balancer_id == lb_id)
+                               .order_by(Amphora.role.desc())).all()
+    return [row for row in rows if not statuses or row.status in statuses]
+
+
+def test_pair_is_a_master_and_a_backup_with_vrrp_fields(client, services):
+    lb = create_lb(client)
+    master, backup = amphorae(services, lb["id"])
+    assert (master.role, master.vrrp_priority, backup.role, backup.vrrp_priority) == \
+        ("MASTER", 100, "BACKUP", 90)
+    assert master.vrrp_interface and master.vrrp_id == 1 and master.vrrp_ip != backup.vrrp_ip
+    assert master.ha_ip == backup.ha_ip == lb["vip_address"]
+
+
+ONE_HOST = {"LBAAS__nova__enable_anti_affinity": "true", "LBAAS__compute__hosts": "h1"}
+TWO_HOSTS = {"LBAAS__nova__enable_anti_affinity": "true", "LBAAS__compute__hosts": "h1, h2"}
+
+
+@pytest.mark.parametrize("settings", [ONE_HOST], indirect=True)
+def test_anti_affinity_on_one_host_fails_the_create_and_leaves_nothing(client, services, caplog):
+    response = client.post("/v2/lbaas/loadbalancers",
+                           json={"loadbalancer": {"vip_subnet_id": SUBNET}})
+    lb_id = response.json()["loadbalancer"]["id"]
+    wait_for(lambda: client.get(f"/v2/lbaas/loadbalancers/{lb_id}").json()["loadbalancer"],
+             "provisioning_status", "ERROR")
+    assert amphorae(services, lb_id) == []
+    assert "List another host in [compute] hosts" in caplog.text
+
+
+@pytest.mark.parametrize("settings", [TWO_HOSTS], indirect=True)
+def test_anti_affinity_puts_the_pair_on_two_hosts_also_after_failover(client, services):
+    lb = create_lb(client)
+    assert sorted(a.cached_zone for a in amphorae(services, lb["id"])) == ["h1", "h2"]
+    assert client.put(f"/v2/lbaas/loadbalancers/{lb['id']}/failover").status_code == 202
+    wait_lb_active(client, lb["id"])
+    live = amphorae(services, lb["id"], "ALLOCATED")
+    assert sorted(a.cached_zone for a in live) == ["h1", "h2"]
+
+
+def test_load_balancer_failover_replaces_both_backup_first(client, services, drivers):
+    lb = create_lb(client)
+    old = {a.role: a.id for a in amphorae(services, lb["id"])}
+    removed: list[str] = []
+    delete = drivers.amphora.delete
+    drivers.amphora.delete = lambda lb_, amphora: (removed.append(amphora.id), delete(lb_, amphora))
+    assert client.put(f"/v2/lbaas/loadbalancers/{lb['id']}/failover").status_code == 202
+    wait_lb_active(client, lb["id"])
+    assert removed == [old["BACKUP"], old["MASTER"]]
+    live = amphorae(services, lb["id"], "ALLOCATED")
+    assert sorted(a.role for a in live) == ["BACKUP", "MASTER"]
+    assert not {a.id for a in live} & set(old.values())
+
+
+def test_failed_failover_leaves_error_and_the_old_amphora_in_place(client, services, drivers,
+                                                                     caplog):
+    lb = create_lb(client)
+    before = {a.id for a in amphorae(services, lb["id"], "ALLOCATED")}
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("compute is down")
+    drivers.compute.build = broken
+    assert client.put(f"/v2/lbaas/loadbalancers/{lb['id']}/failover").status_code == 202
+    wait_for(lambda: client.get(f"/v2/lbaas/loadbalancers/{lb['id']}").json()["loadbalancer"],
+             "provisioning_status", "ERROR")
+    assert {a.id for a in amphorae(services, lb["id"], "ALLOCATED")} == before
+    assert len(amphorae(services, lb["id"])) == 2  # the failed replacement's row is gone
+    assert "compute is down" in caplog.text
+
+
+def test_amphora_failover_job_replaces_only_that_amphora(client, services):
+    from lbaas.controller import jobs
+    from lbaas.db import status
+    lb = create_lb(client)
+    master, backup = amphorae(services, lb["id"])
+    with services.db.write() as session:
+        assert status.test_and_set(session, lb["id"], "PENDING_UPDATE")
+        jobs.enqueue(session, "failover_amphora", lb_id=lb["id"], amphora_id=master.id)
+    services.wakeup.notify()
+    wait_lb_active(client, lb["id"])
+    live = amphorae(services, lb["id"], "ALLOCATED")
+    assert backup.id in {a.id for a in live} and master.id not in {a.id for a in live}
+    assert sorted(a.role for a in live) == ["BACKUP", "MASTER"]

@@ -1,0 +1,148 @@
+"""ACTIVE_STANDBY on real amphorae: keepalived moves the VIP, failovers rebuild amphorae."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from sqlalchemy import select
+
+from lbaas import config
+from lbaas.db.models import Amphora, Port
+from lbaas.drivers.compute.netns import namespace_of
+from tests.conftest import wait_for
+from tests.dataplane import netns
+from tests.dataplane.conftest import curl
+from tests.dataplane.test_load_balancing import _assert_nothing_left, balanced, build, wait_until
+
+pytestmark = pytest.mark.root
+
+ANSWERS = ("backend-1", "backend-2")
+
+
+@pytest.fixture
+def settings(settings: config.Settings, request) -> config.Settings:
+    """The data-plane settings with ACTIVE_STANDBY (or the topology a test passes) and the
+    test's [compute] / [nova] options."""
+    options = {"topology": "ACTIVE_STANDBY", **getattr(request, "param", {})}
+    settings.controller_worker.loadbalancer_topology = options.pop("topology")
+    for (section, option), value in options.items():
+        setattr(getattr(settings, section), option, value)
+    return settings
+
+
+def live_amphorae(services, lb_id: str) -> list[Amphora]:
+    with services.db.read() as session:
+        return list(session.scalars(select(Amphora).where(
+            Amphora.load_balancer_id == lb_id, Amphora.status == "ALLOCATED")))
+
+
+def vip_holders(services, drivers, lb: dict) -> list[Amphora]:
+    """The amphorae that have the VIP now (asked through their agents)."""
+    return [amphora for amphora in live_amphorae(services, lb["id"])
+            if drivers.amphora.holds_address(amphora, lb["vip_address"])]
+
+
+def crash(amphora: Amphora) -> None:
+    """The amphora dies: every process in it killed at once, its namespace gone."""
+    namespace = namespace_of(amphora.id)
+    for pid in netns.ip("netns", "pids", namespace, check=False).stdout.split():
+        subprocess.run(["kill", "-9", pid], check=False)
+    netns.ip("netns", "del", namespace)
+
+
+def fail_over(client, lb_id: str) -> None:
+    """API failover, waited for (a dead amphora costs a couple of seconds of timeouts)."""
+    path = f"/v2/lbaas/loadbalancers/{lb_id}"
+    assert client.put(f"{path}/failover").status_code == 202
+    wait_for(lambda: client.get(path).json()["loadbalancer"], "provisioning_status", "ACTIVE",
+             timeout=60)
+
+
+def serves(topology, url: str) -> bool:
+    return curl(topology.client, url, "--max-time", "1") in ANSWERS
+
+
+def test_pair_serves_through_the_vip_held_by_the_master(dataplane, topology, services, drivers):
+    made = build(dataplane, topology)
+    assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
+    wait_until(lambda: len(vip_holders(services, drivers, made["lb"])) == 1)
+    assert [a.role for a in vip_holders(services, drivers, made["lb"])] == ["MASTER"]
+
+
+def test_master_crash_moves_vip_to_backup_and_failover_restores_the_pair(
+        dataplane, topology, services, drivers):
+    made = build(dataplane, topology)
+    wait_until(lambda: len(vip_holders(services, drivers, made["lb"])) == 1)
+    master = vip_holders(services, drivers, made["lb"])[0]
+    crash(master)
+    wait_until(lambda: serves(topology, made["url"]), timeout=10)
+    assert [a.role for a in vip_holders(services, drivers, made["lb"])] == ["BACKUP"]
+    assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
+
+    fail_over(dataplane, made["lb"]["id"])
+    live = live_amphorae(services, made["lb"]["id"])
+    assert sorted(a.role for a in live) == ["BACKUP", "MASTER"] and master.id not in {a.id for a in live}
+    assert len(vip_holders(services, drivers, made["lb"])) == 1
+    assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
+    _assert_nothing_left_of(services, master.id)
+
+
+def _assert_nothing_left_of(services, amphora_id: str) -> None:
+    """The replaced amphora's namespace, directory and ports are gone."""
+    assert namespace_of(amphora_id) not in netns.ip("netns", "list").stdout
+    assert not (services.settings.haproxy_amphora.base_path / amphora_id).exists()
+    with services.db.read() as session:
+        assert not session.scalars(select(Port).where(Port.device_id == amphora_id)).all()
+
+
+def test_haproxy_stopping_on_the_master_moves_the_vip(dataplane, topology, services, drivers):
+    services.settings.keepalived_vrrp.vrrp_check_interval = 1
+    made = build(dataplane, topology)
+    wait_until(lambda: len(vip_holders(services, drivers, made["lb"])) == 1)
+    master = vip_holders(services, drivers, made["lb"])[0]
+    pids = netns.ip("netns", "pids", namespace_of(master.id)).stdout.split()
+    for pid in pids:
+        if open(f"/proc/{pid}/comm").read().strip() == "haproxy":
+            subprocess.run(["kill", "-9", pid], check=False)
+    wait_until(lambda: [a.role for a in vip_holders(services, drivers, made["lb"])] == ["BACKUP"],
+               timeout=15)
+    assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
+
+
+@pytest.mark.parametrize("settings", [{("nova", "enable_anti_affinity"): True}], indirect=True)
+def test_anti_affinity_with_one_host_fails_the_create_cleanly(dataplane, topology, services,
+                                                              drivers):
+    built: list[str] = []
+    build_amphora = drivers.compute.build
+
+    def recording_build(amphora_id, **kwargs):
+        built.append(amphora_id)
+        return build_amphora(amphora_id, **kwargs)
+    drivers.compute.build = recording_build
+    response = dataplane.post("/v2/lbaas/loadbalancers", json={
+        "loadbalancer": {"vip_subnet_id": topology.vips.subnet_id}})
+    lb_path = f"/v2/lbaas/loadbalancers/{response.json()['loadbalancer']['id']}"
+    wait_for(lambda: dataplane.get(lb_path).json()["loadbalancer"], "provisioning_status", "ERROR")
+    assert len(built) == 1  # the MASTER was built, then removed; no BACKUP could be placed
+    _assert_nothing_left(services, built, [])
+
+
+@pytest.mark.parametrize("settings", [{("nova", "enable_anti_affinity"): True,
+                                       ("compute", "hosts"): ["rack-1", "rack-2"]}], indirect=True)
+def test_anti_affinity_with_two_hosts_places_the_pair_apart(dataplane, topology, services):
+    made = build(dataplane, topology)
+    assert sorted(a.cached_zone for a in live_amphorae(services, made["lb"]["id"])) == \
+        ["rack-1", "rack-2"]
+    assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
+
+
+@pytest.mark.parametrize("settings", [{"topology": "SINGLE"}], indirect=True)
+def test_single_failover_replaces_the_amphora_and_traffic_resumes(dataplane, topology, services):
+    made = build(dataplane, topology)
+    [old] = live_amphorae(services, made["lb"]["id"])
+    fail_over(dataplane, made["lb"]["id"])
+    [new] = live_amphorae(services, made["lb"]["id"])
+    assert new.id != old.id and new.role == "STANDALONE"
+    wait_until(lambda: serves(topology, made["url"]))
+    assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
+    _assert_nothing_left_of(services, old.id)
