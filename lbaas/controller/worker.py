@@ -10,7 +10,7 @@ from collections.abc import Callable
 from lbaas.config import Settings
 from lbaas.controller import jobs
 from lbaas.controller.flow import FlowContext, Step, run
-from lbaas.controller.flows import change, failover, load_balancer
+from lbaas.controller.flows import amphora, change, failover, load_balancer
 from lbaas.db.engine import Database
 from lbaas.db.models import Job
 from lbaas.drivers import Drivers
@@ -23,6 +23,8 @@ FLOWS: dict[str, Callable[..., list[Step]]] = {
     "failover_load_balancer": failover.failover_load_balancer,
     "failover_amphora": failover.failover_amphora,
     "change": change.change,
+    "delete_amphora": amphora.delete,
+    "update_amphora_config": amphora.update_config,
 }
 
 

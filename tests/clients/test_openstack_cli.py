@@ -307,3 +307,47 @@ def test_cli_cascade_delete_removes_the_whole_tree(cli, http):
     wait_gone(http, f"{LB_PATH}/{lb['id']}")
     for path in (f"/v2/lbaas/listeners/{listener['id']}", f"/v2/lbaas/pools/{pool['id']}"):
         assert http.get(path).status_code == 404
+
+
+def test_cli_manages_flavor_profiles_and_flavors(cli, http):
+    profile = cli.json("loadbalancer", "flavorprofile", "create", "--name", "cli-fp",
+                       "--provider", "amphora", "--flavor-data",
+                       '{"loadbalancer_topology": "ACTIVE_STANDBY"}')
+    assert profile["provider_name"] == "amphora"
+    assert profile["id"] in {row["id"] for row in cli.json("loadbalancer", "flavorprofile", "list")}
+    flavor = cli.json("loadbalancer", "flavor", "create", "--name", "cli-gold",
+                      "--flavorprofile", "cli-fp", "--description", "two amphorae", "--enable")
+    assert flavor["flavor_profile_id"] == profile["id"]
+    assert "cli-gold" in {row["name"] for row in cli.json("loadbalancer", "flavor", "list")}
+    shown = cli.json("loadbalancer", "flavor", "show", "cli-gold")
+    assert (shown["id"], shown["description"], shown["enabled"]) == (flavor["id"], "two amphorae", True)
+    refused = cli.run("loadbalancer", "flavorprofile", "create", "--name", "bad",
+                      "--provider", "amphora", "--flavor-data", '{"loadbalancer_topology": "X"}')
+    assert refused.returncode != 0 and "does not support a requested option" in refused.stderr
+    lb = create_lb(http, "flavored", flavor_id=flavor["id"])
+    assert lb["flavor_id"] == flavor["id"]
+    roles = {row["role"] for row in cli.json("loadbalancer", "amphora", "list", "--loadbalancer", lb["id"])}
+    assert roles == {"MASTER", "BACKUP"}
+
+
+def test_cli_manages_availability_zone_profiles_and_zones(cli, http):
+    profile = cli.json("loadbalancer", "availabilityzoneprofile", "create", "--name", "cli-azp",
+                       "--provider", "amphora", "--availability-zone-data", '{"compute_zone": "nova"}')
+    assert profile["id"] in {row["id"] for row in cli.json("loadbalancer", "availabilityzoneprofile", "list")}
+    zone = cli.json("loadbalancer", "availabilityzone", "create", "--name", "cli-az",
+                    "--availabilityzoneprofile", "cli-azp")
+    assert zone["availability_zone_profile_id"] == profile["id"]
+    assert "cli-az" in {row["name"] for row in cli.json("loadbalancer", "availabilityzone", "list")}
+    assert cli.json("loadbalancer", "availabilityzone", "show", "cli-az")["enabled"] is True
+
+
+def test_cli_lists_shows_and_fails_over_amphorae(cli, http):
+    lb = create_lb(http, "amphora-admin")
+    [amphora] = cli.json("loadbalancer", "amphora", "list", "--loadbalancer", lb["id"])
+    shown = cli.json("loadbalancer", "amphora", "show", amphora["id"])
+    assert (shown["loadbalancer_id"], shown["role"], shown["status"]) == (lb["id"], "STANDALONE", "ALLOCATED")
+    cli.ok("loadbalancer", "amphora", "failover", amphora["id"])
+    wait_status(http, f"{LB_PATH}/{lb['id']}")
+    [replacement] = cli.json("loadbalancer", "amphora", "list", "--loadbalancer", lb["id"])
+    assert replacement["id"] != amphora["id"]
+    cli.ok("loadbalancer", "amphora", "configure", replacement["id"])

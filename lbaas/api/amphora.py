@@ -1,0 +1,185 @@
+"""``/v2/octavia/amphorae`` (admin): the amphorae behind load balancers, their failover,
+configuration push, statistics and removal."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from lbaas import constants
+from lbaas.api import faults, listing
+from lbaas.api.common import ApiState, context, show_object, state, timestamp
+from lbaas.api.context import RequestContext
+from lbaas.controller import jobs
+from lbaas.db import status
+from lbaas.db.models import ROW_ONLY, Amphora, Listener, ListenerStatistics, utcnow
+
+router = APIRouter(prefix="/octavia/amphorae", tags=["amphorae"])
+RESOURCE = "Amphora"
+# The amphora's columns the API shows under the same name (the rest are renamed or
+# formatted in ``to_api``).
+PLAIN_FIELDS = ("id", "compute_id", "lb_network_ip", "vrrp_ip", "ha_ip", "vrrp_port_id",
+                "ha_port_id", "cert_busy", "role", "status", "vrrp_interface", "vrrp_id",
+                "vrrp_priority", "cached_zone", "image_id", "compute_flavor")
+
+
+class AmphoraResponse(BaseModel):
+    """One amphora (documentation of ``to_api``)."""
+
+    id: str
+    loadbalancer_id: str | None
+    compute_id: str | None
+    lb_network_ip: str | None
+    vrrp_ip: str | None
+    ha_ip: str | None
+    vrrp_port_id: str | None
+    ha_port_id: str | None
+    cert_expiration: str | None
+    cert_busy: bool
+    role: str | None
+    status: str
+    vrrp_interface: str | None
+    vrrp_id: int | None
+    vrrp_priority: int | None
+    cached_zone: str | None
+    created_at: str | None
+    updated_at: str | None
+    image_id: str | None
+    compute_flavor: str | None
+
+
+class AmphoraRootResponse(BaseModel):
+    amphora: AmphoraResponse
+
+
+class AmphoraStatistics(BaseModel):
+    id: str
+    listener_id: str
+    loadbalancer_id: str
+    active_connections: int
+    bytes_in: int
+    bytes_out: int
+    request_errors: int
+    total_connections: int
+
+
+class AmphoraStatisticsRootResponse(BaseModel):
+    amphora_stats: list[AmphoraStatistics]
+
+
+COLLECTION = listing.Collection(
+    model=Amphora, plural="amphorae", tagged=False,
+    columns={**{name: getattr(Amphora, name) for name in PLAIN_FIELDS},
+             "loadbalancer_id": Amphora.load_balancer_id,
+             "cert_expiration": Amphora.cert_expiration,
+             "created_at": Amphora.created_at, "updated_at": Amphora.updated_at},
+)
+
+
+def to_api(amphora: Amphora) -> dict[str, Any]:
+    return {**{name: getattr(amphora, name) for name in PLAIN_FIELDS},
+            "loadbalancer_id": amphora.load_balancer_id,
+            "cert_expiration": timestamp(amphora.cert_expiration),
+            "created_at": timestamp(amphora.created_at),
+            "updated_at": timestamp(amphora.updated_at)}
+
+
+def _find(session: Session, amphora_id: str) -> Amphora:
+    """The amphora, or 404 if it does not exist or was deleted (as upstream)."""
+    amphora = session.get(Amphora, amphora_id, options=ROW_ONLY)
+    if amphora is None or amphora.status == constants.DELETED:
+        raise faults.NotFound(resource=RESOURCE, id=amphora_id)
+    return amphora
+
+
+@router.get("", summary="List amphorae")
+def list_all(request: Request, api: ApiState = Depends(state),
+             ctx: RequestContext = Depends(context)) -> Any:
+    stmt = select(Amphora).options(*ROW_ONLY).where(Amphora.status != constants.DELETED)
+    with api.db.read() as session:
+        return listing.respond(session, stmt, COLLECTION, request.query_params, api.settings,
+                               str(request.url).split("?")[0], to_api)
+
+
+@router.get("/{amphora_id}", summary="Show an amphora",
+            responses={200: {"model": AmphoraRootResponse}})  # ``fields`` may trim it
+def show(amphora_id: str, request: Request, api: ApiState = Depends(state),
+         ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.read() as session:
+        return show_object(request, api, "amphora", to_api(_find(session, amphora_id)))
+
+
+@router.put("/{amphora_id}/failover", status_code=202, summary="Fail over an amphora")
+def failover(amphora_id: str, api: ApiState = Depends(state),
+             ctx: RequestContext = Depends(context)) -> Response:
+    """Replace the amphora: its load balancer goes PENDING_UPDATE (409 unless ACTIVE) until
+    a new amphora serves in its role. A spare is simply removed (the pool makes another)."""
+    with api.db.write() as session:
+        amphora = _find(session, amphora_id)
+        lb_id = amphora.load_balancer_id
+        if lb_id is None:
+            _mark_for_delete(session, amphora, (constants.READY, constants.ERROR))
+            jobs.enqueue(session, "delete_amphora", amphora_id=amphora_id)
+        else:
+            if not status.test_and_set(session, lb_id, constants.PENDING_UPDATE):
+                raise faults.ImmutableObject(resource="Load Balancer", id=lb_id)
+            jobs.enqueue(session, "failover_amphora", lb_id=lb_id, amphora_id=amphora_id)
+    api.wakeup.notify()
+    return Response(status_code=202)
+
+
+@router.put("/{amphora_id}/config", status_code=202,
+            summary="Push the configuration to an amphora again")
+def configure(amphora_id: str, api: ApiState = Depends(state),
+              ctx: RequestContext = Depends(context)) -> Response:
+    with api.db.write() as session:
+        _find(session, amphora_id)
+        jobs.enqueue(session, "update_amphora_config", amphora_id=amphora_id)
+    api.wakeup.notify()
+    return Response(status_code=202)
+
+
+@router.get("/{amphora_id}/stats", response_model=AmphoraStatisticsRootResponse,
+            summary="Show an amphora's per-listener statistics")
+def stats(amphora_id: str, api: ApiState = Depends(state),
+          ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.read() as session:
+        _find(session, amphora_id)
+        rows = session.execute(
+            select(ListenerStatistics, Listener.load_balancer_id)
+            .join(Listener, Listener.id == ListenerStatistics.listener_id)
+            .where(ListenerStatistics.amphora_id == amphora_id)
+            .order_by(ListenerStatistics.listener_id)).all()
+        if not rows:
+            raise faults.NotFound(resource="Amphora stats for", id=amphora_id)
+        return {"amphora_stats": [
+            {"id": amphora_id, "listener_id": row.listener_id, "loadbalancer_id": lb_id,
+             "active_connections": row.active_connections, "bytes_in": row.bytes_in,
+             "bytes_out": row.bytes_out, "request_errors": row.request_errors,
+             "total_connections": row.total_connections}
+            for row, lb_id in rows]}
+
+
+def _mark_for_delete(session: Session, amphora: Amphora, allowed: tuple[str, ...]) -> None:
+    """PENDING_DELETE if the status is one of ``allowed`` (one conditional UPDATE), else 409."""
+    marked = session.execute(
+        update(Amphora).where(Amphora.id == amphora.id, Amphora.status.in_(allowed))
+        .values(status=constants.PENDING_DELETE, updated_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    if not marked:
+        raise faults.ImmutableObject(resource=RESOURCE, id=amphora.id)
+
+
+@router.delete("/{amphora_id}", status_code=204, summary="Delete an amphora in ERROR")
+def delete(amphora_id: str, api: ApiState = Depends(state),
+           ctx: RequestContext = Depends(context)) -> Response:
+    """Remove a failed (or spare) amphora; any other status is 409, as upstream."""
+    with api.db.write() as session:
+        amphora = _find(session, amphora_id)
+        _mark_for_delete(session, amphora, (constants.READY, constants.ERROR))
+        jobs.enqueue(session, "delete_amphora", amphora_id=amphora_id)
+    api.wakeup.notify()
+    return Response(status_code=204)
