@@ -38,6 +38,7 @@ listeners, and TLS towards members (pool ``tls_enabled``).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -47,7 +48,6 @@ from pathlib import Path
 import jinja2
 
 from lbaas import constants as c
-from lbaas.amphora import jinja
 from lbaas.config import HaproxyAmphora
 from lbaas.db import models
 
@@ -566,6 +566,15 @@ def _checked(value: str | None, pattern: re.Pattern[str], what: str) -> str:
     return value
 
 
+@functools.cache
 def _template() -> jinja2.Template:
-    return jinja.template("haproxy.cfg.j2")
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader(__package__, "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    return environment.get_template("haproxy.cfg.j2")
 

@@ -20,12 +20,14 @@ LOG = logging.getLogger(__name__)
 def v2_router() -> APIRouter:
     """Every resource of the v2 API, mounted once under each prefix."""
     from lbaas.api import health_monitor, listener, load_balancer, member, pool, provider, quota
+    from lbaas.api import l7policy, l7rule
     from lbaas.api import (
         amphora, availability_zone, availability_zone_profile, flavor, flavor_profile,
     )
 
     router = APIRouter()
     for module in (load_balancer, listener, pool, quota, provider, member, health_monitor,
+                   l7policy, l7rule,
                    flavor_profile, flavor, availability_zone_profile, availability_zone, amphora):
         router.include_router(module.router)
     return router

@@ -18,7 +18,9 @@ from lbaas.config import Settings
 from lbaas.controller import jobs
 from lbaas.db import status
 from lbaas.db.engine import Database
-from lbaas.db.models import HealthMonitor, Listener, LoadBalancer, Member, Pool, Quota
+from lbaas.db.models import (
+    HealthMonitor, L7Policy, L7Rule, Listener, LoadBalancer, Member, Pool, Quota,
+)
 
 
 @dataclass
@@ -106,6 +108,8 @@ QUOTA_COUNTED: dict[str, tuple[str, Any, str]] = {
     "pool": ("pool", Pool, "default_pool_quota"),
     "healthmonitor": ("health_monitor", HealthMonitor, "default_health_monitor_quota"),
     "member": ("member", Member, "default_member_quota"),
+    "l7policy": ("l7policy", L7Policy, "default_l7policy_quota"),
+    "l7rule": ("l7rule", L7Rule, "default_l7rule_quota"),
 }
 
 

@@ -18,7 +18,7 @@ from lbaas import constants
 from lbaas.api import faults, listing
 from lbaas.api.common import (
     ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, get_subresource,
-    lock_load_balancer, state, submit_change, timestamp,
+    ids, lock_load_balancer, state, submit_change, timestamp,
 )
 from lbaas.api.context import RequestContext
 from lbaas.api.pool import (
@@ -212,7 +212,7 @@ def to_api(listener: Listener) -> dict[str, Any]:
         "sni_container_refs": list(listener.sni_container_refs or []),
         "project_id": listener.project_id,
         "default_pool_id": listener.default_pool_id,
-        "l7policies": [],  # L7 policies are not implemented yet
+        "l7policies": ids(listener.l7policies),
         "insert_headers": dict(listener.insert_headers or {}),
         "created_at": timestamp(listener.created_at),
         "updated_at": timestamp(listener.updated_at),

@@ -69,7 +69,10 @@ def _convert(column: InstrumentedAttribute, value: str) -> Any:
                 raise ValueError(value)
             return _truthy(value)
         if isinstance(column_type, Integer):
-            return int(value)
+            number = int(value)
+            if not -2**63 <= number < 2**63:  # beyond any database's integers
+                raise ValueError(value)
+            return number
         if isinstance(column_type, Float):
             return float(value)
     except ValueError as exc:

@@ -340,7 +340,9 @@ def _status_tree(lb: LoadBalancer) -> dict[str, Any]:
 
 
 def _listener_pools(listener: Any) -> list[Any]:
-    return [listener.default_pool] if listener.default_pool is not None else []
+    """As upstream's listener data model: the default pool and the pools its L7 policies use."""
+    pools = [listener.default_pool, *(policy.redirect_pool for policy in listener.l7policies)]
+    return list({pool.id: pool for pool in pools if pool is not None}.values())
 
 
 @router.get("/{lb_id}/status", summary="Show a load balancer's status tree")

@@ -464,9 +464,14 @@ def update(pool_id: str, body: PoolRootPUT, api: ApiState = Depends(state),
                "health monitor")
 def delete(pool_id: str, api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Response:
-    """As upstream, a listener's default pool may be deleted: the listener is left without one."""
+    """As upstream, a listener's default pool may be deleted: the listener is left without one.
+
+    A pool an L7 policy redirects to may not (409) until the policy goes or points elsewhere.
+    """
     with api.db.write() as session:
         pool = get_or_404(session, Pool, pool_id, RESOURCE, ctx)
+        if pool.l7policies:
+            raise faults.PoolInUseByL7Policy(id=pool.id, l7policy_id=pool.l7policies[0].id)
         _lock(session, pool, constants.PENDING_DELETE)
         submit_change(session, pool.load_balancer_id, pool=[pool.id])
     api.wakeup.notify()

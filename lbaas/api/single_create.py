@@ -1,11 +1,12 @@
 """The fully-populated load balancer create: listeners, pools, members and health monitors
 in the body of ``POST /v2/lbaas/loadbalancers``, created in the same transaction.
 
-As upstream: a listener's ``default_pool`` is either a full pool definition or, when it
-carries no more than a name (and the ``admin_state_up``/``tls_enabled`` every pool has),
-a reference by name to one of the top-level ``pools``. Every pool a listener names must
-be named, and pool names are unique within the request. Each object is validated by its
-own resource module's rules.
+As upstream: a listener's ``default_pool``, and the ``redirect_pool`` of each of its
+``l7policies``, is either a full pool definition or, when it carries no more than a name
+(and the ``admin_state_up``/``tls_enabled`` every pool has), a reference by name to one of
+the top-level ``pools`` (or to a pool defined elsewhere in the request). Every pool a
+listener or policy names must be named, and pool names are unique within the request.
+Each object is validated by its own resource module's rules.
 """
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from sqlalchemy.orm import Session
 
 from lbaas.api import faults
 from lbaas.api import health_monitor as hm_api
+from lbaas.api import l7policy as l7policy_api
+from lbaas.api import l7rule as l7rule_api
 from lbaas.api import listener as listener_api
 from lbaas.api import member as member_api
 from lbaas.api import pool as pool_api
 from lbaas.config import Settings
-from lbaas.db.models import LoadBalancer, Pool
+from lbaas.db.models import Listener, LoadBalancer, Pool
 
 # Fields every pool object has upstream (set to their defaults when not sent); a pool
 # object with another field besides its name is a full definition.
@@ -38,10 +41,17 @@ class PoolSingleCreate(pool_api.PoolFields):
     members: list[member_api.MemberSingleCreate] | None = None
 
 
+class L7PolicySingleCreate(l7policy_api.L7PolicyFields):
+    """An L7 policy nested in a listener; its redirect pool is a definition or a name."""
+
+    redirect_pool: PoolSingleCreate | None = None
+
+
 class ListenerSingleCreate(listener_api.ListenerFields):
-    """A listener nested in a load balancer create (L7 policies arrive with their API)."""
+    """A listener nested in a load balancer create."""
 
     default_pool: PoolSingleCreate | None = None
+    l7policies: list[L7PolicySingleCreate] | None = None
 
 
 def _variant(name: str, base: type[BaseModel], drop: tuple[str, ...], **extra: Any) -> Any:
@@ -51,8 +61,11 @@ def _variant(name: str, base: type[BaseModel], drop: tuple[str, ...], **extra: A
     return create_model(name, **kept, **extra)
 
 
+L7PolicyFullResponse = _variant("L7PolicyFullResponse", l7policy_api.L7PolicyResponse, drop=(),
+                                rules=(list[l7rule_api.L7RuleResponse], ...))
 ListenerFullResponse = _variant("ListenerFullResponse", listener_api.ListenerResponse,
-                                drop=("loadbalancers",))
+                                drop=("loadbalancers",),
+                                l7policies=(list[L7PolicyFullResponse], ...))
 PoolFullResponse = _variant(
     "PoolFullResponse", pool_api.PoolResponse, drop=("loadbalancers", "healthmonitor_id"),
     members=(list[member_api.MemberResponse], ...),
@@ -61,18 +74,23 @@ PoolFullResponse = _variant(
 
 @dataclass
 class Tree:
-    """A checked request: pool definitions in creation order, listeners with their pool's name."""
+    """A checked request: pool definitions in creation order, and the listeners with the
+    name of their default pool and of each L7 policy's redirect pool."""
 
     pools: list[PoolSingleCreate]
-    listeners: list[tuple[ListenerSingleCreate, str | None]]
+    listeners: list[tuple[ListenerSingleCreate, str | None, list[str | None]]]
 
     def counts(self) -> dict[str, int]:
         """How many objects of each quota resource the tree creates."""
+        policies = [policy for listener, _, _ in self.listeners
+                    for policy in listener.l7policies or []]
         return {
             "listener": len(self.listeners),
             "pool": len(self.pools),
             "healthmonitor": sum(1 for pool in self.pools if pool.healthmonitor is not None),
             "member": sum(len(pool.members or []) for pool in self.pools),
+            "l7policy": len(policies),
+            "l7rule": sum(len(policy.rules or []) for policy in policies),
         }
 
 
@@ -80,10 +98,9 @@ def _is_definition(pool: PoolSingleCreate) -> bool:
     return len(pool.model_fields_set | ALWAYS_PRESENT) > REFERENCE_SIZE
 
 
-def _default_pool_name(listener: ListenerSingleCreate, definitions: list[PoolSingleCreate],
-                       references: list[str]) -> str | None:
-    """The name of the listener's default pool; a full definition joins ``definitions``."""
-    pool = listener.default_pool
+def _pool_name(pool: PoolSingleCreate | None, definitions: list[PoolSingleCreate],
+               references: list[str]) -> str | None:
+    """The name of a listener's or policy's pool; a full definition joins ``definitions``."""
     if pool is None:
         return None
     if not pool.name:
@@ -100,7 +117,9 @@ def plan(listeners: list[ListenerSingleCreate], pools: list[PoolSingleCreate]) -
     """Check how the request's pools are named and referenced (400s) and order the work."""
     definitions = list(pools)
     references: list[str] = []
-    wiring = [(listener, _default_pool_name(listener, definitions, references))
+    wiring = [(listener, _pool_name(listener.default_pool, definitions, references),
+               [_pool_name(policy.redirect_pool, definitions, references)
+                for policy in listener.l7policies or []])
               for listener in listeners]
     names = [pool.name for pool in definitions]
     if len(set(names)) != len(names):
@@ -142,7 +161,7 @@ def build(session: Session, tree: Tree, lb: LoadBalancer, settings: Settings) ->
     Members come last: some of their rules depend on the listeners their pool serves.
     """
     created = {spec.name: _new_pool(spec, lb, settings) for spec in tree.pools}
-    for spec, pool_name in tree.listeners:
+    for spec, pool_name, redirect_pools in tree.listeners:
         listener = listener_api.new_listener(spec, lb, settings)
         if pool_name is not None:
             pool_api.check_protocols(listener.protocol, created[pool_name].protocol)
@@ -150,13 +169,35 @@ def build(session: Session, tree: Tree, lb: LoadBalancer, settings: Settings) ->
         elif spec.default_pool_id:
             listener.default_pool = listener_api.default_pool(
                 session, lb, spec.default_pool_id, spec.protocol)
+        for policy, redirect_pool in zip(spec.l7policies or [], redirect_pools):
+            _add_policy(policy, listener, redirect_pool and created[redirect_pool])
     for spec in tree.pools:
         _add_members(session, spec, created[spec.name], settings)
+
+
+def _add_policy(spec: L7PolicySingleCreate, listener: Listener, pool: Pool | None) -> None:
+    """An L7 policy of ``listener`` with its rules, redirecting to ``pool`` of the request."""
+    l7policy_api.check_listener(listener)
+    actions = l7policy_api.resolve_action(
+        dict.fromkeys(("action", *l7policy_api.TARGETS.values())),
+        {**spec.model_dump(include={"action", "redirect_url", "redirect_prefix",
+                                    "redirect_http_code"}),
+         "redirect_pool_id": pool and pool.name})
+    policy = l7policy_api.new_policy(spec, listener, actions)
+    if actions["redirect_pool_id"] and pool is not None:
+        pool_api.check_protocols(listener.protocol, pool.protocol)
+        policy.redirect_pool = pool
+
+
+def _full_policy(policy: Any) -> dict[str, Any]:
+    return {**l7policy_api.to_api(policy),
+            "rules": [l7rule_api.to_api(rule) for rule in policy.rules]}
 
 
 def _full_listener(listener: Any) -> dict[str, Any]:
     body = listener_api.to_api(listener)
     del body["loadbalancers"]
+    body["l7policies"] = [_full_policy(policy) for policy in listener.l7policies]
     return body
 
 

@@ -13,7 +13,10 @@ from sqlalchemy import literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from lbaas import constants
-from lbaas.db.models import HealthMonitor, Listener, LoadBalancer, Member, Pool, utcnow
+from lbaas.db import l7_order
+from lbaas.db.models import (
+    HealthMonitor, L7Policy, L7Rule, Listener, LoadBalancer, Member, Pool, utcnow,
+)
 
 KINDS: dict[str, Any] = {
     "loadbalancer": LoadBalancer,
@@ -21,6 +24,8 @@ KINDS: dict[str, Any] = {
     "pool": Pool,
     "member": Member,
     "healthmonitor": HealthMonitor,
+    "l7policy": L7Policy,
+    "l7rule": L7Rule,
 }
 PENDING = (constants.PENDING_CREATE, constants.PENDING_UPDATE, constants.PENDING_DELETE)
 
@@ -46,13 +51,17 @@ def set_status(session: Session, kind: str, ids: Iterable[str], status: str) -> 
 
 
 def _tree_models() -> list[Any]:
-    return [Listener, Pool, Member, HealthMonitor]
+    return [Listener, Pool, Member, HealthMonitor, L7Policy, L7Rule]
 
 
 def _in_tree(model: Any, lb_id: str) -> Any:
     """A WHERE clause selecting the rows of ``model`` that belong to load balancer ``lb_id``."""
     if model in (Listener, Pool):
         return model.load_balancer_id == lb_id
+    if model is L7Policy:
+        return L7Policy.listener_id.in_(select(Listener.id).where(Listener.load_balancer_id == lb_id))
+    if model is L7Rule:
+        return L7Rule.l7policy_id.in_(select(L7Policy.id).where(_in_tree(L7Policy, lb_id)))
     return model.pool_id.in_(select(Pool.id).where(Pool.load_balancer_id == lb_id))
 
 
@@ -91,7 +100,17 @@ def settle(session: Session, lb_id: str, targets: dict[str, list[str]]) -> None:
                                                  Member.operating_status == constants.NO_MONITOR)
                             .values(operating_status=constants.OFFLINE)
                             .execution_options(synchronize_session=False))
+        if kind in ("l7policy", "l7rule"):
+            _set_l7_operating_status(session, model, ids)
     release(session, lb_id)
+
+
+def _set_l7_operating_status(session: Session, model: Any, ids: list[str]) -> None:
+    """As upstream's Mark*ActiveInDB: an active L7 policy or rule is ONLINE, or OFFLINE if disabled."""
+    for enabled, operating in ((True, constants.ONLINE), (False, constants.OFFLINE)):
+        session.execute(update(model).where(model.id.in_(ids), model.enabled.is_(enabled))
+                        .values(operating_status=operating)
+                        .execution_options(synchronize_session=False))
 
 
 def fail(session: Session, lb_id: str, targets: dict[str, list[str]]) -> None:
@@ -118,10 +137,15 @@ def delete_object(session: Session, obj: Any) -> None:
                         .execution_options(synchronize_session=False))
     session.delete(obj)
     session.flush()
+    if isinstance(obj, L7Policy):
+        l7_order.renumber(session.scalars(
+            select(L7Policy).where(L7Policy.listener_id == obj.listener_id)).all())
+        session.flush()
 
 
 def delete_children(session: Session, lb_id: str) -> None:
-    """Cascade delete: listeners, pools, members and health monitors of the LB."""
+    """Cascade delete: listeners (with their L7 policies and rules), pools, members and
+    health monitors of the LB."""
     lb = session.get(LoadBalancer, lb_id)
     if lb is None:
         return

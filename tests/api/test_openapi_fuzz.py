@@ -30,7 +30,7 @@ NOT_IMPLEMENTED = 501
 LIST_PARAMETERS = ("limit", "marker", "page_reverse", "sort", "sort_key", "sort_dir", "fields",
                    "tags", "tags-any", "not-tags", "not-tags-any", "id", "name",
                    "admin_state_up", "provisioning_status", "protocol_port", "weight",
-                   "created_at", "project_id", "cascade")
+                   "created_at", "project_id", "cascade", "position", "action", "compare_type")
 LIST_VALUES = ("true", "false", "0", "-1", "1", "infinite", "asc", "desc", "id", "name:desc",
                "created_at:asc,id", "ACTIVE", "", " ", "%", "\x00", "1e400", "9" * 30)
 
@@ -45,8 +45,15 @@ def real_objects(client: TestClient) -> dict[str, str]:
         "pool_id": pool["id"], "type": "HTTP", "delay": 5, "timeout": 3, "max_retries": 3}})
     assert monitor.status_code == 201, monitor.text
     wait_lb_active(client, lb["id"])
+    policy = client.post("/v2/lbaas/l7policies", json={"l7policy": {
+        "listener_id": listener["id"], "action": "REDIRECT_TO_POOL", "redirect_pool_id": pool["id"],
+        "rules": [{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/api"}]}})
+    assert policy.status_code == 201, policy.text
+    wait_lb_active(client, lb["id"])
     return {"lb_id": lb["id"], "listener_id": listener["id"], "pool_id": pool["id"],
             "member_id": member["id"], "hm_id": monitor.json()["healthmonitor"]["id"],
+            "l7policy_id": policy.json()["l7policy"]["id"],
+            "l7rule_id": policy.json()["l7policy"]["rules"][0]["id"],
             "project_id": PROJECT, "provider": "amphora"}
 
 

@@ -291,6 +291,48 @@ def test_cli_manages_a_health_monitor(cli, http):
     wait_gone(http, f"/v2/lbaas/healthmonitors/{created['id']}")
 
 
+def test_cli_manages_l7_policies_and_rules(cli, http):
+    lb, pool = lb_with_pool(http, "with-l7")
+    listener = create_child(http, lb["id"], "/v2/lbaas/listeners", "listener",
+                            loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80)
+    to_pool = cli.json("loadbalancer", "l7policy", "create", "--name", "static", "--action",
+                       "REDIRECT_TO_POOL", "--redirect-pool", pool["id"], listener["id"])
+    assert (to_pool["action"], to_pool["redirect_pool_id"]) == ("REDIRECT_TO_POOL", pool["id"])
+    settle(http, lb)
+    moved = cli.json("loadbalancer", "l7policy", "create", "--name", "moved", "--action",
+                     "REDIRECT_TO_URL", "--redirect-url", "https://example.com/",
+                     "--redirect-http-code", "301", "--position", "1", listener["id"])
+    settle(http, lb)
+    listed = cli.json("loadbalancer", "l7policy", "list")
+    assert {row["id"] for row in listed} == {to_pool["id"], moved["id"]}
+    shown = cli.json("loadbalancer", "l7policy", "show", "static")
+    assert (shown["position"], shown["provisioning_status"]) == (2, "ACTIVE")
+    assert cli.json("loadbalancer", "l7policy", "show", moved["id"])["redirect_http_code"] == 301
+
+    rule = cli.json("loadbalancer", "l7rule", "create", "--type", "PATH", "--compare-type",
+                    "STARTS_WITH", "--value", "/static", to_pool["id"])
+    settle(http, lb)
+    cli.json("loadbalancer", "l7rule", "create", "--type", "HEADER", "--key", "X-Env",
+             "--compare-type", "EQUAL_TO", "--value", "beta", "--invert", "static")
+    settle(http, lb)
+    rules = cli.json("loadbalancer", "l7rule", "list", to_pool["id"])
+    assert sorted((row["type"], row["invert"]) for row in rules) == \
+        [("HEADER", True), ("PATH", False)]
+    cli.ok("loadbalancer", "l7rule", "set", "--value", "/assets", to_pool["id"], rule["id"])
+    settle(http, lb)
+    assert cli.json("loadbalancer", "l7rule", "show", to_pool["id"], rule["id"])["value"] == "/assets"
+    failed = cli.run("loadbalancer", "l7rule", "create", "--type", "PATH", "--compare-type",
+                     "REGEX", "--value", "(", to_pool["id"])
+    assert failed.returncode != 0 and "Unable to parse regular expression" in failed.stderr
+
+    cli.ok("loadbalancer", "l7rule", "delete", to_pool["id"], rule["id"])
+    wait_gone(http, f"/v2/lbaas/l7policies/{to_pool['id']}/rules/{rule['id']}")
+    settle(http, lb)
+    cli.ok("loadbalancer", "l7policy", "delete", moved["id"])
+    wait_gone(http, f"/v2/lbaas/l7policies/{moved['id']}")
+    assert cli.json("loadbalancer", "l7policy", "show", "static")["position"] == 1
+
+
 def test_cli_cascade_delete_removes_the_whole_tree(cli, http):
     lb, pool = lb_with_pool(http, "tree")
     listener = create_child(http, lb["id"], "/v2/lbaas/listeners", "listener",

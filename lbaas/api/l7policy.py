@@ -1,0 +1,345 @@
+"""``/v2/lbaas/l7policies``: ordered routing policies of HTTP and TERMINATED_HTTPS listeners.
+
+A policy REJECTs, redirects (REDIRECT_TO_URL, REDIRECT_PREFIX) or sends to another pool of
+the load balancer (REDIRECT_TO_POOL) the requests that match all its rules. ``position``
+numbers a listener's policies 1..n; inserting, moving and deleting re-number them.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from rfc3986 import uri_reference, validators
+from rfc3986.exceptions import RFC3986Exception
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lbaas import constants
+from lbaas.api import faults, listing
+from lbaas.api.common import (
+    ApiState, apply_changes, check_quota, context, get_or_404, ids, list_objects, lock_load_balancer, show_object,
+    state, submit_change, timestamp,
+)
+from lbaas.api.context import RequestContext
+from lbaas.api.l7rule import L7RuleSingleCreate, check_rule_count, new_rule, validate_rule
+from lbaas.api.pool import check_protocols
+from lbaas.api.types import Description, Name, OneOf, ProjectId, Schema, Tags, Uuid, updates
+from lbaas.db import l7_order, status
+from lbaas.db.models import L7Policy, Listener, Pool
+
+router = APIRouter(prefix="/lbaas/l7policies", tags=["l7 policies"])
+RESOURCE = "L7Policy"
+RENAMES = {"admin_state_up": "enabled"}
+
+
+URL_RULES = (validators.Validator().require_presence_of("scheme", "host")
+             .allow_schemes("http", "https")
+             .check_validity_of("scheme", "userinfo", "host", "port", "path", "query", "fragment"))
+
+
+def _url(value: str) -> str:
+    """An absolute http or https URL (upstream's ``URLType``, also checked with rfc3986)."""
+    try:
+        URL_RULES.validate(uri_reference(value))
+    except (RFC3986Exception, ValueError) as exc:
+        raise ValueError(f"Not a valid URL: {value}") from exc
+    return value
+
+
+Action = Annotated[str, OneOf(constants.L7POLICY_ACTIONS)]
+Url = Annotated[str, StringConstraints(max_length=255), AfterValidator(_url)]
+RedirectCode = Annotated[int, OneOf(constants.L7POLICY_REDIRECT_HTTP_CODES)]
+Position = Annotated[int, Field(ge=constants.MIN_POLICY_POSITION, le=constants.MAX_POLICY_POSITION)]
+
+# The field each action needs, and the action a redirect target implies when none is sent.
+TARGETS = {
+    constants.L7POLICY_ACTION_REDIRECT_TO_POOL: "redirect_pool_id",
+    constants.L7POLICY_ACTION_REDIRECT_TO_URL: "redirect_url",
+    constants.L7POLICY_ACTION_REDIRECT_PREFIX: "redirect_prefix",
+}
+REDIRECTS = (constants.L7POLICY_ACTION_REDIRECT_TO_URL, constants.L7POLICY_ACTION_REDIRECT_PREFIX)
+
+
+class L7PolicyFields(Schema):
+    """A policy's settings: the part of every body that creates a policy."""
+
+    name: Name | None = None
+    description: Description | None = None
+    admin_state_up: bool = True
+    action: Action
+    redirect_url: Url | None = None
+    redirect_prefix: Url | None = None
+    redirect_http_code: RedirectCode | None = None
+    position: Position = constants.MAX_POLICY_POSITION
+    rules: list[L7RuleSingleCreate] | None = None
+    tags: Tags | None = None
+
+
+class L7PolicyPOST(L7PolicyFields):
+    listener_id: Uuid
+    redirect_pool_id: Uuid | None = None
+    # Deprecated upstream and ignored: a policy belongs to its load balancer's project.
+    project_id: ProjectId | None = None
+
+
+class L7PolicyPUT(Schema):
+    name: Name | None = None
+    description: Description | None = None
+    admin_state_up: bool | None = None
+    action: Action | None = None
+    redirect_pool_id: Uuid | None = None
+    redirect_url: Url | None = None
+    redirect_prefix: Url | None = None
+    redirect_http_code: RedirectCode | None = None
+    position: Position | None = None
+    tags: Tags | None = None
+
+
+PUT_DEFAULTS: dict[str, Any] = {"admin_state_up": True, "tags": []}
+
+
+class L7PolicyRootPOST(Schema):
+    l7policy: L7PolicyPOST
+
+
+class L7PolicyRootPUT(Schema):
+    l7policy: L7PolicyPUT
+
+
+class L7PolicyResponse(BaseModel):
+    """The response body of one policy (documentation of ``to_api``)."""
+
+    id: str
+    name: str | None
+    description: str | None
+    provisioning_status: str
+    operating_status: str
+    admin_state_up: bool
+    project_id: str | None
+    action: str
+    listener_id: str
+    redirect_pool_id: str | None
+    redirect_url: str | None
+    redirect_prefix: str | None
+    position: int
+    rules: list[dict[str, str]]
+    created_at: str | None
+    updated_at: str | None
+    tags: list[str]
+    redirect_http_code: int | None
+
+
+class L7PolicyRootResponse(BaseModel):
+    l7policy: L7PolicyResponse
+
+
+class L7PoliciesRootResponse(BaseModel):
+    l7policies: list[L7PolicyResponse]
+    l7policies_links: list[dict[str, str]]
+
+
+FILTERABLE = ("id", "name", "description", "provisioning_status", "operating_status",
+              "admin_state_up", "project_id", "action", "listener_id", "redirect_pool_id",
+              "redirect_url", "redirect_prefix", "position", "created_at", "updated_at",
+              "redirect_http_code")
+COLLECTION = listing.Collection(
+    model=L7Policy, plural="l7policies",
+    columns={name: getattr(L7Policy, RENAMES.get(name, name)) for name in FILTERABLE},
+)
+
+
+def to_api(policy: L7Policy) -> dict[str, Any]:
+    return {
+        "id": policy.id,
+        "name": policy.name,
+        "description": policy.description,
+        "provisioning_status": policy.provisioning_status,
+        "operating_status": policy.operating_status,
+        "admin_state_up": policy.enabled,
+        "project_id": policy.project_id,
+        "action": policy.action,
+        "listener_id": policy.listener_id,
+        "redirect_pool_id": policy.redirect_pool_id,
+        "redirect_url": policy.redirect_url,
+        "redirect_prefix": policy.redirect_prefix,
+        "position": policy.position,
+        "rules": ids(policy.rules),
+        "created_at": timestamp(policy.created_at),
+        "updated_at": timestamp(policy.updated_at),
+        "tags": policy.tags,
+        "redirect_http_code": policy.redirect_http_code,
+    }
+
+
+# --- Rules --------------------------------------------------------------------------------
+
+def resolve_action(current: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    """The policy's action and redirect fields after ``sent`` (upstream's sanitizing).
+
+    ``current`` holds the action and redirect fields before the change (all None on a
+    create); ``redirect_pool_id`` may be any non-empty marker of a pool (a single create
+    names its pool). A sent action decides; without one, a sent redirect target implies
+    its action. The fields of other actions are cleared, and redirects get a 302 unless
+    another code is given.
+    """
+    pool, url, prefix = (sent.get(field) for field in TARGETS.values())
+    if pool and (url or prefix):
+        raise faults.InvalidL7PolicyArgs(
+            msg="Cannot specify redirect_pool_id and redirect_url or redirect_prefix at the "
+                "same time")
+    if "action" in sent:
+        action = sent["action"]
+        if action is None:
+            raise faults.InvalidL7PolicyAction(action=None)
+    else:
+        implied = [act for act, field in TARGETS.items() if sent.get(field)]
+        action = implied[0] if implied else current["action"]
+    values = {**current, **sent, "action": action}
+    needed = TARGETS.get(action)
+    if needed and not values.get(needed):
+        what = "redirect_pool_id or redirect_pool" if needed == "redirect_pool_id" else needed
+        raise faults.InvalidL7PolicyArgs(msg=f"{what} must not be None")
+    result = {field: (values.get(field) if field == needed else None) for field in TARGETS.values()}
+    code = values.get("redirect_http_code") or constants.L7POLICY_DEFAULT_REDIRECT_HTTP_CODE
+    return {**result, "action": action,
+            "redirect_http_code": code if action in REDIRECTS else None}
+
+
+def check_listener(listener: Listener) -> None:
+    """400 unless ``listener`` can have L7 policies (the amphora renders them for HTTP only)."""
+    if listener.protocol == constants.PROMETHEUS:
+        raise faults.ListenerNoChildren(protocol=listener.protocol)
+    if listener.protocol not in constants.L7POLICY_LISTENER_PROTOCOLS:
+        raise faults.ValidationException(
+            detail=f"L7 policies are only supported on "
+                   f"{' and '.join(constants.L7POLICY_LISTENER_PROTOCOLS)} listeners, not on "
+                   f"{listener.protocol} listeners.")
+
+
+def check_redirect_pool(pool: Pool, listener: Listener) -> None:
+    """The redirect pool must be on the listener's load balancer (404) and fit its protocol."""
+    if pool.load_balancer_id != listener.load_balancer_id:
+        raise faults.NotFound(resource="Pool", id=pool.id)
+    check_protocols(listener.protocol, pool.protocol)
+
+
+def _redirect_pool(session: Session, pool_id: str, listener: Listener,
+                   ctx: RequestContext) -> Pool:
+    pool = get_or_404(session, Pool, pool_id, "Pool", ctx)
+    check_redirect_pool(pool, listener)
+    return pool
+
+
+def new_policy(spec: L7PolicyFields, listener: Listener, actions: dict[str, Any]) -> L7Policy:
+    """A policy of ``listener`` in PENDING_CREATE / OFFLINE, placed at ``spec.position``,
+    with its nested rules (each checked as a rule of its own).
+
+    ``actions`` are the resolved action and redirect fields (``resolve_action``); the
+    caller sets the redirect pool.
+    """
+    policy = L7Policy(project_id=listener.project_id, name=spec.name, description=spec.description,
+                      enabled=spec.admin_state_up, provisioning_status=constants.PENDING_CREATE,
+                      operating_status=constants.OFFLINE, action=actions["action"],
+                      redirect_url=actions["redirect_url"], redirect_prefix=actions["redirect_prefix"],
+                      redirect_http_code=actions["redirect_http_code"])
+    policy.tags = spec.tags
+    rules = spec.rules or []
+    check_rule_count(policy, len(rules))
+    for body in rules:
+        validate_rule(body.type, body.compare_type, body.key, body.value)
+        new_rule(body, policy)
+    l7_order.renumber(listener.l7policies, policy, spec.position)
+    policy.listener = listener
+    return policy
+
+
+def _lock_listener(session: Session, listener: Listener) -> None:
+    """As upstream: the load balancer and the listener go PENDING_UPDATE (409 if busy)."""
+    lock_load_balancer(session, listener.load_balancer_id)
+    status.set_status(session, "listener", [listener.id], constants.PENDING_UPDATE)
+
+
+# --- Handlers -----------------------------------------------------------------------------
+
+@router.post("", status_code=201, summary="Create an L7 policy",
+             responses={201: {"model": L7PolicyRootResponse}})
+def create(body: L7PolicyRootPOST, api: ApiState = Depends(state),
+           ctx: RequestContext = Depends(context)) -> Any:
+    spec = body.l7policy
+    with api.db.write() as session:
+        listener = get_or_404(session, Listener, spec.listener_id, "Listener", ctx)
+        check_listener(listener)
+        pool = (_redirect_pool(session, spec.redirect_pool_id, listener, ctx)
+                if spec.redirect_pool_id else None)
+        check_quota(session, api.settings, listener.project_id,
+                    {"l7policy": 1, "l7rule": len(spec.rules or [])})
+        actions = resolve_action(dict.fromkeys(("action", *TARGETS.values())),
+                                 spec.model_dump(include={"action", *TARGETS.values(),
+                                                          "redirect_http_code"}))
+        _lock_listener(session, listener)
+        policy = new_policy(spec, listener, actions)
+        policy.redirect_pool = pool if actions["redirect_pool_id"] else None
+        session.add(policy)
+        session.flush()
+        submit_change(session, listener.load_balancer_id, l7policy=[policy.id],
+                      l7rule=[rule.id for rule in policy.rules])
+        result = {"l7policy": to_api(policy)}
+    api.wakeup.notify()
+    return result
+
+
+@router.get("", summary="List L7 policies", responses={200: {"model": L7PoliciesRootResponse}})
+def list_all(request: Request, api: ApiState = Depends(state),
+             ctx: RequestContext = Depends(context)) -> Any:
+    return list_objects(request, api, ctx, select(L7Policy), COLLECTION, to_api)
+
+
+@router.get("/{l7policy_id}", summary="Show an L7 policy",
+            responses={200: {"model": L7PolicyRootResponse}})
+def show(l7policy_id: str, request: Request, api: ApiState = Depends(state),
+         ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.read() as session:
+        policy = get_or_404(session, L7Policy, l7policy_id, RESOURCE, ctx)
+        return show_object(request, api, "l7policy", to_api(policy))
+
+
+@router.put("/{l7policy_id}", summary="Update an L7 policy",
+            responses={200: {"model": L7PolicyRootResponse}})
+def update(l7policy_id: str, body: L7PolicyRootPUT, api: ApiState = Depends(state),
+           ctx: RequestContext = Depends(context)) -> Any:
+    changes = updates(body.l7policy, PUT_DEFAULTS)
+    with api.db.write() as session:
+        policy = get_or_404(session, L7Policy, l7policy_id, RESOURCE, ctx)
+        listener = policy.listener
+        current = {field: getattr(policy, field)
+                   for field in ("action", "redirect_http_code", *TARGETS.values())}
+        actions = resolve_action(current, {key: value for key, value in changes.items()
+                                           if key in current})
+        pool = (_redirect_pool(session, actions["redirect_pool_id"], listener, ctx)
+                if changes.get("redirect_pool_id") else policy.redirect_pool)
+        _lock_listener(session, listener)
+        apply_changes(policy, {key: value for key, value in {**changes, **actions}.items()
+                               if key not in ("position", "redirect_pool_id")}, RENAMES)
+        policy.redirect_pool = pool if actions["redirect_pool_id"] else None
+        if changes.get("position") is not None:
+            l7_order.renumber(listener.l7policies, policy, changes["position"])
+        policy.provisioning_status = constants.PENDING_UPDATE
+        session.flush()
+        submit_change(session, listener.load_balancer_id, l7policy=[policy.id])
+        result = {"l7policy": to_api(policy)}
+    api.wakeup.notify()
+    return result
+
+
+@router.delete("/{l7policy_id}", status_code=204, summary="Delete an L7 policy with its rules")
+def delete(l7policy_id: str, api: ApiState = Depends(state),
+           ctx: RequestContext = Depends(context)) -> Response:
+    """The listener's other policies are re-numbered when the flow removes this one."""
+    with api.db.write() as session:
+        policy = get_or_404(session, L7Policy, l7policy_id, RESOURCE, ctx)
+        _lock_listener(session, policy.listener)
+        policy.provisioning_status = constants.PENDING_DELETE
+        submit_change(session, policy.listener.load_balancer_id, l7policy=[policy.id])
+    api.wakeup.notify()
+    return Response(status_code=204)

@@ -1,0 +1,338 @@
+"""``/v2/lbaas/l7policies/{l7policy_id}/rules``: the match conditions of an L7 policy.
+
+A policy applies when all its enabled rules match (``invert`` negates one). Root keys are
+``rule``/``rules``, as upstream's.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lbaas import constants
+from lbaas.api import faults, listing
+from lbaas.api.common import (
+    ApiState, apply_changes, check_quota, context, get_or_404, list_objects, lock_load_balancer,
+    show_object, state, submit_change, timestamp,
+)
+from lbaas.api.context import RequestContext
+from lbaas.api.types import OneOf, ProjectId, Schema, Tags, matching, updates
+from lbaas.db import status
+from lbaas.db.models import L7Policy, L7Rule
+
+router = APIRouter(prefix="/lbaas/l7policies/{l7policy_id}/rules", tags=["l7 rules"])
+RESOURCE = "L7Rule"
+RENAMES = {"admin_state_up": "enabled"}
+
+RuleType = Annotated[str, OneOf(constants.L7RULE_TYPES)]
+CompareType = Annotated[str, OneOf(constants.L7RULE_COMPARE_TYPES)]
+OneLine = Annotated[str, StringConstraints(max_length=255), matching(r"^[^\r\n]*$")]
+
+
+class L7RuleSingleCreate(Schema):
+    """A rule as nested in a policy (of a policy create or a fully-populated LB create)."""
+
+    type: RuleType
+    compare_type: CompareType
+    key: OneLine | None = None
+    value: OneLine
+    invert: bool = False
+    admin_state_up: bool = True
+    tags: Tags | None = None
+
+
+class L7RulePOST(L7RuleSingleCreate):
+    # Deprecated upstream and ignored: a rule belongs to its load balancer's project.
+    project_id: ProjectId | None = None
+
+
+class L7RulePUT(Schema):
+    type: RuleType | None = None
+    compare_type: CompareType | None = None
+    key: OneLine | None = None
+    value: OneLine | None = None
+    invert: bool | None = None
+    admin_state_up: bool | None = None
+    tags: Tags | None = None
+
+
+PUT_DEFAULTS: dict[str, Any] = {"invert": False, "admin_state_up": True, "tags": []}
+
+
+class L7RuleRootPOST(Schema):
+    rule: L7RulePOST
+
+
+class L7RuleRootPUT(Schema):
+    rule: L7RulePUT
+
+
+class L7RuleResponse(BaseModel):
+    """The response body of one rule (documentation of ``to_api``)."""
+
+    id: str
+    type: str
+    compare_type: str
+    key: str | None
+    value: str
+    invert: bool
+    provisioning_status: str
+    operating_status: str
+    created_at: str | None
+    updated_at: str | None
+    project_id: str | None
+    admin_state_up: bool
+    tags: list[str]
+
+
+class L7RuleRootResponse(BaseModel):
+    rule: L7RuleResponse
+
+
+class L7RulesRootResponse(BaseModel):
+    rules: list[L7RuleResponse]
+    rules_links: list[dict[str, str]]
+
+
+FILTERABLE = ("id", "type", "compare_type", "key", "value", "invert", "provisioning_status",
+              "operating_status", "created_at", "updated_at", "project_id", "admin_state_up")
+COLLECTION = listing.Collection(
+    model=L7Rule, plural="rules",
+    columns={name: getattr(L7Rule, RENAMES.get(name, name)) for name in FILTERABLE},
+)
+
+
+def to_api(rule: L7Rule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "type": rule.type,
+        "compare_type": rule.compare_type,
+        "key": rule.key,
+        "value": rule.value,
+        "invert": rule.invert,
+        "provisioning_status": rule.provisioning_status,
+        "operating_status": rule.operating_status,
+        "created_at": timestamp(rule.created_at),
+        "updated_at": timestamp(rule.updated_at),
+        "project_id": rule.project_id,
+        "admin_state_up": rule.enabled,
+        "tags": rule.tags,
+    }
+
+
+# --- Rules (upstream's ``validate.l7rule_data``) ------------------------------------------
+
+TEXT_COMPARES = (constants.L7RULE_COMPARE_TYPE_STARTS_WITH, constants.L7RULE_COMPARE_TYPE_ENDS_WITH,
+                 constants.L7RULE_COMPARE_TYPE_CONTAINS, constants.L7RULE_COMPARE_TYPE_EQUAL_TO)
+SSL_TYPES = (constants.L7RULE_TYPE_SSL_CONN_HAS_CERT, constants.L7RULE_TYPE_SSL_VERIFY_RESULT,
+             constants.L7RULE_TYPE_SSL_DN_FIELD)
+BAD_COMPARE = "Invalid L7 Rule: invalid comparison type for rule type"
+
+
+def _regex_problem(value: str) -> str | None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"Unable to parse regular expression: {exc}"
+    return None
+
+
+def _header_value_problem(value: str, what: str) -> str | None:
+    if (re.match(constants.HTTP_HEADER_VALUE_REGEX, value)
+            or re.match(constants.HTTP_QUOTED_HEADER_VALUE_REGEX, value)):
+        return None
+    return f"Invalid characters in {what}"
+
+
+def _cookie_value_problem(value: str, what: str) -> str | None:
+    return None if re.match(constants.HTTP_COOKIE_VALUE_REGEX, value) else f"Invalid characters in {what}"
+
+
+def _keyed_problem(rule_type: str, compare_type: str, key: str | None, value: str) -> str | None:
+    """HEADER and COOKIE: a key in the header-name charset, a value in its charset or a regex."""
+    if not key:
+        return "Invalid L7 Rule: L7 rule type requires a key"
+    if not re.match(constants.HTTP_HEADER_NAME_REGEX, key):
+        return "Invalid characters in key"
+    if compare_type == constants.L7RULE_COMPARE_TYPE_REGEX:
+        return _regex_problem(value)
+    if rule_type == constants.L7RULE_TYPE_HEADER:
+        return _header_value_problem(value, "header value")
+    return _cookie_value_problem(value, "cookie value")
+
+
+def _ssl_problem(rule_type: str, compare_type: str, key: str | None, value: str) -> str | None:
+    """The client-certificate rules of TERMINATED_HTTPS listeners."""
+    equal_only = (f"Invalid L7 Rule: L7rule type {rule_type} only supports the "
+                  f"{constants.L7RULE_COMPARE_TYPE_EQUAL_TO} compare type.")
+    no_key = f'Invalid L7 Rule: L7rule type {rule_type} does not use the "key" field.'
+    if rule_type == constants.L7RULE_TYPE_SSL_CONN_HAS_CERT:
+        if key:
+            return no_key
+        if value.lower() != "true":
+            return f"Invalid L7 Rule: L7rule value {value} is not a boolean True string."
+        return None if compare_type == constants.L7RULE_COMPARE_TYPE_EQUAL_TO else equal_only
+    if rule_type == constants.L7RULE_TYPE_SSL_VERIFY_RESULT:
+        if key:
+            return no_key
+        if not (value.isascii() and value.isdigit()):
+            return f"Invalid L7 Rule: L7rule type {rule_type} needs a int value, which is >= 0"
+        return None if compare_type == constants.L7RULE_COMPARE_TYPE_EQUAL_TO else equal_only
+    if compare_type == constants.L7RULE_COMPARE_TYPE_REGEX and (problem := _regex_problem(value)):
+        return problem
+    if not key:
+        return f"Invalid L7 Rule: L7rule type {rule_type} needs to specify a key and a value."
+    if not re.match(constants.DISTINGUISHED_NAME_FIELD_REGEX, key):
+        return "Invalid L7 Rule: Invalid L7rule distinguished name field."
+    return None
+
+
+def _problem(rule_type: str | None, compare_type: str | None, key: str | None,
+             value: str | None) -> str | None:
+    if not value:
+        return "Invalid L7 Rule: L7 rule type requires a value"
+    if rule_type not in constants.L7RULE_TYPES:
+        return "Invalid L7 Rule: invalid rule type"
+    if compare_type not in constants.L7RULE_COMPARE_TYPES:
+        return BAD_COMPARE
+    if rule_type in (constants.L7RULE_TYPE_HEADER, constants.L7RULE_TYPE_COOKIE):
+        return _keyed_problem(rule_type, compare_type, key, value)
+    if rule_type in SSL_TYPES:
+        return _ssl_problem(rule_type, compare_type, key, value)
+    if compare_type == constants.L7RULE_COMPARE_TYPE_REGEX:
+        return _regex_problem(value)
+    if rule_type == constants.L7RULE_TYPE_FILE_TYPE and compare_type != constants.L7RULE_COMPARE_TYPE_EQUAL_TO:
+        return BAD_COMPARE
+    return _header_value_problem(value, "comparison value")
+
+
+def validate_rule(rule_type: str | None, compare_type: str | None, key: str | None,
+                  value: str | None) -> None:
+    """400 (upstream's L7RuleValidation) unless the rule is consistent in itself.
+
+    HOST_NAME and PATH take any compare type, FILE_TYPE only REGEX and EQUAL_TO; HEADER and
+    COOKIE need a ``key``; SSL_CONN_HAS_CERT and SSL_VERIFY_RESULT take no key and only
+    EQUAL_TO; SSL_DN_FIELD needs a distinguished-name field as its key.
+    """
+    problem = _problem(rule_type, compare_type, key, value)
+    if problem:
+        raise faults.L7RuleValidation(error=problem)
+
+
+def check_rule_count(policy: L7Policy, adding: int = 1) -> None:
+    """409 if the policy would have more than upstream's 50 rules."""
+    if len(policy.rules) + adding > constants.MAX_L7RULES_PER_L7POLICY:
+        raise faults.TooManyL7RulesOnL7Policy(id=policy.id)
+
+
+def new_rule(body: L7RuleSingleCreate, policy: L7Policy) -> L7Rule:
+    """A rule of ``policy`` in PENDING_CREATE / OFFLINE, for a body ``validate_rule`` accepted."""
+    rule = L7Rule(l7policy=policy, project_id=policy.project_id, type=body.type,
+                  compare_type=body.compare_type, key=body.key, value=body.value,
+                  invert=body.invert, enabled=body.admin_state_up,
+                  provisioning_status=constants.PENDING_CREATE, operating_status=constants.OFFLINE)
+    rule.tags = body.tags
+    return rule
+
+
+def lock_l7policy(session: Session, policy: L7Policy) -> None:
+    """Take the locks for a change of one of ``policy``'s rules (409 if busy).
+
+    As upstream: the policy must be ACTIVE; the load balancer, the listener and the policy
+    go PENDING_UPDATE until the change's flow settles them.
+    """
+    if policy.provisioning_status not in constants.MUTABLE_STATUSES:
+        raise faults.ImmutableObject(resource="L7Policy", id=policy.id)
+    lock_load_balancer(session, policy.listener.load_balancer_id)
+    status.set_status(session, "listener", [policy.listener_id], constants.PENDING_UPDATE)
+    status.set_status(session, "l7policy", [policy.id], constants.PENDING_UPDATE)
+
+
+# --- Handlers -----------------------------------------------------------------------------
+
+def _policy(session: Session, l7policy_id: str, ctx: RequestContext) -> L7Policy:
+    return get_or_404(session, L7Policy, l7policy_id, "L7Policy", ctx)
+
+
+def _rule(session: Session, policy: L7Policy, rule_id: str, ctx: RequestContext) -> L7Rule:
+    rule = get_or_404(session, L7Rule, rule_id, RESOURCE, ctx)
+    if rule.l7policy_id != policy.id:
+        raise faults.NotFound(resource=RESOURCE, id=rule_id)
+    return rule
+
+
+@router.post("", status_code=201, summary="Create an L7 rule",
+             responses={201: {"model": L7RuleRootResponse}})
+def create(l7policy_id: str, body: L7RuleRootPOST, api: ApiState = Depends(state),
+           ctx: RequestContext = Depends(context)) -> Any:
+    spec = body.rule
+    with api.db.write() as session:
+        policy = _policy(session, l7policy_id, ctx)
+        validate_rule(spec.type, spec.compare_type, spec.key, spec.value)
+        check_rule_count(policy)
+        check_quota(session, api.settings, policy.project_id, {"l7rule": 1})
+        lock_l7policy(session, policy)
+        rule = new_rule(spec, policy)
+        session.add(rule)
+        session.flush()
+        submit_change(session, policy.listener.load_balancer_id, l7rule=[rule.id])
+        result = {"rule": to_api(rule)}
+    api.wakeup.notify()
+    return result
+
+
+@router.get("", summary="List the rules of an L7 policy",
+            responses={200: {"model": L7RulesRootResponse}})
+def list_all(l7policy_id: str, request: Request, api: ApiState = Depends(state),
+             ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.read() as session:
+        _policy(session, l7policy_id, ctx)
+    return list_objects(request, api, ctx, select(L7Rule).where(L7Rule.l7policy_id == l7policy_id),
+                        COLLECTION, to_api)
+
+
+@router.get("/{l7rule_id}", summary="Show an L7 rule",
+            responses={200: {"model": L7RuleRootResponse}})
+def show(l7policy_id: str, l7rule_id: str, request: Request, api: ApiState = Depends(state),
+         ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.read() as session:
+        rule = _rule(session, _policy(session, l7policy_id, ctx), l7rule_id, ctx)
+        return show_object(request, api, "rule", to_api(rule))
+
+
+@router.put("/{l7rule_id}", summary="Update an L7 rule",
+            responses={200: {"model": L7RuleRootResponse}})
+def update(l7policy_id: str, l7rule_id: str, body: L7RuleRootPUT, api: ApiState = Depends(state),
+           ctx: RequestContext = Depends(context)) -> Any:
+    with api.db.write() as session:
+        policy = _policy(session, l7policy_id, ctx)
+        rule = _rule(session, policy, l7rule_id, ctx)
+        changes = updates(body.rule, PUT_DEFAULTS)
+        merged = {"type": rule.type, "compare_type": rule.compare_type, "key": rule.key,
+                  "value": rule.value, **changes}
+        validate_rule(merged["type"], merged["compare_type"], merged["key"], merged["value"])
+        lock_l7policy(session, policy)
+        apply_changes(rule, changes, RENAMES)
+        rule.provisioning_status = constants.PENDING_UPDATE
+        session.flush()
+        submit_change(session, policy.listener.load_balancer_id, l7rule=[rule.id])
+        result = {"rule": to_api(rule)}
+    api.wakeup.notify()
+    return result
+
+
+@router.delete("/{l7rule_id}", status_code=204, summary="Delete an L7 rule")
+def delete(l7policy_id: str, l7rule_id: str, api: ApiState = Depends(state),
+           ctx: RequestContext = Depends(context)) -> Response:
+    with api.db.write() as session:
+        policy = _policy(session, l7policy_id, ctx)
+        rule = _rule(session, policy, l7rule_id, ctx)
+        lock_l7policy(session, policy)
+        rule.provisioning_status = constants.PENDING_DELETE
+        submit_change(session, policy.listener.load_balancer_id, l7rule=[rule.id])
+    api.wakeup.notify()
+    return Response(status_code=204)
