@@ -209,7 +209,8 @@ class Service:
         return json.loads(self.lbaas(*args, "-f", "json"))
 
 
-def write_config(workdir: Path, base_path: Path, port: int) -> Path:
+def write_config(workdir: Path, base_path: Path, port: int, extra: str = "") -> Path:
+    """The service's configuration; ``extra`` (INI sections) is appended."""
     config = workdir / "lbaas.conf"
     config.write_text(
         "[DEFAULT]\n"
@@ -229,7 +230,7 @@ def write_config(workdir: Path, base_path: Path, port: int) -> Path:
         "[networking]\n"
         f"lb_network_cidr = {MANAGEMENT_CIDR}\n"
         f"lb_network_bridge = {MANAGEMENT_BRIDGE}\n"
-        f"controller_ip = {CONTROLLER_IP}\n")
+        f"controller_ip = {CONTROLLER_IP}\n" + extra)
     return config
 
 
@@ -244,13 +245,13 @@ def remove_amphora_leftovers(base_path: Path) -> None:
 
 
 @contextlib.contextmanager
-def lbaas_up(workdir: Path, save_log: Path | None) -> Iterator[Service]:
+def lbaas_up(workdir: Path, save_log: Path | None, extra_config: str = "") -> Iterator[Service]:
     """``lbaas up`` with the real drivers; on exit it is stopped (its log copied to
     ``save_log``), ``lbaas down`` runs, and leftover amphorae, the management bridge and
     the amphorae directory are removed."""
     base_path = Path(f"/run/{PREFIX}-{uuid.uuid4().hex[:8]}")
     port = free_port()
-    config = write_config(workdir, base_path, port)
+    config = write_config(workdir, base_path, port, extra_config)
     service = Service(f"http://127.0.0.1:{port}", config, workdir / "lbaas.log", base_path)
     try:
         with service.log.open("w") as output:
@@ -917,11 +918,10 @@ def poll_main(argv: list[str]) -> int:
     return poll(args.vip, args.port, args.deadline)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["_poll"]:
-        return poll_main(argv[1:])
-    args = parse_args(argv)
+def run_benchmark(run: Callable[[argparse.Namespace, Path], list[Target]],
+                  args: argparse.Namespace) -> int:
+    """Check the host, print the machine and date, ``run`` in a temporary directory and
+    print its targets; the exit status: 0 all met, 1 one missed, 2 error, 130 interrupted."""
     signal.signal(signal.SIGTERM, interrupted)
     try:
         preflight()
@@ -939,6 +939,13 @@ def main(argv: list[str] | None = None) -> int:
     for target in targets:
         print(target.line())
     return 0 if all(target.met for target in targets) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_poll"]:
+        return poll_main(argv[1:])
+    return run_benchmark(run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ listeners, and TLS towards members (pool ``tls_enabled``).
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from pathlib import Path
 import jinja2
 
 from lbaas import constants as c
+from lbaas.amphora import jinja
 from lbaas.config import HaproxyAmphora
 from lbaas.db import models
 
@@ -566,15 +566,6 @@ def _checked(value: str | None, pattern: re.Pattern[str], what: str) -> str:
     return value
 
 
-@functools.cache
 def _template() -> jinja2.Template:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader(__package__, "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    return environment.get_template("haproxy.cfg.j2")
+    return jinja.template("haproxy.cfg.j2")
 

@@ -18,13 +18,11 @@ Two differences from upstream, both deliberate:
 """
 from __future__ import annotations
 
-import functools
 import ipaddress
-from dataclasses import dataclass
-
-import jinja2
+from dataclasses import dataclass, field
 
 from lbaas import constants as c
+from lbaas.amphora import jinja
 from lbaas.config import KeepalivedVrrp
 from lbaas.db import models
 
@@ -45,23 +43,8 @@ class VrrpOptions:
     """The amphora's check script (exit 0: haproxy serves every load balancer it has)."""
     auth_pass: str
     """The pair's VRRP password (VRRPv2 PASS authentication: at most 8 characters)."""
-    advert_int: float = 1
-    check_interval: int = 5
-    fail_count: int = 2
-    success_count: int = 2
-    garp_refresh_interval: int = 5
-    garp_refresh_count: int = 2
-
-    @classmethod
-    def from_settings(cls, settings: KeepalivedVrrp, *, check_script: str,
-                      auth_pass: str) -> VrrpOptions:
-        return cls(check_script=check_script, auth_pass=auth_pass,
-                   advert_int=settings.vrrp_advert_int,
-                   check_interval=settings.vrrp_check_interval,
-                   fail_count=settings.vrrp_fail_count,
-                   success_count=settings.vrrp_success_count,
-                   garp_refresh_interval=settings.vrrp_garp_refresh_interval,
-                   garp_refresh_count=settings.vrrp_garp_refresh_count)
+    vrrp: KeepalivedVrrp = field(default_factory=KeepalivedVrrp)
+    """``[keepalived_vrrp]``: intervals and counts."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +69,8 @@ class VrrpInstance:
 def render(load_balancer: models.LoadBalancer, amphora: models.Amphora,
            options: VrrpOptions) -> str:
     """The text of keepalived.conf for ``amphora`` of ``load_balancer``."""
-    return _template().render(instance=build(load_balancer, amphora, options))
+    return jinja.template("keepalived.conf.j2").render(
+        instance=build(load_balancer, amphora, options))
 
 
 def peers_of(load_balancer: models.LoadBalancer, amphora: models.Amphora) -> tuple[str, ...]:
@@ -127,7 +111,8 @@ def build(load_balancer: models.LoadBalancer, amphora: models.Amphora,
     if not load_balancer.vip_address:
         raise InvalidVrrpConfiguration(f"load balancer {load_balancer.id} has no VIP address")
     ipv6 = ipaddress.ip_address(load_balancer.vip_address).version == 6
-    whole = float(options.advert_int).is_integer()
+    advert_int = float(options.vrrp.vrrp_advert_int)
+    whole = advert_int.is_integer()
     version = 2 if whole and not ipv6 else 3
     if version == 2 and not (options.auth_pass.isalnum() and len(options.auth_pass) <= 8):
         raise InvalidVrrpConfiguration("a VRRP PASS password is 1 to 8 letters or digits")
@@ -139,23 +124,10 @@ def build(load_balancer: models.LoadBalancer, amphora: models.Amphora,
         router_id=amphora.vrrp_id or VRRP_ID,
         priority=amphora.vrrp_priority,
         version=version,
-        advert_int=_advert_int(float(options.advert_int), version),
+        advert_int=_advert_int(advert_int, version),
         auth_pass=options.auth_pass if version == 2 else None,
         source_ip=amphora.vrrp_ip,
         peers=peers_of(load_balancer, amphora),
         vip=f"{load_balancer.vip_address}/{128 if ipv6 else 32}",
         options=options,
     )
-
-
-@functools.cache
-def _template() -> jinja2.Template:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader(__package__, "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    return environment.get_template("keepalived.conf.j2")

@@ -6,6 +6,7 @@ and review the diff line by line.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ LB_ID = "10000000-0000-4000-8000-000000000001"
 MASTER_ID = "a0000000-0000-4000-8000-000000000001"
 BACKUP_ID = "a0000000-0000-4000-8000-000000000002"
 OPTIONS = VrrpOptions(check_script="/var/lib/lbaas/amphorae/a1/vrrp/check_script.sh",
-                      auth_pass="ABCDEFG")
+                      auth_pass="ABCDEFG", vrrp=config.KeepalivedVrrp(vrrp_advert_int=1))
 
 
 def pair(vip: str = "10.0.2.5", master_ip: str = "10.0.2.11", backup_ip: str = "10.0.2.12",
@@ -65,7 +66,7 @@ def assert_keepalived_accepts(text: str) -> None:
 
 def test_master_with_sub_second_adverts_uses_vrrpv3_and_checks_peer_source():
     lb, master, _ = pair()
-    options = VrrpOptions(**{**OPTIONS.__dict__, "advert_int": 0.2})
+    options = dataclasses.replace(OPTIONS, vrrp=config.KeepalivedVrrp(vrrp_advert_int=0.2))
     assert_golden("master_advert_0.2.conf", render(lb, master, options))
 
 
@@ -87,12 +88,13 @@ def test_deleted_amphora_is_no_peer_but_one_being_replaced_is():
     assert keepalived_config.peers_of(lb, master) == ()
 
 
-def test_options_come_from_the_keepalived_vrrp_section():
-    settings = config.load(environ={"LBAAS__keepalived_vrrp__vrrp_advert_int": "0.5",
-                                    "LBAAS__keepalived_vrrp__vrrp_check_interval": "3"})
-    options = VrrpOptions.from_settings(settings.keepalived_vrrp, check_script="/x",
-                                        auth_pass="p")
-    assert (options.advert_int, options.check_interval, options.fail_count) == (0.5, 3, 2)
+def test_intervals_and_counts_come_from_the_keepalived_vrrp_section():
+    settings = config.load(environ={"LBAAS__keepalived_vrrp__vrrp_check_interval": "3",
+                                    "LBAAS__keepalived_vrrp__vrrp_garp_refresh_count": "4"})
+    lb, master, _ = pair()
+    text = render(lb, master, dataclasses.replace(OPTIONS, vrrp=settings.keepalived_vrrp))
+    assert "    interval 3\n" in text and "garp_master_refresh_repeat 4\n" in text
+    assert "advert_int 0.2\n" in text  # the default
 
 
 @pytest.mark.parametrize("advert_int, message", [

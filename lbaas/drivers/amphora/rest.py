@@ -140,9 +140,9 @@ class RestAmphoraDriver(AmphoraDriver):
 
     def update_vrrp(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
         info = self._request("GET", amphora, f"{API}/info").json()
-        options = keepalived_config.VrrpOptions.from_settings(
-            self.vrrp, check_script=str(KeepalivedPaths(Path(info["base_path"])).check_script),
-            auth_pass=self._vrrp_password(load_balancer.id))
+        options = keepalived_config.VrrpOptions(
+            check_script=str(KeepalivedPaths(Path(info["base_path"])).check_script),
+            auth_pass=self._vrrp_password(load_balancer.id), vrrp=self.vrrp)
         text = keepalived_config.render(load_balancer, amphora, options)
         self._request("PUT", amphora, f"{API}/vrrp/upload", content=text.encode())
         self._request("PUT", amphora, f"{API}/vrrp/start")
