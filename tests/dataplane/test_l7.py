@@ -1,19 +1,10 @@
-"""End to end: L7 policies route, reject and redirect real requests.
-
-The L7 API is not in yet: the policies are written to the database and pushed with a
-change job, as the API will do.
-"""
+"""End to end: L7 policies created through the API route, reject and redirect real requests."""
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
-from lbaas import constants
-from lbaas.api.common import submit_change
-from lbaas.db import status
-from lbaas.db.models import L7Policy, L7Rule
 from tests.api.helpers import (
     create_lb, create_listener, create_member, create_pool, wait_lb_active,
 )
@@ -24,23 +15,14 @@ pytestmark = pytest.mark.root
 IMAGES_CIDR, IMAGES_POOL = "10.240.3.0/24", "10.240.3.100-10.240.3.200"
 
 
-ACTIVE = {"provisioning_status": constants.ACTIVE, "operating_status": constants.ONLINE,
-          "enabled": True}
-
-
-def create_policy(services, client, lb_id: str, listener_id: str, action: str,
-                  rules: list[dict[str, Any]], **fields: Any) -> None:
-    """An L7 policy with its rules, last by position; waits until the amphorae have it."""
-    with services.db.write() as session:
-        assert status.test_and_set(session, lb_id, constants.PENDING_UPDATE)
-        position = 1 + session.scalar(select(func.count()).select_from(L7Policy).where(
-            L7Policy.listener_id == listener_id))
-        session.add(L7Policy(listener_id=listener_id, action=action, position=position,
-                             rules=[L7Rule(**ACTIVE, **rule) for rule in rules],
-                             **ACTIVE, **fields))
-        session.flush()
-        submit_change(session, lb_id, listener=[listener_id])
+def create_policy(client, lb_id: str, listener_id: str, action: str,
+                  rules: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    """An L7 policy with its rules, created in one call; waits for the load balancer."""
+    response = client.post("/v2/lbaas/l7policies", json={"l7policy": {
+        "listener_id": listener_id, "action": action, "rules": rules, **fields}})
+    assert response.status_code == 201, response.text
     wait_lb_active(client, lb_id)
+    return response.json()["l7policy"]
 
 
 def status_and_location(namespace: str, url: str, *options: str) -> str:
@@ -50,7 +32,7 @@ def status_and_location(namespace: str, url: str, *options: str) -> str:
 
 
 def test_l7_policies_route_reject_and_redirect(dataplane, topology: Topology, make_network,
-                                               backends, services):
+                                               backends):
     """Pool A is the default, pool B (a member on a subnet of its own) serves /b."""
     images = make_network("images", IMAGES_CIDR, IMAGES_POOL)
     backend_b = backends.add(images, "10.240.3.11", "backend-b")
@@ -66,19 +48,28 @@ def test_l7_policies_route_reject_and_redirect(dataplane, topology: Topology, ma
     create_member(dataplane, pool_b["id"], backend_b.address, subnet_id=images.subnet_id)
     url = f"http://{lb['vip_address']}"
 
-    create_policy(services, dataplane, lb["id"], listener["id"], "REDIRECT_TO_POOL", [
+    to_b = create_policy(dataplane, lb["id"], listener["id"], "REDIRECT_TO_POOL", [
         {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/b"}],
         redirect_pool_id=pool_b["id"])
     assert curl(topology.client, f"{url}/b/") == "backend-b"
     assert curl(topology.client, f"{url}/") == "backend-1"
 
-    create_policy(services, dataplane, lb["id"], listener["id"], "REJECT", [
+    reject = create_policy(dataplane, lb["id"], listener["id"], "REJECT", [
         {"type": "HEADER", "compare_type": "EQUAL_TO", "key": "X-Block", "value": "yes"}])
     assert status_and_location(topology.client, f"{url}/b/", "-H", "X-Block: yes") == "403"
     assert status_and_location(topology.client, f"{url}/b/", "-H", "X-Block: no") == "200"
 
-    create_policy(services, dataplane, lb["id"], listener["id"], "REDIRECT_TO_URL", [
+    create_policy(dataplane, lb["id"], listener["id"], "REDIRECT_TO_URL", [
         {"type": "PATH", "compare_type": "EQUAL_TO", "value": "/old"}],
         redirect_url="http://example.com/new", redirect_http_code=301)
     assert status_and_location(topology.client, f"{url}/old") == "301 http://example.com/new"
     assert curl(topology.client, f"{url}/") == "backend-1"
+
+    response = dataplane.put(f"/v2/lbaas/l7policies/{reject['id']}",
+                             json={"l7policy": {"admin_state_up": False}})
+    assert response.status_code == 200, response.text
+    wait_lb_active(dataplane, lb["id"])
+    assert status_and_location(topology.client, f"{url}/b/", "-H", "X-Block: yes") == "200"
+    assert dataplane.delete(f"/v2/lbaas/l7policies/{to_b['id']}").status_code == 204
+    wait_lb_active(dataplane, lb["id"])
+    assert curl(topology.client, f"{url}/b/") == "backend-1"
