@@ -128,6 +128,17 @@ def test_concurrent_claims_never_take_the_same_spare(context):
             assert [a.id for a in _amphorae_of(context, lb_ids[index])] == [amphora_id]
 
 
+def test_spares_are_spread_over_the_compute_hosts(context):
+    context.settings.compute.hosts = ["host-a", "host-b"]
+    context.settings.house_keeping.spare_amphora_pool_size = 3
+    spare_pool.check(context)
+    assert sorted(s.cached_zone for s in _spares(context)) == ["host-a", "host-a", "host-b"]
+    context.settings.house_keeping.spare_amphora_pool_size = 4
+    spare_pool.check(context)
+    assert sorted(s.cached_zone for s in _spares(context)) == ["host-a", "host-a",
+                                                               "host-b", "host-b"]
+
+
 def test_active_standby_takes_spares_on_two_different_hosts(context):
     context.settings.house_keeping.spare_amphora_pool_size = 3
     spare_pool.check(context)

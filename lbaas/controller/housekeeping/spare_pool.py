@@ -5,11 +5,13 @@ plugged, agent answering, certificate issued, ``load_balancer_id`` NULL. Load ba
 creates and failovers take one (``tasks.amphora.claim_spare``) instead of booting an
 amphora, and the next check boots a replacement. Upstream had this pool until Xena; it
 was dropped because Nova server groups cannot adopt a booted VM, so anti-affinity was
-lost. Here a spare remembers its host (``cached_zone``) and an ACTIVE_STANDBY pair takes
+lost. Here spares are spread over ``[compute] hosts`` (each new one on the host with the
+fewest), a spare remembers its host (``cached_zone``), and an ACTIVE_STANDBY pair takes
 spares on two different hosts.
 """
 from __future__ import annotations
 
+import collections
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +21,7 @@ from lbaas import constants
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.tasks import amphora as amphora_tasks
 from lbaas.db.models import Amphora, new_id
+from lbaas.drivers.compute import placement
 
 LOG = logging.getLogger(__name__)
 # Spares booted at once when the pool is short (each boot mostly waits on its agent).
@@ -34,22 +37,35 @@ def check(ctx: FlowContext) -> None:
     # so two checks running at once do not both fill the same gap (on SQLite; another
     # database may overfill a little, and the next check trims the excess).
     with ctx.db.write() as session:
-        pool = list(session.scalars(select(Amphora.id).where(*IN_POOL)
-                                    .order_by(Amphora.created_at, Amphora.id)))
-        missing = [new_id() for _ in range(size - len(pool))]
+        rows = session.execute(select(Amphora.id, Amphora.cached_zone).where(*IN_POOL)
+                               .order_by(Amphora.created_at, Amphora.id)).all()
+        missing = [new_id() for _ in range(size - len(rows))]
         session.add_all(Amphora(id=amphora_id, status=constants.PENDING_CREATE)
                         for amphora_id in missing)
     if missing:
-        LOG.info("spare pool: %d of %d present; booting %d", len(pool), size, len(missing))
+        LOG.info("spare pool: %d of %d present; booting %d", len(rows), size, len(missing))
+        hosts = _spread(ctx.settings.compute.hosts, [host for _, host in rows], len(missing))
         with ThreadPoolExecutor(min(len(missing), BOOT_THREADS), "spare-boot") as executor:
-            list(executor.map(lambda amphora_id: _boot(ctx, amphora_id), missing))
-    for amphora_id in pool[size:]:
+            list(executor.map(lambda amphora_id, host: _boot(ctx, amphora_id, host),
+                              missing, hosts))
+    for amphora_id, _ in rows[size:]:
         _remove(ctx, amphora_id)
 
 
-def _boot(ctx: FlowContext, amphora_id: str) -> None:
+def _spread(hosts: list[str], taken: list[str | None], count: int) -> list[str]:
+    """Hosts for ``count`` new spares: each on the host with the fewest spares so far."""
+    load = collections.Counter(host for host in taken if host)
+    chosen = []
+    for _ in range(count):
+        host = placement.choose_host(hosts, avoid=(), load=load)
+        load[host] += 1
+        chosen.append(host)
+    return chosen
+
+
+def _boot(ctx: FlowContext, amphora_id: str, host: str) -> None:
     try:
-        amphora_tasks.boot(ctx, amphora_id)
+        amphora_tasks.boot(ctx, amphora_id, host)
     except Exception:
         LOG.exception("spare amphora %s failed to boot; removing it", amphora_id)
         with ctx.db.read() as session:
