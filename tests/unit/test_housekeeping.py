@@ -73,6 +73,37 @@ def test_spare_pool_fills_to_its_size_and_trims_after_a_resize(context):
     assert statuses == [constants.DELETED, constants.DELETED, constants.READY]
 
 
+def _heard(context: FlowContext, amphora_id: str, seconds_ago: float) -> None:
+    with context.db.write() as session:
+        session.merge(AmphoraHealth(amphora_id=amphora_id, busy=False, sequence=1,
+                                    last_update=utcnow() - dt.timedelta(seconds=seconds_ago)))
+
+
+def test_a_spare_that_stopped_sending_heartbeats_is_replaced(context):
+    context.settings.health_manager.heartbeat_timeout = 3
+    context.settings.house_keeping.spare_amphora_pool_size = 2
+    spare_pool.check(context)
+    silent, alive = sorted(s.id for s in _spares(context))
+    _heard(context, silent, 10)
+    _heard(context, alive, 1)
+    spare_pool.check(context)
+    spares = {s.id for s in _spares(context)}
+    assert alive in spares and silent not in spares and len(spares) == 2
+    with context.db.read() as session:
+        assert session.get(Amphora, silent).status == constants.DELETED
+
+
+def test_spares_are_kept_when_the_health_manager_hears_nobody(context):
+    context.settings.health_manager.heartbeat_timeout = 3
+    context.settings.house_keeping.spare_amphora_pool_size = 2
+    spare_pool.check(context)
+    before = {s.id for s in _spares(context)}
+    for amphora_id in before:
+        _heard(context, amphora_id, 10)  # the health manager stopped, not the spares
+    spare_pool.check(context)
+    assert {s.id for s in _spares(context)} == before
+
+
 def test_a_spare_that_fails_to_boot_leaves_nothing(context, drivers):
     context.settings.house_keeping.spare_amphora_pool_size = 2
 

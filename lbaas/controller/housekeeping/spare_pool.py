@@ -7,20 +7,23 @@ amphora, and the next check boots a replacement. Upstream had this pool until Xe
 was dropped because Nova server groups cannot adopt a booted VM, so anti-affinity was
 lost. Here spares are spread over ``[compute] hosts`` (each new one on the host with the
 fewest), a spare remembers its host (``cached_zone``), and an ACTIVE_STANDBY pair takes
-spares on two different hosts.
+spares on two different hosts. A spare the health manager stopped hearing from (for
+``[health_manager] heartbeat_timeout``, while it hears others) is replaced, so that no
+flow takes a dead one.
 """
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from lbaas import constants
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.tasks import amphora as amphora_tasks
-from lbaas.db.models import Amphora, new_id
+from lbaas.db.models import Amphora, AmphoraHealth, new_id, utcnow
 from lbaas.drivers.compute import placement
 
 LOG = logging.getLogger(__name__)
@@ -31,7 +34,10 @@ IN_POOL = (Amphora.load_balancer_id.is_(None),
 
 
 def check(ctx: FlowContext) -> None:
-    """Boot the spares the pool lacks; remove those beyond its size (after a resize)."""
+    """Replace silent spares, boot the spares the pool lacks, remove those beyond its size
+    (after a resize)."""
+    for amphora_id in _silent_spares(ctx):
+        _remove(ctx, amphora_id, "it sent no heartbeat")
     size = ctx.settings.house_keeping.spare_amphora_pool_size
     # Counting and adding the rows of the missing spares happen in one write transaction,
     # so two checks running at once do not both fill the same gap (on SQLite; another
@@ -49,7 +55,20 @@ def check(ctx: FlowContext) -> None:
             list(executor.map(lambda amphora_id, host: _boot(ctx, amphora_id, host),
                               missing, hosts))
     for amphora_id, _ in rows[size:]:
-        _remove(ctx, amphora_id)
+        _remove(ctx, amphora_id, "beyond the pool size")
+
+
+def _silent_spares(ctx: FlowContext) -> list[str]:
+    """READY spares whose last heartbeat is older than heartbeat_timeout, if the health
+    manager is hearing anyone at all (it may not run, or have just started)."""
+    cutoff = utcnow() - dt.timedelta(seconds=ctx.settings.health_manager.heartbeat_timeout)
+    with ctx.db.read() as session:
+        latest = session.scalar(select(func.max(AmphoraHealth.last_update)))
+        if latest is None or latest < cutoff:
+            return []
+        return list(session.scalars(
+            select(Amphora.id).join(AmphoraHealth, AmphoraHealth.amphora_id == Amphora.id)
+            .where(*amphora_tasks.SPARE, AmphoraHealth.last_update < cutoff)))
 
 
 def _spread(hosts: list[str], taken: list[str | None], count: int) -> list[str]:
@@ -83,8 +102,8 @@ def _boot(ctx: FlowContext, amphora_id: str, host: str) -> None:
                         .execution_options(synchronize_session=False))
 
 
-def _remove(ctx: FlowContext, amphora_id: str) -> None:
-    """Remove a spare beyond the pool's size, unless a flow claimed it first."""
+def _remove(ctx: FlowContext, amphora_id: str, why: str) -> None:
+    """Remove a spare, unless a flow claimed it first."""
     with ctx.db.write() as session:
         taken = session.execute(
             update(Amphora).where(Amphora.id == amphora_id, *amphora_tasks.SPARE)
@@ -99,4 +118,4 @@ def _remove(ctx: FlowContext, amphora_id: str) -> None:
         session.execute(update(Amphora).where(Amphora.id == amphora_id)
                         .values(status=constants.DELETED)
                         .execution_options(synchronize_session=False))
-    LOG.info("spare pool: removed spare amphora %s (beyond the pool size)", amphora_id)
+    LOG.info("spare pool: removed spare amphora %s (%s)", amphora_id, why)
