@@ -318,8 +318,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="load balancers created, and crash/failover runs (default 5)")
     parser.add_argument("--advert-int", type=float, default=0.2,
                         help="[keepalived_vrrp] vrrp_advert_int in seconds (default 0.2)")
-    parser.add_argument("--timeout", type=float, default=0.5,
-                        help="the prober's connect and answer timeout (default 0.5 s)")
+    parser.add_argument("--timeout", type=float, default=0.1,
+                        help="the prober's connect and answer timeout (default 0.1 s: a lost "
+                             "SYN costs a try, not TCP's 1 s retransmission)")
     parser.add_argument("--watch", type=float, default=30.0,
                         help="seconds the healthy pair is watched at the end (default 30)")
     parser.add_argument("--save-log", type=Path, metavar="FILE",
@@ -336,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog="failover_bench.py _probe")
         parser.add_argument("vip")
         parser.add_argument("--port", type=int, default=80)
-        parser.add_argument("--timeout", type=float, default=0.5)
+        parser.add_argument("--timeout", type=float, default=0.1)
         probe_args = parser.parse_args(argv[1:])
         return probe(probe_args.vip, probe_args.port, probe_args.timeout)
     return run_benchmark(run, parse_args(argv))

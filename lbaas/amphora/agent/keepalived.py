@@ -2,7 +2,10 @@
 reload, stop.
 
 keepalived runs detached (it outlives an agent restart, as haproxy does), in the
-foreground of its own session with its log in the amphora's ``vrrp`` directory. The
+foreground of its own session with its log in the amphora's ``vrrp`` directory. Stopped
+(a failover removing this amphora), it hands the VIP over to its peer but leaves the
+address on the interface (``--dont-release-vrrp``), so that haproxy here keeps answering
+until the peer's gratuitous ARPs have moved the clients; the amphora is removed next. The
 check script it runs exits 0 only when the haproxy of every load balancer configured on
 the amphora answers on its stats socket (haproxy's runtime API), whatever the way haproxy
 is run; with no load balancer configured yet it succeeds, so a new pair holds its VIP.
@@ -130,7 +133,8 @@ class Keepalived:
         with self.paths.log.open("ab") as log:
             subprocess.run(
                 ["setsid", "-f", self.command, "--dont-fork", "--log-console", "--log-detail",
-                 "--vrrp", "-f", str(self.paths.config), "-p", str(self.paths.pid),
+                 "--vrrp", "--dont-release-vrrp", "-f", str(self.paths.config),
+                 "-p", str(self.paths.pid),
                  "-r", str(self.paths.vrrp_pid)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=True)
         deadline = time.monotonic() + timeout
@@ -148,13 +152,15 @@ class Keepalived:
         return "reloaded"
 
     def stop(self, timeout: float = 10.0) -> str:
-        """Stop keepalived: as MASTER it first hands the VIP over (a priority 0 advert)."""
+        """Stop keepalived. As MASTER its VRRP process first sends a priority 0 advert (the
+        peer takes over at once) and exits about a second later; then nothing is left to
+        wait for, and the main process is ended."""
         pid = self.pid()
         if pid is None:
             return "stopped"
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _pid_alive(self.paths.pid) and time.monotonic() < deadline:
+        while _pid_alive(self.paths.vrrp_pid) and time.monotonic() < deadline:
             time.sleep(0.02)
         if _pid_alive(self.paths.pid):
             os.kill(pid, signal.SIGKILL)

@@ -6,16 +6,17 @@ from lbaas.controller.tasks import amphora, lifecycle, network, vrrp
 
 
 def create(lb_id: str) -> list[Step]:
-    """Build the amphorae, give them the VIP, push any listeners created with the LB;
-    an ACTIVE_STANDBY pair then starts VRRP, which puts the VIP on the MASTER."""
+    """Build the amphorae, give them the VIP, push any listeners created with the LB. An
+    ACTIVE_STANDBY pair starts VRRP as soon as it is plugged (as upstream): the MASTER's
+    wait for silence before it takes the VIP overlaps the rest of the flow."""
     return [
         lifecycle.error_tree_on_revert(lb_id),
         network.allocate_vip(lb_id),
         amphora.build_amphorae(lb_id),
         network.plug_vip(lb_id),
+        vrrp.configure_vrrp(lb_id),
         network.plug_member_networks(lb_id),
         amphora.update_amphorae(lb_id),
-        vrrp.configure_vrrp(lb_id),
         lifecycle.settle_tree(lb_id),
     ]
 
