@@ -16,7 +16,8 @@ of a just-started health manager have not arrived yet), one pass:
 4. otherwise starts failovers, at most ``failover_threads`` running at once across every
    health manager (the ``busy`` rows): ``busy`` is set with a conditional update and the
    load balancer is test-and-set to PENDING_UPDATE, so two health managers never fail
-   over one amphora twice; the worker runs the failover job.
+   over one amphora twice; the worker runs the ``failover_amphora`` job (the replacement
+   is built before the old amphora is removed).
 """
 from __future__ import annotations
 
@@ -48,10 +49,6 @@ class PassResult:
     failed: list[str] = field(default_factory=list)
 
 
-def _enqueue_failover(session: Session, amphora: Amphora) -> None:
-    jobs.enqueue(session, "failover_load_balancer", lb_id=amphora.load_balancer_id)
-
-
 def start_failover(session: Session, amphora_id: str) -> bool:
     """Mark the amphora busy, lock its load balancer and queue the failover job.
 
@@ -70,7 +67,8 @@ def start_failover(session: Session, amphora_id: str) -> bool:
         session.execute(update(AmphoraHealth).where(AmphoraHealth.amphora_id == amphora_id)
                         .values(busy=False).execution_options(synchronize_session=False))
         return False
-    _enqueue_failover(session, amphora)
+    jobs.enqueue(session, "failover_amphora", lb_id=amphora.load_balancer_id,
+                 amphora_id=amphora_id)
     return True
 
 

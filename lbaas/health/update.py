@@ -42,6 +42,9 @@ from lbaas.health.receiver import Counters
 
 LOG = logging.getLogger(__name__)
 BATCH_SIZE = 500
+# Heartbeats waiting beyond this are dropped (counted "overloaded"): memory stays bounded
+# when more arrive than the database takes, and the newest ones are what matter anyway.
+MAX_WAITING = 50_000
 COUNTER_COLUMNS = {"rx": "bytes_in", "tx": "bytes_out", "totconns": "total_connections",
                    "ereq": "request_errors"}
 COLUMNS = (*COUNTER_COLUMNS.values(), "active_connections")
@@ -79,24 +82,25 @@ class AmphoraReport:
 def load_trees(session: Session, lb_ids: Iterable[str]) -> dict[str, LoadBalancerState]:
     """The statuses of these load balancers' trees (DELETED ones left out)."""
     lb_ids = list(lb_ids)
+    connection = session.connection()  # Core, not the ORM: these are plain rows, read fast
     trees = {row.id: LoadBalancerState(row.id, row.enabled, row.provisioning_status,
                                        row.operating_status)
-             for row in session.execute(
+             for row in connection.execute(
                  select(LoadBalancer.id, LoadBalancer.enabled, LoadBalancer.provisioning_status,
                         LoadBalancer.operating_status)
                  .where(LoadBalancer.id.in_(lb_ids),
-                        LoadBalancer.provisioning_status != constants.DELETED))}
-    for row in session.execute(select(Listener.id, Listener.load_balancer_id, Listener.enabled,
+                        LoadBalancer.provisioning_status != constants.DELETED)).all()}
+    for row in connection.execute(select(Listener.id, Listener.load_balancer_id, Listener.enabled,
                                       Listener.operating_status)
-                               .where(Listener.load_balancer_id.in_(trees))):
+                               .where(Listener.load_balancer_id.in_(trees))).all():
         trees[row.load_balancer_id].listeners[row.id] = ListenerState(row.enabled,
                                                                       row.operating_status)
     pools: dict[str, PoolState] = {}
-    for row in session.execute(select(Pool.id, Pool.load_balancer_id, Pool.operating_status)
-                               .where(Pool.load_balancer_id.in_(trees))):
+    for row in connection.execute(select(Pool.id, Pool.load_balancer_id, Pool.operating_status)
+                               .where(Pool.load_balancer_id.in_(trees))).all():
         pools[row.id] = trees[row.load_balancer_id].pools[row.id] = PoolState(row.operating_status)
-    for row in session.execute(select(Member.id, Member.pool_id, Member.operating_status)
-                               .where(Member.pool_id.in_(pools))):
+    for row in connection.execute(select(Member.id, Member.pool_id, Member.operating_status)
+                               .where(Member.pool_id.in_(pools))).all():
         pools[row.pool_id].members[row.id] = row.operating_status
     return trees
 
@@ -131,6 +135,9 @@ class HealthUpdater:
         self._thread: threading.Thread | None = None
 
     def submit(self, message: dict[str, Any], received_at: float) -> None:
+        if self.queue.qsize() >= MAX_WAITING:
+            self.counters.add("overloaded")
+            return
         self.queue.put(Heartbeat(message, received_at))
 
     # -- the batch ---------------------------------------------------------------------
@@ -150,9 +157,9 @@ class HealthUpdater:
     def _judge(self, reports: dict[str, AmphoraReport]) -> None:
         """Look up each amphora and derive its load balancer's status changes."""
         with self.db.read() as session:
-            amphorae = {row.id: row for row in session.execute(
+            amphorae = {row.id: row for row in session.connection().execute(
                 select(Amphora.id, Amphora.load_balancer_id, Amphora.status)
-                .where(Amphora.id.in_(list(reports))))}
+                .where(Amphora.id.in_(list(reports)))).all()}
             trees = load_trees(session, {row.load_balancer_id for row in amphorae.values()
                                          if row.load_balancer_id})
         now = time.monotonic()
@@ -180,7 +187,7 @@ class HealthUpdater:
     def _write(self, session: Session, reports: dict[str, AmphoraReport]) -> int:
         """Record the batch; returns how many heartbeats were accepted."""
         ids = sorted(reports)
-        recorded = dict(session.execute(
+        recorded = dict(session.connection().execute(
             select(AmphoraHealth.amphora_id, AmphoraHealth.sequence)
             .where(AmphoraHealth.amphora_id.in_(ids))
             .order_by(AmphoraHealth.amphora_id).with_for_update()).all())
@@ -240,9 +247,9 @@ class HealthUpdater:
             return
         table = ListenerStatistics.__table__
         amphora_ids = {amphora_id for _, amphora_id in rows}
-        existing = {tuple(row) for row in session.execute(
+        existing = {tuple(row) for row in session.connection().execute(
             select(table.c.listener_id, table.c.amphora_id)
-            .where(table.c.amphora_id.in_(amphora_ids)))}
+            .where(table.c.amphora_id.in_(amphora_ids))).all()}
         new = [{"listener_id": row["b_listener"], "amphora_id": row["b_amphora"],
                 **{column: row[f"d_{column}"] for column in COLUMNS}}
                for key, row in rows.items() if key not in existing]

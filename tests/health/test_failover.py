@@ -57,7 +57,8 @@ def test_two_health_managers_never_fail_over_one_amphora_twice(client, services)
     with services.db.write() as session:
         assert failover.start_failover(session, amphora_id)
         assert not failover.start_failover(session, amphora_id)  # busy: the other one lost
-        assert [job.action for job in session.scalars(select(Job))] == ["failover_load_balancer"]
+        assert [(job.action, job.payload) for job in session.scalars(select(Job))] == [
+            ("failover_amphora", {"lb_id": lb["id"], "amphora_id": amphora_id})]
     wait_lb_active(client, lb["id"])
 
 

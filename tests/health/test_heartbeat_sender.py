@@ -113,3 +113,4 @@ def test_the_agent_configuration_carries_the_heartbeat_options(tmp_path):
     config.write(tmp_path / "amphora-agent.conf")
     assert "[health_manager]" in (tmp_path / "amphora-agent.conf").read_text()
     assert AgentConfig.load(tmp_path / "amphora-agent.conf") == config
+

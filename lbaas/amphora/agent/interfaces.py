@@ -5,6 +5,8 @@ import ipaddress
 import json
 import subprocess
 
+from lbaas.amphora.agent import garp
+
 
 class InterfaceNotFound(Exception):
     pass
@@ -51,6 +53,7 @@ def configure(ifname: str, addresses: list[str], *, gateway: str | None = None,
     if mtu:
         _ip("link", "set", "dev", ifname, "mtu", str(mtu))
     _ip("link", "set", "dev", ifname, "up")
+    garp.announce(ifname, [str(ipaddress.ip_interface(address).ip) for address in sorted(wanted)])
     if gateway:
         family = "-6" if ipaddress.ip_address(gateway).version == 6 else "-4"
         _ip(family, "route", "replace", "default", "via", gateway, "dev", ifname)
