@@ -70,9 +70,10 @@ class DefaultSection(Section):
 class ApiSettings(Section):
     bind_host: str = "127.0.0.1"
     bind_port: int = 9876
-    # Upstream defaults to keystone; Keystone support arrives with its own issue, so the
-    # embedded default is noauth (every caller is admin, project from X-Project-Id).
-    auth_strategy: str = "noauth"
+    # Upstream defaults to keystone; the embedded default is noauth (every caller is
+    # admin, project from X-Project-Id). keystone: tokens checked by keystonemiddleware
+    # with [keystone_authtoken], access by upstream's policy (lbaas.api.policy).
+    auth_strategy: Literal["noauth", "keystone"] = "noauth"
     # Ours: the project used under noauth when a request names none.
     default_project_id: str = "admin"
     api_base_uri: str | None = None
@@ -259,6 +260,45 @@ class Quotas(Section):
     default_l7rule_quota: int = -1
 
 
+class KeystoneAuthtoken(Section):
+    """keystonemiddleware's ``auth_token`` options, as in upstream's octavia.conf.
+
+    The options below are the usual ones; any other option of keystonemiddleware or of
+    its auth plugin (e.g. ``cafile``, ``region_name``, ``token_cache_time``) is passed on
+    as written.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    www_authenticate_uri: str | None = None
+    auth_url: str | None = None
+    auth_type: str = "password"
+    username: str | None = None
+    password: SecretStr | None = None
+    project_name: str | None = None
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    service_token_roles_required: bool = True
+    memcached_servers: str | None = None
+
+    def middleware_options(self) -> dict[str, str]:
+        """The options as keystonemiddleware reads them from a paste-style dict."""
+        options: dict[str, str] = {}
+        for key, value in {**dict(self), **(self.model_extra or {})}.items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            options[key] = str(value).lower() if isinstance(value, bool) else str(value)
+        return options
+
+
+class OsloPolicy(Section):
+    # An operator's YAML file of rules overriding upstream's defaults. Unset: the file
+    # /etc/lbaas/policy.yaml if there is one (upstream: policy.yaml in /etc/octavia).
+    policy_file: Path | None = None
+
+
 class Settings(BaseModel):
     """The effective configuration: one attribute per upstream section."""
 
@@ -277,6 +317,8 @@ class Settings(BaseModel):
     house_keeping: HouseKeeping = HouseKeeping()
     quotas: Quotas = Quotas()
     certificates: Certificates = Certificates()
+    keystone_authtoken: KeystoneAuthtoken = KeystoneAuthtoken()
+    oslo_policy: OsloPolicy = OsloPolicy()
 
     @property
     def database_url(self) -> str:

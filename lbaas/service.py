@@ -10,6 +10,7 @@ import uvicorn
 
 from lbaas import drivers as driver_registry
 from lbaas import host
+from lbaas.api import keystone, policy
 from lbaas.amphora import keepalived_config
 from lbaas.api.app import create_app
 from lbaas.api.common import ApiState
@@ -41,10 +42,9 @@ class Services:
 
 def check(settings: Settings) -> None:
     """Refuse to start on a configuration we cannot honour, saying what to change."""
-    if settings.api_settings.auth_strategy != "noauth":
-        raise ConfigError(
-            f"[api_settings] auth_strategy = {settings.api_settings.auth_strategy} is not "
-            "supported yet; use auth_strategy = noauth")
+    if settings.api_settings.auth_strategy == "keystone":
+        keystone.check_options(settings.keystone_authtoken)
+        policy.check_file(settings)
     housekeeping.check(settings)
     topology = settings.controller_worker.loadbalancer_topology
     if topology not in ("SINGLE", "ACTIVE_STANDBY"):

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lbaas.api import faults, network, root
-from lbaas.api.common import ApiState
+from lbaas.api import faults, network, policy, root
+from lbaas.api.common import ApiState, context
+from lbaas.api.keystone import KeystoneAuth
 from lbaas.api.validation import fault_from_validation_error
 
 LOG = logging.getLogger(__name__)
@@ -66,11 +67,16 @@ class JsonOnly:
 
 
 def create_app(api: ApiState) -> FastAPI:
+    # Every route depends on the request context, which checks the route's policy rule
+    # (lbaas.api.policy) when auth_strategy = keystone.
     app = FastAPI(title="lbaas: Octavia-compatible load balancing", version="2.30",
-                  docs_url="/docs", redoc_url=None)
+                  docs_url="/docs", redoc_url=None, dependencies=[Depends(context)])
     app.state.api = api
 
     app.add_middleware(JsonOnly, openapi_url=app.openapi_url)
+    if api.settings.api_settings.auth_strategy == "keystone":
+        app.state.policy = policy.load_enforcer(api.settings)
+        app.add_middleware(KeystoneAuth, options=api.settings.keystone_authtoken)
 
     @app.exception_handler(faults.APIError)
     async def api_error(_request: Request, error: faults.APIError) -> JSONResponse:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lbaas import constants
-from lbaas.api import faults, listing
+from lbaas.api import faults, listing, policy
 from lbaas.api.context import RequestContext, noauth_context
 from lbaas.config import Settings
 from lbaas.controller import jobs
@@ -37,7 +37,15 @@ async def state(request: Request) -> ApiState:
 
 
 async def context(request: Request, api: ApiState = Depends(state)) -> RequestContext:
-    return noauth_context(request, api.settings)
+    """Who calls, and (under Keystone) whether the route's policy rule lets them.
+
+    Every route of the v2 API depends on this (see ``lbaas.api.app``), so the policy is
+    checked once per request whether or not the handler reads the context.
+    """
+    enforcer = getattr(request.app.state, "policy", None)
+    if enforcer is None:
+        return noauth_context(request, api.settings)
+    return policy.authorize(request, enforcer)
 
 
 def timestamp(value: dt.datetime | None) -> str | None:
@@ -164,8 +172,8 @@ def check_quota(session: Session, settings: Settings, project_id: str,
 
 def list_objects(request: Request, api: ApiState, ctx: RequestContext, stmt: Select,
                  collection: listing.Collection, to_api: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    """A collection's list response, limited to the caller's project unless it is admin."""
-    if not ctx.is_admin:
+    """A collection's list response, limited to the caller's project unless it sees all."""
+    if not ctx.all_projects:
         stmt = stmt.where(collection.model.project_id == ctx.project_id)
     with api.db.read() as session:
         return listing.respond(session, stmt, collection, request.query_params, api.settings,

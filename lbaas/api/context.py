@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from lbaas.api import faults
 from lbaas.config import Settings
 
 
@@ -12,10 +13,26 @@ from lbaas.config import Settings
 class RequestContext:
     project_id: str | None
     is_admin: bool
+    roles: tuple[str, ...] = ()
+    # Whether this request may reach objects of every project (admins; global observers
+    # for reads): set from the policy (lbaas.api.policy), always true under noauth.
+    all_projects: bool = True
 
     def owns(self, project_id: str | None) -> bool:
         """Whether this caller may see an object of ``project_id``."""
-        return self.is_admin or project_id == self.project_id
+        return self.all_projects or project_id == self.project_id
+
+    def target_project(self, requested: str | None) -> str | None:
+        """The project a new object goes to: ``requested`` if given, else the caller's.
+
+        Upstream's policy check on create: another project than the caller's is 403
+        unless the caller may act on every project.
+        """
+        if requested is None or requested == self.project_id:
+            return self.project_id
+        if not self.all_projects:
+            raise faults.PolicyForbidden()
+        return requested
 
 
 def noauth_context(request: Request, settings: Settings) -> RequestContext:

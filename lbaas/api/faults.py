@@ -134,6 +134,11 @@ class L7RuleValidation(APIError):
     msg = "Error parsing L7Rule: %(error)s"
 
 
+class PolicyForbidden(APIError):
+    code = 403
+    msg = "Policy does not allow this request to be performed."
+
+
 class QuotaException(APIError):
     code = 403
     msg = "Quota has been met for resources: %(resource)s"

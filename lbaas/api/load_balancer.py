@@ -214,7 +214,7 @@ def validate_provider(provider: str | None, api: ApiState) -> str:
 
 def new_load_balancer(body: LoadBalancerPOST, api: ApiState, ctx: RequestContext) -> LoadBalancer:
     """A validated, unsaved load balancer row in PENDING_CREATE / OFFLINE."""
-    project_id = body.project_id if (body.project_id and ctx.is_admin) else ctx.project_id
+    project_id = ctx.target_project(body.project_id)
     if not project_id:
         raise faults.MissingProjectID()
     _validate_vip(body, api)

@@ -1,15 +1,19 @@
 """The real service (``lbaas up``) in a subprocess, for tests that drive it with real clients."""
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,9 +31,6 @@ class Service:
     url: str
     workdir: Path
     config: Path
-
-    def log(self) -> str:
-        return (self.workdir / "lbaas.log").read_text(errors="replace")
 
     def lbaas(self, *args: str) -> str:
         """Run another ``lbaas`` command on this service's configuration; its output."""
@@ -80,18 +81,20 @@ def clean_environment() -> dict[str, str]:
             if not key.startswith(("LBAAS__", "OS_"))}
 
 
-def wait_until_answering(url: str, process: subprocess.Popen, service: Service) -> None:
+def wait_until_answering(url: str, process: subprocess.Popen, name: str, log: Path) -> None:
+    """Poll ``url`` until it answers 200; fail with the server's ``log`` if it exits or never does."""
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if process.poll() is not None:
-            pytest.fail(f"lbaas up exited with {process.returncode}:\n{service.log()}")
+            pytest.fail(f"{name} exited with {process.returncode}:\n{log.read_text(errors='replace')}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            pytest.fail(f"lbaas up did not answer on {url} in {START_TIMEOUT:.0f}s:\n{service.log()}")
+            pytest.fail(f"{name} did not answer on {url} in {START_TIMEOUT:.0f}s:\n"
+                        f"{log.read_text(errors='replace')}")
         time.sleep(0.1)
 
 
@@ -110,20 +113,38 @@ def stop(process: subprocess.Popen) -> None:
     process.wait()
 
 
+@contextlib.contextmanager
+def running(service: Service) -> Iterator[Service]:
+    """``lbaas up`` on the service's configuration, answering until the block ends."""
+    with open(service.workdir / "lbaas.log", "wb") as log:
+        process = subprocess.Popen(
+            [str(lbaas_command()), "up", "--config-file", str(service.config)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=clean_environment(), start_new_session=True)
+    try:
+        wait_until_answering(service.url + "/", process, "lbaas up", service.workdir / "lbaas.log")
+        yield service
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
+def registry_subnet(service: Service, cidr: str) -> Iterator[dict[str, Any]]:
+    """A subnet in the service's network registry; the network's bridge goes afterwards."""
+    network = f"cli-{uuid.uuid4().hex[:6]}"
+    service.lbaas("network", "create", network)
+    try:
+        yield json.loads(service.lbaas("subnet", "create", "--network", network, "--subnet-range",
+                                       cidr, "--format", "json", f"{network}-subnet"))
+    finally:
+        service.lbaas("network", "delete", network)
+
+
 @pytest.fixture(scope="module")
 def lbaas_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """``lbaas up`` on a free loopback port with a private state directory."""
     workdir = tmp_path_factory.mktemp("lbaas-up")
     port = free_port()
     config = write_config(workdir, port)
-    service = Service(url=f"http://127.0.0.1:{port}", workdir=workdir, config=config)
-    with open(workdir / "lbaas.log", "wb") as log:
-        process = subprocess.Popen(
-            [str(lbaas_command()), "up", "--config-file", str(config)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=clean_environment(), start_new_session=True)
-    try:
-        wait_until_answering(service.url + "/", process, service)
+    with running(Service(url=f"http://127.0.0.1:{port}", workdir=workdir, config=config)) as service:
         yield service
-    finally:
-        stop(process)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.clients import conftest as clients_conftest
 from tests.clients.conftest import PROJECT, SUBNET, Service, clean_environment
 
 LB_PATH = "/v2/lbaas/loadbalancers"
@@ -108,15 +109,8 @@ def settle(http: httpx.Client, lb: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def registry_subnet(lbaas_service: Service) -> Iterator[dict[str, Any]]:
-    """A subnet in the service's network registry; the network's bridge goes afterwards."""
-    network = f"cli-{uuid.uuid4().hex[:6]}"
-    lbaas_service.lbaas("network", "create", network)
-    try:
-        yield json.loads(lbaas_service.lbaas(
-            "subnet", "create", "--network", network, "--subnet-range", "198.51.100.0/24",
-            "--format", "json", f"{network}-subnet"))
-    finally:
-        lbaas_service.lbaas("network", "delete", network)
+    with clients_conftest.registry_subnet(lbaas_service, "198.51.100.0/24") as subnet:
+        yield subnet
 
 
 @pytest.mark.root  # `lbaas network create` makes a Linux bridge

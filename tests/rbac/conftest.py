@@ -1,0 +1,170 @@
+"""A real Keystone (the ``keystone`` package, SQLite, loopback) and ``lbaas up`` checking
+its tokens, with users holding each load-balancer role in two projects.
+
+Keystone lives in its own virtualenv (``scripts/keystone-venv``, made on first use) so
+that its pins never meet ours. Everything runs once per session and is removed after.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.clients.conftest import (Service, clean_environment, free_port, running, stop,
+                                    wait_until_answering, write_config)
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYSTONE_VENV = ROOT / ".venv-keystone"
+SERVER_SCRIPT = Path(__file__).with_name("keystone_server.py")
+ADMIN_PASSWORD = "admin-secret"
+PASSWORD = "user-secret"
+DOMAIN = {"id": "default"}
+
+# The roles of upstream's default policy, and "none": Keystone's plain ``member`` role,
+# which gives no access to the load-balancer API.
+LB_ROLES = ("load-balancer_observer", "load-balancer_global_observer", "load-balancer_member",
+            "load-balancer_quota_admin", "load-balancer_admin")
+PROJECTS = ("alpha", "beta")
+
+
+@dataclass
+class Keystone:
+    url: str  # the identity endpoint, .../v3
+    admin_token: str
+    project_ids: dict[str, str] = field(default_factory=dict)
+    _tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+    _role_ids: dict[str, str] = field(default_factory=dict)
+
+    def request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        response = httpx.request(method, self.url + path, headers={"X-Auth-Token": self.admin_token},
+                                 timeout=30, **kwargs)  # type: ignore[arg-type]
+        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+        return response
+
+    def create(self, kind: str, **body: object) -> str:
+        """Create a Keystone object (``/v3/<kind>s``); its id."""
+        return self.request("POST", f"/{kind}s", json={kind: body}).json()[kind]["id"]
+
+    def role_id(self, name: str) -> str:
+        if name not in self._role_ids:
+            found = self.request("GET", "/roles", params={"name": name}).json()["roles"]
+            self._role_ids[name] = found[0]["id"] if found else self.create("role", name=name)
+        return self._role_ids[name]
+
+    def add_user(self, name: str, project: str, roles: tuple[str, ...]) -> None:
+        project_id = self.project_ids[project]
+        user_id = self.create("user", name=name, password=PASSWORD, domain_id="default",
+                              default_project_id=project_id)
+        for role in roles:
+            self.request("PUT", f"/projects/{project_id}/users/{user_id}/roles/{self.role_id(role)}")
+
+    def token(self, user: str, project: str, password: str = PASSWORD) -> str:
+        """A project-scoped token for ``user`` (issued once per session)."""
+        if (user, project) not in self._tokens:
+            self._tokens[user, project] = issue_token(self.url, user, project, password)
+        return self._tokens[user, project]
+
+
+def issue_token(url: str, user: str, project: str, password: str) -> str:
+    response = httpx.post(f"{url}/auth/tokens", timeout=30, json={"auth": {
+        "identity": {"methods": ["password"], "password": {
+            "user": {"name": user, "domain": DOMAIN, "password": password}}},
+        "scope": {"project": {"name": project, "domain": DOMAIN}}}})
+    assert response.status_code == 201, response.text
+    return response.headers["X-Subject-Token"]
+
+
+def user_name(project: str, role: str) -> str:
+    """``alpha-member`` for load-balancer_member in alpha, ``alpha-none`` for no role."""
+    return f"{project}-{role.removeprefix('load-balancer_')}"
+
+
+def write_keystone_config(workdir: Path) -> Path:
+    config = workdir / "keystone.conf"
+    config.write_text(
+        "[database]\n"
+        f"connection = sqlite:///{workdir / 'keystone.sqlite'}\n"
+        "[token]\n"
+        "provider = fernet\n"
+        "[fernet_tokens]\n"
+        f"key_repository = {workdir / 'fernet-keys'}\n"
+        "[fernet_receipts]\n"
+        f"key_repository = {workdir / 'fernet-keys'}\n"
+        # bcrypt's cheapest cost: test passwords need no protection, the session's time does.
+        "[identity]\n"
+        "password_hash_rounds = 4\n")
+    return config
+
+
+@pytest.fixture(scope="session")
+def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
+    """Keystone bootstrapped on SQLite (admin/admin) and served on a free loopback port."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "keystone-venv")], check=True, timeout=900,
+                   stdin=subprocess.DEVNULL)
+    workdir = tmp_path_factory.mktemp("keystone")
+    config, log = write_keystone_config(workdir), workdir / "keystone.log"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v3"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([str(KEYSTONE_VENV / "bin" / "python"), str(SERVER_SCRIPT),
+                                    str(config), str(port), ADMIN_PASSWORD], stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env=clean_environment(), start_new_session=True)
+    try:
+        wait_until_answering(url, process, "Keystone", log)
+        ks = Keystone(url=url, admin_token=issue_token(url, "admin", "admin", ADMIN_PASSWORD))
+        for project in (*PROJECTS, "service"):
+            ks.project_ids[project] = ks.create("project", name=project, domain_id="default")
+        # The service user keystonemiddleware validates tokens as.
+        ks.add_user("lbaas", "service", ("service",))
+        for project in PROJECTS:
+            for role in LB_ROLES:
+                ks.add_user(user_name(project, role), project, (role,))
+            ks.add_user(user_name(project, "none"), project, ("member",))
+        yield ks
+    finally:
+        stop(process)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class KeystoneService(Service):
+    keystone: Keystone | None = None
+
+
+def keystone_sections(keystone: Keystone) -> str:
+    base = keystone.url.removesuffix("/v3")
+    return ("[keystone_authtoken]\n"
+            f"www_authenticate_uri = {base}\n"
+            f"auth_url = {base}\n"
+            "auth_type = password\n"
+            "username = lbaas\n"
+            f"password = {PASSWORD}\n"
+            "project_name = service\n"
+            "user_domain_name = Default\n"
+            "project_domain_name = Default\n"
+            "service_token_roles_required = true\n")
+
+
+@pytest.fixture(scope="session")
+def lbaas_keystone(keystone: Keystone, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeystoneService]:
+    """``lbaas up`` with auth_strategy = keystone, in the catalog as ``load-balancer``
+    (and as ``network``, for the registry's subnets the client looks up)."""
+    workdir = tmp_path_factory.mktemp("lbaas-keystone")
+    port = free_port()
+    config = write_config(workdir, port)
+    config.write_text(config.read_text().replace("[api_settings]\n", "[api_settings]\nauth_strategy = keystone\n")
+                      + keystone_sections(keystone))
+    service = KeystoneService(url=f"http://127.0.0.1:{port}", workdir=workdir, config=config,
+                              keystone=keystone)
+    for kind, name in (("load-balancer", "octavia"), ("network", "lbaas-network-registry")):
+        service_id = keystone.create("service", type=kind, name=name)
+        keystone.create("endpoint", service_id=service_id, interface="public", url=service.url,
+                        region_id="RegionOne")
+    with running(service):
+        yield service

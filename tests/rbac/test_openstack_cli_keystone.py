@@ -1,0 +1,76 @@
+"""The unchanged ``openstack`` client with Keystone auth: a token from the real Keystone,
+the load-balancer (and network) endpoint from its catalog."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.clients.conftest import clean_environment, registry_subnet
+from tests.clients.test_openstack_cli import LB_PATH, wait_status
+from tests.rbac.conftest import PASSWORD, KeystoneService, user_name
+from tests.rbac.test_policy_matrix import FORBIDDEN, as_user
+
+
+class KeystoneCLI:
+    """``openstack`` authenticated as ``<project>-<role>`` through the OS_* variables."""
+
+    def __init__(self, service: KeystoneService, home: Path, project: str, role: str) -> None:
+        assert service.keystone is not None
+        self.env = {**clean_environment(), "HOME": str(home),
+                    "OS_AUTH_URL": service.keystone.url, "OS_IDENTITY_API_VERSION": "3",
+                    "OS_USERNAME": user_name(project, role), "OS_PASSWORD": PASSWORD,
+                    "OS_PROJECT_NAME": project, "OS_USER_DOMAIN_NAME": "Default",
+                    "OS_PROJECT_DOMAIN_NAME": "Default", "OS_REGION_NAME": "RegionOne",
+                    "OS_INTERFACE": "public"}
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(Path(sys.executable).parent / "openstack"), *args],
+                              capture_output=True, text=True, env=self.env,
+                              stdin=subprocess.DEVNULL, timeout=120)
+
+    def json(self, *args: str) -> Any:
+        result = self.run(*args, "-f", "json")
+        assert result.returncode == 0, f"openstack {' '.join(args)}: {result.stderr}"
+        return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def subnet(lbaas_keystone: KeystoneService) -> Iterator[dict[str, Any]]:
+    with registry_subnet(lbaas_keystone, "198.51.100.0/24") as created:
+        yield created
+
+
+def cli(service: KeystoneService, tmp_path: Path, project: str, role: str) -> KeystoneCLI:
+    return KeystoneCLI(service, tmp_path / f"home-{project}-{role}", project, role)
+
+
+@pytest.mark.root  # `lbaas network create` makes a Linux bridge
+def test_openstack_client_with_keystone_creates_lists_and_shows_in_its_project(
+        lbaas_keystone, subnet, tmp_path):
+    member = cli(lbaas_keystone, tmp_path, "alpha", "member")
+    created = member.json("loadbalancer", "create", "--name", "via-keystone",
+                          "--vip-subnet-id", subnet["name"])
+    assert created["project_id"] == lbaas_keystone.keystone.project_ids["alpha"]
+    with as_user(lbaas_keystone, "member") as http:
+        wait_status(http, f"{LB_PATH}/{created['id']}")
+    shown = member.json("loadbalancer", "show", created["id"])
+    assert (shown["name"], shown["provisioning_status"]) == ("via-keystone", "ACTIVE")
+    assert created["id"] in [row["id"] for row in member.json("loadbalancer", "list")]
+
+    other = cli(lbaas_keystone, tmp_path, "beta", "member")
+    assert created["id"] not in [row["id"] for row in other.json("loadbalancer", "list")]
+    assert other.run("loadbalancer", "show", created["id"]).returncode != 0
+
+    observer = cli(lbaas_keystone, tmp_path, "alpha", "observer")
+    assert observer.json("loadbalancer", "show", created["id"])["id"] == created["id"]
+    refused = observer.run("loadbalancer", "create", "--name", "nope", "--vip-subnet-id", subnet["name"])
+    assert refused.returncode != 0
+    assert FORBIDDEN["faultstring"] in refused.stderr
+    result = member.run("loadbalancer", "delete", "--wait", created["id"])
+    assert result.returncode == 0, result.stderr
