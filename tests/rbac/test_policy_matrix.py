@@ -200,3 +200,32 @@ def test_admin_only_apis(clients, lbs, lbaas_keystone, method, path):
         response = clients[user].request(method, path)
         assert response.status_code in (200, 202), f"{user}: {response.text}"
         wait_status(clients["admin"], f"{LB_PATH}/{lbs['alpha']['id']}")  # after a failover
+
+
+def test_flavors_are_readable_by_project_users_and_changed_only_by_admins(clients):
+    for user in ("alpha-observer", "alpha-member"):
+        assert clients[user].get("/v2/lbaas/flavors").status_code == 200
+        response = clients[user].post("/v2/lbaas/flavors", json={"flavor": {"name": "gold"}})
+        assert (response.status_code, response.json()) == (403, FORBIDDEN)
+    assert clients["alpha-admin"].get("/v2/lbaas/flavorprofiles").status_code == 200
+
+
+def test_l7_policies_and_rules_follow_their_load_balancers_project(clients, lbs):
+    member, lb_path = clients["alpha-member"], f"{LB_PATH}/{lbs['alpha']['id']}"
+    listener = member.post("/v2/lbaas/listeners", json={"listener": {
+        "loadbalancer_id": lbs["alpha"]["id"], "protocol": "HTTP", "protocol_port": 8080}})
+    assert listener.status_code == 201, listener.text
+    wait_status(member, lb_path)
+    created = member.post("/v2/lbaas/l7policies", json={"l7policy": {
+        "listener_id": listener.json()["listener"]["id"], "action": "REJECT"}})
+    assert created.status_code == 201, created.text
+    wait_status(member, lb_path)
+    policy_path = f"/v2/lbaas/l7policies/{created.json()['l7policy']['id']}"
+    assert clients["alpha-observer"].get(policy_path).status_code == 200
+    assert clients["beta-member"].get(policy_path).status_code == 404
+    assert clients["beta-member"].get(policy_path + "/rules").status_code == 404
+    rule = {"rule": {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/x"}}
+    response = clients["alpha-observer"].post(policy_path + "/rules", json=rule)
+    assert (response.status_code, response.json()) == (403, FORBIDDEN)
+    assert member.post(policy_path + "/rules", json=rule).status_code == 201
+    wait_status(member, lb_path)
