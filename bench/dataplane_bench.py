@@ -840,18 +840,40 @@ def report_memory(processes: list[Process]) -> Target:
     return Target("amphora memory (agent + haproxy, RSS)", total, "MB", "< 40 MB", total < 40)
 
 
+@dataclass(frozen=True)
+class Environment:
+    """What a data-plane benchmark runs against."""
+
+    service: Service
+    members: Network
+    vips: Network
+    backends: list[Backend]
+    client_ns: str
+    api: httpx.Client
+
+
+def set_up(stack: contextlib.ExitStack, workdir: Path, save_log: Path | None,
+           client_arp_retry_ms: int, extra_config: str = "") -> Environment:
+    """``lbaas up``, the member and VIP networks, both nginx backends, the client namespace
+    and an API client; each is removed when ``stack`` unwinds."""
+    service = stack.enter_context(lbaas_up(workdir, save_log, extra_config))
+    print(f"lbaas up at {service.url}, files in {workdir}, amphorae in {service.base_path}")
+    members = stack.enter_context(
+        registry_network(service, f"{PREFIX}-members", MEMBER_CIDR, MEMBER_POOL))
+    vips = stack.enter_context(registry_network(service, f"{PREFIX}-vips", VIP_CIDR, VIP_POOL))
+    backends = [stack.enter_context(nginx_backend(workdir, members, index, address))
+                for index, address in enumerate(BACKEND_ADDRESSES, start=1)]
+    client_ns = stack.enter_context(client_namespace(vips, members, client_arp_retry_ms))
+    return Environment(service, members, vips, backends, client_ns,
+                       stack.enter_context(api_client(service)))
+
+
 def run(args: argparse.Namespace, workdir: Path) -> list[Target]:
     load = Load(args.threads, args.connections, args.seconds)
     with Teardown() as stack:
-        service = stack.enter_context(lbaas_up(workdir, args.save_log))
-        print(f"lbaas up at {service.url}, files in {workdir}, amphorae in {service.base_path}")
-        members = stack.enter_context(
-            registry_network(service, f"{PREFIX}-members", MEMBER_CIDR, MEMBER_POOL))
-        vips = stack.enter_context(registry_network(service, f"{PREFIX}-vips", VIP_CIDR, VIP_POOL))
-        backends = [stack.enter_context(nginx_backend(workdir, members, index, address))
-                    for index, address in enumerate(BACKEND_ADDRESSES, start=1)]
-        client_ns = stack.enter_context(client_namespace(vips, members, args.client_arp_retry_ms))
-        api = stack.enter_context(api_client(service))
+        env = set_up(stack, workdir, args.save_log, args.client_arp_retry_ms)
+        service, members, vips, backends, client_ns, api = (
+            env.service, env.members, env.vips, env.backends, env.client_ns, env.api)
 
         print(f"\n1. POST {COLLECTION} (HTTP listener, pool, 2 members) -> first 200 through the "
               f"VIP from the client, polled every {POLL_INTERVAL_S * 1000:.0f} ms "
