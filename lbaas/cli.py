@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lbaas import config, host, service
 from lbaas.certs import cli as certs_cli
@@ -37,7 +38,7 @@ def _settings(config_file: Path | None) -> config.Settings:
     try:
         return config.load(config_file)
     except config.ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")  # "[section]" is no markup
         raise typer.Exit(2) from exc
 
 
@@ -48,7 +49,7 @@ def _open(config_file: Path | None, *, upgrade: bool) -> service.Services:
     try:
         return service.open_services(settings, upgrade=upgrade)
     except config.ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 

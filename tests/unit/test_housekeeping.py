@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from lbaas import config, constants, service
 from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.server import AgentServer, server_context
 from lbaas.certs import pki, store, tls
+from lbaas.cli import app
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation, cleanup, spare_pool
 from lbaas.controller.tasks import amphora as amphora_tasks
@@ -399,3 +401,11 @@ def test_agent_serves_a_rotated_certificate_to_new_connections(tmp_path: Path):
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+def test_lbaas_housekeeping_refuses_such_settings_naming_the_option(tmp_path):
+    result = CliRunner().invoke(app, ["housekeeping"], env={
+        "LBAAS__DEFAULT__state_path": str(tmp_path), **NOOP_DRIVERS,
+        "LBAAS__house_keeping__cert_interval": "600000"})
+    assert result.exit_code == 2
+    assert "[house_keeping] cert_interval" in " ".join(result.output.split())
