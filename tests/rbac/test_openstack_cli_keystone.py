@@ -72,5 +72,11 @@ def test_openstack_client_with_keystone_creates_lists_and_shows_in_its_project(
     refused = observer.run("loadbalancer", "create", "--name", "nope", "--vip-subnet-id", subnet["name"])
     assert refused.returncode != 0
     assert FORBIDDEN["faultstring"] in refused.stderr
+    assert member.json("loadbalancer", "flavor", "list") == []
+    refused = member.run("loadbalancer", "amphora", "list")
+    assert refused.returncode != 0 and FORBIDDEN["faultstring"] in refused.stderr
+    admin = cli(lbaas_keystone, tmp_path, "alpha", "admin")
+    amphorae = admin.json("loadbalancer", "amphora", "list", "--loadbalancer", created["id"])
+    assert [row["loadbalancer_id"] for row in amphorae] == [created["id"]]
     result = member.run("loadbalancer", "delete", "--wait", created["id"])
     assert result.returncode == 0, result.stderr
