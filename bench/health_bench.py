@@ -156,6 +156,7 @@ def bench_heartbeats(args: argparse.Namespace) -> bool:
             "LBAAS__health_manager__heartbeat_interval": "10",
             "LBAAS__health_manager__failover_grace_period": "86400",
             "LBAAS__health_manager__sock_rlimit": str(8 * 1024 * 1024),
+            "LBAAS__health_manager__health_update_threads": str(args.receiver_threads),
         })
         services = service.open_services(settings)
         fleet = fake_fleet(services, args.amphorae)
@@ -179,7 +180,7 @@ def bench_heartbeats(args: argparse.Namespace) -> bool:
               f"{r['peak_waiting']:>12} {r['drain']:>9.2f} {r['rate']:>10.0f} {r['cpu_us']:>9.0f}"
               f"{'' if sustained else '  (not sustained)'}")
         if sustained:
-            best = max(best, r["sent"] / args.seconds)
+            best = max(best, r["offered"])
     met = best >= 2000
     print(f"  sustained: {best:.0f} heartbeats/s (target >= 2,000/s): {'met' if met else 'MISSED'}")
     return met
@@ -269,6 +270,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="offered heartbeats/s, one run each")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--senders", type=int, default=2, help="load generator processes")
+    parser.add_argument("--receiver-threads", type=int, default=1,
+                        help="[health_manager] health_update_threads of the measured manager")
     parser.add_argument("--runs", type=int, default=5, help="failovers timed")
     parser.add_argument("--heartbeat-interval", type=float, default=1.0)
     parser.add_argument("--heartbeat-timeout", type=float, default=3.0)

@@ -221,8 +221,9 @@ class HealthManager(Section):
     failover_threshold: int | None = 5
     # Ours: no failover until this long after start (unset: heartbeat_timeout, as upstream).
     failover_grace_period: float | None = None
-    # Threads that decode heartbeats (processing and DB writes are batched in one).
-    health_update_threads: PositiveInt = 2
+    # Threads reading the heartbeat socket (decoding, processing and DB writes are
+    # batched in one other thread). Upstream: CPU count (processes).
+    health_update_threads: PositiveInt = 1
     sock_rlimit: int = 0
 
 

@@ -1,6 +1,7 @@
 """The health manager service: receiver, batch updater and failover checker together."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from lbaas.config import Settings
 from lbaas.db.engine import Database
 from lbaas.health import settings as heartbeats
 from lbaas.health.failover import FailoverChecker
-from lbaas.health.receiver import Counters, HeartbeatReceiver
+from lbaas.health.receiver import Counters, HeartbeatReceiver, decode
 from lbaas.health.update import HealthUpdater
 
 LOG = logging.getLogger(__name__)
@@ -21,10 +22,12 @@ class HealthManager:
                  notify_worker: Callable[[], None] | None = None) -> None:
         options = settings.health_manager
         self.counters = Counters()
-        self.updater = HealthUpdater(db, self.counters, options.heartbeat_interval)
+        key = heartbeats.heartbeat_key(settings)
+        self.updater = HealthUpdater(db, self.counters, options.heartbeat_interval,
+                                     functools.partial(decode, key=key, counters=self.counters))
         self.receiver = HeartbeatReceiver(
-            (heartbeats.bind_ip(settings), options.bind_port), heartbeats.heartbeat_key(settings),
-            self.updater.submit, self.counters, threads=options.health_update_threads,
+            (heartbeats.bind_ip(settings), options.bind_port), self.updater.submit,
+            self.counters, threads=options.health_update_threads,
             receive_buffer=options.sock_rlimit)
         self.checker = FailoverChecker(settings, db, notify_worker)
         self._stop = threading.Event()

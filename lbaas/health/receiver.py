@@ -1,7 +1,8 @@
 """The UDP heartbeat receiver (upstream's ``UDPStatusGetter``).
 
-A few threads read datagrams from one socket, check the signature and the message's
-shape and hand valid messages on; everything else is dropped and counted, never raised.
+A thread reads datagrams from one socket and hands them on as they are (so that the
+socket is emptied fast); ``decode`` checks the signature and the message's shape where
+they are processed: what is not valid is dropped and counted, never raised.
 The socket is bound with SO_REUSEPORT, so several health managers on one host can share
 a port (the kernel spreads amphorae over them); IP_FREEBIND lets it bind the management
 address before the bridge carries it.
@@ -72,15 +73,29 @@ def open_socket(address: tuple[str, int], receive_buffer: int = 0) -> socket.soc
     return sock
 
 
-Handler = Callable[[dict[str, Any], float], None]
+def decode(datagram: bytes, key: str, counters: Counters) -> dict[str, Any] | None:
+    """The valid message in ``datagram``, or None (counted as why it was dropped)."""
+    try:
+        message = unwrap(datagram, key)
+        check_shape(message)
+    except InvalidHMAC:
+        counters.add("invalid_hmac")
+        return None
+    except InvalidMessage as exc:
+        LOG.debug("dropped a malformed heartbeat: %s", exc)
+        counters.add("malformed")
+        return None
+    return message
+
+
+Handler = Callable[[bytes, float], None]
 
 
 class HeartbeatReceiver:
-    """Receives on ``address`` with ``threads`` threads; ``handle(message, received_at)``."""
+    """Receives on ``address`` with ``threads`` threads; ``handle(datagram, received_at)``."""
 
-    def __init__(self, address: tuple[str, int], key: str, handle: Handler,
-                 counters: Counters, threads: int = 2, receive_buffer: int = 0) -> None:
-        self.key = key
+    def __init__(self, address: tuple[str, int], handle: Handler, counters: Counters,
+                 threads: int = 1, receive_buffer: int = 0) -> None:
         self.handle = handle
         self.counters = counters
         self.sock = open_socket(address, receive_buffer)
@@ -88,21 +103,6 @@ class HeartbeatReceiver:
         self._threads_wanted = threads
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
-
-    def decode(self, datagram: bytes) -> dict[str, Any] | None:
-        """The valid message in ``datagram``, or None (counted as why it was dropped)."""
-        self.counters.add("received")
-        try:
-            message = unwrap(datagram, self.key)
-            check_shape(message)
-        except InvalidHMAC:
-            self.counters.add("invalid_hmac")
-            return None
-        except InvalidMessage as exc:
-            LOG.debug("dropped a malformed heartbeat: %s", exc)
-            self.counters.add("malformed")
-            return None
-        return message
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -115,9 +115,8 @@ class HeartbeatReceiver:
                     return
                 LOG.exception("heartbeat socket error")
                 continue
-            message = self.decode(datagram)
-            if message is not None:
-                self.handle(message, time.monotonic())
+            self.counters.add("received")
+            self.handle(datagram, time.monotonic())
 
     def start(self) -> None:
         for index in range(self._threads_wanted):

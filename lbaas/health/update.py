@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,20 +125,23 @@ def _counter_rows(report: AmphoraReport, amphora_id: str,
 class HealthUpdater:
     """Takes valid heartbeats (``submit``) and writes them in batches on its own thread."""
 
-    def __init__(self, db: Database, counters: Counters, heartbeat_interval: float) -> None:
+    def __init__(self, db: Database, counters: Counters, heartbeat_interval: float,
+                 decode: Callable[[bytes], dict[str, Any] | None]) -> None:
         self.db = db
         self.counters = counters
         self.heartbeat_interval = heartbeat_interval
-        self.queue: queue.SimpleQueue[Heartbeat] = queue.SimpleQueue()
+        self.decode = decode
+        # Raw datagrams: one object each, cheap to hold while a batch is written.
+        self.queue: queue.SimpleQueue[tuple[bytes, float]] = queue.SimpleQueue()
         self._newest: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def submit(self, message: dict[str, Any], received_at: float) -> None:
+    def submit(self, datagram: bytes, received_at: float) -> None:
         if self.queue.qsize() >= MAX_WAITING:
             self.counters.add("overloaded")
             return
-        self.queue.put(Heartbeat(message, received_at))
+        self.queue.put((datagram, received_at))
 
     # -- the batch ---------------------------------------------------------------------
 
@@ -286,16 +289,18 @@ class HealthUpdater:
     # -- the thread --------------------------------------------------------------------
 
     def _next_batch(self) -> list[Heartbeat]:
+        """The valid heartbeats among the datagrams waiting (at least one waited for)."""
         try:
-            batch = [self.queue.get(timeout=0.2)]
+            raw = [self.queue.get(timeout=0.2)]
         except queue.Empty:
             return []
-        while len(batch) < BATCH_SIZE:
+        while len(raw) < BATCH_SIZE:
             try:
-                batch.append(self.queue.get_nowait())
+                raw.append(self.queue.get_nowait())
             except queue.Empty:
                 break
-        return batch
+        return [Heartbeat(message, received_at) for datagram, received_at in raw
+                if (message := self.decode(datagram)) is not None]
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -127,3 +127,13 @@ def _config_file(services):
     path.write_text(services.settings.to_ini().replace(
         "heartbeat_key = **********", "heartbeat_key = health-test-key"))
     return path
+
+
+def test_amphorae_dying_a_moment_apart_still_count_as_one_storm(client, services):
+    lbs = [create_lb(client) for _ in range(3)]  # failover_threshold 2, heartbeat_timeout 2 s
+    amphorae = [amphora_of(services, lb["id"]) for lb in lbs]
+    heard_of(services, amphorae[0], seconds_ago=5)  # stale
+    for amphora_id in amphorae[1:]:
+        heard_of(services, amphora_id, seconds_ago=1.5)  # silent, not yet stale
+    result = run_pass(services)
+    assert result.started == [] and result.stopped == [amphorae[0]]
