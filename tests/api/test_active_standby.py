@@ -34,17 +34,27 @@ def test_pair_is_a_master_and_a_backup_with_vrrp_fields(client, services):
     assert master.ha_ip == backup.ha_ip == lb["vip_address"]
 
 
+def create_failing(client) -> str:
+    """POST a load balancer whose create flow is to fail; its id once it is ERROR."""
+    response = client.post("/v2/lbaas/loadbalancers",
+                           json={"loadbalancer": {"vip_subnet_id": SUBNET}})
+    lb_id = response.json()["loadbalancer"]["id"]
+    wait_for(lambda: client.get(f"/v2/lbaas/loadbalancers/{lb_id}").json()["loadbalancer"],
+             "provisioning_status", "ERROR")
+    return lb_id
+
+
+def broken(*_args, **_kwargs):
+    raise RuntimeError("compute is down")
+
+
 ONE_HOST = {"LBAAS__nova__enable_anti_affinity": "true", "LBAAS__compute__hosts": "h1"}
 TWO_HOSTS = {"LBAAS__nova__enable_anti_affinity": "true", "LBAAS__compute__hosts": "h1, h2"}
 
 
 @pytest.mark.parametrize("settings", [ONE_HOST], indirect=True)
 def test_anti_affinity_on_one_host_fails_the_create_and_leaves_nothing(client, services, caplog):
-    response = client.post("/v2/lbaas/loadbalancers",
-                           json={"loadbalancer": {"vip_subnet_id": SUBNET}})
-    lb_id = response.json()["loadbalancer"]["id"]
-    wait_for(lambda: client.get(f"/v2/lbaas/loadbalancers/{lb_id}").json()["loadbalancer"],
-             "provisioning_status", "ERROR")
+    lb_id = create_failing(client)
     assert amphorae(services, lb_id) == []
     assert "List another host in [compute] hosts" in caplog.text
 
@@ -77,9 +87,6 @@ def test_failed_failover_leaves_error_and_the_old_amphora_in_place(client, servi
                                                                      caplog):
     lb = create_lb(client)
     before = {a.id for a in amphorae(services, lb["id"], "ALLOCATED")}
-
-    def broken(*_args, **_kwargs):
-        raise RuntimeError("compute is down")
     drivers.compute.build = broken
     assert client.put(f"/v2/lbaas/loadbalancers/{lb['id']}/failover").status_code == 202
     wait_for(lambda: client.get(f"/v2/lbaas/loadbalancers/{lb['id']}").json()["loadbalancer"],
@@ -102,3 +109,14 @@ def test_amphora_failover_job_replaces_only_that_amphora(client, services):
     live = amphorae(services, lb["id"], "ALLOCATED")
     assert backup.id in {a.id for a in live} and master.id not in {a.id for a in live}
     assert sorted(a.role for a in live) == ["BACKUP", "MASTER"]
+
+
+def test_failover_of_a_load_balancer_left_in_error_builds_its_pair(client, services, drivers):
+    build = drivers.compute.build
+    drivers.compute.build = broken
+    lb_id = create_failing(client)
+    assert amphorae(services, lb_id) == []
+    drivers.compute.build = build
+    assert client.put(f"/v2/lbaas/loadbalancers/{lb_id}/failover").status_code == 202
+    wait_lb_active(client, lb_id)
+    assert sorted(a.role for a in amphorae(services, lb_id, "ALLOCATED")) == ["BACKUP", "MASTER"]

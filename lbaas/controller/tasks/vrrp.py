@@ -5,6 +5,7 @@ import logging
 from collections.abc import Callable
 
 from lbaas import constants
+from lbaas.amphora.keepalived_config import VRRP_ID
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.controller.tasks.amphora import live_amphorae
 from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer
@@ -53,7 +54,7 @@ def configure_vrrp(lb_id: str) -> Step:
             interface = ctx.drivers.amphora.vrrp_interface(amphora)
             with ctx.db.write() as session:
                 row = session.get(Amphora, amphora.id)
-                row.vrrp_interface, row.vrrp_id = interface, 1
+                row.vrrp_interface, row.vrrp_id = interface, VRRP_ID
         each_live_amphora(ctx, lb_id, ctx.drivers.amphora.update_vrrp, "VRRP configuration")
     return Step("configure-vrrp", execute)
 
