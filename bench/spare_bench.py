@@ -72,20 +72,19 @@ class Amphorae:
         with self.db.read() as session:
             return set(session.scalars(select(Amphora.id).where(*SPARE)))
 
-    def wait_for_spares(self, count: int) -> set[str]:
+    def wait_for_spares(self, count: int) -> None:
         deadline = time.monotonic() + SPARE_TIMEOUT_S
-        while len(spares := self.spares()) < count:
+        while len(self.spares()) < count:
             if time.monotonic() > deadline:
                 raise BenchError(f"the spare pool did not reach {count} in {SPARE_TIMEOUT_S:.0f} s")
             time.sleep(0.1)
-        return spares
 
 
 def fail_over(api: httpx.Client, amphorae: Amphorae, client_ns: str, lb_id: str,
-              vip: str, spares: set[str], trigger: str) -> Failover:
+              vip: str, trigger: str) -> Failover:
     """Kill the load balancer's amphora (and ask for a failover with ``trigger`` api);
     time the recovery."""
-    victim = amphorae.serving(lb_id)
+    victim, spares = amphorae.serving(lb_id), amphorae.spares()
     remove_namespace(namespace_of(victim), grace_s=0.0)
     died = time.monotonic()
     # Started after the death (its start-up takes well under the failover's time): its
@@ -129,9 +128,9 @@ def bench_mode(args: argparse.Namespace, workdir: Path, spares: int) -> list[Fai
               f"balancer {lb_id}, load average {load_average()}")
         results = []
         for index in range(args.runs):
-            ready = amphorae.wait_for_spares(spares)
+            amphorae.wait_for_spares(spares)
             time.sleep(2 * HEARTBEAT_INTERVAL_S)  # the amphora's heartbeats reached the manager
-            result = fail_over(env.api, amphorae, env.client_ns, lb_id, vip, ready, args.trigger)
+            result = fail_over(env.api, amphorae, env.client_ns, lb_id, vip, args.trigger)
             results.append(result)
             print(f"  run {index + 1:>2}: death -> first 200 {ms(result.death_to_200_s):>8}, "
                   f"-> ACTIVE {ms(result.death_to_active_s):>8}"

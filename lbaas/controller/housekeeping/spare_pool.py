@@ -7,9 +7,10 @@ amphora, and the next check boots a replacement. Upstream had this pool until Xe
 was dropped because Nova server groups cannot adopt a booted VM, so anti-affinity was
 lost. Here spares are spread over ``[compute] hosts`` (each new one on the host with the
 fewest), a spare remembers its host (``cached_zone``), and an ACTIVE_STANDBY pair takes
-spares on two different hosts. A spare the health manager stopped hearing from (for
+spares on two different hosts. A spare the health manager stopped hearing from (for twice
 ``[health_manager] heartbeat_timeout``, while it hears others) is replaced, so that no
-flow takes a dead one.
+flow takes a dead one; twice, because a spare carries no traffic and a busy health
+manager judges late heartbeats as missing.
 """
 from __future__ import annotations
 
@@ -59,9 +60,9 @@ def check(ctx: FlowContext) -> None:
 
 
 def _silent_spares(ctx: FlowContext) -> list[str]:
-    """READY spares whose last heartbeat is older than heartbeat_timeout, if the health
-    manager is hearing anyone at all (it may not run, or have just started)."""
-    cutoff = utcnow() - dt.timedelta(seconds=ctx.settings.health_manager.heartbeat_timeout)
+    """READY spares whose last heartbeat is older than twice heartbeat_timeout, if the
+    health manager is hearing anyone at all (it may not run, or have just started)."""
+    cutoff = utcnow() - dt.timedelta(seconds=2 * ctx.settings.health_manager.heartbeat_timeout)
     with ctx.db.read() as session:
         latest = session.scalar(select(func.max(AmphoraHealth.last_update)))
         if latest is None or latest < cutoff:
