@@ -201,15 +201,17 @@ class Haproxy:
         """Validate, then atomically replace the configuration; returns its MD5 (the ETag).
 
         A configuration that differs from the installed (valid) one only in members'
-        weights or admin states is valid too, so haproxy is not asked again.
+        weights or admin states is valid too, so haproxy is not asked again. Installs take
+        turns with each other (they share the candidate file) and with reloads.
         """
-        candidate = self.paths.directory / "haproxy.cfg.new"
-        current = self.paths.config.read_text() if self.paths.config.exists() else None
-        if current is not None and runtime_changes(current, text) is not None:
-            candidate.write_text(text)
-        else:
-            self.validate(text)
-        candidate.replace(self.paths.config)
+        with self._lock:
+            candidate = self.paths.directory / "haproxy.cfg.new"
+            current = self.paths.config.read_text() if self.paths.config.exists() else None
+            if current is not None and runtime_changes(current, text) is not None:
+                candidate.write_text(text)
+            else:
+                self.validate(text)
+            candidate.replace(self.paths.config)
         return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
     def _serves(self, pid: int) -> bool:
