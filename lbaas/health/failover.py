@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from lbaas import constants
+from lbaas.amphora.agent.loop import Loop
 from lbaas.config import Settings
 from lbaas.controller import jobs
 from lbaas.db import status
@@ -167,8 +167,7 @@ class FailoverChecker:
         options = settings.health_manager
         grace = options.failover_grace_period
         self.grace_until = time.monotonic() + (options.heartbeat_timeout if grace is None else grace)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Loop("hm-failover", self.run_once, options.health_check_interval)
 
     def run_once(self) -> PassResult | None:
         if time.monotonic() < self.grace_until:
@@ -179,19 +178,8 @@ class FailoverChecker:
             self.notify()
         return result
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.settings.health_manager.health_check_interval):
-            try:
-                self.run_once()
-            except Exception:
-                LOG.exception("health check pass failed; trying again next interval")
-
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="hm-failover", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self._loop.stop()

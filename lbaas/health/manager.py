@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from collections.abc import Callable
 
+from lbaas.amphora.agent.loop import Loop
 from lbaas.config import Settings
 from lbaas.db.engine import Database
 from lbaas.health import settings as heartbeats
@@ -30,30 +30,25 @@ class HealthManager:
             self.counters, threads=options.health_update_threads,
             receive_buffer=options.sock_rlimit)
         self.checker = FailoverChecker(settings, db, notify_worker)
-        self._stop = threading.Event()
-        self._reporter: threading.Thread | None = None
+        self._reported: dict[str, int] = {}
+        self._reporter = Loop("hm-report", self._report, REPORT_INTERVAL)
 
     def _report(self) -> None:
         """Log the heartbeat counters (drops included) when they changed."""
-        last: dict[str, int] = {}
-        while not self._stop.wait(REPORT_INTERVAL):
-            counts = self.counters.snapshot()
-            if counts != last:
-                LOG.info("heartbeats: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-                last = counts
+        counts = self.counters.snapshot()
+        if counts != self._reported:
+            LOG.info("heartbeats: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+            self._reported = counts
 
     def start(self) -> None:
         self.updater.start()
         self.receiver.start()
         self.checker.start()
-        self._reporter = threading.Thread(target=self._report, name="hm-report", daemon=True)
         self._reporter.start()
         LOG.info("health manager listening on %s:%s (UDP)", *self.receiver.address)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._reporter.stop()
         self.checker.stop()
         self.receiver.stop()
         self.updater.stop()
-        if self._reporter is not None:
-            self._reporter.join(5)

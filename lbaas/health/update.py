@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -31,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lbaas import constants
+from lbaas.amphora.agent.loop import Loop
 from lbaas.db import status as db_status
 from lbaas.db.engine import Database
 from lbaas.db.models import (Amphora, AmphoraHealth, Listener, ListenerStatistics, LoadBalancer,
@@ -134,8 +134,7 @@ class HealthUpdater:
         # Raw datagrams: one object each, cheap to hold while a batch is written.
         self.queue: queue.SimpleQueue[tuple[bytes, float]] = queue.SimpleQueue()
         self._newest: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Loop("hm-updater", self.process_waiting)
 
     def submit(self, datagram: bytes, received_at: float) -> None:
         if self.queue.qsize() >= MAX_WAITING:
@@ -302,23 +301,18 @@ class HealthUpdater:
         return [Heartbeat(message, received_at) for datagram, received_at in raw
                 if (message := self.decode(datagram)) is not None]
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            batch = self._next_batch()
-            if not batch:
-                continue
+    def process_waiting(self) -> None:
+        """Wait (briefly) for heartbeats and handle those waiting as one batch."""
+        batch = self._next_batch()
+        if batch:
             try:
                 self.process(batch)
             except Exception:  # a failed batch is lost (the next heartbeats come soon)
-                LOG.exception("could not record %d heartbeats", len(batch))
                 self.counters.add("failed", len(batch))
+                raise
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="hm-updater", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self._loop.stop()

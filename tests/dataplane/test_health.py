@@ -15,8 +15,8 @@ from lbaas.health import failover
 from lbaas.health.manager import HealthManager
 from tests.api.helpers import wait_lb_active
 from tests.conftest import wait_for
-from tests.dataplane.conftest import Topology, curl
-from tests.dataplane.test_load_balancing import build, wait_until
+from tests.dataplane.conftest import curl
+from tests.dataplane.test_load_balancing import build, monitor, wait_until
 
 pytestmark = pytest.mark.root
 INTERVAL = 0.5
@@ -64,19 +64,10 @@ def _kill(*amphora_ids: str) -> None:
         subprocess.run(["ip", "netns", "del", namespace], check=True)
 
 
-def _monitored(dataplane, topology: Topology) -> dict:
-    made = build(dataplane, topology)
-    response = dataplane.post("/v2/lbaas/healthmonitors", json={"healthmonitor": {
-        "pool_id": made["pool"]["id"], "type": "HTTP", "delay": 1, "timeout": 1,
-        "max_retries": 1, "max_retries_down": 1, "url_path": "/"}})
-    assert response.status_code == 201, response.text
-    wait_lb_active(dataplane, made["lb"]["id"])
-    return made
-
-
 def test_operating_status_follows_a_backend_going_down_and_back(
         dataplane, topology, backends, health_manager):
-    made = _monitored(dataplane, topology)
+    made = build(dataplane, topology)
+    monitor(dataplane, made, url_path="/")
     lb_id = made["lb"]["id"]
     first, second = (backend.address for backend in topology.backends)
     all_online = {"lb": "ONLINE", "pool": "ONLINE", first: "ONLINE", second: "ONLINE"}

@@ -46,6 +46,16 @@ def build(client, topology: Topology, protocol: str = "HTTP", port: int = 80,
             "url": f"http://{lb['vip_address']}:{port}/"}
 
 
+def monitor(client, made: dict, monitor_type: str = "HTTP", **fields) -> None:
+    """A health monitor checking every second (one failure takes a member out) on the
+    pool ``build`` made; returns once the load balancer is ACTIVE again."""
+    response = client.post("/v2/lbaas/healthmonitors", json={"healthmonitor": {
+        "pool_id": made["pool"]["id"], "type": monitor_type, "delay": 1, "timeout": 1,
+        "max_retries": 1, "max_retries_down": 1, **fields}})
+    assert response.status_code == 201, response.text
+    wait_lb_active(client, made["lb"]["id"])
+
+
 def test_http_listener_balances_between_members(dataplane, topology):
     made = build(dataplane, topology)
     assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
@@ -75,11 +85,7 @@ def test_member_set_down_stops_receiving_traffic(dataplane, topology):
 
 def test_health_monitor_takes_failing_backend_out_and_back(dataplane, topology, backends):
     made = build(dataplane, topology)
-    response = dataplane.post("/v2/lbaas/healthmonitors", json={"healthmonitor": {
-        "pool_id": made["pool"]["id"], "type": "HTTP", "delay": 1, "timeout": 1,
-        "max_retries": 1, "max_retries_down": 1, "url_path": "/"}})
-    assert response.status_code == 201, response.text
-    wait_lb_active(dataplane, made["lb"]["id"])
+    monitor(dataplane, made, url_path="/")
     backends.stop("backend-1")
     wait_until(lambda: balanced(topology, made["url"], 6) == {"backend-2": 6})
     backends.start("backend-1")
@@ -171,11 +177,7 @@ def test_failed_create_reverts_and_leaves_nothing_behind(dataplane, topology, dr
 
 def test_ping_monitor_takes_an_unreachable_backend_out(dataplane, topology, backends):
     made = build(dataplane, topology)
-    response = dataplane.post("/v2/lbaas/healthmonitors", json={"healthmonitor": {
-        "pool_id": made["pool"]["id"], "type": "PING", "delay": 1, "timeout": 1,
-        "max_retries": 1, "max_retries_down": 1}})
-    assert response.status_code == 201, response.text
-    wait_lb_active(dataplane, made["lb"]["id"])
+    monitor(dataplane, made, "PING")
     wait_until(lambda: balanced(topology, made["url"], 4) == {"backend-1": 2, "backend-2": 2})
     netns.ip("-n", backends.hosts["backend-1"].namespace, "link", "set", "eth0", "down")
     wait_until(lambda: balanced(topology, made["url"], 6) == {"backend-2": 6})

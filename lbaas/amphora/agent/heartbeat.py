@@ -20,7 +20,6 @@ import csv
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.haproxy import Haproxy, HaproxyPaths
+from lbaas.amphora.agent.loop import Loop
 from lbaas.amphora.agent.status_message import wrap
 
 LOG = logging.getLogger(__name__)
@@ -135,8 +135,7 @@ class HeartbeatSender:
         self.read_stats = read_stats or self._show_stat
         self.counters = StatsCounters(config.base_path / COUNTERS_FILE)
         self.seq = time.time_ns() // 1_000_000
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Loop("heartbeat", self.send_once, config.heartbeat_interval, first_wait=False)
 
     def _show_stat(self, lb_id: str) -> str | None:
         haproxy = Haproxy(HaproxyPaths(self.config.base_path, lb_id), self.config.haproxy_cmd)
@@ -165,22 +164,11 @@ class HeartbeatSender:
                 except OSError as exc:  # best effort, as upstream: the next one may get through
                     LOG.warning("heartbeat to %s:%s failed: %s", host, port, exc)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.send_once()
-            except Exception:  # the sender must outlive any one bad read
-                LOG.exception("could not send a heartbeat")
-            self._stop.wait(self.config.heartbeat_interval)
-
     def start(self) -> None:
         if not self.destinations:
             LOG.warning("no controller_ip_port_list: this amphora sends no heartbeats")
             return
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._loop.stop()
