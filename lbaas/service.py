@@ -20,6 +20,7 @@ from lbaas.controller.jobs import Wakeup
 from lbaas.controller.worker import Worker
 from lbaas.db import migrate
 from lbaas.db.engine import Database
+from lbaas.health import settings as heartbeats
 from lbaas.health.manager import HealthManager
 
 LOG = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def check(settings: Settings) -> None:
         keystone.check_options(settings.keystone_authtoken)
         policy.check_file(settings)
     housekeeping.check(settings)
+    heartbeats.check(settings)
     topology = settings.controller_worker.loadbalancer_topology
     if topology not in ("SINGLE", "ACTIVE_STANDBY"):
         raise ConfigError("[controller_worker] loadbalancer_topology must be SINGLE or ACTIVE_STANDBY")

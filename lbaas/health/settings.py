@@ -5,7 +5,8 @@ import os
 import secrets
 
 from lbaas import host
-from lbaas.config import Settings
+from lbaas.amphora.agent.heartbeat import parse_destination
+from lbaas.config import ConfigError, Settings
 from lbaas.network.management import layout
 
 KEY_FILE = "heartbeat.key"
@@ -48,3 +49,21 @@ def heartbeat_key(settings: Settings) -> str:
         finally:
             candidate.unlink()
     return path.read_text().strip()
+
+
+def check(settings: Settings) -> None:
+    """ConfigError naming the option when the heartbeat settings cannot work."""
+    options = settings.health_manager
+    if options.heartbeat_timeout <= options.heartbeat_interval:
+        raise ConfigError(
+            f"[health_manager] heartbeat_timeout ({options.heartbeat_timeout}) must be longer "
+            f"than heartbeat_interval ({options.heartbeat_interval}), or amphorae are failed "
+            "over between two heartbeats; upstream uses 60 and 10")
+    if options.failover_threshold is not None and options.failover_threshold < 0:
+        raise ConfigError("[health_manager] failover_threshold must be 0 or more (or empty: "
+                          "no storm guard)")
+    for entry in options.controller_ip_port_list:
+        try:
+            parse_destination(entry)
+        except ValueError as exc:
+            raise ConfigError(f"[health_manager] {exc}; write ip:port or [ipv6]:port") from exc

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+
+import pytest
 
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from lbaas import cli
+from lbaas import cli, config, service
 from lbaas.db.models import Amphora, AmphoraHealth, Job, utcnow
 from lbaas.health import failover
 from lbaas.health.failover import FailoverChecker
@@ -137,3 +140,16 @@ def test_amphorae_dying_a_moment_apart_still_count_as_one_storm(client, services
         heard_of(services, amphora_id, seconds_ago=1.5)  # silent, not yet stale
     result = run_pass(services)
     assert result.started == [] and result.stopped == [amphorae[0]]
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("heartbeat_timeout", "5", "heartbeat_timeout (5.0) must be longer"),
+    ("failover_threshold", "-1", "failover_threshold must be 0 or more"),
+    ("controller_ip_port_list", "10.0.0.1", "'10.0.0.1' is not ip:port"),
+])
+def test_heartbeat_settings_that_cannot_work_are_refused(tmp_path, option, value, words):
+    settings = config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path),
+                                    "LBAAS__health_manager__heartbeat_interval": "10",
+                                    f"LBAAS__health_manager__{option}": value})
+    with pytest.raises(config.ConfigError, match=re.escape(words)):
+        service.check(settings)
