@@ -28,6 +28,10 @@ from lbaas.db import models
 
 VRRP_ID = 1
 """Every pair uses virtual router id 1, as upstream: adverts are unicast to the peers."""
+TAKEOVER_PRIORITY = 150
+"""A failover moving the VIP off a serving amphora renders its peer with this priority
+and without ``nopreempt``: the peer preempts at once, and the old MASTER yields to the
+higher priority, so the VIP moves with one advert and one gratuitous ARP."""
 MAX_ADVERT_INT = {2: 255.0, 3: 40.95}
 
 
@@ -63,14 +67,16 @@ class VrrpInstance:
     source_ip: str
     peers: tuple[str, ...]
     vip: str
+    preempt: bool
     options: VrrpOptions
 
 
 def render(load_balancer: models.LoadBalancer, amphora: models.Amphora,
-           options: VrrpOptions) -> str:
-    """The text of keepalived.conf for ``amphora`` of ``load_balancer``."""
+           options: VrrpOptions, *, takeover: bool = False) -> str:
+    """The text of keepalived.conf for ``amphora`` of ``load_balancer``; with ``takeover``
+    the amphora takes the VIP from its peer (see ``TAKEOVER_PRIORITY``)."""
     return jinja.template("keepalived.conf.j2").render(
-        instance=build(load_balancer, amphora, options))
+        instance=build(load_balancer, amphora, options, takeover=takeover))
 
 
 def peers_of(load_balancer: models.LoadBalancer, amphora: models.Amphora) -> tuple[str, ...]:
@@ -104,7 +110,7 @@ def check_settings(settings: KeepalivedVrrp) -> None:
 
 
 def build(load_balancer: models.LoadBalancer, amphora: models.Amphora,
-          options: VrrpOptions) -> VrrpInstance:
+          options: VrrpOptions, *, takeover: bool = False) -> VrrpInstance:
     if not (amphora.vrrp_ip and amphora.vrrp_interface and amphora.vrrp_priority):
         raise InvalidVrrpConfiguration(
             f"amphora {amphora.id} has no VRRP address, interface or priority yet")
@@ -122,12 +128,13 @@ def build(load_balancer: models.LoadBalancer, amphora: models.Amphora,
         name=load_balancer.id.replace("-", ""),
         interface=amphora.vrrp_interface,
         router_id=amphora.vrrp_id or VRRP_ID,
-        priority=amphora.vrrp_priority,
+        priority=TAKEOVER_PRIORITY if takeover else amphora.vrrp_priority,
         version=version,
         advert_int=_advert_int(advert_int, version),
         auth_pass=options.auth_pass if version == 2 else None,
         source_ip=amphora.vrrp_ip,
         peers=peers_of(load_balancer, amphora),
         vip=f"{load_balancer.vip_address}/{128 if ipv6 else 32}",
+        preempt=takeover,
         options=options,
     )

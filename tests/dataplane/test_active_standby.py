@@ -146,3 +146,17 @@ def test_single_failover_replaces_the_amphora_and_traffic_resumes(dataplane, top
     wait_until(lambda: serves(topology, made["url"]))
     assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
     _assert_nothing_left_of(services, old.id)
+
+
+def test_failed_failover_leaves_error_and_the_pair_serving(dataplane, topology, services, drivers):
+    made = build(dataplane, topology)
+    before = {a.id for a in live_amphorae(services, made["lb"]["id"])}
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("compute is down")
+    drivers.compute.build = broken
+    path = f"/v2/lbaas/loadbalancers/{made['lb']['id']}"
+    assert dataplane.put(f"{path}/failover").status_code == 202
+    wait_for(lambda: dataplane.get(path).json()["loadbalancer"], "provisioning_status", "ERROR")
+    assert {a.id for a in live_amphorae(services, made["lb"]["id"])} == before
+    assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}

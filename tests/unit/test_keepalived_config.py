@@ -111,3 +111,10 @@ def test_amphora_without_vrrp_interface_is_refused():
     master.vrrp_interface = None
     with pytest.raises(InvalidVrrpConfiguration, match="no VRRP address, interface"):
         render(lb, master, OPTIONS)
+
+
+def test_takeover_preempts_with_a_higher_priority():
+    lb, _, backup = pair()
+    text = render(lb, backup, OPTIONS, takeover=True)
+    assert "    priority 150\n" in text and "nopreempt" not in text
+    assert "nopreempt" in render(lb, backup, OPTIONS)

@@ -2,10 +2,7 @@
 reload, stop.
 
 keepalived runs detached (it outlives an agent restart, as haproxy does), in the
-foreground of its own session with its log in the amphora's ``vrrp`` directory. Stopped
-(a failover removing this amphora), it hands the VIP over to its peer but leaves the
-address on the interface (``--dont-release-vrrp``), so that haproxy here keeps answering
-until the peer's gratuitous ARPs have moved the clients; the amphora is removed next. The
+foreground of its own session with its log in the amphora's ``vrrp`` directory. The
 check script it runs exits 0 only when the haproxy of every load balancer configured on
 the amphora answers on its stats socket (haproxy's runtime API), whatever the way haproxy
 is run; with no load balancer configured yet it succeeds, so a new pair holds its VIP.
@@ -133,8 +130,7 @@ class Keepalived:
         with self.paths.log.open("ab") as log:
             subprocess.run(
                 ["setsid", "-f", self.command, "--dont-fork", "--log-console", "--log-detail",
-                 "--vrrp", "--dont-release-vrrp", "-f", str(self.paths.config),
-                 "-p", str(self.paths.pid),
+                 "--vrrp", "-f", str(self.paths.config), "-p", str(self.paths.pid),
                  "-r", str(self.paths.vrrp_pid)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=True)
         deadline = time.monotonic() + timeout

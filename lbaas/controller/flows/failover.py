@@ -20,6 +20,7 @@ def replace_amphora(lb_id: str, amphora_id: str) -> list[Step]:
         network.plug_vip(lb_id),
         network.plug_member_networks(lb_id),
         failover.update_amphorae(lb_id),
+        vrrp.hand_over_vip(lb_id),
         vrrp.stop_retired_vrrp(lb_id),
         amphora.remove_retired(lb_id),
         vrrp.configure_vrrp(lb_id),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from lbaas import constants
@@ -57,6 +58,41 @@ def configure_vrrp(lb_id: str) -> Step:
                 row.vrrp_interface, row.vrrp_id = interface, VRRP_ID
         each_live_amphora(ctx, lb_id, ctx.drivers.amphora.update_vrrp, "VRRP configuration")
     return Step("configure-vrrp", execute)
+
+
+def hand_over_vip(lb_id: str, timeout: float = 10.0) -> Step:
+    """Before a replaced amphora that holds the VIP goes: a live peer (already serving
+    haproxy) preempts it (``takeover`` configuration) and announces the VIP; the old one
+    yields. One advert and one gratuitous ARP later the clients reach the peer, so no
+    connection attempt falls in a gap. ``configure_vrrp`` afterwards gives the peer its
+    own priority back (a reload keeps it MASTER)."""
+    def execute(ctx: FlowContext) -> None:
+        if not _active_standby(ctx, lb_id):
+            return
+        with ctx.db.read() as session:
+            lb = session.get(LoadBalancer, lb_id)
+            retired = [session.get(Amphora, amphora_id) for amphora_id in ctx.store.get("retired", [])]
+            holding = [a for a in retired if ctx.drivers.amphora.holds_address(a, lb.vip_address)]
+            built = set(ctx.store.get("built_amphorae", []))
+            peers = [a for a in live_amphorae(session, lb_id)  # running keepalived already
+                     if a.id not in built and a.vrrp_interface]
+            if not holding or not peers:
+                return
+            peer = peers[0]
+            try:
+                ctx.drivers.amphora.update_vrrp(lb, peer, takeover=True)
+            except Exception as exc:
+                LOG.warning("amphora %s could not take the VIP of load balancer %s over (%s); "
+                            "the old one's keepalived is stopped anyway", peer.id, lb_id, exc)
+                return
+        deadline = time.monotonic() + timeout
+        while not ctx.drivers.amphora.holds_address(peer, lb.vip_address):
+            if time.monotonic() > deadline:
+                LOG.warning("amphora %s did not take the VIP of load balancer %s within %.0f s; "
+                            "the old one's keepalived is stopped anyway", peer.id, lb_id, timeout)
+                return
+            time.sleep(0.02)
+    return Step("hand-over-vip", execute)
 
 
 def stop_retired_vrrp(lb_id: str) -> Step:

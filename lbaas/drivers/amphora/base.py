@@ -40,8 +40,10 @@ class AmphoraDriver(abc.ABC):
         """The name of the amphora's interface holding its VRRP address."""
 
     @abc.abstractmethod
-    def update_vrrp(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
-        """Render the amphora's keepalived configuration, install it, (re)start keepalived."""
+    def update_vrrp(self, load_balancer: LoadBalancer, amphora: Amphora,
+                    takeover: bool = False) -> None:
+        """Render the amphora's keepalived configuration, install it, (re)start keepalived;
+        with ``takeover`` the amphora takes the VIP from its peer at once."""
 
     @abc.abstractmethod
     def stop_vrrp(self, amphora: Amphora) -> None:

@@ -27,7 +27,8 @@ class NoopAmphoraDriver(AmphoraDriver):
     def vrrp_interface(self, amphora: Amphora) -> str:
         return "eth1"
 
-    def update_vrrp(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
+    def update_vrrp(self, load_balancer: LoadBalancer, amphora: Amphora,
+                    takeover: bool = False) -> None:
         return None
 
     def stop_vrrp(self, amphora: Amphora) -> None:

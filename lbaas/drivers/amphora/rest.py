@@ -138,12 +138,13 @@ class RestAmphoraDriver(AmphoraDriver):
         digest = hmac.new(self.client_cert.read_bytes(), lb_id.encode(), hashlib.sha256).digest()
         return base64.b32encode(digest).decode()[:7]
 
-    def update_vrrp(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
+    def update_vrrp(self, load_balancer: LoadBalancer, amphora: Amphora,
+                    takeover: bool = False) -> None:
         info = self._request("GET", amphora, f"{API}/info").json()
         options = keepalived_config.VrrpOptions(
             check_script=str(KeepalivedPaths(Path(info["base_path"])).check_script),
             auth_pass=self._vrrp_password(load_balancer.id), vrrp=self.vrrp)
-        text = keepalived_config.render(load_balancer, amphora, options)
+        text = keepalived_config.render(load_balancer, amphora, options, takeover=takeover)
         self._request("PUT", amphora, f"{API}/vrrp/upload", content=text.encode())
         self._request("PUT", amphora, f"{API}/vrrp/start")
 
