@@ -123,8 +123,9 @@ def _short_certificates(services: service.Services, validity: int, buffer: int) 
 
 def test_short_lived_certificates_are_rotated_before_expiry_and_the_amphora_stays_managed(
         dataplane, topology: Topology, services, drivers):
-    # 12 s certificates, rotated when less than 8 s remain, looked at every second.
-    _short_certificates(services, validity=12, buffer=8)
+    # 20 s certificates, rotated when less than 14 s remain, looked at every second (the
+    # margin lets a slow host build the load balancer before the first one expires).
+    _short_certificates(services, validity=20, buffer=14)
     made = build(dataplane, topology)
     lb_id = made["lb"]["id"]
     amphora = _amphora_of(services, lb_id)
@@ -140,7 +141,7 @@ def test_short_lived_certificates_are_rotated_before_expiry_and_the_amphora_stay
         assert _haproxy_pid(services, amphora, lb_id) == pid  # haproxy was not touched
         assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
         # Past the first certificate's expiry: the controller still manages the amphora.
-        wait_until(lambda: utcnow() > first_expiry + dt.timedelta(seconds=1))
+        wait_until(lambda: utcnow() > first_expiry + dt.timedelta(seconds=1), timeout=30)
         drivers.amphora.forget(amphora.id)  # no connection opened under the old certificate
         response = dataplane.put(f"/v2/lbaas/listeners/{made['listener']['id']}",
                                  json={"listener": {"connection_limit": 1000}})
