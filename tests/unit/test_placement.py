@@ -24,3 +24,8 @@ def test_no_host_left_is_a_clear_error_saying_how_to_fix_it():
 def test_without_anti_affinity_the_pair_shares_a_host_only_when_it_must():
     assert choose_host(["a", "b"], avoid={"a"}, load={"b": 5}, strict=False) == "b"
     assert choose_host(["a"], avoid={"a"}, load={}, strict=False) == "a"
+
+
+def test_no_host_listed_at_all_is_a_clear_error():
+    with pytest.raises(NoValidHost, match=r"\[compute\] hosts is empty"):
+        choose_host([], avoid=set(), load={}, strict=False)
