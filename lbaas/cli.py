@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from lbaas import config, host, service
+from lbaas.console import print_error
 from lbaas.certs import cli as certs_cli
 from lbaas.db import migrate
 from lbaas.db.engine import Database
@@ -38,7 +38,7 @@ def _settings(config_file: Path | None) -> config.Settings:
     try:
         return config.load(config_file)
     except config.ConfigError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")  # "[section]" is no markup
+        print_error(exc)
         raise typer.Exit(2) from exc
 
 
@@ -49,7 +49,7 @@ def _open(config_file: Path | None, *, upgrade: bool) -> service.Services:
     try:
         return service.open_services(settings, upgrade=upgrade)
     except config.ConfigError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(exc)
         raise typer.Exit(2) from exc
 
 
@@ -123,8 +123,7 @@ def amphora_failover_resume(
         typer.echo(f"{item}: heartbeats are back, ALLOCATED again")
     not_stopped = set(amphora_id or []) - {*result.started, *result.finished}
     if not_stopped:
-        console.print(f"[red]error:[/red] not FAILOVER_STOPPED, nothing to resume: "
-                      f"{', '.join(sorted(not_stopped))}")
+        print_error(f"not FAILOVER_STOPPED, nothing to resume: {', '.join(sorted(not_stopped))}")
         raise typer.Exit(1)
     if not result.started and not result.finished:
         console.print("no FAILOVER_STOPPED amphora to resume")

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lbaas import config
+from lbaas.console import print_error
 from lbaas.certs import store
 
 app = typer.Typer(help="The two CAs and the controller's client certificate.",
@@ -86,5 +87,5 @@ def _settings(config_file: Path | None) -> config.Settings:
 
 
 def _fail(exc: Exception) -> NoReturn:
-    Console(stderr=True).print(f"[red]error:[/red] {exc}")
+    print_error(exc)
     raise typer.Exit(2) from exc

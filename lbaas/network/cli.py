@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lbaas import config, service
+from lbaas.console import print_error
 from lbaas.api.network import network_to_api, subnet_to_api
 from lbaas.db.engine import Database
 from lbaas.db.models import Network, Subnet
@@ -29,7 +30,6 @@ network_app = typer.Typer(help="Networks of the local registry, each backed by a
                           no_args_is_help=True)
 subnet_app = typer.Typer(help="Subnets (CIDR, gateway, allocation pools) of registry networks.",
                          no_args_is_help=True)
-errors = Console(stderr=True)
 
 
 class OutputFormat(str, enum.Enum):
@@ -52,10 +52,10 @@ def _reporting() -> Iterator[None]:
     try:
         yield
     except NetworkError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(1) from exc
     except config.ConfigError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(2) from exc
 
 

@@ -1,0 +1,12 @@
+"""Messages of the ``lbaas`` commands on standard error."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+
+errors = Console(stderr=True)
+
+
+def print_error(message: object) -> None:
+    """Print ``error: <message>`` in red; the message is text, not markup ("[section]" stays)."""
+    errors.print(f"[red]error:[/red] {escape(str(message))}")
