@@ -49,20 +49,21 @@ def positions(client, listener_id: str) -> list[tuple[str, int]]:
     return [(policy["name"], policy["position"]) for policy in policies]
 
 
-def test_create_policy_goes_pending_then_active_and_shows_on_the_listener(client, lb, listener):
-    response = post_policy(client, listener["id"], action="REJECT", name="deny", tags=["waf"],
-                           description="bad bots")
-    assert response.status_code == 201
-    policy = response.json()["l7policy"]
-    assert policy["provisioning_status"] == "PENDING_CREATE"
-    assert policy["operating_status"] == "OFFLINE"
-    assert (policy["action"], policy["position"], policy["listener_id"]) == ("REJECT", 1, listener["id"])
-    assert policy["redirect_pool_id"] is None and policy["redirect_url"] is None
-    assert policy["redirect_prefix"] is None and policy["redirect_http_code"] is None
-    assert policy["rules"] == [] and policy["tags"] == ["waf"]
-    assert policy["admin_state_up"] is True and policy["project_id"] == PROJECT
-    assert client.get(f"/v2/lbaas/listeners/{listener['id']}").json()["listener"][
-        "provisioning_status"] == "PENDING_UPDATE"
+def test_create_policy_goes_pending_then_active_and_shows_on_the_listener(client, drivers, lb, listener):
+    with amphora_updates_held(drivers):
+        response = post_policy(client, listener["id"], action="REJECT", name="deny", tags=["waf"],
+                               description="bad bots")
+        assert response.status_code == 201
+        policy = response.json()["l7policy"]
+        assert policy["provisioning_status"] == "PENDING_CREATE"
+        assert policy["operating_status"] == "OFFLINE"
+        assert (policy["action"], policy["position"], policy["listener_id"]) == ("REJECT", 1, listener["id"])
+        assert policy["redirect_pool_id"] is None and policy["redirect_url"] is None
+        assert policy["redirect_prefix"] is None and policy["redirect_http_code"] is None
+        assert policy["rules"] == [] and policy["tags"] == ["waf"]
+        assert policy["admin_state_up"] is True and policy["project_id"] == PROJECT
+        assert client.get(f"/v2/lbaas/listeners/{listener['id']}").json()["listener"][
+            "provisioning_status"] == "PENDING_UPDATE"
     active = wait_active(client, f"{POLICIES}/{policy['id']}", "l7policy")
     assert active["operating_status"] == "ONLINE"
     assert wait_lb_active(client, lb["id"])["provisioning_status"] == "ACTIVE"

@@ -45,20 +45,21 @@ def create_rule(client, policy_id: str, **body) -> dict:
     return wait_active(client, f"{rules_path(policy_id)}/{response.json()['rule']['id']}", "rule")
 
 
-def test_create_rule_locks_policy_listener_and_lb_until_active(client, lb, listener, policy):
-    response = post_rule(client, policy["id"], type="HOST_NAME", compare_type="EQUAL_TO",
-                         value="www.example.com", tags=["edge"])
-    assert response.status_code == 201
-    rule = response.json()["rule"]
-    assert rule["provisioning_status"] == "PENDING_CREATE" and rule["operating_status"] == "OFFLINE"
-    assert (rule["type"], rule["compare_type"], rule["key"], rule["value"]) == \
-        ("HOST_NAME", "EQUAL_TO", None, "www.example.com")
-    assert rule["invert"] is False and rule["admin_state_up"] is True
-    assert rule["project_id"] == PROJECT and rule["tags"] == ["edge"]
-    assert "l7policy_id" not in rule
-    for path, root in ((f"{POLICIES}/{policy['id']}", "l7policy"),
-                       (f"/v2/lbaas/listeners/{listener['id']}", "listener")):
-        assert client.get(path).json()[root]["provisioning_status"] == "PENDING_UPDATE"
+def test_create_rule_locks_policy_listener_and_lb_until_active(client, drivers, lb, listener, policy):
+    with amphora_updates_held(drivers):
+        response = post_rule(client, policy["id"], type="HOST_NAME", compare_type="EQUAL_TO",
+                             value="www.example.com", tags=["edge"])
+        assert response.status_code == 201
+        rule = response.json()["rule"]
+        assert rule["provisioning_status"] == "PENDING_CREATE" and rule["operating_status"] == "OFFLINE"
+        assert (rule["type"], rule["compare_type"], rule["key"], rule["value"]) == \
+            ("HOST_NAME", "EQUAL_TO", None, "www.example.com")
+        assert rule["invert"] is False and rule["admin_state_up"] is True
+        assert rule["project_id"] == PROJECT and rule["tags"] == ["edge"]
+        assert "l7policy_id" not in rule
+        for path, root in ((f"{POLICIES}/{policy['id']}", "l7policy"),
+                           (f"/v2/lbaas/listeners/{listener['id']}", "listener")):
+            assert client.get(path).json()[root]["provisioning_status"] == "PENDING_UPDATE"
     active = wait_active(client, f"{rules_path(policy['id'])}/{rule['id']}", "rule")
     assert active["operating_status"] == "ONLINE"
     wait_lb_active(client, lb["id"])
