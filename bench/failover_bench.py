@@ -40,10 +40,8 @@ import httpx
 
 from api_bench import Target, percentile
 from dataplane_bench import (
-    BACKEND_ADDRESSES, COLLECTION, MEMBER_CIDR, MEMBER_POOL, PREFIX, VIP_CIDR, VIP_POOL,
-    BenchError, Service, Teardown, api_client, bench_first_request, client_namespace,
-    in_namespace, lb_body, lbaas_up, load_average, ms, nginx_backend,
-    registry_network, run_benchmark, wait_status,
+    COLLECTION, PREFIX, BenchError, Service, Teardown, bench_first_request, in_namespace,
+    lb_body, load_average, ms, run_benchmark, set_up, wait_status,
 )
 from lbaas.drivers.compute.netns import namespace_of
 
@@ -278,15 +276,10 @@ def report(runs: list[Run], posts: list[float], watched: tuple[Outage, int],
 def run(args: argparse.Namespace, workdir: Path) -> list[Target]:
     extra = f"[keepalived_vrrp]\nvrrp_advert_int = {args.advert_int:g}\n"
     with Teardown() as stack:
-        service = stack.enter_context(lbaas_up(workdir, args.save_log, extra))
-        print(f"lbaas up at {service.url} (ACTIVE_STANDBY, advert_int {args.advert_int:g} s)")
-        members = stack.enter_context(
-            registry_network(service, f"{PREFIX}-members", MEMBER_CIDR, MEMBER_POOL))
-        vips = stack.enter_context(registry_network(service, f"{PREFIX}-vips", VIP_CIDR, VIP_POOL))
-        backends = [stack.enter_context(nginx_backend(workdir, members, index, address))
-                    for index, address in enumerate(BACKEND_ADDRESSES, start=1)]
-        client_ns = stack.enter_context(client_namespace(vips, members, 10))
-        api = stack.enter_context(api_client(service))
+        env = set_up(stack, workdir, args.save_log, 10, extra)
+        service, members, vips, backends = env.service, env.members, env.vips, env.backends
+        client_ns, api = env.client_ns, env.api
+        print(f"ACTIVE_STANDBY load balancers, advert_int {args.advert_int:g} s")
         flavor_id = active_standby_flavor(api)
 
         print(f"\n1. POST -> first 200 through the VIP ({args.runs} ACTIVE_STANDBY load balancers)")
