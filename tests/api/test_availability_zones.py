@@ -140,3 +140,18 @@ def test_load_balancer_in_an_unknown_or_disabled_zone_is_400(api_only):
     make_zone(api_only, make_profile(api_only)["id"], enabled=False)
     assert fault(post_lb(api_only, availability_zone="az1"), 400) == \
         "The selected availability_zone is not allowed in this deployment: az1"
+
+
+def test_zone_valid_vip_networks_replace_the_deployments_list(api_only):
+    allowed, other = str(uuid.uuid4()), str(uuid.uuid4())
+    make_zone(api_only, make_profile(api_only, valid_vip_networks=[allowed])["id"])
+    refused = api_only.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+        "vip_network_id": other, "availability_zone": "az1"}})
+    assert fault(refused, 400) == ("Validation failure: Supplied VIP network_id is not allowed "
+                                   "by the configuration of this deployment.")
+    accepted = api_only.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+        "vip_network_id": allowed, "availability_zone": "az1"}})
+    assert accepted.status_code == 201, accepted.text
+    # Outside the zone the deployment's own rule (no list: any network) applies.
+    assert api_only.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+        "vip_network_id": other}}).status_code == 201
