@@ -21,7 +21,7 @@ from lbaas.cli import app
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation, cleanup, spare_pool
 from lbaas.controller.tasks import amphora as amphora_tasks
-from lbaas.db.models import (Amphora, AmphoraHealth, Listener, ListenerStatistics, LoadBalancer,
+from lbaas.db.models import (Amphora, AmphoraHealth, Job, Listener, ListenerStatistics, LoadBalancer,
                              Member, Pool, Tag, utcnow)
 from lbaas.drivers import Drivers
 from lbaas.drivers.amphora.rest import AgentError, RestAmphoraDriver
@@ -336,6 +336,35 @@ def test_a_busy_flag_left_by_a_dead_housekeeper_is_taken_over(context, recorder)
     amphora_id = _amphora_expiring(context, DAY, busy=True)
     _age(context, Amphora, amphora_id, int(cert_rotation.BUSY_LEASE.total_seconds()) + 60)
     assert cert_rotation.run(context, _executor()) == 1
+
+
+def test_an_amphora_whose_certificate_expired_unrotated_is_failed_over(context, recorder):
+    lb_id = _add_lb(context)
+    amphora_id = _amphora_expiring(context, -DAY)
+    rotatable = _amphora_expiring(context, -DAY)
+    with context.db.write() as session:
+        session.get(Amphora, amphora_id).load_balancer_id = lb_id
+    recorder.fail_for.add(amphora_id)  # the agent refuses us now: rotation cannot help
+    assert cert_rotation.run(context, _executor()) == 1
+    with context.db.read() as session:
+        assert session.get(LoadBalancer, lb_id).provisioning_status == constants.PENDING_UPDATE
+        queued = [job.payload for job in session.scalars(select(Job))]
+    assert queued == [{"lb_id": lb_id, "amphora_id": amphora_id}]
+    assert rotatable in {pushed for pushed, _ in recorder.pushed}
+    assert cert_rotation.run(context, _executor()) == 0  # the load balancer is busy: no 2nd job
+    with context.db.read() as session:
+        assert len(list(session.scalars(select(Job)))) == 1
+
+
+def test_a_spare_whose_certificate_expired_is_replaced(context):
+    context.settings.house_keeping.spare_amphora_pool_size = 2
+    spare_pool.check(context)
+    stale, fresh = sorted(s.id for s in _spares(context))
+    with context.db.write() as session:
+        session.get(Amphora, stale).cert_expiration = utcnow() - DAY
+    spare_pool.check(context)
+    spares = {s.id for s in _spares(context)}
+    assert fresh in spares and stale not in spares and len(spares) == 2
 
 
 def _executor() -> ThreadPoolExecutor:

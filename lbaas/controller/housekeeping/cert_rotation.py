@@ -9,6 +9,11 @@ rotation that fails clears ``cert_busy`` and is tried again at the next interval
 buffer many intervals long (``lbaas.service.check`` insists on it), an amphora gets many
 tries before its certificate could expire and lock the controller out. A ``cert_busy``
 left behind by a housekeeper that died is taken over after ``BUSY_LEASE``.
+
+Should a certificate expire all the same (housekeeping stopped for longer than the
+buffer), the controller can no longer talk to that agent, so the amphora is replaced
+rather than left unmanageable: one serving a load balancer is failed over (a new amphora
+with a new certificate takes its place), a spare is removed by the spare pool's check.
 """
 from __future__ import annotations
 
@@ -20,7 +25,9 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from lbaas import constants
+from lbaas.controller import jobs
 from lbaas.controller.flow import FlowContext
+from lbaas.db import status
 from lbaas.db.models import Amphora, utcnow
 from lbaas.drivers.certificates.base import SERVER_PEM
 
@@ -36,6 +43,31 @@ def _due(ctx: FlowContext) -> tuple[Any, ...]:
     return (Amphora.status != constants.DELETED,
             Amphora.cert_expiration < now + buffer,
             or_(Amphora.cert_busy.is_(False), Amphora.updated_at < now - BUSY_LEASE))
+
+
+def expired(now: dt.datetime) -> Any:
+    """The condition on an amphora whose certificate no longer lets the controller in."""
+    return Amphora.cert_expiration < now
+
+
+def replace_expired(ctx: FlowContext) -> list[str]:
+    """Queue a failover of every serving amphora whose certificate expired and could not
+    be rotated (its load balancer ACTIVE or ERROR: locked PENDING_UPDATE as an API
+    failover would; a busy one is tried again at the next pass)."""
+    started = []
+    with ctx.db.write() as session:
+        rows = session.execute(select(Amphora.id, Amphora.load_balancer_id).where(
+            expired(utcnow()), Amphora.status == constants.ALLOCATED,
+            Amphora.load_balancer_id.is_not(None))).all()
+        for amphora_id, lb_id in rows:
+            if status.test_and_set(session, lb_id, constants.PENDING_UPDATE,
+                                   constants.FAILOVERABLE_STATUSES):
+                jobs.enqueue(session, "failover_amphora", lb_id=lb_id, amphora_id=amphora_id)
+                started.append(amphora_id)
+    for amphora_id in started:
+        LOG.warning("the certificate of amphora %s expired before it was rotated; failing "
+                    "it over", amphora_id)
+    return started
 
 
 def claim_due(ctx: FlowContext) -> list[str]:
@@ -77,5 +109,8 @@ def rotate(ctx: FlowContext, amphora_id: str) -> bool:
 
 
 def run(ctx: FlowContext, executor: Executor) -> int:
-    """One pass: rotate every due certificate on ``executor``; returns how many succeeded."""
-    return sum(executor.map(lambda amphora_id: rotate(ctx, amphora_id), claim_due(ctx)))
+    """One pass: rotate every due certificate on ``executor``, then replace the amphorae
+    whose certificate expired all the same; returns how many rotations succeeded."""
+    rotated = sum(executor.map(lambda amphora_id: rotate(ctx, amphora_id), claim_due(ctx)))
+    replace_expired(ctx)
+    return rotated

@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select, update
 
 from lbaas import constants
 from lbaas.controller.flow import FlowContext
+from lbaas.controller.housekeeping import cert_rotation
 from lbaas.controller.tasks import amphora as amphora_tasks
 from lbaas.db.models import Amphora, AmphoraHealth, new_id, utcnow
 from lbaas.drivers.compute import placement
@@ -39,6 +40,11 @@ def check(ctx: FlowContext) -> None:
     (after a resize)."""
     for amphora_id in _silent_spares(ctx):
         _remove(ctx, amphora_id, "it sent no heartbeat")
+    with ctx.db.read() as session:
+        expired = list(session.scalars(select(Amphora.id).where(
+            *amphora_tasks.SPARE, cert_rotation.expired(utcnow()))))
+    for amphora_id in expired:
+        _remove(ctx, amphora_id, "its certificate expired")
     size = ctx.settings.house_keeping.spare_amphora_pool_size
     # Counting and adding the rows of the missing spares happen in one write transaction,
     # so two checks running at once do not both fill the same gap (on SQLite; another
