@@ -8,13 +8,22 @@ reboot comes back on first use.
 Bridges carry no host address (``addrgenmode none``: not even an IPv6 link-local one),
 except the management bridge, which gets the controller's address. Nothing here turns
 on IP forwarding or NAT.
+
+Every bridge gets a fixed MAC address (:func:`bridge_mac`). Left to itself, Linux gives a
+bridge the lowest MAC of its ports, so the management bridge's MAC changed whenever an
+amphora's veth with the lowest MAC came or went. The live amphorae kept the old MAC in
+their ARP caches (REACHABLE for up to 45 s): a reply sent right after the change was lost
+and retransmitted until the cache entry expired, so one agent call stalled 26-53 s.
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
+import socket
 import subprocess
 import uuid
+from pathlib import Path
 from typing import Any, Protocol
 
 from lbaas.network.errors import BridgeError
@@ -32,6 +41,18 @@ class NetworkLike(Protocol):
 def bridge_name(network_id: str) -> str:
     """``lbr-`` and the first 11 hex digits of the network id: 15 characters, as Linux allows."""
     return BRIDGE_PREFIX + uuid.UUID(network_id).hex[:MAX_INTERFACE_NAME - len(BRIDGE_PREFIX)]
+
+
+def bridge_mac(name: str, host_identity: str | None = None) -> str:
+    """The bridge's fixed MAC: locally administered, unicast, derived from this host
+    (``/etc/machine-id``, else its name) and the bridge's name, so it is the same after a
+    reboot and differs between hosts that share a segment."""
+    if host_identity is None:
+        machine_id = Path("/etc/machine-id")
+        host_identity = (machine_id.read_text().strip() if machine_id.exists()
+                         else socket.gethostname())
+    digest = hashlib.sha256(f"{host_identity}/{name}".encode()).digest()
+    return ":".join(f"{byte:02x}" for byte in (0x02, *digest[:5]))
 
 
 def valid_interface_name(name: str) -> bool:
@@ -70,7 +91,8 @@ class Bridges:
         return self.link(name) is not None
 
     def ensure(self, name: str, *, mtu: int | None = None) -> None:
-        """Create the bridge if it is missing and bring it up; refuse a non-bridge of that name."""
+        """Create the bridge if it is missing, pin its MAC and bring it up; refuse a
+        non-bridge of that name."""
         link = self.link(name)
         if link is None:
             self._ip("link", "add", name, *(["mtu", str(mtu)] if mtu else []), "type", "bridge")
@@ -79,6 +101,9 @@ class Bridges:
             raise BridgeError(f"interface {name} exists and is not a bridge; rename or remove it")
         elif mtu and link.get("mtu") != mtu:
             self._ip("link", "set", "dev", name, "mtu", str(mtu))
+        mac = bridge_mac(name)
+        if (link or {}).get("address") != mac:
+            self._ip("link", "set", "dev", name, "address", mac)
         self._ip("link", "set", "dev", name, "up")
 
     def remove(self, name: str) -> None:

@@ -14,7 +14,7 @@ from lbaas.db import migrate
 from lbaas.db.engine import Database
 from lbaas.db.models import Network
 from lbaas.network import management, registry
-from lbaas.network.bridge import Bridges
+from lbaas.network.bridge import Bridges, bridge_mac
 from lbaas.network.errors import BridgeError
 from tests.dataplane import netns
 
@@ -66,6 +66,29 @@ def test_ensuring_a_bridge_twice_changes_nothing_and_removing_it_twice_is_fine(b
     bridges.remove("lbr-twice")
     assert not bridges.exists("lbr-twice") and link(namespace, "lbr-twice") == {}
 
+
+
+def test_bridge_mac_stays_put_while_ports_come_and_go(bridges, namespace):
+    """Linux would give the bridge its lowest port MAC, and a MAC change strands the replies
+    of the amphorae whose ARP caches hold the old one (issue 5: 26-53 s agent stalls)."""
+    bridges.ensure("lbr-stable")
+    pinned = link(namespace, "lbr-stable")["address"]
+    assert pinned == bridge_mac("lbr-stable")
+    netns.ip("-n", namespace, "link", "add", "low0", "address", "02:00:00:00:00:01",
+             "type", "veth", "peer", "name", "low0p")
+    netns.ip("-n", namespace, "link", "set", "low0", "master", "lbr-stable")
+    assert link(namespace, "lbr-stable")["address"] == pinned
+    netns.ip("-n", namespace, "link", "del", "low0")
+    assert link(namespace, "lbr-stable")["address"] == pinned
+    bridges.ensure("lbr-stable")
+    assert link(namespace, "lbr-stable")["address"] == pinned
+
+
+def test_bridge_mac_is_unicast_locally_administered_and_differs_between_hosts():
+    mac = bridge_mac("lbaas-mgmt", "host-a")
+    assert mac == bridge_mac("lbaas-mgmt", "host-a") and mac.startswith("02:")
+    assert len(mac.split(":")) == 6
+    assert mac != bridge_mac("lbaas-mgmt", "host-b") != bridge_mac("lbr-other", "host-b")
 
 def test_an_interface_of_that_name_that_is_no_bridge_is_refused(bridges, namespace):
     veth_pair(namespace, "lbr-taken")
