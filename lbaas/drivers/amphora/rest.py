@@ -72,10 +72,15 @@ class RestAmphoraDriver(AmphoraDriver):
         return f"https://{host}:{self.settings.bind_port}/{path}"
 
     def _request(self, method: str, amphora: Amphora, path: str, **kwargs: Any) -> httpx.Response:
+        started = time.monotonic()
         try:
             response = self._client(amphora.id).request(method, self._url(amphora, path), **kwargs)
         except httpx.HTTPError as exc:
+            LOG.debug("amphora %s: %s /%s failed after %.3f s: %s", amphora.id, method, path,
+                      time.monotonic() - started, exc)
             raise AgentError(f"amphora {amphora.id}: {method} /{path}: {exc}") from exc
+        LOG.debug("amphora %s: %s /%s answered %d in %.3f s", amphora.id, method, path,
+                  response.status_code, time.monotonic() - started)
         if response.status_code >= 400:
             raise AgentError(f"amphora {amphora.id}: {method} /{path} answered "
                              f"{response.status_code}: {response.text}")
