@@ -103,8 +103,18 @@ class Bridges:
             self._ip("link", "set", "dev", name, "mtu", str(mtu))
         mac = bridge_mac(name)
         if (link or {}).get("address") != mac:
+            # A bridge made before MACs were fixed may carry the controller's address: it
+            # announces the new MAC (gratuitous ARP), or the amphorae would keep the old one.
+            self._sysctl(f"net/ipv4/conf/{name}/arp_notify=1")
             self._ip("link", "set", "dev", name, "address", mac)
         self._ip("link", "set", "dev", name, "up")
+
+    def _sysctl(self, setting: str) -> None:
+        command = [*(["ip", "netns", "exec", self.netns] if self.netns else []),
+                   "sysctl", "-qw", setting]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BridgeError(f"`{' '.join(command)}` failed: {done.stderr.strip()}")
 
     def remove(self, name: str) -> None:
         """Delete the bridge (interfaces on it are released); nothing if it is gone already."""

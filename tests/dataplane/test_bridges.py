@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +183,30 @@ def test_cli_network_create_leaves_nothing_behind_when_the_interface_is_missing(
         assert json.loads(run_cli(cli_config, "network", "list", "-f", "json")) == []
     finally:
         netns.ip("link", "del", bridge, check=False)
+
+
+def test_a_bridge_from_before_fixed_macs_announces_its_new_mac(bridges, namespace):
+    """An amphora's ARP entry for the controller follows the bridge to its fixed MAC."""
+    netns.ip("-n", namespace, "link", "add", "lbr-old", "address", "02:00:00:00:00:05",
+             "type", "bridge")
+    netns.ip("-n", namespace, "addr", "add", "192.0.2.1/24", "dev", "lbr-old")
+    netns.ip("-n", namespace, "link", "set", "lbr-old", "up")
+    amphora = f"lbt-bra-{netns.short_id()}"
+    netns.ip("netns", "add", amphora)
+    try:
+        netns.ip("-n", namespace, "link", "add", "old0", "type", "veth", "peer", "name", "eth0",
+                 "netns", amphora)
+        netns.ip("-n", namespace, "link", "set", "old0", "master", "lbr-old", "up")
+        netns.ip("-n", amphora, "addr", "add", "192.0.2.10/24", "dev", "eth0")
+        netns.ip("-n", amphora, "link", "set", "eth0", "up")
+        netns.ip("-n", amphora, "neigh", "replace", "192.0.2.1", "lladdr", "02:00:00:00:00:05",
+                 "dev", "eth0", "nud", "reachable")
+        bridges.ensure("lbr-old")
+        for _ in range(100):  # the announcement is sent at once; this only waits for it
+            entry = netns.ip("-n", amphora, "neigh", "show", "192.0.2.1").stdout
+            if bridge_mac("lbr-old") in entry:
+                break
+            time.sleep(0.05)
+        assert bridge_mac("lbr-old") in entry
+    finally:
+        netns.ip("netns", "del", amphora, check=False)
