@@ -165,3 +165,24 @@ def test_without_rotation_an_expired_certificate_locks_the_controller_out(
     assert response.status_code == 200, response.text
     wait_until(lambda: dataplane.get(f"/v2/lbaas/listeners/{made['listener']['id']}")
                .json()["listener"]["provisioning_status"] == "ERROR")
+
+
+def test_an_amphora_whose_certificate_expired_unrotated_is_replaced(
+        dataplane, topology: Topology, services, drivers):
+    """Housekeeping was not running while the certificate expired: the controller is locked
+    out of that agent, so the next pass fails the amphora over instead of leaving it so."""
+    _short_certificates(services, validity=8, buffer=5)
+    made = build(dataplane, topology)
+    lb_id = made["lb"]["id"]
+    old = _amphora_of(services, lb_id)
+    time.sleep(max(0.0, (old.cert_expiration - utcnow()).total_seconds()) + 1.5)
+    drivers.amphora.forget(old.id)  # no connection opened under the old certificate
+
+    with service.running_housekeeping(services, drivers):
+        wait_until(lambda: [a.id for a in _serving(services, lb_id)] not in ([], [old.id]),
+                   timeout=60)
+        assert wait_lb_active(dataplane, lb_id)["provisioning_status"] == "ACTIVE"
+        replacement = _amphora_of(services, lb_id)
+        assert _served_expiry(services, replacement) > utcnow()
+        assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
+    assert namespace_of(old.id) not in _namespaces()
