@@ -72,7 +72,7 @@ class AmphoraStatisticsRootResponse(BaseModel):
 
 COLLECTION = listing.Collection(
     model=Amphora, plural="amphorae", tagged=False,
-    columns={**{name: getattr(Amphora, name) for name in PLAIN_FIELDS},
+    columns={**listing.columns(Amphora, PLAIN_FIELDS),
              "loadbalancer_id": Amphora.load_balancer_id,
              "cert_expiration": Amphora.cert_expiration,
              "created_at": Amphora.created_at, "updated_at": Amphora.updated_at},

@@ -62,7 +62,7 @@ class Catalog:
     def __post_init__(self) -> None:
         self.collection = listing.Collection(
             model=self.model, plural=self.plural, tagged=False, links_key=self.links_key,
-            columns={name: getattr(self.model, name) for name in self.fields},
+            columns=listing.columns(self.model, self.fields),
             key=self.key, default_sort=("name",))
 
     def to_api(self, row: Any) -> dict[str, Any]:

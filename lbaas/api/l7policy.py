@@ -145,7 +145,7 @@ FILTERABLE = ("id", "name", "description", "provisioning_status", "operating_sta
               "redirect_http_code")
 COLLECTION = listing.Collection(
     model=L7Policy, plural="l7policies",
-    columns={name: getattr(L7Policy, RENAMES.get(name, name)) for name in FILTERABLE},
+    columns=listing.columns(L7Policy, FILTERABLE, RENAMES),
 )
 
 

@@ -102,7 +102,7 @@ FILTERABLE = ("id", "type", "compare_type", "key", "value", "invert", "provision
               "operating_status", "created_at", "updated_at", "project_id", "admin_state_up")
 COLLECTION = listing.Collection(
     model=L7Rule, plural="rules",
-    columns={name: getattr(L7Rule, RENAMES.get(name, name)) for name in FILTERABLE},
+    columns=listing.columns(L7Rule, FILTERABLE, RENAMES),
 )
 
 

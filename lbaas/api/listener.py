@@ -193,7 +193,7 @@ FILTERABLE = (
 )
 COLLECTION = listing.Collection(
     model=Listener, plural="listeners",
-    columns={name: getattr(Listener, RENAMES.get(name, name)) for name in FILTERABLE},
+    columns=listing.columns(Listener, FILTERABLE, RENAMES),
 )
 
 

@@ -42,6 +42,14 @@ class Collection:
         self.links_key = self.links_key or f"{self.plural}_links"
 
 
+def columns(model: type, names: tuple[str, ...],
+            renames: dict[str, str] | None = None) -> dict[str, InstrumentedAttribute]:
+    """API attribute -> column of ``model`` for ``names``; ``renames`` maps the API names
+    that differ from the column's (``admin_state_up`` -> ``enabled``)."""
+    renames = renames or {}
+    return {name: getattr(model, renames.get(name, name)) for name in names}
+
+
 @dataclass
 class ListRequest:
     limit: int | None

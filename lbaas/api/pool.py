@@ -161,7 +161,7 @@ FILTERABLE = (
 )
 COLLECTION = listing.Collection(
     model=Pool, plural="pools",
-    columns={name: getattr(Pool, RENAMES.get(name, name)) for name in FILTERABLE},
+    columns=listing.columns(Pool, FILTERABLE, RENAMES),
 )
 
 
