@@ -16,7 +16,7 @@ from lbaas.api.common import (
     timestamp,
 )
 from lbaas.api.context import RequestContext
-from lbaas.api.types import Name, OneOf, ProjectId, Schema, Tags, Uuid, matching, updates
+from lbaas.api.types import MAX_DB_INTEGER, Name, OneOf, ProjectId, Schema, Tags, Uuid, matching, updates
 from lbaas.config import Settings
 from lbaas.db.models import HealthMonitor, Pool
 
@@ -49,7 +49,7 @@ def _url_path(value: str) -> str:
 
 MonitorType = Annotated[str, OneOf(constants.HEALTH_MONITOR_TYPES)]
 HttpMethod = Annotated[str, OneOf(constants.HTTP_METHODS)]
-Seconds = Annotated[int, Field(ge=0)]
+Seconds = Annotated[int, Field(ge=0, le=MAX_DB_INTEGER)]
 Retries = Annotated[int, Field(ge=1, le=10)]
 UrlPath = Annotated[str, AfterValidator(_url_path)]
 ExpectedCodes = Annotated[str, matching(EXPECTED_CODES_REGEX)]

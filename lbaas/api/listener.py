@@ -26,7 +26,9 @@ from lbaas.api.pool import (
     check_tls_options,
 )
 from lbaas.api.stats import statistics
-from lbaas.api.types import Cidr, Description, Name, OneOf, Port, ProjectId, Schema, Tags, Uuid
+from lbaas.api.types import (
+    MAX_DB_INTEGER, Cidr, Description, Name, OneOf, Port, ProjectId, Schema, Tags, Uuid,
+)
 from lbaas.config import Settings
 from lbaas.db.models import Listener, LoadBalancer, Pool
 
@@ -34,11 +36,11 @@ router = APIRouter(prefix="/lbaas/listeners", tags=["listeners"])
 RESOURCE = "Listener"
 
 ListenerProtocol = Annotated[str, OneOf(constants.LISTENER_PROTOCOLS)]
-ConnectionLimit = Annotated[int, Field(ge=-1)]
+ConnectionLimit = Annotated[int, Field(ge=-1, le=MAX_DB_INTEGER)]
 Timeout = Annotated[int, Field(ge=0, le=constants.MAX_TIMEOUT_MS)]
 HeaderValue = Annotated[str, StringConstraints(max_length=255)]
 ClientAuthentication = Annotated[str, OneOf(constants.CLIENT_AUTH_MODES)]
-HstsMaxAge = Annotated[int, Field(ge=0)]
+HstsMaxAge = Annotated[int, Field(ge=0, le=MAX_DB_INTEGER)]
 
 HEADER_INSERTION_PROTOCOLS = (constants.HTTP, constants.TERMINATED_HTTPS)
 

@@ -44,6 +44,9 @@ Description = Annotated[str, StringConstraints(max_length=255)]
 ProjectId = Annotated[str, StringConstraints(max_length=36)]
 Tags = list[Annotated[str, StringConstraints(max_length=255)]]
 Port = Annotated[int, Field(ge=1, le=65535)]
+# The largest value an INTEGER column holds on every database we run on: a bigger one is
+# a 400, not a database error.
+MAX_DB_INTEGER = 2**31 - 1
 
 
 def matching(pattern: str) -> AfterValidator:

@@ -76,7 +76,7 @@ def test_http_fields_are_kept_when_given(client, pool):
 
 
 @pytest.mark.parametrize("field, value", [
-    ("type", "ICMP"), ("delay", -1), ("timeout", -1), ("max_retries", 0), ("max_retries", 11),
+    ("type", "ICMP"), ("delay", -1), ("delay", 2**31), ("timeout", -1), ("max_retries", 0), ("max_retries", 11),
     ("max_retries_down", 0), ("max_retries_down", 11), ("http_method", "FETCH"),
     ("url_path", "health"), ("url_path", "http://example.com/health"),
     ("expected_codes", "abc"), ("expected_codes", "200-"), ("http_version", 2.0),

@@ -77,6 +77,7 @@ def test_terminated_https_listener_gets_tls_defaults_and_keeps_refs_as_given(cli
     ("timeout_client_data", 24 * 24 * 3600 * 1000 + 1),
     ("timeout_member_connect", -1),
     ("connection_limit", -2),
+    ("connection_limit", 2**63),  # beyond any database's INTEGER
     ("protocol_port", 0),
     ("protocol_port", 65536),
     ("protocol", "FTP"),
@@ -85,6 +86,7 @@ def test_terminated_https_listener_gets_tls_defaults_and_keeps_refs_as_given(cli
     ("alpn_protocols", ["spdy/3"]),
     ("tls_ciphers", "ECDHE RSA"),
     ("hsts_max_age", -1),
+    ("hsts_max_age", 2**31),
 ])
 def test_out_of_range_field_is_rejected_naming_field_and_value(client, lb, field, value):
     fields = {"protocol": "HTTP", "protocol_port": 80, field: value}
