@@ -196,6 +196,6 @@ def provider_data_check(kind: str, data_field: str, used_by: Callable[[str], Any
             data = json.loads(text)
         except ValueError as exc:
             raise faults.InvalidOption(value=text, option=data_field) from exc
-        name = values.get("provider_name") or row.provider_name
+        name = values["provider_name"] if "provider_name" in values else row.provider_name
         provider.validate_data(name, kind, data, api)
     return check

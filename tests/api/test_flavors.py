@@ -66,6 +66,7 @@ def test_flavor_data_that_is_not_json_is_400(api_only):
 
 def test_flavor_profile_of_an_unknown_provider_is_400(api_only):
     assert fault(post_profile(api_only, provider_name="ovn"), 400) == "Provider 'ovn' is not enabled."
+    assert fault(post_profile(api_only, provider_name=""), 400) == "Provider '' is not enabled."
 
 
 @pytest.mark.parametrize("missing", ["name", "provider_name", "flavor_data"])
