@@ -115,11 +115,14 @@ class ControllerWorker(Section):
     amphora_driver: str = "amphora_haproxy_rest_driver"
     compute_driver: str = "compute_netns_driver"
     network_driver: str = "network_local_driver"
-    # Ours: threads per worker process running flows, and how long a claimed job may run
-    # before another worker may take it over (the job's lease).
+    # Ours: threads per worker process running flows; the lease that proves a job's worker
+    # alive (renewed four times per lease while the job runs: a dead worker's job is taken
+    # over this long after its death); how often an idle worker looks for jobs when no
+    # wake-up reaches it (another process on SQLite or MariaDB; on PostgreSQL jobs come
+    # with a NOTIFY).
     flow_threads: int = 4
-    job_lease_seconds: int = 300
-    job_poll_interval: float = 0.5
+    job_lease_seconds: PositiveFloat = 3
+    job_poll_interval: PositiveFloat = 0.5
     # The client CA certificate shipped to amphorae. Unset (ours): the generated one in
     # <state_path>/certs/ (see lbaas.certs).
     client_ca: Path | None = None
@@ -198,6 +201,9 @@ class HouseKeeping(Section):
     cert_interval: PositiveInt = 3600
     cert_expiry_buffer: PositiveInt = 1209600
     cert_rotate_threads: PositiveInt = 10
+    # Ours: how often the reconciler compares the host with the database (it also runs at
+    # every worker start); see lbaas.controller.reconciler.
+    reconcile_interval: PositiveInt = 60
 
 
 class HealthManager(Section):

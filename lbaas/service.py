@@ -16,6 +16,7 @@ from lbaas.api.app import create_app
 from lbaas.api.common import ApiState
 from lbaas.config import ConfigError, Settings
 from lbaas.controller import housekeeping
+from lbaas.controller.job_listener import JobListener
 from lbaas.controller.jobs import Wakeup
 from lbaas.controller.worker import Worker
 from lbaas.db import migrate
@@ -86,11 +87,16 @@ def running_worker(services: Services,
     """A started worker (after preparing the host for amphorae), stopped on exit."""
     host.prepare(services.settings, services.db)
     worker = services.worker(drivers)
+    listener = JobListener(services.db, services.wakeup)
+    if JobListener.applies(services.db):
+        listener.start()
     worker.start()
     try:
         yield worker
     finally:
         worker.stop()
+        if JobListener.applies(services.db):
+            listener.stop()
 
 
 @contextlib.contextmanager
@@ -100,7 +106,7 @@ def running_housekeeping(services: Services, drivers: driver_registry.Drivers | 
     host.prepare(services.settings, services.db)
     keeper = housekeeping.HouseKeeping(
         services.settings, services.db,
-        drivers or driver_registry.load(services.settings, services.db))
+        drivers or driver_registry.load(services.settings, services.db), services.wakeup.notify)
     keeper.start()
     try:
         yield keeper

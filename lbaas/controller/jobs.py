@@ -2,21 +2,37 @@
 
 The API adds a job in the same transaction as the change it describes, so a change is
 never written without its job nor a job sent for a change that rolled back. Workers
-claim jobs by taking a lease; a job whose worker died is claimed again once its lease
-runs out. Within one process a ``Wakeup`` lets the worker start at once instead of
-waiting for its next poll.
+claim jobs by taking a lease, which proves them alive: short (``job_lease_seconds``),
+renewed while the job runs, and checked in every transaction the flow writes, so a job
+whose worker died is taken over within seconds, and a worker that lost its lease (it
+stalled past it) stops before writing anything more. A worker starting on a host takes
+back at once the jobs of its dead predecessors on that host (same host, a pid that is no
+longer running).
+
+Wake-ups: within one process a ``Wakeup`` starts a worker at once; on PostgreSQL the job's
+transaction also sends a ``NOTIFY`` that workers in other processes listen for
+(``lbaas.controller.listener``); elsewhere they poll every ``job_poll_interval``.
 """
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from lbaas.db.engine import Database
 from lbaas.db.models import Job, utcnow
+
+CHANNEL = "lbaas_jobs"
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over: this one must stop without touching anything."""
 
 
 class Wakeup:
@@ -34,31 +50,55 @@ class Wakeup:
 
 
 def enqueue(session: Session, action: str, **payload: Any) -> None:
-    """Add a job to the caller's transaction."""
+    """Add a job to the caller's transaction (on PostgreSQL, with a wake-up on commit)."""
     session.add(Job(action=action, payload=payload))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {CHANNEL}"))
 
 
-def _claimable(now: dt.datetime) -> Any:
-    return or_(Job.lease_expires.is_(None), Job.lease_expires < now)
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (tells a reused pid apart)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_owner(host: str) -> str:
+    """This process's name on the board: ``host:pid:start time``."""
+    return f"{host}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def _is_running(owner: str) -> bool:
+    """Whether the process ``owner`` names (on this host) still runs."""
+    _, pid, started = owner.rsplit(":", 2)
+    return pid.isdigit() and _start_time(int(pid)) == started
+
+
+def _claimable(owner: str, now: dt.datetime) -> Any:
+    return or_(Job.lease_owner.is_(None), Job.lease_expires.is_(None),
+               and_(Job.lease_expires < now, Job.lease_owner != owner))
 
 
 def claim(db: Database, owner: str, lease: dt.timedelta) -> Job | None:
     """Take the oldest job that nobody holds (or whose holder's lease ran out)."""
     now = utcnow()
     with db.read() as session:
-        if session.scalar(select(Job.id).where(_claimable(now)).limit(1)) is None:
+        if session.scalar(select(Job.id).where(_claimable(owner, now)).limit(1)) is None:
             return None  # nothing to take: no write transaction (on SQLite, no write lock)
     with db.write() as session:
         job = session.scalars(
-            select(Job).where(_claimable(now))
+            select(Job).where(_claimable(owner, now))
             .order_by(Job.id).limit(1).with_for_update(skip_locked=True)
         ).first()
         if job is None:
             return None
         claimed = session.execute(
             update(Job)
-            .where(Job.id == job.id, _claimable(now))
+            .where(Job.id == job.id, _claimable(owner, now))
             .values(lease_owner=owner, lease_expires=now + lease, attempts=Job.attempts + 1)
+            .execution_options(synchronize_session=False)
         ).rowcount
         if not claimed:
             return None
@@ -66,7 +106,72 @@ def claim(db: Database, owner: str, lease: dt.timedelta) -> Job | None:
         return job
 
 
-def finish(db: Database, job: Job) -> None:
-    """The job ran (successfully or reverted): remove it from the board."""
+def seconds_until_claimable(db: Database, owner: str) -> float | None:
+    """How long until the first lease held by another worker runs out (None: none held)."""
+    with db.read() as session:
+        expires = session.scalar(select(func.min(Job.lease_expires))
+                                 .where(Job.lease_owner != owner))
+    return None if expires is None else max(0.0, (expires - utcnow()).total_seconds())
+
+
+def renew(db: Database, owner: str, lease: dt.timedelta) -> set[int]:
+    """Extend every lease ``owner`` holds; returns the ids of the jobs it still holds."""
     with db.write() as session:
-        session.execute(Job.__table__.delete().where(Job.id == job.id))
+        session.execute(update(Job).where(Job.lease_owner == owner)
+                        .values(lease_expires=utcnow() + lease)
+                        .execution_options(synchronize_session=False))
+        return set(session.scalars(select(Job.id).where(Job.lease_owner == owner)))
+
+
+def take_back(db: Database, host: str, owner: str) -> list[int]:
+    """Release the jobs held by processes of ``host`` that no longer run (a worker that was
+    killed or crashed), so that they are claimed now rather than when their lease runs out."""
+    with db.write() as session:
+        held = session.execute(select(Job.id, Job.lease_owner).where(
+            Job.lease_owner.like(f"{host}:%"), Job.lease_owner != owner)).all()
+        dead = [job_id for job_id, holder in held if not _is_running(holder)]
+        if dead:
+            session.execute(update(Job).where(Job.id.in_(dead))
+                            .values(lease_owner=None, lease_expires=None)
+                            .execution_options(synchronize_session=False))
+    return dead
+
+
+def finish(db: Database, job_id: int, owner: str) -> None:
+    """The job ran (successfully or reverted): remove it from the board, if still ours."""
+    with db.write() as session:
+        session.execute(delete(Job).where(Job.id == job_id, Job.lease_owner == owner))
+
+
+@dataclass
+class Lease:
+    """A worker's hold on one job, checked and renewed in the flow's own transactions."""
+
+    job_id: int
+    owner: str
+    duration: dt.timedelta
+    state: dict[str, Any] = field(default_factory=dict)
+    lost: threading.Event = field(default_factory=threading.Event)
+
+    def keep(self, session: Session) -> None:
+        """In the caller's transaction: the job is still ours (else ``LeaseLost``, and the
+        transaction rolls back), its lease is renewed and ``state`` saved with the rows."""
+        held = session.execute(
+            update(Job).where(Job.id == self.job_id, Job.lease_owner == self.owner)
+            .values(lease_expires=utcnow() + self.duration, state=self.state)
+            .execution_options(synchronize_session=False)).rowcount
+        if not held:
+            self.lost.set()
+        self.check()
+
+    def end(self, session: Session) -> None:
+        """In the caller's transaction: remove the job (the flow's last write)."""
+        ended = session.execute(delete(Job).where(Job.id == self.job_id,
+                                                  Job.lease_owner == self.owner)).rowcount
+        if not ended:
+            self.lost.set()
+        self.check()
+
+    def check(self) -> None:
+        if self.lost.is_set():
+            raise LeaseLost(f"job {self.job_id} was taken over by another worker")

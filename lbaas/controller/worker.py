@@ -1,21 +1,28 @@
-"""The worker: claims jobs from the board and runs the flow each one names."""
+"""The worker: claims jobs from the board and runs the flow each one names.
+
+At start it takes back the jobs of its dead predecessors on this host and reconciles the
+host with the database (``lbaas.controller.reconciler``); while it runs, a keeper thread
+renews the leases of its running jobs. A job that has already been tried
+``MAX_ATTEMPTS`` times (its flow crashed every worker that ran it) is not run again but
+reverted, so that its objects end in ERROR instead of PENDING_* for ever.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 from collections.abc import Callable
 
 from lbaas.config import Settings
-from lbaas.controller import jobs
-from lbaas.controller.flow import FlowContext, Step, run
+from lbaas.controller import jobs, reconciler
+from lbaas.controller.flow import FlowContext, Step, revert, run
 from lbaas.controller.flows import amphora, change, failover, load_balancer
 from lbaas.db.engine import Database
 from lbaas.db.models import Job
 from lbaas.drivers import Drivers
 
 LOG = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
 
 FLOWS: dict[str, Callable[..., list[Step]]] = {
     "create_load_balancer": load_balancer.create,
@@ -25,6 +32,7 @@ FLOWS: dict[str, Callable[..., list[Step]]] = {
     "change": change.change,
     "delete_amphora": amphora.delete,
     "update_amphora_config": amphora.update_config,
+    "build_spare": amphora.build_spare,
 }
 
 
@@ -37,11 +45,23 @@ class Worker:
         self.db = db
         self.drivers = drivers
         self.wakeup = wakeup or jobs.Wakeup()
-        self.owner = f"{settings.DEFAULT.host}:{os.getpid()}"
+        self.owner = jobs.process_owner(settings.DEFAULT.host)
+        options = settings.controller_worker
+        self.lease = dt.timedelta(seconds=options.job_lease_seconds)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._running: dict[int, jobs.Lease] = {}
+        self._running_lock = threading.Lock()
 
     def start(self) -> None:
+        taken = jobs.take_back(self.db, self.settings.DEFAULT.host, self.owner)
+        if taken:
+            LOG.warning("took back %d job(s) of a dead worker on this host: %s",
+                        len(taken), ", ".join(map(str, taken)))
+        reconciler.run(FlowContext(db=self.db, drivers=self.drivers, settings=self.settings))
+        keeper = threading.Thread(target=self._keep_leases, name="worker-leases", daemon=True)
+        keeper.start()
+        self._threads.append(keeper)
         for index in range(self.settings.controller_worker.flow_threads):
             thread = threading.Thread(target=self._loop, name=f"worker-{index}", daemon=True)
             thread.start()
@@ -55,30 +75,72 @@ class Worker:
             thread.join(timeout)
         self._threads.clear()
 
+    def _keep_leases(self) -> None:
+        """Renew the running jobs' leases a few times per lease; a job found held by
+        another worker (this process stalled past its lease) is marked lost, and its
+        flow stops at its next step or write."""
+        while not self._stop.wait(self.lease.total_seconds() / 4):
+            with self._running_lock:
+                if not self._running:
+                    continue
+            try:
+                held = jobs.renew(self.db, self.owner, self.lease)
+            except Exception:
+                LOG.exception("could not renew the job leases; retrying")
+                continue
+            with self._running_lock:
+                for job_id, lease in self._running.items():
+                    if job_id not in held:
+                        lease.lost.set()
+
     def _loop(self) -> None:
-        lease = dt.timedelta(seconds=self.settings.controller_worker.job_lease_seconds)
         poll = self.settings.controller_worker.job_poll_interval
         while not self._stop.is_set():
             try:
-                job = jobs.claim(self.db, self.owner, lease)
+                job = jobs.claim(self.db, self.owner, self.lease)
+                wait = poll if job else min(
+                    poll, jobs.seconds_until_claimable(self.db, self.owner) or poll)
             except Exception:
                 LOG.exception("could not claim a job; retrying")
-                job = None
+                job, wait = None, poll
             if job is None:
-                self.wakeup.wait(poll)
+                self.wakeup.wait(wait)
                 continue
             self.run_job(job)
             # Another job may be waiting: wake a sibling rather than let it sleep a poll.
             self.wakeup.notify()
 
     def run_job(self, job: Job) -> None:
+        lease = jobs.Lease(job.id, self.owner, self.lease, state=dict(job.state or {}))
+        with self._running_lock:
+            self._running[job.id] = lease
+        try:
+            self._run(job, lease)
+        finally:
+            with self._running_lock:
+                del self._running[job.id]
+
+    def _run(self, job: Job, lease: jobs.Lease) -> None:
         flow = FLOWS.get(job.action)
         if flow is None:
             LOG.error("job %s names an unknown action %r; dropping it", job.id, job.action)
-        else:
-            context = FlowContext(db=self.db, drivers=self.drivers, settings=self.settings)
-            try:
-                run(job.action, flow(**job.payload), context)
-            except Exception:
-                LOG.warning("job %s (%s) failed and was reverted", job.id, job.action)
-        jobs.finish(self.db, job)
+            jobs.finish(self.db, job.id, self.owner)
+            return
+        context = FlowContext(db=self.db, drivers=self.drivers, settings=self.settings,
+                              store=lease.state, lease=lease)
+        steps = flow(**job.payload)
+        if job.attempts > 1:
+            LOG.warning("job %s (%s) is run again (attempt %d): its worker died", job.id,
+                        job.action, job.attempts)
+        try:
+            if job.attempts > MAX_ATTEMPTS:
+                LOG.error("job %s (%s) was tried %d times; reverting it", job.id, job.action,
+                          MAX_ATTEMPTS)
+                revert(job.action, steps, context)
+            else:
+                run(job.action, steps, context)
+        except jobs.LeaseLost:
+            return  # another worker runs it now
+        except Exception:
+            LOG.warning("job %s (%s) failed and was reverted", job.id, job.action)
+        jobs.finish(self.db, job.id, self.owner)

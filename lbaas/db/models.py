@@ -304,7 +304,8 @@ class Quota(Base):
 
 class Amphora(IdMixin, TimestampMixin, Base):
     __tablename__ = "amphora"
-    compute_id: Mapped[str | None] = mapped_column(String(36))
+    # Ours: 255, not upstream's 36 (a Nova UUID): the netns driver's ids are namespace names.
+    compute_id: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(36), index=True)
     load_balancer_id: Mapped[str | None] = mapped_column(
         ForeignKey("load_balancer.id"), index=True)
@@ -356,8 +357,11 @@ class ListenerStatistics(Base):
 class Job(Base):
     """A unit of work for the worker, written in the same transaction as the change.
 
-    A worker claims a job by taking a lease; a job whose lease ran out (its worker died)
-    is claimed again by another worker, so no change is lost with a crashed worker.
+    A worker claims a job by taking a lease and renews it while the job runs; a job whose
+    lease ran out (its worker died) is claimed again by another worker, so no change is
+    lost with a crashed worker. ``state`` is what the flow has done so far (the amphorae it
+    built, the ones it retired), written in the same transactions as the rows it names, so
+    that the worker taking the job over finishes it, or puts it back, as the first would have.
     """
 
     __tablename__ = "job"
@@ -369,6 +373,15 @@ class Job(Base):
     lease_expires: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[dict | None] = mapped_column(JSON)
+
+
+class ControllerLock(Base):
+    """A named row that controllers lock (``SELECT ... FOR UPDATE``) to take turns on work
+    that two of them must not do at once, such as filling the spare pool."""
+
+    __tablename__ = "controller_lock"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 TAGGED_MODELS = (LoadBalancer, Listener, Pool, Member, HealthMonitor, L7Policy, L7Rule)

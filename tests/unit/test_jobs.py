@@ -1,46 +1,176 @@
-"""The job board: jobs are written with the change and survive a worker that dies."""
+"""The job board: jobs are written with the change, leases prove their worker alive, and
+a job outlives the worker that dies running it."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 
+import pytest
+from sqlalchemy import select
+
+from lbaas import constants
 from lbaas.controller import jobs
-from lbaas.db.models import Job
+from lbaas.controller.flow import FlowContext, Step
+from lbaas.controller.tasks import lifecycle
+from lbaas.controller.worker import FLOWS, MAX_ATTEMPTS, Worker
+from lbaas.db.models import Job, LoadBalancer
+
+MINUTE = dt.timedelta(seconds=60)
+
+
+def _enqueue(services, action: str = "change", **payload) -> None:
+    with services.db.write() as session:
+        jobs.enqueue(session, action, **(payload or {"lb_id": "x", "targets": {}}))
 
 
 def test_a_claimed_job_is_not_claimed_twice(services):
-    with services.db.write() as session:
-        jobs.enqueue(session, "change", lb_id="x", targets={})
-    lease = dt.timedelta(seconds=60)
-    first = jobs.claim(services.db, "worker-a", lease)
+    _enqueue(services)
+    first = jobs.claim(services.db, "worker-a", MINUTE)
     assert first is not None and first.lease_owner == "worker-a"
-    assert jobs.claim(services.db, "worker-b", lease) is None
+    assert jobs.claim(services.db, "worker-b", MINUTE) is None
 
 
 def test_job_of_a_dead_worker_is_redelivered(services):
-    with services.db.write() as session:
-        jobs.enqueue(session, "change", lb_id="x", targets={})
+    _enqueue(services)
     # worker-a claims the job and dies: its lease runs out.
     dead = jobs.claim(services.db, "worker-a", dt.timedelta(seconds=-1))
     assert dead is not None
-    again = jobs.claim(services.db, "worker-b", dt.timedelta(seconds=60))
+    again = jobs.claim(services.db, "worker-b", MINUTE)
     assert again is not None and again.id == dead.id
     assert again.lease_owner == "worker-b" and again.attempts == 2
 
 
-def test_finished_job_leaves_the_board(services):
-    with services.db.write() as session:
-        jobs.enqueue(session, "change", lb_id="x", targets={})
-    job = jobs.claim(services.db, "worker-a", dt.timedelta(seconds=60))
-    jobs.finish(services.db, job)
+def test_a_worker_never_claims_again_a_job_it_runs_itself(services):
+    # Its lease ran out (the process stalled), but a sibling thread must not run the
+    # same job next to it: that is for another, live worker to decide.
+    _enqueue(services)
+    assert jobs.claim(services.db, "worker-a", dt.timedelta(seconds=-1)) is not None
+    assert jobs.claim(services.db, "worker-a", MINUTE) is None
+    assert jobs.seconds_until_claimable(services.db, "worker-b") == 0
+
+
+def test_renewing_keeps_a_job_from_other_workers(services):
+    _enqueue(services)
+    job = jobs.claim(services.db, "worker-a", dt.timedelta(seconds=-1))
+    assert jobs.renew(services.db, "worker-a", MINUTE) == {job.id}
+    assert jobs.claim(services.db, "worker-b", MINUTE) is None
+    assert 50 < jobs.seconds_until_claimable(services.db, "worker-b") <= 60
+
+
+def test_a_job_taken_over_is_no_longer_renewed_by_its_first_worker(services):
+    _enqueue(services)
+    jobs.claim(services.db, "worker-a", dt.timedelta(seconds=-1))
+    taken = jobs.claim(services.db, "worker-b", MINUTE)
+    assert jobs.renew(services.db, "worker-a", MINUTE) == set()
+    assert jobs.renew(services.db, "worker-b", MINUTE) == {taken.id}
+
+
+def test_finished_job_leaves_the_board_only_for_its_owner(services):
+    _enqueue(services)
+    job = jobs.claim(services.db, "worker-a", MINUTE)
+    jobs.finish(services.db, job.id, "worker-b")  # not its job: nothing happens
+    with services.db.read() as session:
+        assert session.query(Job).count() == 1
+    jobs.finish(services.db, job.id, "worker-a")
     with services.db.read() as session:
         assert session.query(Job).count() == 0
 
 
 def test_rolled_back_change_sends_no_job(services):
-    try:
+    with pytest.raises(RuntimeError):
         with services.db.write() as session:
             jobs.enqueue(session, "change", lb_id="x", targets={})
             raise RuntimeError("validation failed after the job was added")
-    except RuntimeError:
-        pass
-    assert jobs.claim(services.db, "worker-a", dt.timedelta(seconds=60)) is None
+    assert jobs.claim(services.db, "worker-a", MINUTE) is None
+
+
+def test_a_new_worker_takes_back_at_once_the_jobs_of_its_dead_predecessor(services):
+    dead = subprocess.run([sys.executable, "-c", "from lbaas.controller import jobs; "
+                           "print(jobs.process_owner('host-a'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        alive_owner = f"host-a:{alive.pid}:{jobs._start_time(alive.pid)}"
+        for owner in (dead, alive_owner, "host-b:1:1"):
+            _enqueue(services)
+            jobs.claim(services.db, owner, MINUTE)
+        taken = jobs.take_back(services.db, "host-a", jobs.process_owner("host-a"))
+        with services.db.read() as session:
+            holders = dict(session.execute(select(Job.id, Job.lease_owner)).all())
+    finally:
+        alive.kill()
+        alive.wait()
+    # Only the dead process of this host lets go; a live one, or another host's, keeps it.
+    assert len(taken) == 1 and holders[taken[0]] is None
+    assert sorted(h for h in holders.values() if h) == sorted([alive_owner, "host-b:1:1"])
+    assert jobs.claim(services.db, "worker-c", MINUTE).id == taken[0]
+
+
+def test_a_lost_lease_stops_the_flow_and_rolls_its_write_back(services):
+    _enqueue(services)
+    job = jobs.claim(services.db, "worker-a", dt.timedelta(seconds=-1))
+    # A lease renewed into the past: as if this worker stalled past it after each write.
+    lease = jobs.Lease(job.id, "worker-a", dt.timedelta(seconds=-1), state={"built": ["a1"]})
+    context = FlowContext(db=services.db, drivers=None, settings=services.settings,  # type: ignore[arg-type]
+                          store=lease.state, lease=lease)
+    with context.write() as session:
+        session.add(LoadBalancer(id="lb-1", provisioning_status="ACTIVE",
+                                 operating_status="ONLINE"))
+    with services.db.read() as session:
+        assert session.get(Job, job.id).state == {"built": ["a1"]}  # saved with the row
+    jobs.claim(services.db, "worker-b", dt.timedelta(seconds=-1))  # taken over meanwhile
+    with pytest.raises(jobs.LeaseLost):
+        with context.write() as session:
+            session.add(LoadBalancer(id="lb-2", provisioning_status="ACTIVE",
+                                     operating_status="ONLINE"))
+    with services.db.read() as session:
+        assert session.get(LoadBalancer, "lb-2") is None
+        assert session.get(LoadBalancer, "lb-1") is not None
+
+
+def _pending_lb(services) -> str:
+    with services.db.write() as session:
+        lb = LoadBalancer(provisioning_status=constants.PENDING_UPDATE,
+                          operating_status=constants.ONLINE)
+        session.add(lb)
+        session.flush()
+        jobs.enqueue(session, "change", lb_id=lb.id, targets={"loadbalancer": [lb.id]})
+    return lb.id
+
+
+def test_a_job_that_crashed_every_worker_is_reverted_not_run_again(services, drivers,
+                                                                    monkeypatch):
+    lb_id = _pending_lb(services)
+    ran = []
+    monkeypatch.setitem(FLOWS, "change", lambda lb_id, targets: [
+        lifecycle.error_on_revert(lb_id, targets), Step("push", lambda ctx: ran.append(1))])
+    for attempt in range(MAX_ATTEMPTS):  # each worker that took it died
+        jobs.claim(services.db, f"dead-{attempt}", dt.timedelta(seconds=-1))
+    worker = Worker(services.settings, services.db, drivers)
+    job = jobs.claim(services.db, worker.owner, MINUTE)
+    assert job.attempts == MAX_ATTEMPTS + 1
+    worker.run_job(job)
+    with services.db.read() as session:
+        assert session.get(LoadBalancer, lb_id).provisioning_status == constants.ERROR
+        assert session.query(Job).count() == 0
+    assert ran == []
+
+
+def test_a_worker_that_lost_its_lease_leaves_the_job_and_statuses_alone(services, drivers,
+                                                                       monkeypatch):
+    lb_id = _pending_lb(services)
+    worker = Worker(services.settings, services.db, drivers)
+    job = jobs.claim(services.db, worker.owner, dt.timedelta(seconds=-1))
+
+    def stalled(ctx: FlowContext) -> None:
+        jobs.claim(services.db, "worker-b", MINUTE)  # another worker took it meanwhile
+        with ctx.write():
+            pass
+    monkeypatch.setitem(FLOWS, "change", lambda lb_id, targets: [
+        Step("error-on-revert", lambda ctx: None, lambda ctx: pytest.fail("reverted")),
+        Step("stall", stalled)])
+    worker.run_job(job)
+    with services.db.read() as session:
+        assert session.get(LoadBalancer, lb_id).provisioning_status == constants.PENDING_UPDATE
+        assert session.get(Job, job.id).lease_owner == "worker-b"

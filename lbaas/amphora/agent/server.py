@@ -154,8 +154,10 @@ class Agent:
     def plug_vip(self, body: bytes, vip: str) -> Response:
         request = json.loads(body or b"{}")
         prefix = ipaddress.ip_network(request["subnet_cidr"]).prefixlen
-        # ACTIVE_STANDBY: keepalived holds the VIP, the interface only the VRRP address.
-        vrrp_only = request.get("topology") == "ACTIVE_STANDBY" and request.get("vrrp_ip")
+        # ACTIVE_STANDBY: keepalived holds the VIP, the interface only the VRRP address; so
+        # does a failover's new amphora until the old one is gone ("with_vip": false).
+        vrrp_only = ((request.get("topology") == "ACTIVE_STANDBY"
+                      or request.get("with_vip") is False) and request.get("vrrp_ip"))
         addresses = [] if vrrp_only else [f"{vip}/{prefix}"]
         if request.get("vrrp_ip") and request["vrrp_ip"] != vip:
             addresses = [f"{request['vrrp_ip']}/{prefix}", *addresses]

@@ -1,8 +1,9 @@
-"""Flows of the amphora admin API that act on one amphora (its failover is in failover.py)."""
+"""Flows that act on one amphora: the amphora admin API's (its failover is in
+failover.py) and the spare pool's boot of a spare."""
 from __future__ import annotations
 
 from lbaas.controller.flow import Step
-from lbaas.controller.tasks import amphora_admin
+from lbaas.controller.tasks import amphora, amphora_admin
 
 
 def delete(amphora_id: str) -> list[Step]:
@@ -13,3 +14,8 @@ def delete(amphora_id: str) -> list[Step]:
 def update_config(amphora_id: str) -> list[Step]:
     """``PUT /v2/octavia/amphorae/{id}/config``."""
     return [amphora_admin.push_configuration(amphora_id)]
+
+
+def build_spare(amphora_id: str) -> list[Step]:
+    """A spare for the spare pool (housekeeping added its row with the job)."""
+    return [amphora.build_spare(amphora_id)]

@@ -12,7 +12,7 @@ def create(lb_id: str) -> list[Step]:
     return [
         lifecycle.error_tree_on_revert(lb_id),
         network.allocate_vip(lb_id),
-        amphora.build_amphorae(lb_id),
+        amphora.build_missing(lb_id),
         network.plug_vip(lb_id),
         vrrp.configure_vrrp(lb_id),
         network.plug_member_networks(lb_id),
@@ -22,6 +22,7 @@ def create(lb_id: str) -> list[Step]:
 
 
 def delete(lb_id: str, cascade: bool) -> list[Step]:
+    """Every amphora of the load balancer removed (whatever its state), its VIP released."""
     steps = [lifecycle.error_on_revert(lb_id, {"loadbalancer": [lb_id]})]
     if cascade:
         steps.append(lifecycle.delete_children(lb_id))
@@ -30,4 +31,3 @@ def delete(lb_id: str, cascade: bool) -> list[Step]:
         network.release_vip(lb_id),
         lifecycle.mark_deleted(lb_id),
     ]
-

@@ -3,7 +3,8 @@
 - spare pool, every ``spare_check_interval`` (``spare_pool``),
 - database cleanup, every ``cleanup_interval`` (``cleanup``),
 - certificate rotation, every ``cert_interval``, on ``cert_rotate_threads`` threads
-  (``cert_rotation``).
+  (``cert_rotation``),
+- the reconciler, every ``reconcile_interval`` (``lbaas.controller.reconciler``).
 
 Each loop runs once at start, then at its interval; an error is logged and the loop goes
 on at its next turn.
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from lbaas.config import ConfigError, Settings
+from lbaas.controller import reconciler
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation, cleanup, spare_pool
 from lbaas.db.engine import Database
@@ -43,15 +45,18 @@ def check(settings: Settings) -> None:
 
 
 class HouseKeeping:
-    def __init__(self, settings: Settings, db: Database, drivers: Drivers) -> None:
+    def __init__(self, settings: Settings, db: Database, drivers: Drivers,
+                 notify_worker: Callable[[], None] | None = None) -> None:
         self.context = FlowContext(db=db, drivers=drivers, settings=settings)
+        self.notify_worker = notify_worker
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._rotators = ThreadPoolExecutor(settings.house_keeping.cert_rotate_threads,
                                             "cert-rotate")
 
     def spare_check(self) -> None:
-        spare_pool.check(self.context)
+        if spare_pool.check(self.context) and self.notify_worker:
+            self.notify_worker()
 
     def database_cleanup(self) -> None:
         keeping = self.context.settings.house_keeping
@@ -61,11 +66,16 @@ class HouseKeeping:
     def cert_rotation(self) -> None:
         cert_rotation.run(self.context, self._rotators)
 
+    def reconcile(self) -> None:
+        if reconciler.run(self.context).failed_over and self.notify_worker:
+            self.notify_worker()
+
     def start(self) -> None:
         keeping = self.context.settings.house_keeping
         for name, interval, job in (("spare-pool", keeping.spare_check_interval, self.spare_check),
                                     ("db-cleanup", keeping.cleanup_interval, self.database_cleanup),
-                                    ("cert-rotation", keeping.cert_interval, self.cert_rotation)):
+                                    ("cert-rotation", keeping.cert_interval, self.cert_rotation),
+                                    ("reconciler", keeping.reconcile_interval, self.reconcile)):
             thread = threading.Thread(target=self._loop, args=(name, interval, job),
                                       name=f"housekeeping-{name}", daemon=True)
             thread.start()

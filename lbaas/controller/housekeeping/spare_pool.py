@@ -3,7 +3,9 @@
 ``[house_keeping] spare_amphora_pool_size`` spares are kept READY: booted, management port
 plugged, agent answering, certificate issued, ``load_balancer_id`` NULL. Load balancer
 creates and failovers take one (``tasks.amphora.claim_spare``) instead of booting an
-amphora, and the next check boots a replacement. Upstream had this pool until Xena; it
+amphora, and the next check adds a replacement: its row and a ``build_spare`` job in one
+transaction, which a worker runs like any other job (so a boot interrupted by a crash is
+taken over and finished, and a row is never left half-built). Upstream had this pool until Xena; it
 was dropped because Nova server groups cannot adopt a booted VM, so anti-affinity was
 lost. Here spares are spread over ``[compute] hosts`` (each new one on the host with the
 fewest), a spare remembers its host (``cached_zone``), and an ACTIVE_STANDBY pair takes
@@ -17,27 +19,26 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 
 from lbaas import constants
+from lbaas.controller import jobs
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation
 from lbaas.controller.tasks import amphora as amphora_tasks
-from lbaas.db.models import Amphora, AmphoraHealth, new_id, utcnow
+from lbaas.db import locks
+from lbaas.db.models import Amphora, AmphoraHealth, utcnow
 from lbaas.drivers.compute import placement
 
 LOG = logging.getLogger(__name__)
-# Spares booted at once when the pool is short (each boot mostly waits on its agent).
-BOOT_THREADS = 4
 IN_POOL = (Amphora.load_balancer_id.is_(None),
            Amphora.status.in_((constants.PENDING_CREATE, constants.BOOTING, constants.READY)))
 
 
-def check(ctx: FlowContext) -> None:
-    """Replace silent spares, boot the spares the pool lacks, remove those beyond its size
-    (after a resize)."""
+def check(ctx: FlowContext) -> int:
+    """Replace silent spares, queue the boots of the spares the pool lacks, remove those
+    beyond its size (after a resize); returns how many boots were queued."""
     for amphora_id in _silent_spares(ctx):
         _remove(ctx, amphora_id, "it sent no heartbeat")
     with ctx.db.read() as session:
@@ -46,23 +47,21 @@ def check(ctx: FlowContext) -> None:
     for amphora_id in expired:
         _remove(ctx, amphora_id, "its certificate expired")
     size = ctx.settings.house_keeping.spare_amphora_pool_size
-    # Counting and adding the rows of the missing spares happen in one write transaction,
-    # so two checks running at once do not both fill the same gap (on SQLite; another
-    # database may overfill a little, and the next check trims the excess).
+    # Counting the pool and adding the missing spares' rows with their boot jobs happen
+    # under one lock, so two housekeepers checking at once never fill the same gap.
     with ctx.db.write() as session:
+        locks.hold(session, "spare_pool")
         rows = session.execute(select(Amphora.id, Amphora.cached_zone).where(*IN_POOL)
                                .order_by(Amphora.created_at, Amphora.id)).all()
-        missing = [new_id() for _ in range(size - len(rows))]
-        session.add_all(Amphora(id=amphora_id, status=constants.PENDING_CREATE)
-                        for amphora_id in missing)
+        missing = max(0, size - len(rows))
+        for host in _spread(ctx.settings.compute.hosts, [host for _, host in rows], missing):
+            amphora_id = amphora_tasks.new_amphora(ctx, None, host, session=session)
+            jobs.enqueue(session, "build_spare", amphora_id=amphora_id)
     if missing:
-        LOG.info("spare pool: %d of %d present; booting %d", len(rows), size, len(missing))
-        hosts = _spread(ctx.settings.compute.hosts, [host for _, host in rows], len(missing))
-        with ThreadPoolExecutor(min(len(missing), BOOT_THREADS), "spare-boot") as executor:
-            list(executor.map(lambda amphora_id, host: _boot(ctx, amphora_id, host),
-                              missing, hosts))
+        LOG.info("spare pool: %d of %d present; booting %d", len(rows), size, missing)
     for amphora_id, _ in rows[size:]:
         _remove(ctx, amphora_id, "beyond the pool size")
+    return missing
 
 
 def _silent_spares(ctx: FlowContext) -> list[str]:
@@ -87,26 +86,6 @@ def _spread(hosts: list[str], taken: list[str | None], count: int) -> list[str]:
         load[host] += 1
         chosen.append(host)
     return chosen
-
-
-def _boot(ctx: FlowContext, amphora_id: str, host: str) -> None:
-    try:
-        amphora_tasks.boot(ctx, amphora_id, host)
-    except Exception:
-        LOG.exception("spare amphora %s failed to boot; removing it", amphora_id)
-        with ctx.db.read() as session:
-            amphora = session.get(Amphora, amphora_id)
-        amphora_tasks.destroy(ctx, amphora)
-        with ctx.db.write() as session:
-            session.execute(delete(Amphora).where(Amphora.id == amphora_id))
-        return
-    with ctx.db.write() as session:
-        # Conditional: READY only if nobody changed the row meanwhile.
-        session.execute(update(Amphora).where(Amphora.id == amphora_id,
-                                              Amphora.status == constants.BOOTING,
-                                              Amphora.load_balancer_id.is_(None))
-                        .values(status=constants.READY)
-                        .execution_options(synchronize_session=False))
 
 
 def _remove(ctx: FlowContext, amphora_id: str, why: str) -> None:

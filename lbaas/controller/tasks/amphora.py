@@ -1,4 +1,11 @@
-"""Steps that build, configure and remove a load balancer's amphorae."""
+"""Steps that build, configure and remove a load balancer's amphorae.
+
+An amphora's row is written, with the instance it will name (``compute_id``), its host
+and its role, before anything is made for it; booting it again finishes what a crashed
+boot left (the compute, network and amphora drivers each make only what is missing).
+So a flow run again after a crash resumes its half-built amphorae instead of building
+others, and whatever a crash left always has a row that says whose it is.
+"""
 from __future__ import annotations
 
 import logging
@@ -9,7 +16,7 @@ from sqlalchemy.orm import Session
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.drivers.compute import placement
-from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer
+from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer, new_id
 
 LOG = logging.getLogger(__name__)
 
@@ -20,40 +27,67 @@ ROLES = {
         (constants.ROLE_BACKUP, constants.ROLE_BACKUP_PRIORITY),
     ],
 }
+# A row whose instance may be half made (a flow or a spare boot was interrupted).
+BUILDING = (constants.PENDING_CREATE, constants.BOOTING)
 
 
 def live_amphorae(session: Session, lb_id: str) -> list[Amphora]:
     """The amphorae serving ``lb_id`` (not deleted, failed or being replaced)."""
     return list(session.scalars(select(Amphora).where(
         Amphora.load_balancer_id == lb_id,
-        Amphora.status.notin_((constants.DELETED, constants.ERROR, constants.PENDING_DELETE)))))
+        Amphora.status.notin_((constants.DELETED, constants.ERROR, constants.PENDING_DELETE)))
+        .order_by(Amphora.created_at, Amphora.id)))
 
 
-def _set(ctx: FlowContext, amphora_id: str, **values: object) -> Amphora:
-    with ctx.db.write() as session:
-        amphora = session.get(Amphora, amphora_id)
-        for key, value in values.items():
-            setattr(amphora, key, value)
-    return amphora
+def _set(ctx: FlowContext, amphora_id: str, **values: object) -> None:
+    with ctx.write() as session:
+        session.execute(update(Amphora).where(Amphora.id == amphora_id).values(**values)
+                        .execution_options(synchronize_session=False))
 
 
-def new_amphora(ctx: FlowContext, lb_id: str | None) -> str:
-    """A PENDING_CREATE amphora row (``lb_id`` None: a spare for the spare pool)."""
-    with ctx.db.write() as session:
-        amphora = Amphora(status=constants.PENDING_CREATE, load_balancer_id=lb_id)
+def _built(ctx: FlowContext, amphora_id: str) -> None:
+    """Remember (in the transaction that made or took it) that this flow owns the amphora."""
+    built = ctx.store.setdefault("built_amphorae", [])
+    if amphora_id not in built:
+        built.append(amphora_id)
+
+
+def new_amphora(ctx: FlowContext, lb_id: str | None, host: str, role: str | None = None,
+                priority: int | None = None, session: Session | None = None) -> str:
+    """A PENDING_CREATE amphora row naming its future instance (``lb_id`` None: a spare).
+    Written in ``session`` when given (the spare pool adds it with its job)."""
+    amphora_id = new_id()
+    amphora = Amphora(id=amphora_id, status=constants.PENDING_CREATE, load_balancer_id=lb_id,
+                      cached_zone=host, role=role, vrrp_priority=priority,
+                      compute_id=ctx.drivers.compute.compute_id(amphora_id))
+    if session is not None:
         session.add(amphora)
-    return amphora.id
+        return amphora_id
+    with ctx.write() as own:
+        own.add(amphora)
+        _built(ctx, amphora_id)
+    return amphora_id
 
 
-def boot(ctx: FlowContext, amphora_id: str, host: str | None = None) -> Amphora:
-    """Give the amphora its identity, a management port and an instance; wait for its agent."""
+def boot(ctx: FlowContext, amphora_id: str) -> Amphora:
+    """Give the amphora its identity, a management port and an instance; wait for its agent.
+    Run again on a half-built amphora, it makes what is missing."""
+    with ctx.db.read() as session:
+        amphora = session.get(Amphora, amphora_id, options=ROW_ONLY)
+        if amphora is None:
+            raise LookupError(f"amphora {amphora_id} has no row: it cannot be booted")
     identity = ctx.drivers.certificates.amphora_identity(amphora_id)
     management = ctx.drivers.network.allocate_port(amphora_id, None)
+    ctx.crashpoint("port-allocated")
     instance = ctx.drivers.compute.build(amphora_id, management_port=management,
-                                         files=identity.files, host=host)
-    amphora = _set(ctx, amphora_id, compute_id=instance.compute_id, status=constants.BOOTING,
-                   lb_network_ip=instance.lb_network_ip, cached_zone=instance.host,
-                   cert_expiration=identity.expires_at and identity.expires_at.replace(tzinfo=None))
+                                         files=identity.files, host=amphora.cached_zone)
+    ctx.crashpoint("instance-built")
+    expires = identity.expires_at and identity.expires_at.replace(tzinfo=None)
+    _set(ctx, amphora_id, compute_id=instance.compute_id, status=constants.BOOTING,
+         lb_network_ip=instance.lb_network_ip, cached_zone=instance.host,
+         cert_expiration=expires)
+    amphora.compute_id, amphora.lb_network_ip = instance.compute_id, instance.lb_network_ip
+    amphora.cached_zone, amphora.status = instance.host, constants.BOOTING
     ctx.drivers.amphora.wait_ready(amphora)
     return amphora
 
@@ -75,37 +109,50 @@ def claim_spare(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
     for amphora_id, host in spares:
         if host in avoid_hosts:
             continue
-        with ctx.db.write() as session:
+        with ctx.write() as session:
             taken = session.execute(
                 update(Amphora).where(Amphora.id == amphora_id, *SPARE)
                 .values(load_balancer_id=lb_id, status=constants.ALLOCATED, role=role,
                         vrrp_priority=priority)
                 .execution_options(synchronize_session=False)).rowcount
+            if taken:
+                _built(ctx, amphora_id)
         if taken:
             LOG.info("load balancer %s took spare amphora %s", lb_id, amphora_id)
             return amphora_id
     return None
 
 
-def _build_one(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
-               avoid_hosts: set[str | None]) -> str | None:
-    """An amphora for ``lb_id`` in ``role``: a spare when there is one, else a new one;
-    returns the host it runs on, not one of ``avoid_hosts`` (those of the pair's other
-    amphora) with [nova] enable_anti_affinity, and preferably not one of them without."""
-    strict = ctx.settings.nova.enable_anti_affinity
-    amphora_id = claim_spare(ctx, lb_id, role, priority, avoid_hosts)
-    if amphora_id is None and not strict and avoid_hosts:
-        amphora_id = claim_spare(ctx, lb_id, role, priority, set())
-    if amphora_id is not None:
-        ctx.store.setdefault("built_amphorae", []).append(amphora_id)
-        with ctx.db.read() as session:
-            return session.get(Amphora, amphora_id).cached_zone
-    host = placement.choose_host(ctx.settings.compute.hosts, avoid=avoid_hosts,
-                                 load=_host_load(ctx), strict=strict)
-    amphora_id = new_amphora(ctx, lb_id)
-    ctx.store.setdefault("built_amphorae", []).append(amphora_id)
-    amphora = boot(ctx, amphora_id, host)
-    _set(ctx, amphora_id, status=constants.ALLOCATED, role=role, vrrp_priority=priority)
+def _ensure_role(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
+                 avoid_hosts: set[str | None]) -> str | None:
+    """An ALLOCATED amphora for ``lb_id`` in ``role``: the one there is, the one a crashed
+    run of this flow left half-built (booted again), a spare, or a new one. Returns its
+    host: not one of ``avoid_hosts`` (those of the pair's other amphora) with [nova]
+    enable_anti_affinity, and preferably not one of them without."""
+    with ctx.db.read() as session:
+        present = session.scalars(select(Amphora).where(
+            Amphora.load_balancer_id == lb_id, Amphora.role == role,
+            Amphora.status.in_((constants.ALLOCATED, *BUILDING)))
+            .order_by(Amphora.created_at)).first()
+    if present is not None and present.status == constants.ALLOCATED:
+        return present.cached_zone
+    if present is not None:
+        LOG.info("load balancer %s: finishing the build of amphora %s (%s)", lb_id,
+                 present.id, present.status)
+        amphora_id = present.id
+    else:
+        strict = ctx.settings.nova.enable_anti_affinity
+        spare = claim_spare(ctx, lb_id, role, priority, avoid_hosts)
+        if spare is None and not strict and avoid_hosts:
+            spare = claim_spare(ctx, lb_id, role, priority, set())
+        if spare is not None:
+            with ctx.db.read() as session:
+                return session.get(Amphora, spare, options=ROW_ONLY).cached_zone
+        host = placement.choose_host(ctx.settings.compute.hosts, avoid=avoid_hosts,
+                                     load=_host_load(ctx), strict=strict)
+        amphora_id = new_amphora(ctx, lb_id, host, role, priority)
+    amphora = boot(ctx, amphora_id)
+    _set(ctx, amphora_id, status=constants.ALLOCATED)
     return amphora.cached_zone
 
 
@@ -119,49 +166,61 @@ def _host_load(ctx: FlowContext) -> dict[str, int]:
 
 def destroy(ctx: FlowContext, amphora: Amphora) -> None:
     """Remove the instance and give back every address the amphora held."""
-    if amphora.compute_id:
-        ctx.drivers.compute.delete(amphora.compute_id)
+    ctx.drivers.compute.delete(amphora.compute_id or ctx.drivers.compute.compute_id(amphora.id))
     ctx.drivers.amphora.forget(amphora.id)
     for port in ctx.drivers.network.ports_of(amphora.id):
         ctx.drivers.network.release_port(port.id)
 
 
-def build_amphorae(lb_id: str) -> Step:
-    """One amphora per role of the topology: a row, an instance, an agent that answers."""
-    def execute(ctx: FlowContext) -> None:
-        with ctx.db.read() as session:
-            topology = (session.get(LoadBalancer, lb_id, options=ROW_ONLY).topology
-                        or constants.TOPOLOGY_SINGLE)
-        # Anti-affinity: an ACTIVE_STANDBY pair takes its spares from different hosts.
-        used_hosts: set[str | None] = set()
-        for role, priority in ROLES[topology]:
-            used_hosts.add(_build_one(ctx, lb_id, role, priority, used_hosts))
-    return Step("build-amphorae", execute, discard_built)
-
-
 def build_missing(lb_id: str) -> Step:
-    """An amphora for each role of the topology that no live amphora holds (failover)."""
+    """An ALLOCATED amphora for each role of the topology (create, failover); on revert
+    the amphorae this flow built or took are removed."""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
             topology = (session.get(LoadBalancer, lb_id, options=ROW_ONLY).topology
                         or constants.TOPOLOGY_SINGLE)
-            live = live_amphorae(session, lb_id)
-        roles = {amphora.role for amphora in live}
-        hosts = {amphora.cached_zone for amphora in live}
+            hosts = {amphora.cached_zone for amphora in live_amphorae(session, lb_id)
+                     if amphora.status == constants.ALLOCATED}
+        # Anti-affinity: an ACTIVE_STANDBY pair's amphorae avoid each other's host.
         for role, priority in ROLES[topology]:
-            if role not in roles:
-                hosts.add(_build_one(ctx, lb_id, role, priority, set(hosts)))
-    return Step("build-missing-amphorae", execute, discard_built)
+            hosts.add(_ensure_role(ctx, lb_id, role, priority, set(hosts) - {None}))
+    return Step("build-amphorae", execute, discard_built)
 
 
 def discard_built(ctx: FlowContext) -> None:
     """Revert of a build: remove the amphorae the flow built (instances, ports, rows)."""
     for amphora_id in ctx.store.get("built_amphorae", []):
         with ctx.db.read() as session:
-            amphora = session.get(Amphora, amphora_id)
-        destroy(ctx, amphora)
-        with ctx.db.write() as session:
+            amphora = session.get(Amphora, amphora_id, options=ROW_ONLY)
+        if amphora is not None:
+            destroy(ctx, amphora)
+        with ctx.write() as session:
             session.execute(delete(Amphora).where(Amphora.id == amphora_id))
+
+
+def build_spare(amphora_id: str) -> Step:
+    """Boot a spare the spare pool added (its row is PENDING_CREATE, with no load balancer)
+    and make it READY; if it fails, it is removed and the next check adds another."""
+    def execute(ctx: FlowContext) -> None:
+        boot(ctx, amphora_id)
+        with ctx.write() as session:
+            # Conditional: READY only if nobody changed the row meanwhile.
+            session.execute(update(Amphora).where(Amphora.id == amphora_id,
+                                                  Amphora.status == constants.BOOTING,
+                                                  Amphora.load_balancer_id.is_(None))
+                            .values(status=constants.READY)
+                            .execution_options(synchronize_session=False))
+
+    def revert(ctx: FlowContext) -> None:
+        with ctx.db.read() as session:
+            amphora = session.get(Amphora, amphora_id, options=ROW_ONLY)
+        if amphora is None or amphora.load_balancer_id is not None:
+            return  # a flow took it meanwhile: it is that flow's now
+        destroy(ctx, amphora)
+        with ctx.write() as session:
+            session.execute(delete(Amphora).where(Amphora.id == amphora_id,
+                                                  Amphora.load_balancer_id.is_(None)))
+    return Step("boot-spare", execute, revert)
 
 
 def update_amphorae(lb_id: str) -> Step:
@@ -175,12 +234,15 @@ def update_amphorae(lb_id: str) -> Step:
 
 
 def _remove(ctx: FlowContext, lb_id: str, amphora_ids: list[str]) -> None:
-    """Stop the load balancer on these amphorae, remove them, mark them DELETED."""
+    """Stop the load balancer on these amphorae, remove them, mark them DELETED (those
+    already DELETED, by an earlier run of the flow, are left alone)."""
     with ctx.db.read() as session:
         lb = session.get(LoadBalancer, lb_id)
-        amphorae = [session.get(Amphora, amphora_id) for amphora_id in amphora_ids]
+        amphorae = [amphora for amphora in (session.get(Amphora, amphora_id)
+                                            for amphora_id in amphora_ids)
+                    if amphora is not None and amphora.status != constants.DELETED]
         for amphora in amphorae:
-            if amphora.id in ctx.store.get("unreachable", ()):
+            if amphora.id in ctx.store.get("unreachable", ()) or lb is None:
                 continue  # known dead (a failover found it so): do not wait for it again
             try:
                 ctx.drivers.amphora.delete(lb, amphora)
@@ -193,26 +255,37 @@ def _remove(ctx: FlowContext, lb_id: str, amphora_ids: list[str]) -> None:
 
 
 def delete_amphorae(lb_id: str) -> Step:
+    """Remove every amphora of the load balancer: serving, half-built or on its way out
+    (an interrupted failover's old one), so that none keeps answering for its VIP."""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            amphora_ids = [amphora.id for amphora in live_amphorae(session, lb_id)]
+            amphora_ids = list(session.scalars(select(Amphora.id).where(
+                Amphora.load_balancer_id == lb_id, Amphora.status != constants.DELETED)))
         _remove(ctx, lb_id, amphora_ids)
     return Step("delete-amphorae", execute)
 
 
 def retire_amphora(amphora_id: str) -> Step:
     """Failover: set the amphora aside (still serving, if it can) while its replacement is
-    built; on revert it gets its status back."""
+    built; on revert it gets its status back, unless it is already gone."""
     def execute(ctx: FlowContext) -> None:
-        with ctx.db.write() as session:
-            amphora = session.get(Amphora, amphora_id)
-            ctx.store["retired_status"] = amphora.status
-            amphora.status = constants.PENDING_DELETE
-        ctx.store["retired"] = [amphora_id]
+        with ctx.write() as session:
+            amphora = session.get(Amphora, amphora_id, options=ROW_ONLY)
+            if amphora is None:
+                raise LookupError(f"amphora {amphora_id} not found")
+            ctx.store.setdefault("retired_status", amphora.status)
+            ctx.store["retired"] = [amphora_id]
+            if amphora.status != constants.DELETED:
+                amphora.status = constants.PENDING_DELETE
 
     def revert(ctx: FlowContext) -> None:
-        if "retired_status" in ctx.store:
-            _set(ctx, amphora_id, status=ctx.store["retired_status"])
+        if "retired_status" not in ctx.store:
+            return
+        with ctx.write() as session:
+            session.execute(update(Amphora).where(Amphora.id == amphora_id,
+                                                  Amphora.status == constants.PENDING_DELETE)
+                            .values(status=ctx.store["retired_status"])
+                            .execution_options(synchronize_session=False))
     return Step("retire-amphora", execute, revert)
 
 

@@ -1,6 +1,8 @@
 """Steps the amphora admin API asks for on one amphora: remove it, push its configuration."""
 from __future__ import annotations
 
+from sqlalchemy import update
+
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.controller.tasks.amphora import destroy
@@ -8,8 +10,9 @@ from lbaas.db.models import Amphora
 
 
 def _set_status(ctx: FlowContext, amphora_id: str, status: str) -> None:
-    with ctx.db.write() as session:
-        session.get(Amphora, amphora_id).status = status
+    with ctx.write() as session:
+        session.execute(update(Amphora).where(Amphora.id == amphora_id).values(status=status)
+                        .execution_options(synchronize_session=False))
 
 
 def delete_amphora(amphora_id: str) -> Step:
@@ -19,8 +22,9 @@ def delete_amphora(amphora_id: str) -> Step:
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
             amphora = session.get(Amphora, amphora_id)
-        destroy(ctx, amphora)
-        _set_status(ctx, amphora_id, constants.DELETED)
+        if amphora is not None:
+            destroy(ctx, amphora)
+            _set_status(ctx, amphora_id, constants.DELETED)
 
     def revert(ctx: FlowContext) -> None:
         _set_status(ctx, amphora_id, constants.ERROR)
@@ -33,7 +37,7 @@ def push_configuration(amphora_id: str) -> Step:
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
             amphora = session.get(Amphora, amphora_id)
-            lb = amphora.load_balancer
+            lb = amphora and amphora.load_balancer
             if lb is not None and amphora.status == constants.ALLOCATED:
                 ctx.drivers.amphora.update(lb, amphora)
     return Step("push-amphora-configuration", execute)

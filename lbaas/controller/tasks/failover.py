@@ -29,7 +29,8 @@ def _failover_order(ctx: FlowContext, lb_id: str) -> list[str]:
         lb = session.get(LoadBalancer, lb_id)
         amphorae = list(session.scalars(select(Amphora).where(
             Amphora.load_balancer_id == lb_id,
-            Amphora.status.notin_((constants.DELETED, constants.PENDING_DELETE)))))
+            Amphora.status.notin_((constants.DELETED, constants.PENDING_DELETE)))
+            .order_by(Amphora.created_at, Amphora.id)))
         if lb.topology != constants.TOPOLOGY_ACTIVE_STANDBY:
             return [amphora.id for amphora in amphorae]
         serving = {amphora.id for amphora in amphorae
@@ -40,10 +41,22 @@ def _failover_order(ctx: FlowContext, lb_id: str) -> list[str]:
 
 def replace_each(lb_id: str, replace: Callable[[str, str], list[Step]]) -> Step:
     """Run the ``replace`` flow for each amphora in turn. Each one reverts on its own when
-    it fails (its old amphora keeps serving); the ones already replaced stay."""
+    it fails (its old amphora keeps serving); the ones already replaced stay. The list, and
+    which replacements finished, are saved with the job, so a run after a crash does not
+    replace the new amphorae again, and an unfinished replacement resumes from its own
+    saved part of the store."""
     def execute(ctx: FlowContext) -> None:
-        for amphora_id in _failover_order(ctx, lb_id):
+        if "failover_order" not in ctx.store:
+            order = _failover_order(ctx, lb_id)
+            with ctx.write():
+                ctx.store["failover_order"] = order
+        replaced = ctx.store.setdefault("replaced", [])
+        for amphora_id in ctx.store["failover_order"]:
+            if amphora_id in replaced:
+                continue  # before a crash
             LOG.info("load balancer %s: failing over amphora %s", lb_id, amphora_id)
             run(f"failover-amphora-{amphora_id}", replace(lb_id, amphora_id),
-                FlowContext(db=ctx.db, drivers=ctx.drivers, settings=ctx.settings))
+                ctx.child(f"replace/{amphora_id}"))
+            with ctx.write():
+                replaced.append(amphora_id)
     return Step("replace-amphorae", execute)

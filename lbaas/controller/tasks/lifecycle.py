@@ -1,4 +1,10 @@
-"""Steps that move provisioning statuses at the start and end of a flow."""
+"""Steps that move provisioning statuses at the start and end of a flow.
+
+The statuses that end a flow are written in the same transaction that removes its job
+(``ctx.write(final=True)``): a worker that dies just before leaves both, and the next
+one runs the flow again; one that dies just after leaves neither. So a load balancer is
+never released (ACTIVE or ERROR, open to new changes) while its job could still run.
+"""
 from __future__ import annotations
 
 from lbaas import constants
@@ -10,7 +16,7 @@ from lbaas.db.models import ROW_ONLY, LoadBalancer, utcnow
 def error_on_revert(lb_id: str, targets: dict[str, list[str]]) -> Step:
     """First step of a change: if anything after it fails, targets -> ERROR, parents -> ACTIVE."""
     def revert(ctx: FlowContext) -> None:
-        with ctx.db.write() as session:
+        with ctx.write(final=True) as session:
             status.fail(session, lb_id, targets)
     return Step("error-on-revert", lambda ctx: None, revert)
 
@@ -18,7 +24,7 @@ def error_on_revert(lb_id: str, targets: dict[str, list[str]]) -> Step:
 def error_tree_on_revert(lb_id: str) -> Step:
     """First step of a create: on failure the LB and everything created with it -> ERROR."""
     def revert(ctx: FlowContext) -> None:
-        with ctx.db.write() as session:
+        with ctx.write(final=True) as session:
             status.fail(session, lb_id, {"loadbalancer": [lb_id],
                                          **status.pending_tree_objects(session, lb_id)})
     return Step("error-tree-on-revert", lambda ctx: None, revert)
@@ -27,7 +33,7 @@ def error_tree_on_revert(lb_id: str) -> Step:
 def settle(lb_id: str, targets: dict[str, list[str]]) -> Step:
     """Last step of a change: targets ACTIVE (or removed), the load balancer released."""
     def execute(ctx: FlowContext) -> None:
-        with ctx.db.write() as session:
+        with ctx.write(final=True) as session:
             status.settle(session, lb_id, targets)
     return Step("settle", execute)
 
@@ -35,7 +41,7 @@ def settle(lb_id: str, targets: dict[str, list[str]]) -> Step:
 def settle_tree(lb_id: str) -> Step:
     """Last step of a create: the load balancer and everything created with it -> ACTIVE."""
     def execute(ctx: FlowContext) -> None:
-        with ctx.db.write() as session:
+        with ctx.write(final=True) as session:
             status.settle(session, lb_id, status.pending_tree_objects(session, lb_id))
     return Step("settle-tree", execute)
 
@@ -43,7 +49,7 @@ def settle_tree(lb_id: str) -> Step:
 def mark_deleted(lb_id: str) -> Step:
     """The load balancer row stays as DELETED (hidden from the API) until purged."""
     def execute(ctx: FlowContext) -> None:
-        with ctx.db.write() as session:
+        with ctx.write(final=True) as session:
             lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
             if lb is not None:
                 lb.provisioning_status = constants.DELETED
@@ -53,6 +59,6 @@ def mark_deleted(lb_id: str) -> Step:
 
 def delete_children(lb_id: str) -> Step:
     def execute(ctx: FlowContext) -> None:
-        with ctx.db.write() as session:
+        with ctx.write() as session:
             status.delete_children(session, lb_id)
     return Step("delete-children", execute)

@@ -1,4 +1,10 @@
-"""Steps that allocate the VIP and plug amphorae into the VIP and member networks."""
+"""Steps that allocate the VIP and plug amphorae into the VIP and member networks.
+
+Plugging a port is three acts (an address, an interface, its configuration in the
+amphora), each of which can be repeated. A port being plugged is named in the flow's
+store before the first act and dropped after the last, so a flow run again after a
+crash in between plugs it fully instead of taking the address as proof of the rest.
+"""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -8,19 +14,21 @@ from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.controller.tasks.amphora import live_amphorae
 from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer, Member, Pool
-from lbaas.drivers.network.base import VipRequest
+from lbaas.drivers.network.base import Port, VipRequest
+
+
+def _vip_request(lb: LoadBalancer) -> VipRequest:
+    return VipRequest(load_balancer_id=lb.id, ip_address=lb.vip_address, port_id=lb.vip_port_id,
+                      subnet_id=lb.vip_subnet_id, network_id=lb.vip_network_id)
 
 
 def allocate_vip(lb_id: str) -> Step:
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
-            request = VipRequest(load_balancer_id=lb.id, ip_address=lb.vip_address,
-                                 port_id=lb.vip_port_id, subnet_id=lb.vip_subnet_id,
-                                 network_id=lb.vip_network_id)
+            request = _vip_request(session.get(LoadBalancer, lb_id, options=ROW_ONLY))
         vip = ctx.drivers.network.allocate_vip(request)
-        ctx.store["vip_port_id"] = vip.id
-        with ctx.db.write() as session:
+        with ctx.write() as session:
+            ctx.store["vip_port_id"] = vip.id
             lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
             lb.vip_address, lb.vip_port_id = vip.ip_address, vip.id
             lb.vip_subnet_id, lb.vip_network_id = vip.subnet_id, vip.network_id
@@ -31,25 +39,67 @@ def allocate_vip(lb_id: str) -> Step:
     return Step("allocate-vip", execute, revert)
 
 
-def plug_vip(lb_id: str) -> Step:
-    """Give each amphora without one a port on the VIP subnet carrying its own and the VIP address."""
+def _vip(ctx: FlowContext, lb: LoadBalancer) -> Port:
+    """The load balancer's VIP port (allocated again if it was released)."""
+    return (ctx.drivers.network.get_port(lb.vip_port_id or "")
+            or ctx.drivers.network.allocate_vip(_vip_request(lb)))
+
+
+def _plugging(ctx: FlowContext, amphora_id: str, subnet_id: str | None, *, done: bool) -> None:
+    """Name (or, ``done``, stop naming) a port the flow is plugging, in its saved store."""
+    plugging = ctx.store.setdefault("plugging", [])
+    key = f"{amphora_id}/{subnet_id}"
+    with ctx.write():
+        if done and key in plugging:
+            plugging.remove(key)
+        elif not done and key not in plugging:
+            plugging.append(key)
+
+
+def _plug(ctx: FlowContext, amphora: Amphora, subnet_id: str | None) -> tuple[Port, str]:
+    """Allocate the amphora's port on the subnet and plug it in; returns it and its MAC."""
+    port = ctx.drivers.network.allocate_port(amphora.id, subnet_id)
+    ctx.crashpoint("port-allocated")
+    return port, ctx.drivers.compute.attach_port(amphora.compute_id or "", port)
+
+
+def plug_vip(lb_id: str, with_vip: bool = True) -> Step:
+    """Give each amphora without one a port on the VIP subnet carrying its own and the VIP
+    address (not ``with_vip``: its own only, until ``take_vip``)."""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
             lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
             amphorae = [a for a in live_amphorae(session, lb_id) if a.vrrp_port_id is None]
-        vip = ctx.drivers.network.get_port(lb.vip_port_id) or ctx.drivers.network.allocate_vip(
-            VipRequest(load_balancer_id=lb.id, ip_address=lb.vip_address, port_id=lb.vip_port_id,
-                       subnet_id=lb.vip_subnet_id, network_id=lb.vip_network_id))
+        if not amphorae:
+            return
+        vip = _vip(ctx, lb)
         for amphora in amphorae:
-            vrrp = ctx.drivers.network.allocate_port(amphora.id, lb.vip_subnet_id)
-            mac = ctx.drivers.compute.attach_port(amphora.compute_id or "", vrrp)
-            ctx.drivers.amphora.post_vip_plug(amphora, vip, vrrp, mac,
+            vrrp, mac = _plug(ctx, amphora, lb.vip_subnet_id)
+            ctx.drivers.amphora.post_vip_plug(amphora, vip, vrrp, mac, with_vip=with_vip,
                                               topology=lb.topology or constants.TOPOLOGY_SINGLE)
-            with ctx.db.write() as session:
-                row = session.get(Amphora, amphora.id)
+            with ctx.write() as session:
+                row = session.get(Amphora, amphora.id, options=ROW_ONLY)
                 row.vrrp_ip, row.vrrp_port_id = vrrp.ip_address, vrrp.id
                 row.ha_ip, row.ha_port_id = vip.ip_address, vip.id
     return Step("plug-vip", execute)
+
+
+def take_vip(lb_id: str) -> Step:
+    """SINGLE failover, once the old amphora is gone: the new one, already serving the
+    configuration, adds the VIP address and announces it. Until then only the old one
+    answered for the VIP, and a failed failover never moved it. (ACTIVE_STANDBY: VRRP
+    moves the VIP.)"""
+    def execute(ctx: FlowContext) -> None:
+        with ctx.db.read() as session:
+            lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
+            amphorae = live_amphorae(session, lb_id)
+        if lb.topology == constants.TOPOLOGY_ACTIVE_STANDBY:
+            return
+        vip = _vip(ctx, lb)
+        for amphora in amphorae:
+            vrrp, mac = _plug(ctx, amphora, lb.vip_subnet_id)  # plugged already: found again
+            ctx.drivers.amphora.post_vip_plug(amphora, vip, vrrp, mac, with_vip=True)
+    return Step("take-vip", execute)
 
 
 def _member_subnets(session: Session, lb: LoadBalancer) -> set[str]:
@@ -73,14 +123,17 @@ def plug_member_networks(lb_id: str) -> Step:
             lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
             needed = _member_subnets(session, lb)
             amphorae = live_amphorae(session, lb_id)
+        unfinished = set(ctx.store.get("plugging", []))
         for amphora in amphorae:
-            fixed = {amphora.lb_network_ip, amphora.vrrp_ip}
-            ports = [p for p in network.ports_of(amphora.id) if p.ip_address not in fixed]
-            plugged = {port.subnet_id for port in ports}
+            ports = [p for p in network.ports_of(amphora.id)  # not management, not VIP
+                     if p.ip_address != amphora.lb_network_ip and p.subnet_id != lb.vip_subnet_id]
+            plugged = {port.subnet_id for port in ports
+                       if f"{amphora.id}/{port.subnet_id}" not in unfinished}
             for subnet_id in sorted(needed - plugged):
-                port = network.allocate_port(amphora.id, subnet_id)
-                mac = compute.attach_port(amphora.compute_id or "", port)
+                _plugging(ctx, amphora.id, subnet_id, done=False)
+                port, mac = _plug(ctx, amphora, subnet_id)
                 ctx.drivers.amphora.post_network_plug(amphora, port, mac)
+                _plugging(ctx, amphora.id, subnet_id, done=True)
             for port in ports:
                 if port.subnet_id not in needed:
                     compute.detach_port(amphora.compute_id or "", port)

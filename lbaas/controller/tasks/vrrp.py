@@ -53,8 +53,8 @@ def configure_vrrp(lb_id: str) -> Step:
             missing = [a for a in live_amphorae(session, lb_id) if not a.vrrp_interface]
         for amphora in missing:
             interface = ctx.drivers.amphora.vrrp_interface(amphora)
-            with ctx.db.write() as session:
-                row = session.get(Amphora, amphora.id)
+            with ctx.write() as session:
+                row = session.get(Amphora, amphora.id, options=ROW_ONLY)
                 row.vrrp_interface, row.vrrp_id = interface, VRRP_ID
         each_live_amphora(ctx, lb_id, ctx.drivers.amphora.update_vrrp, "VRRP configuration")
     return Step("configure-vrrp", execute)

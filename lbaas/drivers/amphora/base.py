@@ -15,9 +15,10 @@ class AmphoraDriver(abc.ABC):
 
     @abc.abstractmethod
     def post_vip_plug(self, amphora: Amphora, vip: Port, vrrp: Port, mac_address: str,
-                      topology: str = constants.TOPOLOGY_SINGLE) -> None:
+                      topology: str = constants.TOPOLOGY_SINGLE, with_vip: bool = True) -> None:
         """Configure the VIP interface (found by MAC) with the amphora's (VRRP) address and,
-        unless ACTIVE_STANDBY (where keepalived holds it), the VIP address."""
+        unless ACTIVE_STANDBY (where keepalived holds it) or not ``with_vip`` (a failover's
+        new amphora, configured before it takes the VIP), the VIP address."""
 
     @abc.abstractmethod
     def post_network_plug(self, amphora: Amphora, port: Port, mac_address: str) -> None:

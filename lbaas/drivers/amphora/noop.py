@@ -12,7 +12,7 @@ class NoopAmphoraDriver(AmphoraDriver):
         return None
 
     def post_vip_plug(self, amphora: Amphora, vip: Port, vrrp: Port, mac_address: str,
-                      topology: str = constants.TOPOLOGY_SINGLE) -> None:
+                      topology: str = constants.TOPOLOGY_SINGLE, with_vip: bool = True) -> None:
         return None
 
     def post_network_plug(self, amphora: Amphora, port: Port, mac_address: str) -> None:

@@ -102,11 +102,11 @@ class RestAmphoraDriver(AmphoraDriver):
         raise AgentError(f"amphora {amphora.id} did not answer: {last}")
 
     def post_vip_plug(self, amphora: Amphora, vip: Port, vrrp: Port, mac_address: str,
-                      topology: str = constants.TOPOLOGY_SINGLE) -> None:
+                      topology: str = constants.TOPOLOGY_SINGLE, with_vip: bool = True) -> None:
         self._request("POST", amphora, f"{API}/plug/vip/{vip.ip_address}", json={
             "subnet_cidr": vip.subnet_cidr, "gateway": vip.gateway,
             "mac_address": mac_address, "vrrp_ip": vrrp.ip_address, "mtu": vip.mtu,
-            "topology": topology})
+            "topology": topology, "with_vip": with_vip})
 
     def post_network_plug(self, amphora: Amphora, port: Port, mac_address: str) -> None:
         self._request("POST", amphora, f"{API}/plug/network", json={

@@ -1,4 +1,8 @@
-"""Compute driver: makes and removes amphorae and plugs ports into them."""
+"""Compute driver: makes and removes amphorae and plugs ports into them.
+
+Every method may be called again for the same amphora or port (after a crash, by the
+flow run again): each makes what is missing and leaves alone what is already there.
+"""
 from __future__ import annotations
 
 import abc
@@ -16,18 +20,29 @@ class ComputeInstance:
 
 class ComputeDriver(abc.ABC):
     @abc.abstractmethod
+    def compute_id(self, amphora_id: str) -> str:
+        """The id the amphora's instance has once built (written in its row beforehand)."""
+
+    @abc.abstractmethod
     def build(self, amphora_id: str, *, management_port: Port, files: dict[str, bytes],
               host: str | None = None) -> ComputeInstance:
         """Create the amphora on ``management_port`` with ``files`` (its "config drive")
-        and start its agent; returns without waiting for the agent to answer."""
+        and start its agent; returns without waiting for the agent to answer. On a
+        half-built amphora, it finishes it."""
 
     @abc.abstractmethod
     def delete(self, compute_id: str) -> None:
         """Remove the amphora and everything it ran; removing a removed one is no error."""
 
     @abc.abstractmethod
+    def instances(self) -> set[str] | None:
+        """The ids of the amphorae this driver finds made, wholly or in part (the
+        reconciler removes those that no live row owns); None if it cannot tell."""
+
+    @abc.abstractmethod
     def attach_port(self, compute_id: str, port: Port) -> str:
-        """Plug ``port`` into the amphora as a new interface; returns its MAC address."""
+        """Plug ``port`` into the amphora as a new interface (if it is not plugged yet);
+        returns its MAC address."""
 
     @abc.abstractmethod
     def detach_port(self, compute_id: str, port: Port) -> None:

@@ -5,6 +5,12 @@ configuration and certificates (its "config drive"), a management interface on t
 management bridge, and the amphora agent started inside the namespace. Ports are plugged
 as veth pairs: the host end joins the network's bridge, the other end is moved into the
 namespace, where the agent configures it.
+
+Everything here can be run again: ``build`` and ``attach_port`` make only what is missing
+(a crash may have left a namespace without its interface, or an interface without its
+agent), and ``delete`` finds what to remove by what exists: the namespace, the processes
+in it, and any process still running from the amphora's directory (a namespace whose
+name was removed lives on as long as a process holds it, with its addresses).
 """
 from __future__ import annotations
 
@@ -15,8 +21,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from lbaas import crashpoint
 from lbaas.amphora.agent.config import AgentConfig
 from lbaas.drivers.compute.base import ComputeDriver, ComputeInstance
 from lbaas.drivers.network.base import Port
@@ -24,6 +32,7 @@ from lbaas.drivers.network.base import Port
 LOG = logging.getLogger(__name__)
 NAMESPACE_PREFIX = "amphora-"
 MANAGEMENT_IFNAME = "mgmt0"
+AGENT_MODULE = "lbaas.amphora.agent"
 
 
 class ComputeError(Exception):
@@ -46,6 +55,33 @@ def host_ifname(port_id: str) -> str:
     return f"tap{port_id[:11]}"
 
 
+def port_ifname(port_id: str) -> str:
+    """The amphora end of a (VIP or member) port's veth."""
+    return f"eth-{port_id[:8]}"
+
+
+def namespaces() -> set[str]:
+    return {line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line.strip()}
+
+
+def _link_exists(name: str, namespace: str | None = None) -> bool:
+    where = ["-n", namespace] if namespace else []
+    return _ip(*where, "link", "show", "dev", name, check=False).returncode == 0
+
+
+def _master(name: str) -> str | None:
+    """The bridge a host interface is enslaved to (None if none, or no such interface)."""
+    found = Path(f"/sys/class/net/{name}/master")
+    return found.resolve().name if found.exists() else None
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
 class NetnsComputeDriver(ComputeDriver):
     def __init__(self, amphorae_path: Path, agent_port: int = 9443, host: str | None = None,
                  python: str = sys.executable, controller_ip_port_list: tuple[str, ...] = (),
@@ -60,6 +96,9 @@ class NetnsComputeDriver(ComputeDriver):
     def directory(self, amphora_id: str) -> Path:
         return self.amphorae_path / amphora_id
 
+    def compute_id(self, amphora_id: str) -> str:
+        return namespace_of(amphora_id)
+
     def build(self, amphora_id: str, *, management_port: Port, files: dict[str, bytes],
               host: str | None = None) -> ComputeInstance:
         namespace = namespace_of(amphora_id)
@@ -70,7 +109,9 @@ class NetnsComputeDriver(ComputeDriver):
             path = directory / name
             path.write_bytes(content)
             path.chmod(0o600)
-        _ip("netns", "add", namespace)
+        if namespace not in namespaces():
+            _ip("netns", "add", namespace)
+        crashpoint.reached("netns:namespace-added")
         _ip("-n", namespace, "link", "set", "lo", "up")
         # PING health monitors: haproxy runs ping unprivileged (no file capabilities), so
         # the amphora's own namespace allows ICMP echo sockets to every group. Interfaces
@@ -82,63 +123,108 @@ class NetnsComputeDriver(ComputeDriver):
                         "net.ipv4.conf.default.arp_notify=1",
                         "net.ipv4.conf.all.arp_notify=1", "net.ipv4.ip_nonlocal_bind=1",
                         "net.ipv6.ip_nonlocal_bind=1"], check=True)
-        self._plug(namespace, management_port, MANAGEMENT_IFNAME)
+        self._ensure_plugged(namespace, management_port, MANAGEMENT_IFNAME)
         prefix = management_port.subnet_cidr.split("/")[1] if management_port.subnet_cidr else "32"
-        _ip("-n", namespace, "addr", "add", f"{management_port.ip_address}/{prefix}",
+        _ip("-n", namespace, "addr", "replace", f"{management_port.ip_address}/{prefix}",
             "dev", MANAGEMENT_IFNAME)
         _ip("-n", namespace, "link", "set", MANAGEMENT_IFNAME, "up")
+        crashpoint.reached("netns:management-plugged")
         config = AgentConfig(
             amphora_id=amphora_id, base_path=directory,
             bind_host=management_port.ip_address, bind_port=self.agent_port,
             agent_server_cert=directory / "server.pem", agent_server_ca=directory / "client_ca.pem",
             **self.heartbeat)
         config.write(directory / "amphora-agent.conf")
-        # `setsid -f` detaches the agent: it outlives a restart of this controller process
-        # (an amphora keeps serving while the control plane restarts) and is never our zombie.
-        with (directory / "agent.log").open("ab") as log:
-            subprocess.run(
-                ["setsid", "-f", "ip", "netns", "exec", namespace, self.python, "-m",
-                 "lbaas.amphora.agent", "--config-file", str(directory / "amphora-agent.conf")],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=directory, check=True)
+        if not self._agent_running(namespace):
+            # `setsid -f` detaches the agent: it outlives a restart of this controller
+            # process (an amphora keeps serving while the control plane restarts) and is
+            # never our zombie.
+            with (directory / "agent.log").open("ab") as log:
+                subprocess.run(
+                    ["setsid", "-f", "ip", "netns", "exec", namespace, self.python, "-m",
+                     AGENT_MODULE, "--config-file", str(directory / "amphora-agent.conf")],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=directory, check=True)
         return ComputeInstance(compute_id=namespace, lb_network_ip=management_port.ip_address,
                                host=host or self.host)
 
+    def _agent_running(self, namespace: str) -> bool:
+        return any(AGENT_MODULE in _cmdline(pid) for pid in self._namespace_pids(namespace))
+
     def delete(self, compute_id: str) -> None:
-        """Stop every process in the namespace, delete it (its veths go with it), remove files."""
+        """Stop every process of the amphora, delete its namespace (its veths go with it),
+        remove its files."""
         if not compute_id.startswith(NAMESPACE_PREFIX):
             raise ComputeError(f"{compute_id} is not an amphora namespace")
-        self._kill_all(compute_id)
+        amphora_id = compute_id[len(NAMESPACE_PREFIX):]
+        self._kill(lambda: self._namespace_pids(compute_id) + self._pids_of(amphora_id))
+        # The kernel dismantles a deleted namespace later, in the background: delete its
+        # veths first, so that its ports are off the bridges when this returns.
+        if compute_id in namespaces():
+            for line in _ip("-n", compute_id, "-o", "link", "show").stdout.splitlines():
+                name = line.split(":")[1].strip().split("@")[0]
+                if name != "lo":
+                    _ip("-n", compute_id, "link", "del", name, check=False)
         _ip("netns", "del", compute_id, check=False)
-        shutil.rmtree(self.directory(compute_id[len(NAMESPACE_PREFIX):]), ignore_errors=True)
+        shutil.rmtree(self.directory(amphora_id), ignore_errors=True)
+
+    def instances(self) -> set[str]:
+        """Amphorae of this deployment found on the host: a namespace with a directory
+        under ``base_path`` (other deployments' namespaces have theirs elsewhere), or a
+        directory or process left by a removal that was interrupted."""
+        found = {path.name for path in self.amphorae_path.iterdir() if path.is_dir()} \
+            if self.amphorae_path.is_dir() else set()
+        return found | self._running_amphorae()
+
+    def _running_amphorae(self) -> set[str]:
+        """Amphora ids of the processes running from a directory under ``base_path``."""
+        prefix = f"{self.amphorae_path}/"
+        found = set()
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                for argument in _cmdline(int(entry.name)):
+                    if argument.startswith(prefix):
+                        found.add(argument[len(prefix):].split("/", 1)[0])
+                        break
+        return found
 
     def attach_port(self, compute_id: str, port: Port) -> str:
-        ifname = f"eth-{port.id[:8]}"
-        self._plug(compute_id, port, ifname)
+        ifname = port_ifname(port.id)
+        self._ensure_plugged(compute_id, port, ifname)
         return _ip("-n", compute_id, "-br", "link", "show", ifname).stdout.split()[2]
 
     def detach_port(self, compute_id: str, port: Port) -> None:
         _ip("link", "del", host_ifname(port.id), check=False)
 
-    def _plug(self, namespace: str, port: Port, ifname: str) -> None:
-        """A veth pair: the host end on the port's bridge, the other end inside the namespace."""
+    def _ensure_plugged(self, namespace: str, port: Port, ifname: str) -> None:
+        """The port's veth: the host end up on the port's bridge, the other end inside the
+        namespace as ``ifname``; a pair that is already whole is left as it is."""
         if not port.bridge:
             raise ComputeError(f"port {port.id} has no bridge to plug into")
         host_end = host_ifname(port.id)
-        _ip("link", "del", host_end, check=False)
-        peer = ["name", ifname, *(["address", port.mac_address] if port.mac_address else [])]
-        _ip("link", "add", host_end, "type", "veth", "peer", *peer, "netns", namespace)
-        if port.mtu:
-            _ip("link", "set", host_end, "mtu", str(port.mtu))
-            _ip("-n", namespace, "link", "set", ifname, "mtu", str(port.mtu))
-        _ip("link", "set", host_end, "master", port.bridge)
+        if not (_link_exists(ifname, namespace) and _master(host_end) == port.bridge):
+            _ip("link", "del", host_end, check=False)
+            _ip("-n", namespace, "link", "del", ifname, check=False)
+            peer = ["name", ifname, *(["address", port.mac_address] if port.mac_address else [])]
+            _ip("link", "add", host_end, "type", "veth", "peer", *peer, "netns", namespace)
+            if port.mtu:
+                _ip("link", "set", host_end, "mtu", str(port.mtu))
+                _ip("-n", namespace, "link", "set", ifname, "mtu", str(port.mtu))
+            _ip("link", "set", host_end, "master", port.bridge)
         _ip("link", "set", host_end, "up")
 
     @staticmethod
-    def _kill_all(namespace: str, timeout: float = 10.0) -> None:
-        def pids() -> list[int]:
-            found = _ip("netns", "pids", namespace, check=False).stdout.split()
-            return [int(pid) for pid in found if pid.isdigit()]
+    def _namespace_pids(namespace: str) -> list[int]:
+        found = _ip("netns", "pids", namespace, check=False).stdout.split()
+        return [int(pid) for pid in found if pid.isdigit()]
 
+    def _pids_of(self, amphora_id: str) -> list[int]:
+        """Processes running from the amphora's directory, wherever their namespace is."""
+        prefix = f"{self.directory(amphora_id)}/"
+        return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()
+                and any(argument.startswith(prefix) for argument in _cmdline(int(entry.name)))]
+
+    @staticmethod
+    def _kill(pids: Callable[[], list[int]], timeout: float = 10.0) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in pids():
                 try:
@@ -150,3 +236,8 @@ class NetnsComputeDriver(ComputeDriver):
                 time.sleep(0.05)
             if not pids():
                 return
+
+    @classmethod
+    def _kill_all(cls, namespace: str, timeout: float = 10.0) -> None:
+        """Stop every process in ``namespace`` (SIGTERM, then SIGKILL)."""
+        cls._kill(lambda: cls._namespace_pids(namespace), timeout)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+import datetime as dt
 from dataclasses import dataclass
 
 
@@ -19,6 +20,7 @@ class Port:
     bridge: str | None = None
     mtu: int | None = None
     mac_address: str | None = None
+    created_at: dt.datetime | None = None
 
 
 @dataclass
@@ -33,11 +35,13 @@ class VipRequest:
 class NetworkDriver(abc.ABC):
     @abc.abstractmethod
     def allocate_vip(self, request: VipRequest) -> Port:
-        """Reserve the VIP address (the requested one, or a free one on the subnet)."""
+        """Reserve the VIP address (the requested one, or a free one on the subnet); the
+        VIP the load balancer already holds, if it has one (a flow run again)."""
 
     @abc.abstractmethod
     def allocate_port(self, owner: str, subnet_id: str | None) -> Port:
-        """Reserve an address for ``owner`` (an amphora) on a subnet (None: management)."""
+        """Reserve an address for ``owner`` (an amphora) on a subnet (None: management);
+        an owner holds one address per subnet, so asking again returns the same port."""
 
     @abc.abstractmethod
     def get_port(self, port_id: str) -> Port | None:
@@ -46,6 +50,11 @@ class NetworkDriver(abc.ABC):
     @abc.abstractmethod
     def ports_of(self, owner: str) -> list[Port]:
         """Every port reserved for ``owner``."""
+
+    @abc.abstractmethod
+    def devices(self) -> dict[str, list[Port]]:
+        """Every port held for an amphora or a VIP, by the id of its holder (an amphora or
+        a load balancer): what the reconciler compares with the rows."""
 
     @abc.abstractmethod
     def release_port(self, port_id: str) -> None:

@@ -6,6 +6,7 @@ first needed. The management network is ``lbaas-mgmt``.
 """
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lbaas.db.engine import Database
@@ -28,7 +29,7 @@ class LocalNetworkDriver(NetworkDriver):
         return Port(id=row.id, network_id=network.id, subnet_id=subnet.id,
                     ip_address=row.ip_address, subnet_cidr=subnet.cidr,
                     gateway=subnet.gateway_ip, bridge=network.bridge, mtu=network.mtu,
-                    mac_address=row.mac_address)
+                    mac_address=row.mac_address, created_at=row.created_at)
 
     def _plugged(self, session: Session, row: PortRow) -> Port:
         """A port about to be plugged: its network's bridge exists (created again after a
@@ -60,14 +61,18 @@ class LocalNetworkDriver(NetworkDriver):
                 if existing is None:
                     raise NotFound(f"VIP port {request.port_id} not found")
                 return self._plugged(session, existing)
-            return self._plugged(session, self._allocate_vip(session, request))
+            held = next((row for row in ports.ports_of(session, request.load_balancer_id)
+                         if row.device_owner == ports.OWNER_VIP), None)
+            return self._plugged(session, held or self._allocate_vip(session, request))
 
     def allocate_port(self, owner: str, subnet_id: str | None) -> Port:
         with self.db.write() as session:
             subnet = (registry.get_subnet(session, subnet_id) if subnet_id
                       else registry.find_subnet(session, MANAGEMENT_SUBNET))
-            row = ports.allocate(session, subnet.id, device_id=owner,
-                                 device_owner=ports.OWNER_AMPHORA)
+            held = next((row for row in ports.ports_of(session, owner)
+                         if row.subnet_id == subnet.id), None)
+            row = held or ports.allocate(session, subnet.id, device_id=owner,
+                                         device_owner=ports.OWNER_AMPHORA)
             return self._plugged(session, row)
 
     def get_port(self, port_id: str) -> Port | None:
@@ -78,6 +83,14 @@ class LocalNetworkDriver(NetworkDriver):
     def ports_of(self, owner: str) -> list[Port]:
         with self.db.read() as session:
             return [self._port(session, row) for row in ports.ports_of(session, owner)]
+
+    def devices(self) -> dict[str, list[Port]]:
+        found: dict[str, list[Port]] = {}
+        with self.db.read() as session:
+            for row in session.scalars(select(PortRow).where(PortRow.device_owner.in_(
+                    (ports.OWNER_AMPHORA, ports.OWNER_VIP))).order_by(PortRow.created_at)):
+                found.setdefault(row.device_id, []).append(self._port(session, row))
+        return found
 
     def release_port(self, port_id: str) -> None:
         with self.db.write() as session:

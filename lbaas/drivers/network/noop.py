@@ -17,12 +17,14 @@ def _address_for(owner: str) -> str:
 
 class NoopNetworkDriver(NetworkDriver):
     def allocate_vip(self, request: VipRequest) -> Port:
-        return Port(id=request.port_id or str(uuid.uuid4()), network_id=request.network_id,
+        return Port(id=request.port_id or str(uuid.uuid5(uuid.NAMESPACE_OID, request.load_balancer_id)),
+                    network_id=request.network_id,
                     subnet_id=request.subnet_id,
                     ip_address=request.ip_address or _address_for(request.load_balancer_id))
 
     def allocate_port(self, owner: str, subnet_id: str | None) -> Port:
-        return Port(id=str(uuid.uuid4()), network_id=None, subnet_id=subnet_id,
+        return Port(id=str(uuid.uuid5(uuid.NAMESPACE_OID, f"{owner}:{subnet_id}")),
+                    network_id=None, subnet_id=subnet_id,
                     ip_address=_address_for(f"{owner}:{subnet_id}"))
 
     def get_port(self, port_id: str) -> Port | None:
@@ -30,6 +32,9 @@ class NoopNetworkDriver(NetworkDriver):
 
     def ports_of(self, owner: str) -> list[Port]:
         return []
+
+    def devices(self) -> dict[str, list[Port]]:
+        return {}
 
     def release_port(self, port_id: str) -> None:
         return None
