@@ -31,21 +31,37 @@ from tests.dataplane import netns
 
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Iterator[config.Settings]:
-    base_path = Path(f"/run/lbaas-test/{uuid.uuid4().hex[:8]}")
-    yield config.load(environ={
-        "LBAAS__DEFAULT__state_path": str(tmp_path),  # the real drivers are the defaults
-        "LBAAS__haproxy_amphora__base_path": str(base_path),
+def _unused_management_cidr() -> str:
+    """A /24 for a test's management network that no route of the host uses yet (another
+    test run, on the same host, may have a management network of its own)."""
+    routes = netns.ip("-4", "route", "show").stdout
+    while True:
+        cidr = f"172.29.{random.randrange(128, 250)}.0/24"
+        if cidr not in routes:
+            return cidr
+
+
+def dataplane_environ(state_path: Path) -> dict[str, str]:
+    """The settings of a service with the real drivers (the defaults), as environment
+    variables that a controller process started by a test can be given too."""
+    return {
+        "LBAAS__DEFAULT__state_path": str(state_path),
+        "LBAAS__haproxy_amphora__base_path": f"/run/lbaas-test/{uuid.uuid4().hex[:8]}",
         # A management network of its own, so a test never meets another run's amphorae.
-        "LBAAS__networking__lb_network_cidr": f"172.29.{random.randrange(128, 250)}.0/24",
+        "LBAAS__networking__lb_network_cidr": _unused_management_cidr(),
         "LBAAS__networking__lb_network_bridge": f"lbm{uuid.uuid4().hex[:8]}",
         "LBAAS__health_manager__bind_port": "15556",
-    })
-    shutil.rmtree(base_path, ignore_errors=True)
+    }
 
 
-def _remove_leftovers(services: service.Services) -> None:
+@pytest.fixture
+def settings(tmp_path: Path) -> Iterator[config.Settings]:
+    settings = config.load(environ=dataplane_environ(tmp_path))
+    yield settings
+    shutil.rmtree(settings.haproxy_amphora.base_path, ignore_errors=True)
+
+
+def remove_leftovers(services: service.Services) -> None:
     """Whatever a failed test left: amphora namespaces, bridges, firewall rules."""
     with services.db.read() as session:
         compute_ids = [a.compute_id for a in session.scalars(select(Amphora)) if a.compute_id]
@@ -74,7 +90,7 @@ def dataplane(services: service.Services, drivers: Drivers) -> Iterator[TestClie
                 finally:
                     _delete_all_load_balancers(client)
     finally:
-        _remove_leftovers(services)
+        remove_leftovers(services)
 
 
 def _delete_all_load_balancers(client: TestClient) -> None:
@@ -96,18 +112,21 @@ class TestNetwork:
     cidr: str
 
 
+def new_network(services: service.Services, name: str, cidr: str, pool: str) -> TestNetwork:
+    """A registry network + subnet and its bridge (``remove_leftovers`` removes the bridge)."""
+    with services.db.write() as session:
+        network = registry.create_network(session, f"{name}-{netns.short_id()}")
+        subnet = registry.create_subnet(session, f"{network.name}-subnet", network, cidr,
+                                        pools=[pool])
+        made = TestNetwork(network.id, subnet.id, network.bridge, cidr)
+    Bridges().ensure(made.bridge)
+    return made
+
+
 @pytest.fixture
 def make_network(services: service.Services):
     """Create a registry network + subnet (and its bridge); removed with the test."""
-    def make(name: str, cidr: str, pool: str) -> TestNetwork:
-        with services.db.write() as session:
-            network = registry.create_network(session, f"{name}-{netns.short_id()}")
-            subnet = registry.create_subnet(session, f"{network.name}-subnet", network, cidr,
-                                            pools=[pool])
-            made = TestNetwork(network.id, subnet.id, network.bridge, cidr)
-        Bridges().ensure(made.bridge)
-        return made
-    yield make
+    yield lambda name, cidr, pool: new_network(services, name, cidr, pool)
 
 
 @dataclass
