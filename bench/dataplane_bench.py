@@ -28,6 +28,7 @@ Run as root from the repository root: ``.venv/bin/python bench/dataplane_bench.p
 from __future__ import annotations
 
 import argparse
+import configparser
 import contextlib
 import datetime
 import ipaddress
@@ -210,9 +211,12 @@ class Service:
 
 
 def write_config(workdir: Path, base_path: Path, port: int, extra: str = "") -> Path:
-    """The service's configuration; ``extra`` (INI sections) is appended."""
+    """The service's configuration; ``extra`` (INI sections) is merged in (its options
+    win)."""
     config = workdir / "lbaas.conf"
-    config.write_text(
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(
         "[DEFAULT]\n"
         f"state_path = {workdir / 'state'}\n"
         "debug = True\n"
@@ -230,7 +234,10 @@ def write_config(workdir: Path, base_path: Path, port: int, extra: str = "") -> 
         "[networking]\n"
         f"lb_network_cidr = {MANAGEMENT_CIDR}\n"
         f"lb_network_bridge = {MANAGEMENT_BRIDGE}\n"
-        f"controller_ip = {CONTROLLER_IP}\n" + extra)
+        f"controller_ip = {CONTROLLER_IP}\n")
+    parser.read_string(extra)
+    with config.open("w") as output:
+        parser.write(output)
     return config
 
 

@@ -65,6 +65,10 @@ class DefaultSection(Section):
     # Ours: where SQLite, certificates and amphora directories live.
     state_path: Path = DEFAULT_STATE_PATH
     debug: bool = False
+    # Upstream's RabbitMQ URL (rabbit://user:password@host:5672,.../vhost). Here it only
+    # wakes workers in other processes when a job is queued (lbaas.controller.wakeups):
+    # useful on MariaDB; PostgreSQL does it with NOTIFY, and without either workers poll.
+    transport_url: SecretStr | None = None
 
 
 class ApiSettings(Section):

@@ -5,24 +5,23 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-import uvicorn
+from typing import TYPE_CHECKING
 
 from lbaas import drivers as driver_registry
 from lbaas import host
-from lbaas.api import keystone, policy
 from lbaas.amphora import keepalived_config
-from lbaas.api.app import create_app
-from lbaas.api.common import ApiState
 from lbaas.config import ConfigError, Settings
 from lbaas.controller import housekeeping
-from lbaas.controller.job_listener import JobListener
 from lbaas.controller.jobs import Wakeup
+from lbaas.controller.wakeups import PostgresListener, RabbitBell, kombu_url
 from lbaas.controller.worker import Worker
 from lbaas.db import migrate
 from lbaas.db.engine import Database
 from lbaas.health import settings as heartbeats
 from lbaas.health.manager import HealthManager
+
+if TYPE_CHECKING:
+    from lbaas.api.common import ApiState
 
 LOG = logging.getLogger(__name__)
 
@@ -32,9 +31,11 @@ class Services:
     settings: Settings
     db: Database
     wakeup: Wakeup
+    bell: RabbitBell | None = None
 
     @property
     def api_state(self) -> ApiState:
+        from lbaas.api.common import ApiState
         return ApiState(settings=self.settings, db=self.db, wakeup=self.wakeup)
 
     def worker(self, drivers: driver_registry.Drivers | None = None) -> Worker:
@@ -45,6 +46,9 @@ class Services:
 def check(settings: Settings) -> None:
     """Refuse to start on a configuration we cannot honour, saying what to change."""
     if settings.api_settings.auth_strategy == "keystone":
+        # Imported here: keystonemiddleware alone takes a third of a second to import, and a
+        # worker, health manager or housekeeping process never needs it.
+        from lbaas.api import keystone, policy
         keystone.check_options(settings.keystone_authtoken)
         policy.check_file(settings)
     housekeeping.check(settings)
@@ -56,6 +60,11 @@ def check(settings: Settings) -> None:
         keepalived_config.check_settings(settings.keepalived_vrrp)
     except keepalived_config.InvalidVrrpConfiguration as exc:
         raise ConfigError(str(exc)) from exc
+    if settings.DEFAULT.transport_url:
+        try:
+            kombu_url(settings.DEFAULT.transport_url.get_secret_value())
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
 
 
 def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
@@ -66,7 +75,11 @@ def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
         migrate.upgrade(db.engine)
     elif migrate.current_revision(db.engine) != migrate.head_revision():
         raise ConfigError("the database schema is not current; run `lbaas db upgrade` first")
-    return Services(settings=settings, db=db, wakeup=Wakeup())
+    bell = None
+    if settings.DEFAULT.transport_url:
+        bell = RabbitBell(settings.DEFAULT.transport_url.get_secret_value())
+        bell.start()
+    return Services(settings=settings, db=db, wakeup=Wakeup(bell and bell.ring), bell=bell)
 
 
 @contextlib.contextmanager
@@ -87,15 +100,17 @@ def running_worker(services: Services,
     """A started worker (after preparing the host for amphorae), stopped on exit."""
     host.prepare(services.settings, services.db)
     worker = services.worker(drivers)
-    listener = JobListener(services.db, services.wakeup)
-    if JobListener.applies(services.db):
+    listener = PostgresListener(services.db, services.wakeup)
+    if PostgresListener.applies(services.db):
         listener.start()
+    if services.bell is not None:
+        services.bell.listen(services.wakeup)
     worker.start()
     try:
         yield worker
     finally:
         worker.stop()
-        if JobListener.applies(services.db):
+        if PostgresListener.applies(services.db):
             listener.stop()
 
 
@@ -116,6 +131,9 @@ def running_housekeeping(services: Services, drivers: driver_registry.Drivers | 
 
 def serve_api(services: Services) -> None:
     """Serve the API until interrupted (blocks)."""
+    import uvicorn
+
+    from lbaas.api.app import create_app
     api = services.settings.api_settings
     app = create_app(services.api_state)
     uvicorn.run(app, host=api.bind_host, port=api.bind_port, log_level="warning",

@@ -1,6 +1,7 @@
 """Fixtures shared by every test: a service on a private SQLite database."""
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -61,6 +62,15 @@ def api_only(services: service.Services) -> Iterator[TestClient]:
     """An API client with no worker: objects stay in their PENDING_* states."""
     with TestClient(create_app(services.api_state), headers={"X-Project-Id": PROJECT}) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_url() -> Iterator[str]:
+    """A private RabbitMQ, for the workers' wake-ups on MariaDB ([DEFAULT] transport_url)."""
+    from tests.db import servers
+    with tempfile.TemporaryDirectory(prefix="lbaas-rabbitmq-") as workdir:
+        with servers.rabbitmq(Path(workdir)) as url:
+            yield url
 
 
 def wait_for(fetch: Callable[[], dict[str, Any]], field: str, wanted: str,

@@ -9,15 +9,16 @@ stalled past it) stops before writing anything more. A worker starting on a host
 back at once the jobs of its dead predecessors on that host (same host, a pid that is no
 longer running).
 
-Wake-ups: within one process a ``Wakeup`` starts a worker at once; on PostgreSQL the job's
-transaction also sends a ``NOTIFY`` that workers in other processes listen for
-(``lbaas.controller.listener``); elsewhere they poll every ``job_poll_interval``.
+Wake-ups: within one process a ``Wakeup`` starts a worker at once; workers of other
+processes are woken by PostgreSQL's NOTIFY or RabbitMQ (``lbaas.controller.wakeups``),
+else they poll every ``job_poll_interval``.
 """
 from __future__ import annotations
 
 import datetime as dt
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,21 @@ class LeaseLost(Exception):
 
 
 class Wakeup:
-    """Tells a worker in the same process that a job is waiting."""
+    """Tells the workers that a job is waiting: those of this process, and with a ``bell``
+    (``lbaas.controller.wakeups.RabbitBell``) those of other processes."""
 
-    def __init__(self) -> None:
+    def __init__(self, bell: Callable[[], None] | None = None) -> None:
         self._event = threading.Event()
+        self._bell = bell
 
     def notify(self) -> None:
+        """A job was queued (and committed)."""
+        self._event.set()
+        if self._bell is not None:
+            self._bell()
+
+    def notify_local(self) -> None:
+        """Wake this process's workers only (a sibling, or a wake-up from elsewhere)."""
         self._event.set()
 
     def wait(self, timeout: float) -> None:

@@ -79,7 +79,7 @@ def run(ctx: FlowContext) -> Report:
         row = amphorae.get(amphora_id)
         return row is not None and row.status != constants.DELETED
 
-    for amphora_id in sorted(instances or ()):
+    for amphora_id in sorted(instances or {}):
         if not live(amphora_id):
             LOG.warning("reconciler: amphora %s runs but no live row owns it; removing it",
                         amphora_id)
@@ -94,10 +94,11 @@ def run(ctx: FlowContext) -> Report:
                             "runs; removing it", row.id, row.status)
                 _remove_instance(ctx, row.id)
                 report.removed_rows.append(row.id)
-        elif instances is not None and row.id not in instances:
+        elif instances is not None and not instances.get(row.id):
             _lost_instance(ctx, row, settled, report)
     for device_id, ports in devices.items():
-        if live(device_id) or balancers.get(device_id, (constants.DELETED,))[0] != constants.DELETED:
+        holder_status = balancers.get(device_id, (constants.DELETED,))[0]
+        if live(device_id) or holder_status != constants.DELETED:
             continue
         for port in ports:
             if port.created_at is None or port.created_at < settled:

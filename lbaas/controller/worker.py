@@ -70,7 +70,7 @@ class Worker:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         for _ in self._threads:
-            self.wakeup.notify()
+            self.wakeup.notify_local()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
@@ -108,7 +108,7 @@ class Worker:
                 continue
             self.run_job(job)
             # Another job may be waiting: wake a sibling rather than let it sleep a poll.
-            self.wakeup.notify()
+            self.wakeup.notify_local()
 
     def run_job(self, job: Job) -> None:
         lease = jobs.Lease(job.id, self.owner, self.lease, state=dict(job.state or {}))

@@ -23,6 +23,7 @@ import json
 import socket
 import subprocess
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -147,12 +148,14 @@ class Bridges:
         return [f"{item['local']}/{item['prefixlen']}" for item in link.get("addr_info", [])
                 if item.get("scope") == "global"]
 
-    def set_address(self, name: str, address: str) -> None:
-        """Make ``address`` (``ip/prefix``) the bridge's only global address of its family."""
+    def set_address(self, name: str, address: str, replacing: Collection[str] = ()) -> None:
+        """Give the bridge ``address`` (``ip/prefix``) instead of the addresses (ips) in
+        ``replacing``; its other addresses (another controller's, when several share a
+        host's bridge) stay."""
         wanted = ipaddress.ip_interface(address)
         for current in self.addresses(name):
             existing = ipaddress.ip_interface(current)
-            if existing.version == wanted.version and existing != wanted:
+            if str(existing.ip) in replacing and existing != wanted:
                 self._ip("addr", "del", current, "dev", name)
         if wanted.with_prefixlen not in self.addresses(name):
             self._ip("addr", "add", wanted.with_prefixlen, "dev", name)

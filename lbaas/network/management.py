@@ -3,8 +3,9 @@
 The service calls :func:`ensure_management_network` when it starts: it validates the
 ``[networking] lb_network_*`` options, records the network and its subnet
 ``lbaas-mgmt-subnet`` in the registry (or brings them in line with changed options),
-holds the controller's address as a port, and puts that address on the ``lbaas-mgmt``
-bridge. Running it again changes nothing.
+holds the controller's address as a port (one per ``[DEFAULT] host``), and puts that
+address on the ``lbaas-mgmt`` bridge (instead of its old one, if controller_ip changed;
+another controller's address on the same bridge stays). Running it again changes nothing.
 """
 from __future__ import annotations
 
@@ -124,11 +125,15 @@ def _controller_ports(session: Session, host: str) -> list[Port]:
             if port.device_owner == ports.OWNER_CONTROLLER]
 
 
-def _release_moved_controller_address(session: Session, plan: ManagementLayout, host: str) -> None:
-    """Let go of the controller's old address when controller_ip changed."""
+def _release_moved_controller_address(session: Session, plan: ManagementLayout,
+                                      host: str) -> list[str]:
+    """Let go of the controller's old address when controller_ip changed; returns it."""
+    released = []
     for port in _controller_ports(session, host):
         if port.ip_address != str(plan.controller_ip):
             ports.release(session, port.id)
+            released.append(port.ip_address)
+    return released
 
 
 def _hold_controller_address(session: Session, subnet: Subnet, plan: ManagementLayout,
@@ -150,7 +155,7 @@ def ensure_management_network(db: Database, settings: Settings,
     try:
         with db.write() as session:
             network = _network(session, settings.networking.lb_network_bridge)
-            _release_moved_controller_address(session, plan, settings.DEFAULT.host)
+            moved = _release_moved_controller_address(session, plan, settings.DEFAULT.host)
             subnet = _subnet(session, network, plan.subnet)
             _hold_controller_address(session, subnet, plan, settings.DEFAULT.host)
     except NetworkError as exc:
@@ -158,5 +163,6 @@ def ensure_management_network(db: Database, settings: Settings,
                           f"and controller_ip settings: {exc}") from exc
     bridges = bridges or Bridges()
     bridges.ensure(settings.networking.lb_network_bridge)
-    bridges.set_address(settings.networking.lb_network_bridge, plan.controller_interface)
+    bridges.set_address(settings.networking.lb_network_bridge, plan.controller_interface,
+                        replacing=moved)
     return subnet

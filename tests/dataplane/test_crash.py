@@ -5,96 +5,45 @@ process, port or interface is left over, and one amphora answers for the VIP.
 
 The API runs in the test process; the workers are ``lbaas worker`` processes on the same
 database. ``LBAAS_CRASH_AT`` makes a worker kill itself when it reaches the named point
-(``lbaas.crashpoint``).
+(``lbaas.crashpoint``). The points chosen are the steps after which a crash leaves a
+state of its own (a row without an instance, a namespace without its interface or agent,
+a port without its interface, a configuration not pushed, an old amphora not yet
+removed or a VIP not yet taken, statuses not yet settled); the other steps leave one of
+these states again.
 """
 from __future__ import annotations
 
 import os
-import re
 import signal
+import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from lbaas import config, constants, service
+from lbaas import config, service
 from lbaas.api.app import create_app
-from lbaas.db.models import Amphora, LoadBalancer, Port
-from lbaas.drivers.compute.netns import AGENT_MODULE, NetnsComputeDriver, _cmdline, namespaces
-from lbaas.network import ports as registry_ports
+from lbaas.db.models import Job
 from tests.conftest import PROJECT, wait_for
-from tests.dataplane import netns
-from tests.dataplane.conftest import (
-    CLIENT_ADDRESS, MEMBER_CIDR, MEMBER_POOL, VIP_CIDR, VIP_POOL, BackendHosts, Topology, curl,
-    dataplane_environ, new_network, remove_leftovers,
+from tests.dataplane.conftest import Topology, dataplane_environ, remove_leftovers
+from tests.dataplane.controllers import (
+    CONVERGE, LBAAS, LBS, Controllers, active, amphorae_of, arp_answers, assert_converged,
+    create, populated, reserve_second_host, serves, shared_topology,
 )
 
 pytestmark = pytest.mark.root
 
-LBAAS = Path(sys.executable).parent / "lbaas"
-LBS = "/v2/lbaas/loadbalancers"
-# How long a worker may take to finish a job it took over (a create is about a second).
-CONVERGE = 30.0
-
-
-class Controllers:
-    """``lbaas worker`` processes on the test's database; all stopped at the end."""
-
-    def __init__(self, environ: dict[str, str], workdir: Path) -> None:
-        self.environ = environ
-        self.workdir = workdir
-        self.config_file = workdir / "lbaas.conf"
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text("")
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def worker(self, crash_at: str | None = None, host: str | None = None
-               ) -> subprocess.Popen[bytes]:
-        env = {**os.environ, **self.environ,
-               "LBAAS__controller_worker__job_poll_interval": "0.05"}
-        if crash_at:
-            env["LBAAS_CRASH_AT"] = crash_at
-        if host:
-            env["LBAAS__DEFAULT__host"] = host
-        log = (self.workdir / f"worker-{len(self.processes)}.log").open("wb")
-        process = subprocess.Popen([str(LBAAS), "worker", "--config-file", str(self.config_file)],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.processes.append(process)
-        return process
-
-    def log(self, process: subprocess.Popen[bytes]) -> str:
-        index = self.processes.index(process)
-        return (self.workdir / f"worker-{index}.log").read_text(errors="replace")
-
-    def crashed(self, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-        """Wait for the worker to kill itself at its crash point."""
-        try:
-            code = process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"the worker did not reach its crash point:\n{self.log(process)}")
-        assert code == -signal.SIGKILL, self.log(process)
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
 
 @pytest.fixture(scope="module")
 def environ(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return dataplane_environ(tmp_path_factory.mktemp("crash"))
+    """The module's settings, with room for a second controller host."""
+    return reserve_second_host(dataplane_environ(tmp_path_factory.mktemp("crash")))
 
 
 @pytest.fixture(scope="module")
@@ -110,16 +59,8 @@ def crash_services(environ: dict[str, str]) -> Iterator[service.Services]:
 @pytest.fixture(scope="module")
 def topology(crash_services: service.Services,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
-    members = new_network(crash_services, "members", MEMBER_CIDR, MEMBER_POOL)
-    vips = new_network(crash_services, "vips", VIP_CIDR, VIP_POOL)
-    hosts = BackendHosts(tmp_path_factory.mktemp("backends"))
-    client = netns.namespace(f"lbt-client-{netns.short_id()}", vips.bridge, f"{CLIENT_ADDRESS}/24")
-    try:
-        backends = [hosts.add(members, f"10.240.1.1{i}", f"backend-{i}") for i in (1, 2)]
-        yield Topology(members, vips, backends, client.__enter__())
-    finally:
-        client.__exit__(None, None, None)
-        hosts.close()
+    with shared_topology(crash_services, tmp_path_factory.mktemp("backends")) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
@@ -132,100 +73,24 @@ def api(crash_services: service.Services) -> Iterator[TestClient]:
 @pytest.fixture
 def controllers(environ: dict[str, str], api: TestClient, tmp_path: Path
                 ) -> Iterator[Controllers]:
-    """Workers for one test; afterwards a clean worker deletes what the test made."""
+    """Workers for one test; afterwards a live one (the test's last, else a new one)
+    deletes what the test made."""
     made = Controllers(environ, tmp_path)
     try:
         yield made
     finally:
-        made.stop()
-        cleaner = Controllers(environ, tmp_path / "cleanup")
-        cleaner.worker()
         try:
+            if not made.processes or made.processes[-1].poll() is not None:
+                made.worker()
             for lb in api.get(LBS).json()["loadbalancers"]:
-                lb_status = wait_for(lambda: api.get(f"{LBS}/{lb['id']}").json()["loadbalancer"],
-                                     "provisioning_status", "ACTIVE", timeout=CONVERGE) \
-                    if lb["provisioning_status"].startswith("PENDING") else lb
-                assert lb_status["provisioning_status"] in ("ACTIVE", "ERROR")
+                if lb["provisioning_status"].startswith("PENDING"):
+                    lb = wait_for(lambda: api.get(f"{LBS}/{lb['id']}").json()["loadbalancer"],
+                                  "provisioning_status", "ACTIVE", timeout=CONVERGE)
                 api.delete(f"{LBS}/{lb['id']}?cascade=true")
                 wait_for(lambda: {"code": api.get(f"{LBS}/{lb['id']}").status_code}, "code",
                          404, timeout=CONVERGE)
         finally:
-            cleaner.stop()
-
-
-def populated(topology: Topology, members: bool = True) -> dict[str, Any]:
-    """A fully populated load balancer: an HTTP listener, a pool, both backends."""
-    pool: dict[str, Any] = {"name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}
-    if members:
-        pool["members"] = [{"address": backend.address, "protocol_port": 80,
-                            "subnet_id": topology.members.subnet_id}
-                           for backend in topology.backends]
-    return {"vip_subnet_id": topology.vips.subnet_id,
-            "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}]}
-
-
-def create(api: TestClient, topology: Topology, members: bool = True) -> dict[str, Any]:
-    response = api.post(LBS, json={"loadbalancer": populated(topology, members)})
-    assert response.status_code == 201, response.text
-    return response.json()["loadbalancer"]
-
-
-def active(api: TestClient, lb_id: str) -> dict[str, Any]:
-    return wait_for(lambda: api.get(f"{LBS}/{lb_id}").json()["loadbalancer"],
-                    "provisioning_status", "ACTIVE", timeout=CONVERGE)
-
-
-def arp_answers(topology: Topology, address: str) -> set[str]:
-    """The MAC addresses that answer ARP for ``address`` on the client's network."""
-    result = netns.in_namespace(topology.client, "arping", "-c", "3", "-w", "3", "-I", "eth0",
-                                address)
-    return {mac.lower() for mac in re.findall(r"\[([0-9A-Fa-f:]{17})\]", result.stdout)}
-
-
-def assert_converged(services: service.Services, topology: Topology) -> None:
-    """Exactly the amphorae the database names run (a namespace and one agent each),
-    every port is held by a live amphora or load balancer, no interface of a released
-    port remains, and each live VIP is answered by the one amphora serving it."""
-    compute = NetnsComputeDriver(services.settings.haproxy_amphora.base_path)
-    with services.db.read() as session:
-        live = {a.id: a for a in session.scalars(select(Amphora).where(
-            Amphora.status != constants.DELETED))}
-        balancers = {lb.id: lb for lb in session.scalars(select(LoadBalancer).where(
-            LoadBalancer.provisioning_status != constants.DELETED))}
-        held = list(session.scalars(select(Port).where(
-            Port.device_owner != registry_ports.OWNER_CONTROLLER)))
-    assert compute.instances() == set(live)
-    running = namespaces()
-    for amphora in live.values():
-        assert amphora.compute_id in running
-        agents = [pid for pid in compute._namespace_pids(amphora.compute_id)
-                  if AGENT_MODULE in _cmdline(pid)]
-        assert len(agents) == 1, f"amphora {amphora.id} runs {len(agents)} agents"
-    assert {port.device_id for port in held} <= set(live) | set(balancers)
-    for amphora_id in live:
-        subnets = [port.subnet_id for port in held if port.device_id == amphora_id]
-        assert len(subnets) == len(set(subnets)), f"amphora {amphora_id} holds two ports on a subnet"
-    bridges = (services.settings.networking.lb_network_bridge, topology.members.bridge,
-               topology.vips.bridge)
-    taps = {name for bridge in bridges for name in re.findall(
-        r"^\d+: (tap[\w-]+)@", netns.ip("-o", "link", "show", "master", bridge).stdout, re.M)}
-    assert taps == {f"tap{port.id[:11]}" for port in held if port.device_id in live}
-    for lb in balancers.values():
-        serving = [a for a in live.values() if a.load_balancer_id == lb.id
-                   and a.status == constants.ALLOCATED]
-        macs = {port.mac_address for port in held for a in serving if port.id == a.vrrp_port_id}
-        answers = arp_answers(topology, lb.vip_address)
-        assert len(answers) == 1 and answers <= macs, (lb.id, answers, macs)
-
-
-def serves(topology: Topology, lb: dict[str, Any]) -> bool:
-    return curl(topology.client, f"http://{lb['vip_address']}/") in ("backend-1", "backend-2")
-
-
-def amphorae_of(services: service.Services, lb_id: str) -> list[Amphora]:
-    with services.db.read() as session:
-        return list(session.scalars(select(Amphora).where(
-            Amphora.load_balancer_id == lb_id, Amphora.status != constants.DELETED)))
+            made.stop()
 
 
 def recovered(api: TestClient, controllers: Controllers, services: service.Services,
@@ -239,11 +104,10 @@ def recovered(api: TestClient, controllers: Controllers, services: service.Servi
 
 
 CREATE_POINTS = [
-    "create_load_balancer:allocate-vip", "create_load_balancer:build-amphorae",
-    "create_load_balancer:build-amphorae/port-allocated", "netns:namespace-added",
-    "netns:management-plugged", "create_load_balancer:build-amphorae/instance-built",
-    "create_load_balancer:plug-vip", "create_load_balancer:plug-vip/port-allocated",
-    "create_load_balancer:plug-member-networks", "create_load_balancer:update-amphorae",
+    "create_load_balancer:build-amphorae", "create_load_balancer:build-amphorae/port-allocated",
+    "netns:namespace-added", "netns:management-plugged",
+    "create_load_balancer:build-amphorae/instance-built", "create_load_balancer:plug-vip",
+    "create_load_balancer:plug-vip/port-allocated", "create_load_balancer:update-amphorae",
     "create_load_balancer:settle-tree",
 ]
 
@@ -260,8 +124,7 @@ def test_create_finishes_after_the_worker_is_killed(point, api, controllers, top
 
 
 CHANGE_POINTS = [
-    "change:plug-member-networks", "change:plug-member-networks/port-allocated",
-    "change:update-amphorae", "change:settle",
+    "change:plug-member-networks/port-allocated", "change:update-amphorae", "change:settle",
 ]
 
 
@@ -284,7 +147,7 @@ def test_member_change_finishes_after_the_worker_is_killed(point, api, controlle
 
 DELETE_POINTS = [
     "delete_load_balancer:delete-children", "delete_load_balancer:delete-amphorae",
-    "delete_load_balancer:release-vip", "delete_load_balancer:mark-lb-deleted",
+    "delete_load_balancer:mark-lb-deleted",
 ]
 
 
@@ -304,11 +167,10 @@ def test_delete_finishes_after_the_worker_is_killed(point, api, controllers, top
 
 
 LB_FAILOVER_POINTS = [
-    "failover_load_balancer:replace-amphorae", "failover-amphora-*:retire-amphora",
     "failover-amphora-*:build-amphorae", "failover-amphora-*:build-amphorae/instance-built",
     "failover-amphora-*:plug-vip", "failover-amphora-*:update-amphorae",
     "failover-amphora-*:remove-retired-amphorae", "failover-amphora-*:take-vip",
-    "failover_load_balancer:build-amphorae", "failover_load_balancer:settle",
+    "failover_load_balancer:settle",
 ]
 
 
@@ -326,10 +188,9 @@ def test_load_balancer_failover_finishes_after_the_worker_is_killed(
 
 
 AMPHORA_FAILOVER_POINTS = [
-    "failover_amphora:retire-amphora", "failover_amphora:build-amphorae",
-    "failover_amphora:plug-vip/port-allocated", "failover_amphora:plug-member-networks",
-    "failover_amphora:update-amphorae", "failover_amphora:remove-retired-amphorae",
-    "failover_amphora:take-vip", "failover_amphora:settle",
+    "failover_amphora:build-amphorae", "failover_amphora:plug-vip/port-allocated",
+    "failover_amphora:plug-member-networks", "failover_amphora:remove-retired-amphorae",
+    "failover_amphora:take-vip",
 ]
 
 
@@ -344,3 +205,118 @@ def test_amphora_failover_finishes_after_the_worker_is_killed(
     recovered(api, controllers, crash_services, topology, lb["id"])
     (new,) = amphorae_of(crash_services, lb["id"])
     assert new.id != old.id
+
+
+@pytest.fixture(scope="module")
+def active_standby(api: TestClient) -> str:
+    """A flavor whose load balancers are ACTIVE_STANDBY pairs."""
+    profile = api.post("/v2/lbaas/flavorprofiles", json={"flavorprofile": {
+        "name": "pair", "provider_name": "amphora",
+        "flavor_data": '{"loadbalancer_topology": "ACTIVE_STANDBY"}'}})
+    assert profile.status_code == 201, profile.text
+    flavor = api.post("/v2/lbaas/flavors", json={"flavor": {
+        "name": "pair", "flavor_profile_id": profile.json()["flavorprofile"]["id"]}})
+    assert flavor.status_code == 201, flavor.text
+    return flavor.json()["flavor"]["id"]
+
+
+PAIR_POINTS = [
+    "create_load_balancer:configure-vrrp", "failover-amphora-*:hand-over-vip",
+    "failover-amphora-*:stop-retired-vrrp", "failover-amphora-*:remove-retired-amphorae",
+    "failover-amphora-*:configure-vrrp",
+]
+
+
+@pytest.mark.parametrize("point", PAIR_POINTS)
+def test_active_standby_create_and_failover_finish_after_the_worker_is_killed(
+        point, api, controllers, topology, crash_services, active_standby):
+    """A pair: after the crash both amphorae run and exactly one (the MASTER) answers."""
+    crashing = controllers.worker(crash_at=point)
+    body = {**populated(topology), "flavor_id": active_standby}
+    response = api.post(LBS, json={"loadbalancer": body})
+    assert response.status_code == 201, response.text
+    lb_id = response.json()["loadbalancer"]["id"]
+    if point.startswith("failover"):
+        active(api, lb_id)
+        assert api.put(f"{LBS}/{lb_id}/failover").status_code == 202
+    controllers.crashed(crashing)
+    recovered(api, controllers, crash_services, topology, lb_id)
+    assert len(amphorae_of(crash_services, lb_id)) == 2
+
+
+def test_a_live_worker_on_another_host_takes_a_killed_workers_job_over(
+        api, controllers, topology, crash_services):
+    """Not a restart: a second controller's worker, alive all along, takes the job over
+    once the dead worker's lease runs out (seconds, not minutes)."""
+    crashing = controllers.worker(crash_at="create_load_balancer:plug-vip")
+    lb = create(api, topology)
+    wait_for(lambda: {"owner": _job_owner(crash_services)}, "owner",
+             crash_services.settings.DEFAULT.host, timeout=CONVERGE)
+    controllers.worker(host="ctl-b")
+    controllers.crashed(crashing)
+    lb = active(api, lb["id"])
+    assert serves(topology, lb)
+    assert_converged(crash_services, topology)
+
+
+def _job_owner(services: service.Services) -> str | None:
+    with services.db.read() as session:
+        owner = session.scalar(select(Job.lease_owner))
+    return owner and owner.split(":")[0]
+
+
+def test_all_in_one_service_killed_mid_create_finishes_it_after_a_restart(
+        api, environ, tmp_path, topology, crash_services):
+    """``lbaas up`` (API, worker, health manager, housekeeping in one process) killed while
+    it builds an amphora, started again: the load balancer is ACTIVE at once, not after a
+    lease: the new process takes back the jobs of the dead one on its host."""
+    port = _free_port()
+    env = {**os.environ, **environ, "LBAAS__api_settings__bind_port": str(port)}
+    config_file = tmp_path / "lbaas.conf"
+    config_file.write_text("")
+    command = [str(LBAAS), "up", "--config-file", str(config_file)]
+    log = (tmp_path / "up.log").open("wb")
+    crashing = subprocess.Popen(command, env={**env, "LBAAS_CRASH_AT": "netns:management-plugged"},
+                                stdout=log, stderr=subprocess.STDOUT)
+    restarted = None
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_listening(url)
+        with httpx.Client(base_url=url, headers={"X-Project-Id": PROJECT}) as client:
+            response = client.post(LBS, json={"loadbalancer": populated(topology)})
+            assert response.status_code == 201, response.text
+            lb_id = response.json()["loadbalancer"]["id"]
+            assert crashing.wait(CONVERGE) == -signal.SIGKILL
+            restarted = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            _wait_listening(url)
+            started = time.monotonic()
+            lb = active(api, lb_id)
+            assert time.monotonic() - started < crash_services.settings.controller_worker \
+                .job_lease_seconds + CONVERGE
+            assert serves(topology, lb)
+            assert_converged(crash_services, topology)
+            client.delete(f"{LBS}/{lb_id}?cascade=true")
+            wait_for(lambda: {"code": api.get(f"{LBS}/{lb_id}").status_code}, "code", 404,
+                     timeout=CONVERGE)
+    finally:
+        for process in (crashing, restarted):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(30)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_listening(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline, f"nothing listens on {url}"
+            time.sleep(0.1)

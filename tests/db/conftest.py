@@ -23,3 +23,4 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 def settings(tmp_path: Path, database_url: str) -> config.Settings:
     return config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path), **NOOP_DRIVERS,
                                 "LBAAS__database__connection": database_url})
+

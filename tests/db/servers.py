@@ -1,9 +1,13 @@
-"""Private PostgreSQL and MariaDB servers for tests: own data directory, Unix socket only."""
+"""Private PostgreSQL, MariaDB and RabbitMQ servers for tests: own data directory, Unix
+socket (the databases) or loopback (RabbitMQ) only."""
 from __future__ import annotations
 
 import contextlib
 import glob
+import os
 import shutil
+import signal
+import socket as socket_module
 import subprocess
 import time
 from collections.abc import Iterator
@@ -89,3 +93,52 @@ def mariadb(workdir: Path) -> Iterator[str]:
         yield f"mysql+pymysql://root@localhost/lbaas?unix_socket={socket}&charset=utf8mb4"
     finally:
         _stop(process)
+
+
+def _free_port() -> int:
+    with socket_module.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def rabbitmq(workdir: Path) -> Iterator[str]:
+    """A private RabbitMQ node on loopback, with an Erlang port mapper (epmd) of its own;
+    yields its URL as upstream's ``transport_url`` spells it."""
+    port, dist_port, epmd_port = _free_port(), _free_port(), _free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "enabled_plugins").write_text("[].\n")
+    (workdir / "rabbitmq.conf").write_text("")
+    env = {**os.environ, "HOME": str(workdir), "ERL_EPMD_PORT": str(epmd_port),
+           "RABBITMQ_NODENAME": f"lbaas{port}@localhost", "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+           "RABBITMQ_NODE_PORT": str(port), "RABBITMQ_DIST_PORT": str(dist_port),
+           "RABBITMQ_MNESIA_BASE": str(workdir / "mnesia"), "RABBITMQ_LOG_BASE": str(workdir),
+           "RABBITMQ_PID_FILE": str(workdir / "rabbitmq.pid"),
+           "RABBITMQ_ENABLED_PLUGINS_FILE": str(workdir / "enabled_plugins"),
+           "RABBITMQ_CONFIG_FILE": str(workdir / "rabbitmq")}
+    process = subprocess.Popen(["/usr/lib/rabbitmq/bin/rabbitmq-server"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    url = f"rabbit://guest:guest@127.0.0.1:{port}/"
+    try:
+        import kombu
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with kombu.Connection(f"amqp://guest:guest@127.0.0.1:{port}//",
+                                      connect_timeout=1) as connection:
+                    connection.connect()
+                break
+            except (OSError, kombu.exceptions.OperationalError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield url
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        _stop(process)
+        subprocess.run(["epmd", "-port", str(epmd_port), "-kill"], env=env,
+                       capture_output=True, check=False)

@@ -1,10 +1,21 @@
-"""The same code on PostgreSQL and MariaDB: schema, lifecycle, the lock, quotas, the job board."""
+"""The same code on PostgreSQL and MariaDB: schema, lifecycle, the lock, quotas, the job
+board, and housekeepers and workers of several controllers side by side."""
 from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
 
-from lbaas.db.models import Base
+from lbaas import constants
+from lbaas.controller import jobs
+from lbaas.controller.flow import FlowContext
+from lbaas.controller.housekeeping import cert_rotation, cleanup, spare_pool
+from lbaas.controller.wakeups import PostgresListener, RabbitBell
+from lbaas.db.models import Amphora, Base, Job, utcnow
 from tests.api import test_concurrency
 from tests.api.helpers import create_lb, wait_lb_active
 from tests.conftest import wait_for
@@ -29,3 +40,109 @@ def test_load_balancer_lifecycle(client):
 
 def test_concurrent_updates_never_both_win(api_only, services):
     test_concurrency.test_concurrent_updates_never_both_win(api_only, services)
+
+
+def test_concurrent_workers_claim_every_job_exactly_once(services):
+    # (The database is the module's: earlier tests may have left jobs no worker ran.)
+    with services.db.write() as session:
+        for index in range(40):
+            jobs.enqueue(session, "change", lb_id=f"lb-{index}", targets={})
+    with services.db.read() as session:
+        queued = set(session.scalars(select(Job.id).where(Job.lease_owner.is_(None))))
+    claims: list[int] = []
+    start = threading.Barrier(8)
+
+    def work(owner: str) -> None:
+        start.wait()
+        while True:
+            job = jobs.claim(services.db, owner, dt.timedelta(seconds=60))
+            if job is not None:
+                claims.append(job.id)
+                continue
+            with services.db.read() as session:  # None may mean "another took that one"
+                if session.scalar(select(Job.id).where(Job.lease_owner.is_(None))) is None:
+                    return
+    threads = [threading.Thread(target=work, args=(f"worker-{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(claims) == len(set(claims)) and set(claims) == queued
+
+
+def test_two_housekeepers_fill_the_spare_pool_once(services, drivers):
+    services.settings.house_keeping.spare_amphora_pool_size = 3
+    context = FlowContext(db=services.db, drivers=drivers, settings=services.settings)
+    start = threading.Barrier(2)
+
+    def housekeeper() -> None:
+        for _ in range(5):
+            start.wait()
+            spare_pool.check(context)
+    threads = [threading.Thread(target=housekeeper) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with services.db.read() as session:
+        spares = list(session.scalars(select(Amphora.id).where(*spare_pool.IN_POOL)))
+        boots = [job.payload["amphora_id"] for job in session.scalars(
+            select(Job).where(Job.action == "build_spare"))]
+    assert len(spares) == 3 and sorted(boots) == sorted(spares)
+
+
+def test_two_housekeepers_purge_and_rotate_each_row_once(services, drivers):
+    context = FlowContext(db=services.db, drivers=drivers, settings=services.settings)
+    old = utcnow() - dt.timedelta(days=30)
+    with services.db.write() as session:
+        for _ in range(10):
+            session.add(Amphora(status=constants.DELETED, created_at=old, updated_at=old))
+            session.add(Amphora(status=constants.ALLOCATED, cert_expiration=utcnow()))
+    start = threading.Barrier(2)
+    purged: list[int] = []
+    claimed: list[list[str]] = []
+
+    def housekeeper() -> None:
+        start.wait()
+        purged.append(cleanup.delete_old_amphorae(services.db, 3600))
+        claimed.append(cert_rotation.claim_due(context))
+    threads = [threading.Thread(target=housekeeper) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(purged) == 10
+    assert len(claimed[0]) + len(claimed[1]) == 10 and not set(claimed[0]) & set(claimed[1])
+
+
+def test_a_job_queued_in_one_process_wakes_the_workers_of_another(services, request):
+    """PostgreSQL: the job's transaction NOTIFYs the listening workers; MariaDB: through
+    RabbitMQ ([DEFAULT] transport_url). Either way on commit, not before, and not after a
+    poll interval."""
+    woken = threading.Event()
+
+    class Recording(jobs.Wakeup):  # the other process's workers
+        def notify_local(self) -> None:
+            woken.set()
+    if PostgresListener.applies(services.db):
+        listener: Any = PostgresListener(services.db, Recording())
+        listener.start()
+        queued_by = jobs.Wakeup()  # NOTIFY goes with the job's transaction
+    else:
+        url = request.getfixturevalue("rabbitmq_url")
+        listener, bell = RabbitBell(url), RabbitBell(url)
+        listener.listen(Recording())
+        bell.start()
+        queued_by = jobs.Wakeup(bell.ring)  # as the API rings after its commit
+    try:
+        assert woken.wait(10)  # listening: it first wakes the workers for what they missed
+        woken.clear()
+        with services.db.write() as session:
+            jobs.enqueue(session, "change", lb_id="x", targets={})
+            assert not woken.wait(0.5)
+        queued_by.notify()
+        assert woken.wait(5)
+    finally:
+        listener.stop()
+        if not PostgresListener.applies(services.db):
+            bell.stop()

@@ -7,7 +7,7 @@ import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -385,8 +385,9 @@ class RecordingBridges:
     def ensure(self, name: str, *, mtu: int | None = None) -> None:
         self.bridges.setdefault(name, [])
 
-    def set_address(self, name: str, address: str) -> None:
-        self.bridges[name] = [address]
+    def set_address(self, name: str, address: str, replacing: Collection[str] = ()) -> None:
+        kept = [item for item in self.bridges[name] if item.split("/")[0] not in replacing]
+        self.bridges[name] = [*kept, *([address] if address not in kept else [])]
 
 
 def settings_with(tmp_path: Path, **options: str) -> config.Settings:
@@ -408,6 +409,17 @@ def test_management_network_is_created_once_with_the_controller_address_held(db,
         assert [(port.ip_address, port.device_owner) for port in held] == [
             ("172.29.232.1", ports.OWNER_CONTROLLER)]
     assert allocate(db, subnet.id) == "172.29.232.2"
+
+
+def test_two_controllers_on_one_bridge_each_hold_and_keep_their_address(db, tmp_path):
+    bridges = RecordingBridges()
+    management.ensure_management_network(db, settings_with(tmp_path), bridges)
+    second = settings_with(tmp_path, controller_ip="172.29.232.2")
+    second.DEFAULT.host = "controller-2"
+    management.ensure_management_network(db, second, bridges)
+    assert bridges.bridges == {"lbaas-mgmt": ["172.29.232.1/22", "172.29.232.2/22"]}
+    with db.read() as session:
+        assert [p.ip_address for p in ports.ports_of(session, "controller-2")] == ["172.29.232.2"]
 
 
 def test_management_network_follows_changed_options_while_its_addresses_fit(db, tmp_path):

@@ -4,6 +4,7 @@ As upstream's ``DatabaseCleanup``: an amphora row is purged when it has been DEL
 ``amphora_expiry_age`` seconds *and* its health row (if any) is as old, so an amphora that
 still sends (zombie) heartbeats keeps its row; a load balancer row is purged, with
 whatever still hangs off it, ``load_balancer_expiry_age`` seconds after it was deleted.
+Housekeepers of several controllers take turns (a lock), so each row is purged once.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from lbaas import constants
-from lbaas.db import status
+from lbaas.db import locks, status
 from lbaas.db.engine import Database
 from lbaas.db.models import (Amphora, AmphoraHealth, Listener, ListenerStatistics, LoadBalancer,
                              utcnow)
@@ -35,6 +36,7 @@ def delete_old_amphorae(db: Database, expiry_age: int) -> int:
     """Purge expired DELETED amphorae and their health rows; returns how many."""
     cutoff = utcnow() - dt.timedelta(seconds=expiry_age)
     with db.write() as session:
+        locks.hold(session, "cleanup")  # another housekeeper purges after this one
         fresh_health = select(AmphoraHealth.amphora_id).where(AmphoraHealth.last_update >= cutoff)
         amphora_ids = list(session.scalars(select(Amphora.id).where(
             *_deleted_before(Amphora, Amphora.status, expiry_age), Amphora.id.notin_(fresh_health))))
@@ -51,6 +53,7 @@ def delete_old_amphorae(db: Database, expiry_age: int) -> int:
 def cleanup_load_balancers(db: Database, expiry_age: int) -> int:
     """Purge expired DELETED load balancers with their remaining children; returns how many."""
     with db.write() as session:
+        locks.hold(session, "cleanup")
         lb_ids = list(session.scalars(select(LoadBalancer.id).where(
             *_deleted_before(LoadBalancer, LoadBalancer.provisioning_status, expiry_age))))
         for lb_id in lb_ids:

@@ -35,9 +35,10 @@ class ComputeDriver(abc.ABC):
         """Remove the amphora and everything it ran; removing a removed one is no error."""
 
     @abc.abstractmethod
-    def instances(self) -> set[str] | None:
-        """The ids of the amphorae this driver finds made, wholly or in part (the
-        reconciler removes those that no live row owns); None if it cannot tell."""
+    def instances(self) -> dict[str, bool] | None:
+        """The amphorae this driver finds made, wholly or in part, by id, each with whether
+        it runs (the reconciler removes those that no live row owns, and fails over live
+        rows whose amphora does not run); None if it cannot tell."""
 
     @abc.abstractmethod
     def attach_port(self, compute_id: str, port: Port) -> str:

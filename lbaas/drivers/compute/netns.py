@@ -167,13 +167,15 @@ class NetnsComputeDriver(ComputeDriver):
         _ip("netns", "del", compute_id, check=False)
         shutil.rmtree(self.directory(amphora_id), ignore_errors=True)
 
-    def instances(self) -> set[str]:
-        """Amphorae of this deployment found on the host: a namespace with a directory
-        under ``base_path`` (other deployments' namespaces have theirs elsewhere), or a
-        directory or process left by a removal that was interrupted."""
+    def instances(self) -> dict[str, bool]:
+        """Amphorae of this deployment found on the host: a directory under ``base_path``
+        (other deployments' namespaces have theirs elsewhere), or a process running from
+        one; each runs if its namespace is there."""
         found = {path.name for path in self.amphorae_path.iterdir() if path.is_dir()} \
             if self.amphorae_path.is_dir() else set()
-        return found | self._running_amphorae()
+        present = namespaces()
+        return {amphora_id: namespace_of(amphora_id) in present
+                for amphora_id in found | self._running_amphorae()}
 
     def _running_amphorae(self) -> set[str]:
         """Amphora ids of the processes running from a directory under ``base_path``."""

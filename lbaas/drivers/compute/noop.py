@@ -17,7 +17,7 @@ class NoopComputeDriver(ComputeDriver):
     def delete(self, compute_id: str) -> None:
         return None
 
-    def instances(self) -> set[str] | None:
+    def instances(self) -> dict[str, bool] | None:
         return None  # it builds nothing, so it cannot tell what should be there
 
     def attach_port(self, compute_id: str, port: Port) -> str:
