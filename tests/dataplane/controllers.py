@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import pytest
 from sqlalchemy import select
 
-from lbaas import constants, service
+from lbaas import config, constants, service
 from lbaas.db.models import Amphora, LoadBalancer, Port
 from lbaas.drivers.compute.netns import AGENT_MODULE, NetnsComputeDriver, _cmdline, namespaces
 from lbaas.network import ports as registry_ports
@@ -30,7 +30,7 @@ from tests.conftest import wait_for
 from tests.dataplane import netns
 from tests.dataplane.conftest import (
     CLIENT_ADDRESS, MEMBER_CIDR, MEMBER_POOL, VIP_CIDR, VIP_POOL, BackendHosts, Topology, curl,
-    new_network,
+    new_network, remove_leftovers,
 )
 
 LBAAS = Path(sys.executable).parent / "lbaas"
@@ -226,3 +226,15 @@ def shared_topology(services: service.Services, workdir: Path) -> Iterator[Topol
     finally:
         client.__exit__(None, None, None)
         hosts.close()
+
+
+@contextlib.contextmanager
+def module_services(environ: dict[str, str]) -> Iterator[service.Services]:
+    """The service on ``environ``'s settings (its schema migrated), for a module of tests;
+    whatever they left on the host is removed at the end."""
+    services = service.open_services(config.load(environ=environ))
+    try:
+        yield services
+    finally:
+        remove_leftovers(services)
+        services.db.dispose()

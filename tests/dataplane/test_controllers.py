@@ -20,13 +20,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from lbaas import config, constants, service
+from lbaas import constants, service
 from lbaas.db.models import Amphora, AmphoraHealth, Job, utcnow
 from tests.conftest import PROJECT, wait_for
-from tests.dataplane.conftest import Topology, dataplane_environ, remove_leftovers
+from tests.dataplane.conftest import Topology, dataplane_environ
 from tests.dataplane.controllers import (
     CONVERGE, LBS, Controllers, active, amphorae_of, assert_converged, create,
-    reserve_second_host, serves, shared_topology,
+    module_services, reserve_second_host, serves, shared_topology,
 )
 from tests.dataplane.test_active_standby import crash
 from tests.db import servers
@@ -69,12 +69,8 @@ def environ(database_url: str, tmp_path_factory: pytest.TempPathFactory,
 
 @pytest.fixture(scope="module")
 def db_services(environ: dict[str, str]) -> Iterator[service.Services]:
-    services = service.open_services(config.load(environ=environ))  # the schema, migrated
-    try:
+    with module_services(environ) as services:  # the schema, migrated
         yield services
-    finally:
-        remove_leftovers(services)
-        services.db.dispose()
 
 
 @pytest.fixture(scope="module")

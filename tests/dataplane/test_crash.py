@@ -27,14 +27,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from lbaas import config, service
+from lbaas import service
 from lbaas.api.app import create_app
 from lbaas.db.models import Job
 from tests.conftest import PROJECT, wait_for
-from tests.dataplane.conftest import Topology, dataplane_environ, remove_leftovers
+from tests.dataplane.conftest import Topology, dataplane_environ
 from tests.dataplane.controllers import (
     CONVERGE, LBAAS, LBS, Controllers, active, amphorae_of, arp_answers, assert_converged,
-    create, populated, reserve_second_host, serves, shared_topology,
+    create, module_services, populated, reserve_second_host, serves, shared_topology,
 )
 
 pytestmark = pytest.mark.root
@@ -48,12 +48,8 @@ def environ(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def crash_services(environ: dict[str, str]) -> Iterator[service.Services]:
-    services = service.open_services(config.load(environ=environ))
-    try:
+    with module_services(environ) as services:
         yield services
-    finally:
-        remove_leftovers(services)
-        services.db.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -166,41 +162,30 @@ def test_delete_finishes_after_the_worker_is_killed(point, api, controllers, top
     assert arp_answers(topology, lb["vip_address"]) == set()
 
 
-LB_FAILOVER_POINTS = [
-    "failover-amphora-*:build-amphorae", "failover-amphora-*:build-amphorae/instance-built",
-    "failover-amphora-*:plug-vip", "failover-amphora-*:update-amphorae",
-    "failover-amphora-*:remove-retired-amphorae", "failover-amphora-*:take-vip",
-    "failover_load_balancer:settle",
+FAILOVER_POINTS = [
+    *(("loadbalancer", point) for point in (
+        "failover-amphora-*:build-amphorae", "failover-amphora-*:build-amphorae/instance-built",
+        "failover-amphora-*:plug-vip", "failover-amphora-*:update-amphorae",
+        "failover-amphora-*:remove-retired-amphorae", "failover-amphora-*:take-vip",
+        "failover_load_balancer:settle")),
+    *(("amphora", point) for point in (
+        "failover_amphora:build-amphorae", "failover_amphora:plug-vip/port-allocated",
+        "failover_amphora:plug-member-networks", "failover_amphora:remove-retired-amphorae",
+        "failover_amphora:take-vip")),
 ]
 
 
-@pytest.mark.parametrize("point", LB_FAILOVER_POINTS)
-def test_load_balancer_failover_finishes_after_the_worker_is_killed(
-        point, api, controllers, topology, crash_services):
+@pytest.mark.parametrize(("kind", "point"), FAILOVER_POINTS)
+def test_failover_finishes_after_the_worker_is_killed(kind, point, api, controllers, topology,
+                                                      crash_services):
+    """The load balancer's failover (``PUT .../loadbalancers/{id}/failover``) and one
+    amphora's (``PUT /v2/octavia/amphorae/{id}/failover``, as the health manager asks)."""
     crashing = controllers.worker(crash_at=point)
     lb = active(api, create(api, topology)["id"])
     (old,) = amphorae_of(crash_services, lb["id"])
-    assert api.put(f"{LBS}/{lb['id']}/failover").status_code == 202
-    controllers.crashed(crashing)
-    recovered(api, controllers, crash_services, topology, lb["id"])
-    (new,) = amphorae_of(crash_services, lb["id"])
-    assert new.id != old.id
-
-
-AMPHORA_FAILOVER_POINTS = [
-    "failover_amphora:build-amphorae", "failover_amphora:plug-vip/port-allocated",
-    "failover_amphora:plug-member-networks", "failover_amphora:remove-retired-amphorae",
-    "failover_amphora:take-vip",
-]
-
-
-@pytest.mark.parametrize("point", AMPHORA_FAILOVER_POINTS)
-def test_amphora_failover_finishes_after_the_worker_is_killed(
-        point, api, controllers, topology, crash_services):
-    crashing = controllers.worker(crash_at=point)
-    lb = active(api, create(api, topology)["id"])
-    (old,) = amphorae_of(crash_services, lb["id"])
-    assert api.put(f"/v2/octavia/amphorae/{old.id}/failover").status_code == 202
+    path = (f"{LBS}/{lb['id']}/failover" if kind == "loadbalancer"
+            else f"/v2/octavia/amphorae/{old.id}/failover")
+    assert api.put(path).status_code == 202
     controllers.crashed(crashing)
     recovered(api, controllers, crash_services, topology, lb["id"])
     (new,) = amphorae_of(crash_services, lb["id"])
