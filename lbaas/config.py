@@ -178,6 +178,16 @@ class Networking(Section):
     # The controller host's firewall against amphorae (the seed's octavia_ip_tables_fw).
     ip_tables_fw: bool = True
     ip_tables_fw_log: bool = False
+    # Ours, several hosts: how the management network reaches them (lbaas.network.segments:
+    # local, vxlan or flat), its VNI (vxlan) or physical network (flat); this controller's
+    # underlay address (vxlan) and its interface mappings (flat), as a compute agent's.
+    lb_network_type: Literal["local", "vxlan", "flat"] = "local"
+    lb_network_segmentation_id: int | None = None
+    lb_network_physical_network: str | None = None
+    local_ip: str | None = None
+    physical_interface_mappings: StrList = []
+    # VNIs given to new VXLAN networks that name none (`start:end`, as Neutron's vni_ranges).
+    vni_ranges: str = "1000:1999"
 
 
 class Certificates(Section):
@@ -252,9 +262,37 @@ class KeepalivedVrrp(Section):
 
 
 class Compute(Section):
-    # Ours: the compute hosts (failure domains) amphorae are placed on. On one machine
-    # they are labels, recorded as each amphora's cached_zone; by default just this one.
+    # Ours: the compute hosts (failure domains) amphorae are placed on. With the netns
+    # driver (one machine) they are labels, recorded as each amphora's cached_zone; by
+    # default just this one. With compute_agent_driver the hosts are those registered
+    # (`lbaas host add`) whose agent answers; this list is not used.
     hosts: StrList = [os.uname().nodename]
+    # Ours, compute_agent_driver: how often the health manager asks each compute agent for
+    # its status, and after how long without an answer a host is DOWN (no new amphorae;
+    # its amphorae are failed over by the heartbeats' timeout, not by this one).
+    host_check_interval: PositiveFloat = 2
+    host_down_timeout: PositiveFloat = 10
+
+
+class ComputeAgent(Section):
+    """Ours: ``lbaas compute-agent``, one per amphora host (like nova-compute and the
+    Neutron Linux bridge agent together). It serves the controllers over mutual TLS: its
+    certificate from the server CA (``lbaas certs issue-host``), callers' from the client
+    CA."""
+
+    # Where it listens; unset: local_ip.
+    bind_host: str | None = None
+    bind_port: int = 9444
+    # This host's underlay (VXLAN tunnel) address, as Neutron's [vxlan] local_ip.
+    local_ip: str | None = None
+    # physical_network:interface, as Neutron's [linux_bridge] physical_interface_mappings.
+    physical_interface_mappings: StrList = []
+    # Its certificate and key (one PEM file) and the CA its callers' certificates come from.
+    # Unset: server.pem and client_ca.pem in <state_path>/compute-agent/.
+    server_cert: Path | None = None
+    client_ca: Path | None = None
+    # The most amphorae it runs (none: no limit); a full host gets no new amphora.
+    max_amphorae: PositiveInt | None = None
 
 
 class Nova(Section):
@@ -322,6 +360,7 @@ class Settings(BaseModel):
     haproxy_amphora: HaproxyAmphora = HaproxyAmphora()
     keepalived_vrrp: KeepalivedVrrp = KeepalivedVrrp()
     compute: Compute = Compute()
+    compute_agent: ComputeAgent = ComputeAgent()
     nova: Nova = Nova()
     networking: Networking = Networking()
     health_manager: HealthManager = HealthManager()

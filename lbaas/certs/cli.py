@@ -12,7 +12,7 @@ from rich.table import Table
 
 from lbaas import config
 from lbaas.console import print_error
-from lbaas.certs import store
+from lbaas.certs import store, tls
 
 app = typer.Typer(help="The two CAs and the controller's client certificate.",
                   no_args_is_help=True)
@@ -65,6 +65,24 @@ def export(directory: Annotated[Path, typer.Argument(help="Where to copy (create
     if settings.certificates.ca_private_key_passphrase:
         typer.echo("The CA keys are encrypted with [certificates] ca_private_key_passphrase; "
                    "keep the passphrase apart from this copy.", err=True)
+
+
+@app.command("issue-host")
+def issue_host(host: Annotated[str, typer.Argument(help="The compute host's name ([DEFAULT] "
+                                                       "host of its compute agent).")],
+               directory: Annotated[Path, typer.Argument(help="Where to write (created 0700).")],
+               config_file: ConfigFile = None,
+               days: Annotated[int, typer.Option(min=1, help="How long it is valid.")] =
+               store.HOST_CERT_VALIDITY_DAYS) -> None:
+    """Write a compute agent's certificate (from the server CA) and the client CA into
+    DIRECTORY; copy them to the host as its [compute_agent] server_cert and client_ca."""
+    settings = _settings(config_file)
+    try:
+        written = store.issue_host(settings, tls.compute_agent_identity(host), directory, days)
+    except (config.ConfigError, ValueError) as exc:
+        _fail(exc)
+    for path in written:
+        typer.echo(path)
 
 
 def _describe(entry: store.Entry) -> dict[str, Any]:

@@ -164,6 +164,28 @@ def load_server_ca(settings: Settings) -> pki.Authority:
                            settings.certificates.signing_digest)
 
 
+HOST_SERVER_CERT = "server.pem"
+HOST_CERT_VALIDITY_DAYS = 365
+
+
+def issue_host(settings: Settings, identity: str, destination: Path,
+               days: int = HOST_CERT_VALIDITY_DAYS) -> list[Path]:
+    """A compute agent's files: its certificate and key (``server.pem``, from the server
+    CA, naming ``identity``) and the client CA it accepts callers of (``client_ca.pem``),
+    written 0600 into ``destination`` (created 0700); refuses to overwrite."""
+    paths = ensure(settings)
+    written = [destination / HOST_SERVER_CERT, destination / CLIENT_CA]
+    present = [str(path) for path in written if path.exists()]
+    if present:
+        raise ConfigError(f"nothing written: {', '.join(present)} already exist; choose "
+                          "another directory or remove them")
+    issued = pki.issue_amphora_certificate(load_server_ca(settings), identity, days * 86400)
+    destination.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write(written[0], issued.pem)
+    _write(written[1], paths.client_ca.read_bytes())
+    return written
+
+
 def export(settings: Settings, destination: Path) -> list[Path]:
     """Copy every file of the material into ``destination`` (0600 files, a new directory is
     0700) under the generated names; refuses to overwrite. Keys stay as encrypted as they are."""

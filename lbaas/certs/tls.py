@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import uuid
 from pathlib import Path
 
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
@@ -43,6 +44,16 @@ class AmphoraClientContext(ssl.SSLContext):
                  server_side: bool = False, server_hostname: str | bytes | None = None,
                  session: ssl.SSLSession | None = None) -> ssl.SSLObject:
         return super().wrap_bio(incoming, outgoing, server_side, self.amphora_id, session)
+
+
+def compute_agent_identity(host: str) -> str:
+    """The name a compute agent's certificate carries (CN and SAN DNS) and controllers
+    check: never an amphora's (a UUID), so that neither can pose as the other."""
+    try:
+        uuid.UUID(host)
+    except ValueError:
+        return f"compute-{host}"
+    raise ValueError(f"a host cannot be named like a UUID ({host}); give it another name")
 
 
 def controller_context(client_cert: Path, server_ca: Path, amphora_id: str) -> AmphoraClientContext:

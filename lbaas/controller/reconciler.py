@@ -36,6 +36,7 @@ from lbaas.controller.flow import FlowContext
 from lbaas.controller.tasks.amphora import BUILDING
 from lbaas.db import status
 from lbaas.db.models import ROW_ONLY, Amphora, Job, LoadBalancer, utcnow
+from lbaas.drivers.compute.base import HostUnreachable
 
 LOG = logging.getLogger(__name__)
 MARGIN = dt.timedelta(seconds=30)
@@ -57,18 +58,22 @@ class _Row:
     id: str
     status: str
     load_balancer_id: str | None
+    host: str | None
     changed: dt.datetime
 
 
-def run(ctx: FlowContext) -> Report:
-    """One pass (see the module's docstring)."""
+def run(ctx: FlowContext, hosts: list[str | None] | None = None) -> Report:
+    """One pass (see the module's docstring), over every host the compute driver
+    reconciles, or only ``hosts`` (one that just came back, say)."""
     report = Report()
-    instances = ctx.drivers.compute.instances()
+    compute = ctx.drivers.compute
+    instances = {host: compute.instances(host)
+                 for host in (compute.reconciled_hosts() if hosts is None else hosts)}
     devices = ctx.drivers.network.devices()
     now = utcnow()
     with ctx.db.read() as session:  # candidates only: each is read again before acting
         amphorae = {row.id: row for row in (_Row(*values) for values in session.execute(
-            select(Amphora.id, Amphora.status, Amphora.load_balancer_id,
+            select(Amphora.id, Amphora.status, Amphora.load_balancer_id, Amphora.cached_zone,
                    func.coalesce(Amphora.updated_at, Amphora.created_at))))}
         balancers = {lb_id: (lb_status, changed) for lb_id, lb_status, changed in session.execute(
             select(LoadBalancer.id, LoadBalancer.provisioning_status,
@@ -79,12 +84,13 @@ def run(ctx: FlowContext) -> Report:
         row = amphorae.get(amphora_id)
         return row is not None and row.status != constants.DELETED
 
-    for amphora_id in sorted(instances or {}):
-        if not live(amphora_id):
-            LOG.warning("reconciler: amphora %s runs but no live row owns it; removing it",
-                        amphora_id)
-            _remove_instance(ctx, amphora_id)
-            report.removed_instances.append(amphora_id)
+    for host, found in instances.items():
+        for amphora_id in sorted(found or {}):
+            if not live(amphora_id):
+                LOG.warning("reconciler: amphora %s runs%s but no live row owns it; removing it",
+                            amphora_id, f" on {host}" if host else "")
+                _remove_instance(ctx, amphora_id, host)
+                report.removed_instances.append(amphora_id)
     for row in amphorae.values():
         if row.changed > settled or row.status == constants.DELETED:
             continue
@@ -92,9 +98,13 @@ def run(ctx: FlowContext) -> Report:
             if _take_abandoned(ctx, row.id, settled):
                 LOG.warning("reconciler: amphora %s was left %s by a flow that no longer "
                             "runs; removing it", row.id, row.status)
-                _remove_instance(ctx, row.id)
+                _remove_instance(ctx, row.id, row.host)
                 report.removed_rows.append(row.id)
-        elif instances is not None and not instances.get(row.id):
+            continue
+        # The driver's one machine (None) holds every amphora; else the row's host, if it
+        # was asked (a host that is down, or not in ``hosts``, cannot tell).
+        found = instances[None] if None in instances else instances.get(row.host)
+        if found is not None and not found.get(row.id):
             _lost_instance(ctx, row, settled, report)
     for device_id, ports in devices.items():
         holder_status = balancers.get(device_id, (constants.DELETED,))[0]
@@ -150,8 +160,12 @@ def _take_abandoned(ctx: FlowContext, amphora_id: str, settled: dt.datetime) -> 
         return True
 
 
-def _remove_instance(ctx: FlowContext, amphora_id: str) -> None:
-    ctx.drivers.compute.delete(ctx.drivers.compute.compute_id(amphora_id))
+def _remove_instance(ctx: FlowContext, amphora_id: str, host: str | None) -> None:
+    try:
+        ctx.drivers.compute.delete(ctx.drivers.compute.compute_id(amphora_id), host=host)
+    except HostUnreachable as exc:
+        LOG.warning("reconciler: amphora %s: %s; it is removed when its host is back",
+                    amphora_id, exc)
     ctx.drivers.amphora.forget(amphora_id)
     for port in ctx.drivers.network.ports_of(amphora_id):
         ctx.drivers.network.release_port(port.id)
@@ -178,7 +192,7 @@ def _lost_instance(ctx: FlowContext, row: _Row, settled: dt.datetime, report: Re
             return
     if spare:
         LOG.warning("reconciler: spare amphora %s is gone; removing its row", row.id)
-        _remove_instance(ctx, row.id)
+        _remove_instance(ctx, row.id, row.host)
         report.removed_rows.append(row.id)
     else:
         LOG.warning("reconciler: amphora %s of load balancer %s is gone; failing it over",

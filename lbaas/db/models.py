@@ -388,7 +388,10 @@ TAGGED_MODELS = (LoadBalancer, Listener, Pool, Member, HealthMonitor, L7Policy, 
 
 
 class Network(IdMixin, TimestampMixin, Base):
-    """A network of the local registry (lbaas.network), backed by one Linux bridge."""
+    """A network of the local registry (lbaas.network): a Linux bridge on every host that
+    needs it, joined across hosts as its ``network_type`` says (lbaas.network.segments):
+    ``local`` (one host), ``vxlan`` (VNI ``segmentation_id``) or ``flat`` (each host's
+    interface for ``physical_network``), as Neutron's provider attributes."""
 
     __tablename__ = "network"
     name: Mapped[str] = mapped_column(String(255), unique=True)
@@ -397,9 +400,30 @@ class Network(IdMixin, TimestampMixin, Base):
     bridge: Mapped[str] = mapped_column(String(15), unique=True)
     physical_interface: Mapped[str | None] = mapped_column(String(15), unique=True)
     mtu: Mapped[int] = mapped_column(Integer, default=1500)
+    network_type: Mapped[str] = mapped_column(String(16), default="local")
+    segmentation_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    physical_network: Mapped[str | None] = mapped_column(String(64))
 
     subnets: Mapped[list[Subnet]] = relationship(
         back_populates="network", lazy="selectin", order_by="Subnet.created_at")
+
+
+class Host(Base):
+    """A host of the deployment: a compute host running ``lbaas compute-agent`` (its
+    amphorae), or a controller. ``tunnel_ip`` is its underlay address, where the other
+    hosts send its networks' VXLAN traffic; ``last_seen`` when a controller last heard its
+    agent, ``status`` UP or DOWN accordingly (placement uses UP hosts only)."""
+
+    __tablename__ = "host"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    agent_url: Mapped[str | None] = mapped_column(String(255))
+    tunnel_ip: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="UNKNOWN")
+    last_seen: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    amphorae: Mapped[int] = mapped_column(Integer, default=0)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Subnet(IdMixin, TimestampMixin, Base):

@@ -28,7 +28,7 @@ class DriverNotFound(Exception):
 
 def _noop_compute(settings: Settings, db: Database) -> ComputeDriver:
     from lbaas.drivers.compute.noop import NoopComputeDriver
-    return NoopComputeDriver()
+    return NoopComputeDriver(lambda: list(settings.compute.hosts))
 
 
 def _netns_compute(settings: Settings, db: Database) -> ComputeDriver:
@@ -39,7 +39,20 @@ def _netns_compute(settings: Settings, db: Database) -> ComputeDriver:
                               host=settings.DEFAULT.host,
                               controller_ip_port_list=tuple(heartbeats.controller_ip_port_list(settings)),
                               heartbeat_interval=settings.health_manager.heartbeat_interval,
-                              heartbeat_key=heartbeats.heartbeat_key(settings))
+                              heartbeat_key=heartbeats.heartbeat_key(settings),
+                              hosts=lambda: list(settings.compute.hosts))
+
+
+def _agent_compute(settings: Settings, db: Database) -> ComputeDriver:
+    from lbaas.certs import store
+    from lbaas.drivers.compute.agent import ComputeAgentDriver
+    from lbaas.health import settings as heartbeats
+    paths = store.ensure(settings)
+    return ComputeAgentDriver(db, paths.client_cert, paths.server_ca, amphora_agent={
+        "bind_port": settings.haproxy_amphora.bind_port,
+        "controller_ip_port_list": heartbeats.controller_ip_port_list(settings),
+        "heartbeat_interval": settings.health_manager.heartbeat_interval,
+        "heartbeat_key": heartbeats.heartbeat_key(settings)})
 
 
 def _noop_network(settings: Settings, db: Database) -> NetworkDriver:
@@ -78,7 +91,8 @@ def _local_certificates(settings: Settings, db: Database) -> CertificateDriver:
 Factory = Callable[[Settings, Database], Any]
 AVAILABLE: dict[tuple[str, str], dict[str, Factory]] = {
     ("controller_worker", "compute_driver"): {
-        "compute_noop_driver": _noop_compute, "compute_netns_driver": _netns_compute},
+        "compute_noop_driver": _noop_compute, "compute_netns_driver": _netns_compute,
+        "compute_agent_driver": _agent_compute},
     ("controller_worker", "network_driver"): {
         "network_noop_driver": _noop_network, "network_local_driver": _local_network},
     ("controller_worker", "amphora_driver"): {

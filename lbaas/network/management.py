@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from lbaas.config import ConfigError, Networking, Settings
 from lbaas.db.engine import Database
 from lbaas.db.models import Network, Port, Subnet
-from lbaas.network import addresses, ports, registry
+from lbaas.network import addresses, hosts, ports, registry, segments
 from lbaas.network.addresses import Pool
 from lbaas.network.bridge import Bridges
-from lbaas.network.errors import NetworkError
+from lbaas.network.errors import BridgeError, NetworkError
 
 T = TypeVar("T")
 
@@ -101,12 +101,41 @@ def layout(networking: Networking) -> ManagementLayout:
     return ManagementLayout(subnet=spec, controller_ip=controller)
 
 
-def _network(session: Session, bridge: str) -> Network:
+def _network(session: Session, networking: Networking) -> Network:
     network = session.scalar(select(Network).where(Network.name == MANAGEMENT_NETWORK))
     if network is None:
-        network = registry.create_network(session, MANAGEMENT_NETWORK, bridge=bridge,
-                                          shared=False)
+        network = registry.create_network(
+            session, MANAGEMENT_NETWORK, bridge=networking.lb_network_bridge, shared=False,
+            network_type=networking.lb_network_type,
+            segmentation_id=networking.lb_network_segmentation_id,
+            physical_network=networking.lb_network_physical_network,
+            vni_range=networking.vni_ranges)
+    elif network.network_type != networking.lb_network_type:
+        raise ConfigError(f"[networking] lb_network_type is {networking.lb_network_type} but "
+                          f"the management network is {network.network_type}: it cannot change "
+                          "while amphorae may use it; set it back")
     return network
+
+
+def segment(session: Session, settings: Settings) -> segments.Segment:
+    """This controller's side of the management network, with every other host as a peer."""
+    network = session.scalar(select(Network).where(Network.name == MANAGEMENT_NETWORK))
+    if network is None:
+        raise ConfigError("the management network does not exist yet; start `lbaas worker` "
+                          "or `lbaas up` once")
+    own = settings.networking.local_ip
+    return registry.segment_of(network, [address for address in
+                                         hosts.tunnel_addresses(session) if address != own])
+
+
+def local_side(settings: Settings, bridges: Bridges | None = None) -> segments.Host:
+    """This controller as a host of the segments: its tunnel address and interface mappings."""
+    try:
+        mappings = segments.parse_mappings(settings.networking.physical_interface_mappings)
+    except ValueError as exc:
+        raise ConfigError(f"[networking] {exc}") from exc
+    return segments.Host(local_ip=settings.networking.local_ip,
+                         physical_interface_mappings=mappings, bridges=bridges or Bridges())
 
 
 def _subnet(session: Session, network: Network, spec: addresses.SubnetSpec) -> Subnet:
@@ -154,15 +183,21 @@ def ensure_management_network(db: Database, settings: Settings,
     plan = layout(settings.networking)
     try:
         with db.write() as session:
-            network = _network(session, settings.networking.lb_network_bridge)
+            network = _network(session, settings.networking)
             moved = _release_moved_controller_address(session, plan, settings.DEFAULT.host)
             subnet = _subnet(session, network, plan.subnet)
             _hold_controller_address(session, subnet, plan, settings.DEFAULT.host)
+            hosts.register_controller(session, settings.DEFAULT.host,
+                                      settings.networking.local_ip)
+            joined = segment(session, settings)
     except NetworkError as exc:
         raise ConfigError(f"the management network cannot take the [networking] lb_network_* "
                           f"and controller_ip settings: {exc}") from exc
     bridges = bridges or Bridges()
-    bridges.ensure(settings.networking.lb_network_bridge)
+    try:
+        local_side(settings, bridges).ensure(joined)
+    except BridgeError as exc:
+        raise ConfigError(f"the management network cannot reach the other hosts: {exc}") from exc
     bridges.set_address(settings.networking.lb_network_bridge, plan.controller_interface,
                         replacing=moved)
     return subnet

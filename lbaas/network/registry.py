@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lbaas.db.models import Network, Port, Subnet
-from lbaas.network import addresses
+from lbaas.network import addresses, segments
 from lbaas.network.bridge import bridge_name, valid_interface_name
 from lbaas.network.errors import Duplicate, InUse, InvalidAddress, InvalidNetwork, InvalidSubnet, NotFound
 
@@ -64,24 +64,76 @@ def _check_name_free(session: Session, model: type, name: str, kind: str) -> Non
 
 
 def create_network(session: Session, name: str, *, physical_interface: str | None = None,
-                   project_id: str | None = None, shared: bool = True, mtu: int = 1500,
-                   bridge: str | None = None) -> Network:
-    """A new network; its bridge is ``lbr-<11 hex digits of the id>`` unless ``bridge`` is given."""
+                   project_id: str | None = None, shared: bool = True, mtu: int | None = None,
+                   bridge: str | None = None, network_type: str = segments.LOCAL,
+                   segmentation_id: int | None = None, physical_network: str | None = None,
+                   vni_range: str = "1000:1999") -> Network:
+    """A new network; its bridge is ``lbr-<11 hex digits of the id>`` unless ``bridge`` is
+    given. A VXLAN network takes the lowest free VNI of ``vni_range`` unless it names one,
+    and its MTU defaults to 1500 less the VXLAN headers."""
     _check_name_free(session, Network, name, "network")
+    if network_type not in segments.NETWORK_TYPES:
+        raise InvalidNetwork(f"network type {network_type} is not supported; use one of "
+                             f"{', '.join(segments.NETWORK_TYPES)}")
     if physical_interface is not None:
+        if network_type != segments.LOCAL:
+            raise InvalidNetwork("--physical-interface is for a local network (one host); "
+                                 "a flat network names its --provider-physical-network")
         if not valid_interface_name(physical_interface):
             raise InvalidNetwork(f"'{physical_interface}' is not a valid interface name")
         holder = session.scalar(select(Network).where(Network.physical_interface == physical_interface))
         if holder is not None:
             raise Duplicate(f"interface {physical_interface} already belongs to network {holder.name}")
+    if (network_type == segments.FLAT) != bool(physical_network):
+        raise InvalidNetwork("a flat network needs --provider-physical-network, and only a flat "
+                             "network has one")
+    if network_type == segments.VXLAN:
+        segmentation_id = _vni(session, segmentation_id, vni_range)
+    elif segmentation_id is not None:
+        raise InvalidNetwork("only a vxlan network has a segmentation id (VNI)")
+    if mtu is None:
+        mtu = 1500 - segments.VXLAN_OVERHEAD if network_type == segments.VXLAN else 1500
     if not 68 <= mtu <= 65535:
         raise InvalidNetwork(f"mtu {mtu} is out of range; use 68 to 65535 (usually 1500)")
     network_id = str(uuid.uuid4())
     network = Network(id=network_id, name=name, project_id=project_id, shared=shared, mtu=mtu,
-                      bridge=bridge or bridge_name(network_id), physical_interface=physical_interface)
+                      bridge=bridge or bridge_name(network_id), physical_interface=physical_interface,
+                      network_type=network_type, segmentation_id=segmentation_id,
+                      physical_network=physical_network)
     session.add(network)
     session.flush()
     return network
+
+
+def _vni(session: Session, requested: int | None, vni_range: str) -> int:
+    """The requested VNI if free, else the lowest free one of ``vni_range`` (start:end)."""
+    taken = set(session.scalars(select(Network.segmentation_id)
+                                .where(Network.segmentation_id.is_not(None))))
+    if requested is not None:
+        if not 1 <= requested <= 16777215:
+            raise InvalidNetwork(f"VNI {requested} is out of range; use 1 to 16777215")
+        if requested in taken:
+            raise Duplicate(f"VNI {requested} is taken by another network; choose another")
+        return requested
+    try:
+        start, end = (int(part) for part in vni_range.split(":"))
+    except ValueError as exc:
+        raise InvalidNetwork(f"[networking] vni_ranges {vni_range!r} is not start:end") from exc
+    free = next((vni for vni in range(start, end + 1) if vni not in taken), None)
+    if free is None:
+        raise InvalidNetwork(f"no free VNI left in [networking] vni_ranges {vni_range}; "
+                             "widen the range")
+    return free
+
+
+def segment_of(network: Network, peers: Sequence[str] = ()) -> segments.Segment:
+    """What a host needs of ``network``; ``peers``: the other hosts' tunnel addresses."""
+    return segments.Segment(
+        network_id=network.id, bridge=network.bridge, network_type=network.network_type,
+        mtu=network.mtu, segmentation_id=network.segmentation_id,
+        physical_network=network.physical_network,
+        physical_interface=network.physical_interface,
+        peers=tuple(peers) if network.network_type == segments.VXLAN else ())
 
 
 def _ports_on(session: Session, subnet_ids: Sequence[str]) -> list[Port]:

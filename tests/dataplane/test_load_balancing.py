@@ -159,9 +159,9 @@ def test_failed_create_reverts_and_leaves_nothing_behind(dataplane, topology, dr
         built.append(amphora_id)
         return build_amphora(amphora_id, **kwargs)
 
-    def recording_attach(compute_id, port):
+    def recording_attach(compute_id, port, host=None):
         attached.append(port.id)
-        return attach_port(compute_id, port)
+        return attach_port(compute_id, port, host=host)
 
     def unreachable(*_args, **_kwargs):
         raise RuntimeError("the VIP cannot be plugged")

@@ -193,6 +193,7 @@ def test_spares_are_spread_over_the_compute_hosts(context):
 
 
 def test_active_standby_takes_spares_on_two_different_hosts(context):
+    context.settings.compute.hosts = ["host-a", "host-b"]
     context.settings.house_keeping.spare_amphora_pool_size = 3
     _fill(context)
     with context.db.write() as session:

@@ -54,7 +54,7 @@ def check(ctx: FlowContext) -> int:
         rows = session.execute(select(Amphora.id, Amphora.cached_zone).where(*IN_POOL)
                                .order_by(Amphora.created_at, Amphora.id)).all()
         missing = max(0, size - len(rows))
-        for host in _spread(ctx.settings.compute.hosts, [host for _, host in rows], missing):
+        for host in _spread(ctx.drivers.compute.hosts(), [host for _, host in rows], missing):
             amphora_id = amphora_tasks.new_amphora(ctx, None, host, session=session)
             jobs.enqueue(session, "build_spare", amphora_id=amphora_id)
     if missing:

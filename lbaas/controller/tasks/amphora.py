@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.drivers.compute import placement
+from lbaas.drivers.compute.base import HostUnreachable
+from lbaas.network import hosts
 from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer, new_id
 
 LOG = logging.getLogger(__name__)
@@ -106,8 +108,9 @@ def claim_spare(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
     with ctx.db.read() as session:
         spares = session.execute(select(Amphora.id, Amphora.cached_zone).where(*SPARE)
                                  .order_by(Amphora.created_at, Amphora.id)).all()
+    placeable = set(ctx.drivers.compute.hosts())
     for amphora_id, host in spares:
-        if host in avoid_hosts:
+        if host in avoid_hosts or host not in placeable:  # its host is down, or full
             continue
         with ctx.write() as session:
             taken = session.execute(
@@ -128,32 +131,82 @@ def _ensure_role(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
     """An ALLOCATED amphora for ``lb_id`` in ``role``: the one there is, the one a crashed
     run of this flow left half-built (booted again), a spare, or a new one. Returns its
     host: not one of ``avoid_hosts`` (those of the pair's other amphora) with [nova]
-    enable_anti_affinity, and preferably not one of them without."""
+    enable_anti_affinity, and preferably not one of them without. A host that does not
+    answer is marked DOWN and the amphora placed on another."""
+    unreachable: set[str | None] = set()
+    while True:
+        amphora_id = _half_built(ctx, lb_id, role)
+        if amphora_id is None:
+            return _host_of(ctx, lb_id, role)
+        if not amphora_id:
+            spare = _take_spare(ctx, lb_id, role, priority, avoid_hosts | unreachable)
+            if spare is not None:
+                return spare
+            host = placement.choose_host(
+                [h for h in ctx.drivers.compute.hosts() if h not in unreachable],
+                avoid=avoid_hosts, load=_host_load(ctx),
+                strict=ctx.settings.nova.enable_anti_affinity)
+            amphora_id = new_amphora(ctx, lb_id, host, role, priority)
+        try:
+            amphora = boot(ctx, amphora_id)
+        except HostUnreachable as exc:
+            unreachable.add(_abandon(ctx, amphora_id, exc))
+            continue
+        _set(ctx, amphora_id, status=constants.ALLOCATED)
+        return amphora.cached_zone
+
+
+def _half_built(ctx: FlowContext, lb_id: str, role: str) -> str | None:
+    """The amphora in ``role`` this flow left half-built (to boot again), "" if there is
+    none to resume, None if the role already has its ALLOCATED amphora."""
     with ctx.db.read() as session:
         present = session.scalars(select(Amphora).where(
             Amphora.load_balancer_id == lb_id, Amphora.role == role,
             Amphora.status.in_((constants.ALLOCATED, *BUILDING)))
             .order_by(Amphora.created_at)).first()
-    if present is not None and present.status == constants.ALLOCATED:
-        return present.cached_zone
-    if present is not None:
-        LOG.info("load balancer %s: finishing the build of amphora %s (%s)", lb_id,
-                 present.id, present.status)
-        amphora_id = present.id
-    else:
-        strict = ctx.settings.nova.enable_anti_affinity
-        spare = claim_spare(ctx, lb_id, role, priority, avoid_hosts)
-        if spare is None and not strict and avoid_hosts:
-            spare = claim_spare(ctx, lb_id, role, priority, set())
-        if spare is not None:
-            with ctx.db.read() as session:
-                return session.get(Amphora, spare, options=ROW_ONLY).cached_zone
-        host = placement.choose_host(ctx.settings.compute.hosts, avoid=avoid_hosts,
-                                     load=_host_load(ctx), strict=strict)
-        amphora_id = new_amphora(ctx, lb_id, host, role, priority)
-    amphora = boot(ctx, amphora_id)
-    _set(ctx, amphora_id, status=constants.ALLOCATED)
-    return amphora.cached_zone
+    if present is None:
+        return ""
+    if present.status == constants.ALLOCATED:
+        return None
+    LOG.info("load balancer %s: finishing the build of amphora %s (%s)", lb_id, present.id,
+             present.status)
+    return present.id
+
+
+def _host_of(ctx: FlowContext, lb_id: str, role: str) -> str | None:
+    with ctx.db.read() as session:
+        return session.scalar(select(Amphora.cached_zone).where(
+            Amphora.load_balancer_id == lb_id, Amphora.role == role,
+            Amphora.status == constants.ALLOCATED))
+
+
+def _take_spare(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
+                avoid_hosts: set[str | None]) -> str | None:
+    """Claim a spare (off ``avoid_hosts`` if it must, or can); its host, or None."""
+    strict = ctx.settings.nova.enable_anti_affinity
+    spare = claim_spare(ctx, lb_id, role, priority, avoid_hosts)
+    if spare is None and not strict and avoid_hosts:
+        spare = claim_spare(ctx, lb_id, role, priority, set())
+    if spare is None:
+        return None
+    with ctx.db.read() as session:
+        return session.get(Amphora, spare, options=ROW_ONLY).cached_zone
+
+
+def _abandon(ctx: FlowContext, amphora_id: str, error: HostUnreachable) -> str | None:
+    """The amphora's host does not answer: forget the amphora (the reconciler removes what
+    was made of it if the host comes back), mark the host DOWN; returns the host."""
+    with ctx.write() as session:
+        amphora = session.get(Amphora, amphora_id, options=ROW_ONLY)
+        host = amphora.cached_zone if amphora else None
+        session.execute(delete(Amphora).where(Amphora.id == amphora_id))
+        if host:
+            hosts.mark_down(session, host)
+    LOG.warning("amphora %s could not be built on host %s (%s); placing it on another host",
+                amphora_id, host, error)
+    for port in ctx.drivers.network.ports_of(amphora_id):
+        ctx.drivers.network.release_port(port.id)
+    return host
 
 
 def _host_load(ctx: FlowContext) -> dict[str, int]:
@@ -165,8 +218,14 @@ def _host_load(ctx: FlowContext) -> dict[str, int]:
 
 
 def destroy(ctx: FlowContext, amphora: Amphora) -> None:
-    """Remove the instance and give back every address the amphora held."""
-    ctx.drivers.compute.delete(amphora.compute_id or ctx.drivers.compute.compute_id(amphora.id))
+    """Remove the instance and give back every address the amphora held. An instance on a
+    host that does not answer stays there (its host is down or cut off): the reconciler
+    removes it when the host is back, as its row then says it is gone."""
+    compute_id = amphora.compute_id or ctx.drivers.compute.compute_id(amphora.id)
+    try:
+        ctx.drivers.compute.delete(compute_id, host=amphora.cached_zone)
+    except HostUnreachable as exc:
+        LOG.warning("amphora %s: %s; it is removed when its host is back", amphora.id, exc)
     ctx.drivers.amphora.forget(amphora.id)
     for port in ctx.drivers.network.ports_of(amphora.id):
         ctx.drivers.network.release_port(port.id)

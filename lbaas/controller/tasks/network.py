@@ -60,7 +60,8 @@ def _plug(ctx: FlowContext, amphora: Amphora, subnet_id: str | None) -> tuple[Po
     """Allocate the amphora's port on the subnet and plug it in; returns it and its MAC."""
     port = ctx.drivers.network.allocate_port(amphora.id, subnet_id)
     ctx.crashpoint("port-allocated")
-    return port, ctx.drivers.compute.attach_port(amphora.compute_id or "", port)
+    return port, ctx.drivers.compute.attach_port(amphora.compute_id or "", port,
+                                                 host=amphora.cached_zone)
 
 
 def plug_vip(lb_id: str, with_vip: bool = True) -> Step:
@@ -136,7 +137,7 @@ def plug_member_networks(lb_id: str) -> Step:
                 _plugging(ctx, amphora.id, subnet_id, done=True)
             for port in ports:
                 if port.subnet_id not in needed:
-                    compute.detach_port(amphora.compute_id or "", port)
+                    compute.detach_port(amphora.compute_id or "", port, host=amphora.cached_zone)
                     network.release_port(port.id)
     return Step("plug-member-networks", execute)
 

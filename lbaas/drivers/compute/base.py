@@ -2,6 +2,8 @@
 
 Every method may be called again for the same amphora or port (after a crash, by the
 flow run again): each makes what is missing and leaves alone what is already there.
+``host`` names where the amphora runs (its row's ``cached_zone``); a driver that runs
+amphorae on one machine only does not need it.
 """
 from __future__ import annotations
 
@@ -18,10 +20,24 @@ class ComputeInstance:
     host: str | None = None
 
 
+class HostUnreachable(Exception):
+    """The amphora's host does not answer (down, or cut off): what runs there cannot be
+    changed now; the reconciler finishes the job when the host is back."""
+
+
 class ComputeDriver(abc.ABC):
     @abc.abstractmethod
     def compute_id(self, amphora_id: str) -> str:
         """The id the amphora's instance has once built (written in its row beforehand)."""
+
+    @abc.abstractmethod
+    def hosts(self) -> list[str]:
+        """The hosts a new amphora may be placed on now."""
+
+    def reconciled_hosts(self) -> list[str | None]:
+        """The hosts whose instances the reconciler compares with the rows, one at a time
+        (None: this driver's single machine, whatever the amphorae's host labels)."""
+        return [None]
 
     @abc.abstractmethod
     def build(self, amphora_id: str, *, management_port: Port, files: dict[str, bytes],
@@ -31,20 +47,20 @@ class ComputeDriver(abc.ABC):
         half-built amphora, it finishes it."""
 
     @abc.abstractmethod
-    def delete(self, compute_id: str) -> None:
+    def delete(self, compute_id: str, host: str | None = None) -> None:
         """Remove the amphora and everything it ran; removing a removed one is no error."""
 
     @abc.abstractmethod
-    def instances(self) -> dict[str, bool] | None:
-        """The amphorae this driver finds made, wholly or in part, by id, each with whether
-        it runs (the reconciler removes those that no live row owns, and fails over live
-        rows whose amphora does not run); None if it cannot tell."""
+    def instances(self, host: str | None = None) -> dict[str, bool] | None:
+        """The amphorae this driver finds made on ``host``, wholly or in part, by id, each
+        with whether it runs (the reconciler removes those that no live row owns, and fails
+        over live rows whose amphora does not run); None if it cannot tell."""
 
     @abc.abstractmethod
-    def attach_port(self, compute_id: str, port: Port) -> str:
+    def attach_port(self, compute_id: str, port: Port, host: str | None = None) -> str:
         """Plug ``port`` into the amphora as a new interface (if it is not plugged yet);
         returns its MAC address."""
 
     @abc.abstractmethod
-    def detach_port(self, compute_id: str, port: Port) -> None:
+    def detach_port(self, compute_id: str, port: Port, host: str | None = None) -> None:
         """Unplug ``port``; unplugging an unplugged port is not an error."""

@@ -85,10 +85,12 @@ def _cmdline(pid: int) -> list[str]:
 class NetnsComputeDriver(ComputeDriver):
     def __init__(self, amphorae_path: Path, agent_port: int = 9443, host: str | None = None,
                  python: str = sys.executable, controller_ip_port_list: tuple[str, ...] = (),
-                 heartbeat_interval: float = 10.0, heartbeat_key: str = "") -> None:
+                 heartbeat_interval: float = 10.0, heartbeat_key: str = "",
+                 hosts: Callable[[], list[str]] | None = None) -> None:
         self.amphorae_path = amphorae_path
         self.agent_port = agent_port
         self.host = host
+        self._hosts = hosts or (lambda: [host] if host else [])
         self.python = python
         self.heartbeat = {"controller_ip_port_list": controller_ip_port_list,
                           "heartbeat_interval": heartbeat_interval, "heartbeat_key": heartbeat_key}
@@ -98,6 +100,10 @@ class NetnsComputeDriver(ComputeDriver):
 
     def compute_id(self, amphora_id: str) -> str:
         return namespace_of(amphora_id)
+
+    def hosts(self) -> list[str]:
+        """``[compute] hosts``: labels of failure domains, all on this machine."""
+        return self._hosts()
 
     def build(self, amphora_id: str, *, management_port: Port, files: dict[str, bytes],
               host: str | None = None) -> ComputeInstance:
@@ -150,7 +156,7 @@ class NetnsComputeDriver(ComputeDriver):
     def _agent_running(self, namespace: str) -> bool:
         return any(AGENT_MODULE in _cmdline(pid) for pid in self._namespace_pids(namespace))
 
-    def delete(self, compute_id: str) -> None:
+    def delete(self, compute_id: str, host: str | None = None) -> None:
         """Stop every process of the amphora, delete its namespace (its veths go with it),
         remove its files."""
         if not compute_id.startswith(NAMESPACE_PREFIX):
@@ -167,7 +173,7 @@ class NetnsComputeDriver(ComputeDriver):
         _ip("netns", "del", compute_id, check=False)
         shutil.rmtree(self.directory(amphora_id), ignore_errors=True)
 
-    def instances(self) -> dict[str, bool]:
+    def instances(self, host: str | None = None) -> dict[str, bool]:
         """Amphorae of this deployment found on the host: a directory under ``base_path``
         (other deployments' namespaces have theirs elsewhere), or a process running from
         one; each runs if its namespace is there."""
@@ -189,12 +195,12 @@ class NetnsComputeDriver(ComputeDriver):
                         break
         return found
 
-    def attach_port(self, compute_id: str, port: Port) -> str:
+    def attach_port(self, compute_id: str, port: Port, host: str | None = None) -> str:
         ifname = port_ifname(port.id)
         self._ensure_plugged(compute_id, port, ifname)
         return _ip("-n", compute_id, "-br", "link", "show", ifname).stdout.split()[2]
 
-    def detach_port(self, compute_id: str, port: Port) -> None:
+    def detach_port(self, compute_id: str, port: Port, host: str | None = None) -> None:
         _ip("link", "del", host_ifname(port.id), check=False)
 
     def _ensure_plugged(self, namespace: str, port: Port, ifname: str) -> None:

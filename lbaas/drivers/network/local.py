@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from lbaas.db.engine import Database
 from lbaas.db.models import Port as PortRow
 from lbaas.drivers.network.base import NetworkDriver, Port, VipRequest
-from lbaas.network import ports, registry
+from lbaas.network import ports, registry, segments
 from lbaas.network.bridge import Bridges
 from lbaas.network.errors import NoFreeAddress, NotFound
 from lbaas.network.management import MANAGEMENT_SUBNET
@@ -32,10 +32,13 @@ class LocalNetworkDriver(NetworkDriver):
                     mac_address=row.mac_address, created_at=row.created_at)
 
     def _plugged(self, session: Session, row: PortRow) -> Port:
-        """A port about to be plugged: its network's bridge exists (created again after a
-        reboot, with its physical interface). Only allocation checks this: reading ports
-        runs no command."""
-        self.bridges.ensure_network(registry.get_subnet(session, row.subnet_id).network)
+        """A port about to be plugged: a local network's bridge exists on this host (created
+        again after a reboot, with its physical interface); a VXLAN or flat network is
+        joined by the host that plugs into it (its compute agent), not by the controller.
+        Only allocation checks this: reading ports runs no command."""
+        network = registry.get_subnet(session, row.subnet_id).network
+        if network.network_type == segments.LOCAL:
+            self.bridges.ensure_network(network)
         return self._port(session, row)
 
     def _allocate_vip(self, session: Session, request: VipRequest) -> PortRow:
