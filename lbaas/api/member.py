@@ -255,7 +255,7 @@ def update(pool_id: str, member_id: str, body: MemberRootPUT, api: ApiState = De
     with api.db.write() as session:
         pool = _pool(session, pool_id, ctx)
         member = _member(session, pool, member_id, ctx)
-        lock_pool(session, pool)
+        lock_pool(session, pool, constants.DELETABLE_STATUSES)
         apply_changes(member, updates(body.member, PUT_DEFAULTS), RENAMES)
         member.provisioning_status = constants.PENDING_UPDATE
         session.flush()
@@ -271,7 +271,7 @@ def delete(pool_id: str, member_id: str, api: ApiState = Depends(state),
     with api.db.write() as session:
         pool = _pool(session, pool_id, ctx)
         member = _member(session, pool, member_id, ctx)
-        lock_pool(session, pool)
+        lock_pool(session, pool, constants.DELETABLE_STATUSES)
         member.provisioning_status = constants.PENDING_DELETE
         submit_change(session, pool.load_balancer_id, member=[member.id])
     api.wakeup.notify()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 import uuid
 from collections.abc import Iterable
 from typing import Annotated, Any
@@ -12,6 +11,8 @@ from pydantic import (
     StringConstraints,
 )
 from pydantic_core import core_schema
+
+from lbaas import validate
 
 
 def _uuid(value: str) -> str:
@@ -49,16 +50,13 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 MAX_DB_INTEGER = 2**31 - 1
 
 
-def matching(pattern: str) -> AfterValidator:
-    """A string check against a Python regex (lookarounds allowed), in WSME's words."""
-    compiled = re.compile(pattern)
+def _one_line(value: str) -> str:
+    validate.no_control_characters(value, "value")
+    return value
 
-    def check(value: str) -> str:
-        if not compiled.search(value):
-            raise ValueError(f"Value should match the pattern {pattern}")
-        return value
 
-    return AfterValidator(check)
+no_control_characters = AfterValidator(_one_line)
+"""A string without control characters (so it stays on its line wherever it is written)."""
 
 
 class OneOf:
