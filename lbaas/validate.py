@@ -138,6 +138,13 @@ def redirect_url(value: str) -> str:
     return value
 
 
+def server_address(value: str) -> str:
+    """A member's (or monitor's) address as haproxy resolves it: no IPv6 zone."""
+    if "%" in value:
+        _fail("an address with a zone (link-local) cannot be a member address")
+    return value
+
+
 def no_control_characters(value: str, what: str) -> str:
     if CONTROL_CHARACTERS.search(value):
         _fail(f"Invalid characters in {what}")

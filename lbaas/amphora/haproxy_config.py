@@ -575,9 +575,12 @@ def _server(member: models.Member, pool: models.Pool, monitor: models.HealthMoni
             delay=monitor.delay, fall=monitor.fall_threshold, rise=monitor.rise_threshold,
             ssl=monitor.type in SSL_CHECKS, address=member.monitor_address,
             port=member.monitor_port)
+    where = f"member {member.id}"
+    if member.monitor_address:
+        _checked(validate.server_address, member.monitor_address, f"{where}: monitor_address")
     return Server(
         name=member.id,
-        address=member.ip_address,
+        address=_checked(validate.server_address, member.ip_address, f"{where}: address"),
         port=member.protocol_port,
         weight=member.weight,
         check=check,

@@ -85,7 +85,7 @@ class OneOf:
 class Schema(BaseModel):
     """Base of every request body: unknown attributes are errors, as with WSME."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
 
 
 def updates(body: BaseModel, defaults: dict[str, Any]) -> dict[str, Any]:
