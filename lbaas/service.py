@@ -10,7 +10,7 @@ import uvicorn
 
 from lbaas import drivers as driver_registry
 from lbaas import host
-from lbaas.api import keystone, policy
+from lbaas.api import keystone, policy, server
 from lbaas.amphora import keepalived_config
 from lbaas.api.app import create_app
 from lbaas.api.common import ApiState
@@ -119,4 +119,4 @@ def serve_api(services: Services) -> None:
     api = services.settings.api_settings
     app = create_app(services.api_state)
     uvicorn.run(app, host=api.bind_host, port=api.bind_port, log_level="warning",
-                access_log=services.settings.DEFAULT.debug)
+                access_log=services.settings.DEFAULT.debug, http=server.http_protocol())

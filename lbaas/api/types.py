@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler,
-    StringConstraints,
+    StringConstraints, model_validator,
 )
-from pydantic_core import core_schema
+from pydantic_core import PydanticCustomError, core_schema
 
 from lbaas import validate
 
@@ -82,10 +82,48 @@ class OneOf:
         return result
 
 
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _lone_surrogate(value: Any, path: str) -> tuple[str, str] | None:
+    """(where, text) of the first string in ``value`` that is not valid Unicode text.
+
+    JSON can carry a lone surrogate (``"\\ud800"``); no database or response can store it.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return _printable(path), _printable(value)
+        return None
+    items: Iterable[tuple[Any, Any]] = (
+        value.items() if isinstance(value, dict)
+        else enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        where = path if isinstance(key, int) else str(key)
+        found = _lone_surrogate(key, where) or _lone_surrogate(item, where)
+        if found:
+            return found
+    return None
+
+
 class Schema(BaseModel):
-    """Base of every request body: unknown attributes are errors, as with WSME."""
+    """Base of every request body: unknown attributes are errors, as with WSME; values are
+    taken as sent (``true`` is not 1, ``"80"`` not 80); text must be valid Unicode."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:
+        found = _lone_surrogate(data, "body")
+        if found:
+            field, text = found
+            raise PydanticCustomError(
+                "invalid_text", "Value should be valid Unicode text (no lone surrogates)",
+                {"field": field, "text": text})
+        return data
 
 
 def updates(body: BaseModel, defaults: dict[str, Any]) -> dict[str, Any]:
