@@ -38,8 +38,7 @@ def _netns_compute(settings: Settings, db: Database) -> ComputeDriver:
                               agent_port=settings.haproxy_amphora.bind_port,
                               host=settings.DEFAULT.host,
                               controller_ip_port_list=tuple(heartbeats.controller_ip_port_list(settings)),
-                              heartbeat_interval=settings.health_manager.heartbeat_interval,
-                              heartbeat_key=heartbeats.heartbeat_key(settings))
+                              heartbeat_interval=settings.health_manager.heartbeat_interval)
 
 
 def _noop_network(settings: Settings, db: Database) -> NetworkDriver:
@@ -72,7 +71,8 @@ def _noop_certificates(settings: Settings, db: Database) -> CertificateDriver:
 
 def _local_certificates(settings: Settings, db: Database) -> CertificateDriver:
     from lbaas.drivers.certificates.local import LocalCertificateDriver
-    return LocalCertificateDriver(settings)
+    from lbaas.health import settings as heartbeats
+    return LocalCertificateDriver(settings, heartbeats.heartbeat_key(settings))
 
 
 Factory = Callable[[Settings, Database], Any]
