@@ -573,7 +573,7 @@ def _server(member: models.Member, pool: models.Pool, monitor: models.HealthMoni
     if monitor is not None:
         check = ServerCheck(
             delay=monitor.delay, fall=monitor.fall_threshold, rise=monitor.rise_threshold,
-            ssl=monitor.type in SSL_CHECKS, address=member.monitor_address,
+            ssl=monitor.type in SSL_CHECKS, address=_bare_address(member.monitor_address),
             port=member.monitor_port)
     where = f"member {member.id}"
     if member.monitor_address:
@@ -589,6 +589,12 @@ def _server(member: models.Member, pool: models.Pool, monitor: models.HealthMoni
         backup=bool(member.backup),
         disabled=not member.enabled,
     )
+
+
+def _bare_address(address: str | None) -> str | None:
+    """An address without a port: IPv6 in brackets (``addr 2001:db8::10`` would read
+    ``:10`` as a port)."""
+    return f"[{address}]" if address and ":" in address else address
 
 
 def _word(value: str | None, what: str) -> str:

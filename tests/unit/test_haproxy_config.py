@@ -176,7 +176,7 @@ CASES: dict[str, Callable[[], models.LoadBalancer]] = {
     "monitor_tcp_with_monitor_address": lambda: tcp_lb(
         health_monitor=monitor("TCP"),
         members=(member(1, monitor_address="10.0.2.11", monitor_port=9000),
-                 member(2, monitor_port=9000))),
+                 member(2, monitor_port=9000), member(3, monitor_address="2001:db8:2::13"))),
     "monitor_tls_hello": lambda: load_balancer(listener("HTTPS", 443, pool(
         "HTTPS", health_monitor=monitor("TLS-HELLO")))),
     "monitor_ping": lambda: tcp_lb(health_monitor=monitor("PING")),
