@@ -23,6 +23,7 @@ upstream lets through what haproxy then refuses:
 from __future__ import annotations
 
 import re
+from typing import NoReturn
 
 from lbaas import constants
 
@@ -63,7 +64,7 @@ MIN_DELAY_SECONDS = 1
 """haproxy refuses ``inter 0``: a monitor checks at most once a second."""
 
 
-def _fail(reason: str) -> None:
+def _fail(reason: str) -> NoReturn:
     raise InvalidValue(reason)
 
 
@@ -196,7 +197,6 @@ def _check_l7rule(rule_type: str | None, compare_type: str | None, key: str | No
                   value: str | None) -> None:
     if not value:
         _fail("Invalid L7 Rule: L7 rule type requires a value")
-    assert value is not None
     if rule_type not in constants.L7RULE_TYPES:
         _fail("Invalid L7 Rule: invalid rule type")
     if compare_type not in constants.L7RULE_COMPARE_TYPES:
@@ -223,7 +223,6 @@ def _check_keyed(rule_type: str, compare_type: str | None, key: str | None, valu
     """HEADER and COOKIE: a key in the token charset, a value in its charset or a regex."""
     if not key:
         _fail("Invalid L7 Rule: L7 rule type requires a key")
-    assert key is not None
     header_name(key)
     if compare_type == constants.L7RULE_COMPARE_TYPE_REGEX:
         regex(value)
@@ -260,5 +259,4 @@ def _check_ssl(rule_type: str, compare_type: str | None, key: str | None, value:
         no_control_characters(value, "comparison value")
     if not key:
         _fail(f"Invalid L7 Rule: L7rule type {rule_type} needs to specify a key and a value.")
-    assert key is not None
     distinguished_name_field(key)

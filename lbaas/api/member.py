@@ -170,8 +170,9 @@ def check_member_address(address: str | None, pool: Pool, settings: Settings,
     ip = ipaddress.ip_address(address)
     lb = pool.load_balancer
     own = [lb.vip_address, *(vip.ip_address for vip in lb.additional_vips),
-           *(address for amphora in lb.amphorae
-             for address in (amphora.vrrp_ip, amphora.ha_ip, amphora.lb_network_ip))] if lb else []
+           *(own_address for amphora in lb.amphorae
+             for own_address in (amphora.vrrp_ip, amphora.ha_ip, amphora.lb_network_ip))
+           ] if lb else []
     management = ipaddress.ip_network(settings.networking.lb_network_cidr, strict=False)
     if (_unusable(ip) or any(ip == ipaddress.ip_address(item) for item in own if item)
             or (ip.version == management.version and ip in management)):

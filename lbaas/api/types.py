@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler,
@@ -108,21 +108,38 @@ def _lone_surrogate(value: Any, path: str) -> tuple[str, str] | None:
     return None
 
 
-class Schema(BaseModel):
-    """Base of every request body: unknown attributes are errors, as with WSME; values are
-    taken as sent (``true`` is not 1, ``"80"`` not 80); text must be valid Unicode."""
+def _numeric(annotation: Any) -> bool:
+    """Whether a field holds a number (``int``, ``float``, optional or not)."""
+    if get_origin(annotation) is Annotated:
+        return _numeric(get_args(annotation)[0])
+    return annotation in (int, float) or any(
+        _numeric(member) for member in get_args(annotation) if member is not type(None))
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
+
+class Schema(BaseModel):
+    """Base of every request body: unknown attributes are errors, as with WSME; text must
+    be valid Unicode; a number is never a boolean (``true`` is not 1: pydantic's lax mode
+    would take it, and so did WSME). A numeric string still counts, as with WSME (the
+    ``openstack`` command sends ``"500"`` for ``--connection-limit 500``)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
     @model_validator(mode="before")
     @classmethod
-    def _valid_text(cls, data: Any) -> Any:
+    def _checked_input(cls, data: Any) -> Any:
         found = _lone_surrogate(data, "body")
         if found:
             field, text = found
             raise PydanticCustomError(
                 "invalid_text", "Value should be valid Unicode text (no lone surrogates)",
                 {"field": field, "text": text})
+        if isinstance(data, dict):
+            for name, field_info in cls.model_fields.items():
+                value = data.get(field_info.alias or name)
+                if isinstance(value, bool) and _numeric(field_info.annotation):
+                    raise PydanticCustomError(
+                        "bool_for_number", "Input should be a number, not a boolean",
+                        {"field": name, "text": str(value).lower()})
         return data
 
 

@@ -15,7 +15,7 @@ def _describe(error: dict) -> faults.APIError:
     value = error.get("input")
     if kind == "json_invalid":
         return faults.InvalidInput(field="body", value="", reason="Invalid JSON.")
-    if kind == "invalid_text":
+    if kind in ("invalid_text", "bool_for_number"):  # raised for a field by Schema
         context = error.get("ctx", {})
         return faults.InvalidInput(field=context.get("field", field), value=context.get("text"),
                                    reason=str(error.get("msg")) + ".")

@@ -44,11 +44,20 @@ def test_a_monitor_address_on_the_management_network_is_refused(client, pool):
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("protocol_port", True), ("weight", True), ("protocol_port", "80"), ("weight", 1.5),
+    ("protocol_port", True), ("weight", True), ("weight", False), ("weight", 1.5),
+    ("monitor_port", True),
 ])
-def test_numbers_are_numbers(client, pool, field, value):
+def test_booleans_are_not_numbers(client, pool, field, value):
     body = {"address": "192.0.2.10", "protocol_port": 80, field: value}
     fault(client.post(MEMBERS.format(pool["id"]), json={"member": body}), 400)
+
+
+def test_numbers_in_strings_are_numbers_as_upstream(client, pool):
+    """WSME took "80" for 80, and the openstack command sends such strings."""
+    response = client.post(MEMBERS.format(pool["id"]), json={"member": {
+        "address": "192.0.2.10", "protocol_port": "80", "weight": "3"}})
+    assert response.status_code == 201, response.text
+    assert response.json()["member"]["weight"] == 3
 
 
 def test_a_boolean_connection_limit_is_refused(client, pool):

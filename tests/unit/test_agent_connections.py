@@ -2,6 +2,7 @@
 its log stays bounded, and it listens on the management interface only."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import ssl
@@ -95,8 +96,8 @@ def test_the_agent_log_is_rotated_at_its_size_limit(agent_config, tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     conf = tmp_path / "amphora-agent.conf"
-    agent_config.__class__(**{**agent_config.__dict__, "bind_port": port, "log_file": log_file,
-                              "log_max_bytes": 4096, "log_backup_count": 1}).write(conf)
+    dataclasses.replace(agent_config, bind_port=port, log_file=log_file, log_max_bytes=4096,
+                        log_backup_count=1).write(conf)
     agent = subprocess.Popen([sys.executable, "-m", "lbaas.amphora.agent", "--config-file",
                               str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
