@@ -36,7 +36,7 @@ from sqlalchemy import insert
 
 from api_bench import machine, percentile
 from lbaas import config, service
-from lbaas.amphora.agent.status_message import wrap
+from lbaas.amphora.agent.status_message import amphora_key, wrap
 from lbaas.db.models import Amphora, Listener, LoadBalancer, Member, Pool
 from lbaas.drivers.compute.netns import namespace_of
 from lbaas.health.manager import HealthManager
@@ -87,14 +87,18 @@ def send_heartbeats(address: tuple[str, int], fleet: list[dict[str, Any]], rate:
     """A load generator process: ``rate`` signed heartbeats/s round-robin over ``fleet``."""
     import socket
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    seq = time.time_ns() // 1000
+    # From the clock in milliseconds, as agents do (the health manager drops a sequence
+    # far ahead of its clock); each amphora signs with its own key.
+    seq = time.time_ns() // 1_000_000
+    keys = {item["amphora"]: amphora_key(KEY, item["amphora"]) for item in fleet}
     started = time.monotonic()
     count = 0
     while (elapsed := time.monotonic() - started) < seconds:
         due = int(elapsed * rate) + 1
         while count < due:
             seq += 1
-            sock.sendto(wrap(heartbeat(fleet[count % len(fleet)], seq), KEY), address)
+            item = fleet[count % len(fleet)]
+            sock.sendto(wrap(heartbeat(item, seq), keys[item["amphora"]]), address)
             count += 1
         time.sleep(TICK_S)
     sent.value = count

@@ -126,13 +126,6 @@ L7RULE_COMPARE_TYPE_EQUAL_TO = "EQUAL_TO"
 L7RULE_COMPARE_TYPES = (L7RULE_COMPARE_TYPE_REGEX, L7RULE_COMPARE_TYPE_STARTS_WITH,
                         L7RULE_COMPARE_TYPE_ENDS_WITH, L7RULE_COMPARE_TYPE_CONTAINS,
                         L7RULE_COMPARE_TYPE_EQUAL_TO)
-# Character sets of RFCs 2616, 2965, 6265 and 7230, as upstream checks rule keys and values.
-HTTP_HEADER_NAME_REGEX = r"\A[a-zA-Z0-9!#$%&'*+-.^_`|~]+\Z"
-HTTP_COOKIE_VALUE_REGEX = r"\A[a-zA-Z0-9!#$%&'()*+-./:<=>?@[\]^_`{|}~]+\Z"
-HTTP_HEADER_VALUE_REGEX = r"""\A[a-zA-Z0-9!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~\\]+\Z"""
-HTTP_QUOTED_HEADER_VALUE_REGEX = r"""\A"[a-zA-Z0-9 \t!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~\\]*"\Z"""
-DISTINGUISHED_NAME_FIELD_REGEX = r"^([a-zA-Z][A-Za-z0-9-]*)$"
-
 # Quota resources: API name -> DB column
 QUOTA_RESOURCES = ("loadbalancer", "listener", "pool", "healthmonitor", "member", "l7policy", "l7rule")
 QUOTA_UNLIMITED = -1

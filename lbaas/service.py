@@ -133,8 +133,9 @@ def serve_api(services: Services) -> None:
     """Serve the API until interrupted (blocks)."""
     import uvicorn
 
+    from lbaas.api import server
     from lbaas.api.app import create_app
     api = services.settings.api_settings
     app = create_app(services.api_state)
     uvicorn.run(app, host=api.bind_host, port=api.bind_port, log_level="warning",
-                access_log=services.settings.DEFAULT.debug)
+                access_log=services.settings.DEFAULT.debug, http=server.http_protocol())

@@ -12,6 +12,10 @@ What is left out, as upstream does:
 
 * UDP and SCTP listeners (keepalived's LVS serves them, not haproxy);
 * objects in ``PENDING_DELETE`` (the change being applied removes them);
+* objects in ``ERROR``: a change that could not be applied leaves its objects ERROR, and
+  from then on they are not served (a policy with a rule in ERROR does not apply), so one
+  bad object cannot fail every later change of its load balancer. Updating such an object
+  (``PENDING_UPDATE``) puts it back; a load balancer in ERROR is still served whole;
 * a disabled load balancer or listener (no frontend, so its traffic stops), a disabled
   pool (no backend; its listener has no ``default_backend``), a disabled health monitor
   (no checks). A disabled member stays, marked ``disabled``.
@@ -31,22 +35,29 @@ upstream's order wins. A pool that only an L7 policy uses gets its backend too. 
 compares the extension of the path's last segment ("" when it has none), where upstream's
 ``path_end -m <match>`` would compare the whole path.
 
-A feature this renderer does not produce yet raises ``UnsupportedConfiguration`` rather
-than serving something else than what was asked: TERMINATED_HTTPS and PROMETHEUS
-listeners, and TLS towards members (pool ``tls_enabled``).
+A PROMETHEUS listener is a frontend whose ``/metrics`` is haproxy's Prometheus exporter
+(this load balancer's counters); any other path is denied.
+
+Values are checked with ``lbaas.validate``, the checks the API applies: one that fails
+raises ``UnsupportedConfiguration`` naming the object, never a broken line. So does a
+feature this renderer does not produce yet (the API refuses it too): TERMINATED_HTTPS
+listeners and TLS towards members (pool ``tls_enabled``).
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import jinja2
 
 from lbaas import constants as c
+from lbaas import validate
 from lbaas.amphora import jinja
 from lbaas.config import HaproxyAmphora
 from lbaas.db import models
@@ -61,7 +72,7 @@ RESERVED_FDS = 1000
 PEER_PORT = 1025
 """Port of the stick-table peers of an ACTIVE_STANDBY pair (``HAPROXY_BASE_PEER_PORT``)."""
 
-FRONTEND_MODES = {c.HTTP: "http", c.TCP: "tcp", c.HTTPS: "tcp"}
+FRONTEND_MODES = {c.HTTP: "http", c.TCP: "tcp", c.HTTPS: "tcp", c.PROMETHEUS: "http"}
 """haproxy mode per listener protocol; HTTPS is TLS passthrough, so tcp."""
 NOT_SERVED_BY_HAPROXY = (c.UDP, c.SCTP)
 BACKEND_MODES = {c.HTTP: "http", c.HTTPS: "tcp", c.TCP: "tcp"}
@@ -71,14 +82,10 @@ BALANCE = {"ROUND_ROBIN": "roundrobin", "LEAST_CONNECTIONS": "leastconn", "SOURC
 FORWARDED_PROTO = {c.HTTP: "http"}
 SSL_CHECKS = ("HTTPS", "TLS-HELLO")
 
-_EXPECTED_CODES = re.compile(r"^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$")
-_TOKEN = re.compile(r"^[A-Za-z0-9!$%&*+.^_`|~-]+$")
-_URL_PATH = re.compile(r"^/[^\s#'\"\\]*$")
-_HOST_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-_INTEGER = re.compile(r"^\d+$")
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 _ESCAPED = re.compile(r"""([\\ #'"])""")
 """Characters haproxy's configuration parser reads as syntax unless a backslash precedes them."""
+UNSERVED = (c.PENDING_DELETE, c.ERROR)
+"""Objects in these states are not rendered (see the module's docstring)."""
 
 ACL_MATCH = {
     c.L7RULE_COMPARE_TYPE_REGEX: "-m reg",
@@ -105,6 +112,9 @@ POLICY_ORDER = {
     c.L7POLICY_ACTION_REDIRECT_TO_POOL: 2,
 }
 """haproxy runs http-request rules, then redirects, then use_backend, wherever they stand."""
+
+
+T = TypeVar("T")
 
 
 class UnsupportedConfiguration(ValueError):
@@ -270,6 +280,8 @@ class Frontend:
     timeout_client: int
     timeout_tcp_inspect: int
     backends: tuple[Backend, ...]
+    prometheus: bool = False
+    """Serve haproxy's Prometheus exporter on ``/metrics`` (a PROMETHEUS listener)."""
 
 
 @dataclass(frozen=True)
@@ -323,18 +335,19 @@ def _global_maxconn(frontends: tuple[Frontend, ...], options: RenderOptions) -> 
     return min(total, cap)
 
 
-def _live(obj: models.StatusMixin) -> bool:
-    """Not being deleted by the change this configuration applies."""
-    return obj.provisioning_status != c.PENDING_DELETE
+def _served(obj: models.StatusMixin) -> bool:
+    """Neither being deleted by the change this configuration applies nor in ERROR."""
+    return obj.provisioning_status not in UNSERVED
 
 
 def _served_listeners(load_balancer: models.LoadBalancer) -> list[models.Listener]:
-    if not load_balancer.enabled or not _live(load_balancer):
+    if not load_balancer.enabled or load_balancer.provisioning_status == c.PENDING_DELETE:
         return []
     served = [listener for listener in load_balancer.listeners
-              if listener.enabled and _live(listener)
+              if listener.enabled and _served(listener)
               and listener.protocol not in NOT_SERVED_BY_HAPROXY]
     for listener in served:
+        _checked(validate.listener_protocol, listener.protocol, f"listener {listener.id}: protocol")
         if listener.protocol not in FRONTEND_MODES:
             raise UnsupportedConfiguration(
                 f"listener {listener.id}: protocol {listener.protocol} is not rendered yet")
@@ -355,10 +368,10 @@ def _listener_pools(listener: models.Listener) -> list[models.Pool]:
     """The pools a listener sends traffic to: its default pool, then its L7 redirect pools."""
     wanted = [listener.default_pool, *(
         policy.redirect_pool for policy in listener.l7policies
-        if _live(policy) and policy.action == c.L7POLICY_ACTION_REDIRECT_TO_POOL)]
+        if _served(policy) and policy.action == c.L7POLICY_ACTION_REDIRECT_TO_POOL)]
     pools: list[models.Pool] = []
     for pool in wanted:
-        if pool is not None and pool.enabled and _live(pool) and pool not in pools:
+        if pool is not None and pool.enabled and _served(pool) and pool not in pools:
             pools.append(pool)
     return pools
 
@@ -381,12 +394,13 @@ def _frontend(load_balancer: models.LoadBalancer, listener: models.Listener,
         timeout_client=listener.timeout_client_data or options.timeout_client_data,
         timeout_tcp_inspect=listener.timeout_tcp_inspect or options.timeout_tcp_inspect,
         backends=tuple(_backend(listener, pool, mode, limit, options) for pool in pools),
+        prometheus=listener.protocol == c.PROMETHEUS,
     )
 
 
 def _policies(listener: models.Listener, pools: list[models.Pool]) -> tuple[Policy, ...]:
     """The listener's enabled L7 policies that can apply, in haproxy's evaluation order."""
-    served = [policy for policy in listener.l7policies if policy.enabled and _live(policy)]
+    served = [policy for policy in listener.l7policies if policy.enabled and _served(policy)]
     if served and listener.protocol not in c.L7POLICY_LISTENER_PROTOCOLS:
         raise UnsupportedConfiguration(
             f"listener {listener.id}: L7 policies need an HTTP listener, not {listener.protocol}")
@@ -400,8 +414,12 @@ def _policies(listener: models.Listener, pools: list[models.Pool]) -> tuple[Poli
 
 def _policy(listener: models.Listener, policy: models.L7Policy,
             pools: list[models.Pool]) -> Policy | None:
-    """None when the policy cannot apply: no enabled rule, or its pool is not served."""
-    acls = tuple(_acl(rule) for rule in policy.rules if rule.enabled and _live(rule))
+    """None when the policy cannot apply: no enabled rule, a rule in ERROR (the policy would
+    match more than asked), or its pool is not served."""
+    rules = [rule for rule in policy.rules if rule.provisioning_status != c.PENDING_DELETE]
+    if any(rule.provisioning_status == c.ERROR for rule in rules):
+        return None
+    acls = tuple(_acl(rule) for rule in rules if rule.enabled)
     if not acls:
         return None
     where = f"L7 policy {policy.id}"
@@ -416,26 +434,38 @@ def _policy(listener: models.Listener, policy: models.L7Policy,
     if code is not None and code not in c.L7POLICY_REDIRECT_HTTP_CODES:
         raise UnsupportedConfiguration(f"{where}: redirect_http_code {code} is not a redirect")
     if policy.action == c.L7POLICY_ACTION_REDIRECT_TO_URL:
-        return Policy(acls, "location", _word(policy.redirect_url, f"{where}: redirect_url"), code)
-    return Policy(acls, "prefix", _word(policy.redirect_prefix, f"{where}: redirect_prefix"), code)
+        return Policy(acls, "location", _redirect(policy.redirect_url, f"{where}: redirect_url"), code)
+    return Policy(acls, "prefix", _redirect(policy.redirect_prefix, f"{where}: redirect_prefix"),
+                  code)
 
 
 def _acl(rule: models.L7Rule) -> Acl:
     where = f"L7 rule {rule.id}"
+    problem = validate.l7rule_problem(rule.type, rule.compare_type, rule.key, rule.value)
+    if problem:
+        raise UnsupportedConfiguration(f"{where}: {problem}")
     if rule.type == c.L7RULE_TYPE_SSL_CONN_HAS_CERT:
         return Acl(rule.id, "ssl_c_used", rule.invert)
     if rule.type == c.L7RULE_TYPE_SSL_VERIFY_RESULT:
-        result = _checked(rule.value, _INTEGER, f"{where}: value")
-        return Acl(rule.id, f"ssl_c_verify eq {result}", rule.invert)
-    if rule.type not in ACL_FETCHES:
-        raise UnsupportedConfiguration(f"{where}: type {rule.type} is unknown")
-    if rule.compare_type not in ACL_MATCH:
-        raise UnsupportedConfiguration(f"{where}: compare_type {rule.compare_type} is unknown")
+        return Acl(rule.id, f"ssl_c_verify eq {int(rule.value)}", rule.invert)
     fetch = ACL_FETCHES[rule.type]
     if "{key}" in fetch:
-        fetch = fetch.format(key=_checked(rule.key, _TOKEN, f"{where}: key"))
-    criterion = f"{fetch} {ACL_MATCH[rule.compare_type]} {_word(rule.value, f'{where}: value')}"
+        fetch = fetch.format(key=_word(rule.key, f"{where}: key"))
+    criterion = f"{fetch} {ACL_MATCH[rule.compare_type]} {_pattern(rule, where)}"
     return Acl(rule.id, criterion, rule.invert)
+
+
+def _pattern(rule: models.L7Rule, where: str) -> str:
+    """The value to compare with, as one word. A quoted header value (upstream's
+    ``"..."`` form, which may hold spaces) compares its text without the quotes, as
+    haproxy reads upstream's unescaped line."""
+    value = rule.value
+    if (rule.compare_type != c.L7RULE_COMPARE_TYPE_REGEX
+            and validate.QUOTED_HEADER_VALUE.fullmatch(value)):
+        value = value[1:-1]
+        if not value:
+            return '""'
+    return _word(value, f"{where}: value")
 
 
 def _vips(load_balancer: models.LoadBalancer) -> list[str]:
@@ -457,15 +487,15 @@ def _backend_name(pool: models.Pool, listener: models.Listener) -> str:
 
 def _backend(listener: models.Listener, pool: models.Pool, listener_mode: str, limit: int,
              options: RenderOptions) -> Backend:
-    if pool.tls_enabled:
-        raise UnsupportedConfiguration(f"pool {pool.id}: TLS towards members is not rendered yet")
+    _checked(validate.pool_tls, pool.tls_enabled, f"pool {pool.id}: tls_enabled")
     if pool.lb_algorithm not in BALANCE:
         raise UnsupportedConfiguration(
             f"pool {pool.id}: lb_algorithm {pool.lb_algorithm} is not supported by haproxy")
     mode = BACKEND_MODES.get(pool.protocol, listener_mode)
     headers = _inserted_headers(listener) if mode == "http" else set()
     monitor = pool.health_monitor
-    health_monitor = monitor if monitor is not None and monitor.enabled and _live(monitor) else None
+    health_monitor = (monitor if monitor is not None and monitor.enabled and _served(monitor)
+                      else None)
     persistence = _persistence(pool)
     return Backend(
         name=_backend_name(pool, listener),
@@ -482,7 +512,7 @@ def _backend(listener: models.Listener, pool: models.Pool, listener_mode: str, l
         timeout_server=listener.timeout_member_data or options.timeout_member_data,
         servers=tuple(
             _server(member, pool, health_monitor, persistence)
-            for member in pool.members if _live(member)),
+            for member in pool.members if _served(member)),
     )
 
 
@@ -501,15 +531,20 @@ def _persistence(pool: models.Pool) -> Persistence | None:
         raise UnsupportedConfiguration(f"pool {pool.id}: session persistence {kind} is unknown")
     cookie_name = None
     if kind == "APP_COOKIE":
-        cookie_name = _checked(settings.get("cookie_name"), _TOKEN,
-                               f"pool {pool.id}: session persistence cookie_name")
+        what = f"pool {pool.id}: session persistence cookie_name"
+        cookie_name = _word(_checked(validate.cookie_name, settings.get("cookie_name"), what),
+                            what)
     return Persistence(type=kind, cookie_name=cookie_name)
 
 
 def _health_check(monitor: models.HealthMonitor, options: RenderOptions) -> HealthCheck:
+    where = f"health monitor {monitor.id}"
     if monitor.type not in c.HEALTH_MONITORS_FOR_STREAM:
-        raise UnsupportedConfiguration(
-            f"health monitor {monitor.id}: type {monitor.type} cannot check a haproxy pool")
+        raise UnsupportedConfiguration(f"{where}: type {monitor.type} cannot check a haproxy pool")
+    _checked(lambda value: validate.timer_seconds(value, "delay", validate.MIN_DELAY_SECONDS),
+             monitor.delay, f"{where}: delay")
+    _checked(lambda value: validate.timer_seconds(value, "timeout"), monitor.timeout,
+             f"{where}: timeout")
     if monitor.type in ("HTTP", "HTTPS"):
         return HealthCheck(timeout=monitor.timeout, http=_http_check(monitor))
     if monitor.type == "PING":
@@ -520,14 +555,15 @@ def _health_check(monitor: models.HealthMonitor, options: RenderOptions) -> Heal
 def _http_check(monitor: models.HealthMonitor) -> HttpCheck:
     """The HTTP request of an HTTP(S) monitor, with upstream's defaults for unset fields."""
     where = f"health monitor {monitor.id}"
-    codes = (monitor.expected_codes or "200").replace(" ", "")
+    codes = _checked(validate.expected_codes, monitor.expected_codes or "200",
+                     f"{where}: expected_codes")
     return HttpCheck(
         method=monitor.http_method or "GET",
-        path=_checked(monitor.url_path or "/", _URL_PATH, f"{where}: url_path"),
+        path=_checked(validate.url_path, monitor.url_path or "/", f"{where}: url_path"),
         version=f"{monitor.http_version:.1f}" if monitor.http_version else None,
-        host=(_checked(monitor.domain_name, _HOST_NAME, f"{where}: domain_name")
+        host=(_checked(validate.domain_name, monitor.domain_name, f"{where}: domain_name")
               if monitor.domain_name else None),
-        expected_statuses=_checked(codes, _EXPECTED_CODES, f"{where}: expected_codes"),
+        expected_statuses=codes.replace(" ", ""),
     )
 
 
@@ -537,11 +573,14 @@ def _server(member: models.Member, pool: models.Pool, monitor: models.HealthMoni
     if monitor is not None:
         check = ServerCheck(
             delay=monitor.delay, fall=monitor.fall_threshold, rise=monitor.rise_threshold,
-            ssl=monitor.type in SSL_CHECKS, address=member.monitor_address,
+            ssl=monitor.type in SSL_CHECKS, address=_bare_address(member.monitor_address),
             port=member.monitor_port)
+    where = f"member {member.id}"
+    if member.monitor_address:
+        _checked(validate.server_address, member.monitor_address, f"{where}: monitor_address")
     return Server(
         name=member.id,
-        address=member.ip_address,
+        address=_checked(validate.server_address, member.ip_address, f"{where}: address"),
         port=member.protocol_port,
         weight=member.weight,
         check=check,
@@ -552,18 +591,34 @@ def _server(member: models.Member, pool: models.Pool, monitor: models.HealthMoni
     )
 
 
+def _bare_address(address: str | None) -> str | None:
+    """An address without a port: IPv6 in brackets (``addr 2001:db8::10`` would read
+    ``:10`` as a port)."""
+    return f"[{address}]" if address and ":" in address else address
+
+
 def _word(value: str | None, what: str) -> str:
     """``value`` as one haproxy configuration word: backslashes before its syntax characters."""
-    if not value or _CONTROL_CHARACTER.search(value):
+    if not value or validate.CONTROL_CHARACTERS.search(value):
         raise UnsupportedConfiguration(f"{what} {value!r} cannot be written to haproxy.cfg")
     return _ESCAPED.sub(r"\\\1", value)
 
 
-def _checked(value: str | None, pattern: re.Pattern[str], what: str) -> str:
-    """``value`` if it can stand as one haproxy configuration word, else an error naming it."""
-    if value is None or not pattern.match(value):
-        raise UnsupportedConfiguration(f"{what} {value!r} cannot be written to haproxy.cfg")
-    return value
+def _redirect(value: str | None, what: str) -> str:
+    """A redirect target, written as given (a frontend's ``redirect`` takes it literally,
+    unlike ``http-request redirect``'s log-format)."""
+    return _word(_checked(validate.redirect_url, value, what), what)
+
+
+def _checked(check: Callable[[T], T], value: T | None, what: str) -> T:
+    """``value`` if ``check`` (one of ``lbaas.validate``'s) accepts it, else an error naming it."""
+    if value is None:
+        raise UnsupportedConfiguration(f"{what} is missing")
+    try:
+        return check(value)
+    except validate.InvalidValue as exc:
+        raise UnsupportedConfiguration(f"{what} {value!r} cannot be written to haproxy.cfg: "
+                                       f"{exc}") from exc
 
 
 def _template() -> jinja2.Template:

@@ -84,18 +84,29 @@ def lock_load_balancer(session: Session, lb_id: str) -> None:
         raise faults.ImmutableObject(resource="Load Balancer", id=lb_id)
 
 
-def lock_pool(session: Session, pool: Pool) -> None:
+def lock_parents(session: Session, kind: str, parents: Sequence[Any]) -> None:
+    """The parents a change locks go PENDING_UPDATE until its flow settles them, except
+    those in ERROR: they stay ERROR (and unserved) until a change of their own repairs
+    them, rather than being rendered again and released ACTIVE whatever the push did."""
+    status.set_status(session, kind, [parent.id for parent in parents
+                                      if parent.provisioning_status != constants.ERROR],
+                      constants.PENDING_UPDATE)
+
+
+def lock_pool(session: Session, pool: Pool,
+              allowed: Sequence[str] = constants.MUTABLE_STATUSES) -> None:
     """Take the locks for a change below ``pool`` (a member or health monitor; 409 if busy).
 
-    As upstream: the pool must be ACTIVE, the load balancer goes PENDING_UPDATE, and the
-    pool and its listeners PENDING_UPDATE until the change's flow settles them.
+    As upstream: the pool must be in ``allowed`` (ACTIVE; a change or removal of an
+    existing child also ERROR, so that a broken tree can be repaired), the load balancer
+    goes PENDING_UPDATE, and the pool and its listeners PENDING_UPDATE until the change's
+    flow settles them (``lock_parents``).
     """
-    if pool.provisioning_status not in constants.MUTABLE_STATUSES:
+    if pool.provisioning_status not in allowed:
         raise faults.ImmutableObject(resource="Pool", id=pool.id)
     lock_load_balancer(session, pool.load_balancer_id)
-    status.set_status(session, "pool", [pool.id], constants.PENDING_UPDATE)
-    status.set_status(session, "listener", [listener.id for listener in pool.listeners],
-                      constants.PENDING_UPDATE)
+    lock_parents(session, "pool", [pool])
+    lock_parents(session, "listener", pool.listeners)
 
 
 def apply_changes(obj: Any, changes: dict[str, Any], renames: dict[str, str]) -> None:

@@ -11,7 +11,10 @@ class APIError(Exception):
     msg = "Something unknown went wrong"
 
     def __init__(self, message: str | None = None, **kwargs: Any) -> None:
-        self.message = message if message is not None else self.msg % kwargs
+        text = message if message is not None else self.msg % kwargs
+        # A value echoed from the request may not be valid Unicode (a lone surrogate):
+        # the fault body must still encode.
+        self.message = text.encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(self.message)
 
     def body(self) -> dict[str, Any]:

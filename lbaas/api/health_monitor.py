@@ -9,14 +9,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from sqlalchemy import select
 
-from lbaas import constants
+from lbaas import constants, validate
 from lbaas.api import faults, listing
 from lbaas.api.common import (
     ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, lock_pool, state, submit_change,
     timestamp,
 )
 from lbaas.api.context import RequestContext
-from lbaas.api.types import MAX_DB_INTEGER, Name, OneOf, ProjectId, Schema, Tags, Uuid, matching, updates
+from lbaas.api.types import Name, OneOf, ProjectId, Schema, Tags, Uuid, updates
 from lbaas.config import Settings
 from lbaas.db.models import HealthMonitor, Pool
 
@@ -29,14 +29,12 @@ DEFAULT_HTTP_METHOD = "GET"
 DEFAULT_URL_PATH = "/"
 DEFAULT_EXPECTED_CODES = "200"
 DEFAULT_MAX_RETRIES_DOWN = 3
-DOMAIN_NAME_REGEX = r"^(?=.{1,253}\.?$)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|$))+$"
-EXPECTED_CODES_REGEX = r"^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$"
 RENAMES = {"admin_state_up": "enabled", "max_retries": "rise_threshold",
            "max_retries_down": "fall_threshold"}
 
 
 def _url_path(value: str) -> str:
-    """Only a path: no scheme, host or port, and it starts with ``/``."""
+    """Only a path: no scheme, host or port, it starts with ``/``, and haproxy can send it."""
     try:
         parts = urlsplit(value)
         valid = not (parts.scheme or parts.netloc) and parts.path.startswith("/")
@@ -44,25 +42,27 @@ def _url_path(value: str) -> str:
         valid = False
     if not valid:
         raise ValueError("Value must be a valid URL Path string")
-    return value
+    return validate.url_path(value)
 
 
 MonitorType = Annotated[str, OneOf(constants.HEALTH_MONITOR_TYPES)]
 HttpMethod = Annotated[str, OneOf(constants.HTTP_METHODS)]
-Seconds = Annotated[int, Field(ge=0, le=MAX_DB_INTEGER)]
+# haproxy's timers: ``inter`` (the delay) at least 1 s, both at most ~24.8 days.
+Delay = Annotated[int, Field(ge=validate.MIN_DELAY_SECONDS, le=validate.MAX_TIMER_SECONDS)]
+Seconds = Annotated[int, Field(ge=0, le=validate.MAX_TIMER_SECONDS)]
 Retries = Annotated[int, Field(ge=1, le=10)]
 UrlPath = Annotated[str, AfterValidator(_url_path)]
-ExpectedCodes = Annotated[str, matching(EXPECTED_CODES_REGEX)]
+ExpectedCodes = Annotated[str, AfterValidator(validate.expected_codes)]
 HttpVersion = Annotated[float, OneOf(constants.HTTP_VERSIONS)]
 DomainName = Annotated[str, StringConstraints(min_length=1, max_length=255),
-                       matching(DOMAIN_NAME_REGEX)]
+                       AfterValidator(validate.domain_name)]
 
 
 class HealthMonitorSingleCreate(Schema):
     """A health monitor as nested in a pool of a fully-populated load balancer create."""
 
     type: MonitorType
-    delay: Seconds
+    delay: Delay
     timeout: Seconds
     max_retries: Retries
     max_retries_down: Retries = DEFAULT_MAX_RETRIES_DOWN
@@ -83,7 +83,7 @@ class HealthMonitorPOST(HealthMonitorSingleCreate):
 
 class HealthMonitorPUT(Schema):
     name: Name | None = None
-    delay: Seconds | None = None
+    delay: Delay | None = None
     timeout: Seconds | None = None
     max_retries: Retries | None = None
     max_retries_down: Retries | None = None
@@ -317,7 +317,7 @@ def update(hm_id: str, body: HealthMonitorRootPUT, api: ApiState = Depends(state
     with api.db.write() as session:
         hm = get_or_404(session, HealthMonitor, hm_id, RESOURCE, ctx)
         validate_update(hm, body.healthmonitor, api.settings)
-        lock_pool(session, hm.pool)
+        lock_pool(session, hm.pool, constants.DELETABLE_STATUSES)
         apply_changes(hm, updates(body.healthmonitor, PUT_DEFAULTS), RENAMES)
         hm.provisioning_status = constants.PENDING_UPDATE
         session.flush()
@@ -332,7 +332,7 @@ def delete(hm_id: str, api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Response:
     with api.db.write() as session:
         hm = get_or_404(session, HealthMonitor, hm_id, RESOURCE, ctx)
-        lock_pool(session, hm.pool)
+        lock_pool(session, hm.pool, constants.DELETABLE_STATUSES)
         hm.provisioning_status = constants.PENDING_DELETE
         submit_change(session, hm.pool.load_balancer_id, healthmonitor=[hm.id])
     api.wakeup.notify()

@@ -15,17 +15,18 @@ from rfc3986.exceptions import RFC3986Exception
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lbaas import constants
+from lbaas import constants, validate
 from lbaas.api import faults, listing
 from lbaas.api.common import (
-    ApiState, apply_changes, check_quota, context, get_or_404, ids, list_objects, lock_load_balancer, show_object,
+    ApiState, apply_changes, check_quota, context, get_or_404, ids, list_objects, lock_load_balancer,
+    lock_parents, show_object,
     state, submit_change, timestamp,
 )
 from lbaas.api.context import RequestContext
 from lbaas.api.l7rule import L7RuleSingleCreate, check_rule_count, new_rule, validate_rule
 from lbaas.api.pool import check_protocols
 from lbaas.api.types import Description, Name, OneOf, ProjectId, Schema, Tags, Uuid, updates
-from lbaas.db import l7_order, status
+from lbaas.db import l7_order
 from lbaas.db.models import L7Policy, Listener, Pool
 
 router = APIRouter(prefix="/lbaas/l7policies", tags=["l7 policies"])
@@ -44,7 +45,7 @@ def _url(value: str) -> str:
         URL_RULES.validate(uri_reference(value))
     except (RFC3986Exception, ValueError) as exc:
         raise ValueError(f"Not a valid URL: {value}") from exc
-    return value
+    return validate.redirect_url(value)
 
 
 Action = Annotated[str, OneOf(constants.L7POLICY_ACTIONS)]
@@ -257,7 +258,7 @@ def new_policy(spec: L7PolicyFields, listener: Listener, actions: dict[str, Any]
 def _lock_listener(session: Session, listener: Listener) -> None:
     """As upstream: the load balancer and the listener go PENDING_UPDATE (409 if busy)."""
     lock_load_balancer(session, listener.load_balancer_id)
-    status.set_status(session, "listener", [listener.id], constants.PENDING_UPDATE)
+    lock_parents(session, "listener", [listener])
 
 
 # --- Handlers -----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ A policy applies when all its enabled rules match (``invert`` negates one). Root
 """
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -13,15 +13,15 @@ from pydantic import BaseModel, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lbaas import constants
+from lbaas import constants, validate
 from lbaas.api import faults, listing
 from lbaas.api.common import (
     ApiState, apply_changes, check_quota, context, get_or_404, list_objects, lock_load_balancer,
+    lock_parents,
     show_object, state, submit_change, timestamp,
 )
 from lbaas.api.context import RequestContext
-from lbaas.api.types import OneOf, ProjectId, Schema, Tags, matching, updates
-from lbaas.db import status
+from lbaas.api.types import OneOf, ProjectId, Schema, Tags, no_control_characters, updates
 from lbaas.db.models import L7Policy, L7Rule
 
 router = APIRouter(prefix="/lbaas/l7policies/{l7policy_id}/rules", tags=["l7 rules"])
@@ -30,7 +30,7 @@ RENAMES = {"admin_state_up": "enabled"}
 
 RuleType = Annotated[str, OneOf(constants.L7RULE_TYPES)]
 CompareType = Annotated[str, OneOf(constants.L7RULE_COMPARE_TYPES)]
-OneLine = Annotated[str, StringConstraints(max_length=255), matching(r"^[^\r\n]*$")]
+OneLine = Annotated[str, StringConstraints(max_length=255), no_control_characters]
 
 
 class L7RuleSingleCreate(Schema):
@@ -124,101 +124,13 @@ def to_api(rule: L7Rule) -> dict[str, Any]:
     }
 
 
-# --- Rules (upstream's ``validate.l7rule_data``) ------------------------------------------
-
-TEXT_COMPARES = (constants.L7RULE_COMPARE_TYPE_STARTS_WITH, constants.L7RULE_COMPARE_TYPE_ENDS_WITH,
-                 constants.L7RULE_COMPARE_TYPE_CONTAINS, constants.L7RULE_COMPARE_TYPE_EQUAL_TO)
-SSL_TYPES = (constants.L7RULE_TYPE_SSL_CONN_HAS_CERT, constants.L7RULE_TYPE_SSL_VERIFY_RESULT,
-             constants.L7RULE_TYPE_SSL_DN_FIELD)
-BAD_COMPARE = "Invalid L7 Rule: invalid comparison type for rule type"
-
-
-def _regex_problem(value: str) -> str | None:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        return f"Unable to parse regular expression: {exc}"
-    return None
-
-
-def _header_value_problem(value: str, what: str) -> str | None:
-    if (re.match(constants.HTTP_HEADER_VALUE_REGEX, value)
-            or re.match(constants.HTTP_QUOTED_HEADER_VALUE_REGEX, value)):
-        return None
-    return f"Invalid characters in {what}"
-
-
-def _cookie_value_problem(value: str, what: str) -> str | None:
-    return None if re.match(constants.HTTP_COOKIE_VALUE_REGEX, value) else f"Invalid characters in {what}"
-
-
-def _keyed_problem(rule_type: str, compare_type: str, key: str | None, value: str) -> str | None:
-    """HEADER and COOKIE: a key in the header-name charset, a value in its charset or a regex."""
-    if not key:
-        return "Invalid L7 Rule: L7 rule type requires a key"
-    if not re.match(constants.HTTP_HEADER_NAME_REGEX, key):
-        return "Invalid characters in key"
-    if compare_type == constants.L7RULE_COMPARE_TYPE_REGEX:
-        return _regex_problem(value)
-    if rule_type == constants.L7RULE_TYPE_HEADER:
-        return _header_value_problem(value, "header value")
-    return _cookie_value_problem(value, "cookie value")
-
-
-def _ssl_problem(rule_type: str, compare_type: str, key: str | None, value: str) -> str | None:
-    """The client-certificate rules of TERMINATED_HTTPS listeners."""
-    equal_only = (f"Invalid L7 Rule: L7rule type {rule_type} only supports the "
-                  f"{constants.L7RULE_COMPARE_TYPE_EQUAL_TO} compare type.")
-    no_key = f'Invalid L7 Rule: L7rule type {rule_type} does not use the "key" field.'
-    if rule_type == constants.L7RULE_TYPE_SSL_CONN_HAS_CERT:
-        if key:
-            return no_key
-        if value.lower() != "true":
-            return f"Invalid L7 Rule: L7rule value {value} is not a boolean True string."
-        return None if compare_type == constants.L7RULE_COMPARE_TYPE_EQUAL_TO else equal_only
-    if rule_type == constants.L7RULE_TYPE_SSL_VERIFY_RESULT:
-        if key:
-            return no_key
-        if not (value.isascii() and value.isdigit()):
-            return f"Invalid L7 Rule: L7rule type {rule_type} needs a int value, which is >= 0"
-        return None if compare_type == constants.L7RULE_COMPARE_TYPE_EQUAL_TO else equal_only
-    if compare_type == constants.L7RULE_COMPARE_TYPE_REGEX and (problem := _regex_problem(value)):
-        return problem
-    if not key:
-        return f"Invalid L7 Rule: L7rule type {rule_type} needs to specify a key and a value."
-    if not re.match(constants.DISTINGUISHED_NAME_FIELD_REGEX, key):
-        return "Invalid L7 Rule: Invalid L7rule distinguished name field."
-    return None
-
-
-def _problem(rule_type: str | None, compare_type: str | None, key: str | None,
-             value: str | None) -> str | None:
-    if not value:
-        return "Invalid L7 Rule: L7 rule type requires a value"
-    if rule_type not in constants.L7RULE_TYPES:
-        return "Invalid L7 Rule: invalid rule type"
-    if compare_type not in constants.L7RULE_COMPARE_TYPES:
-        return BAD_COMPARE
-    if rule_type in (constants.L7RULE_TYPE_HEADER, constants.L7RULE_TYPE_COOKIE):
-        return _keyed_problem(rule_type, compare_type, key, value)
-    if rule_type in SSL_TYPES:
-        return _ssl_problem(rule_type, compare_type, key, value)
-    if compare_type == constants.L7RULE_COMPARE_TYPE_REGEX:
-        return _regex_problem(value)
-    if rule_type == constants.L7RULE_TYPE_FILE_TYPE and compare_type != constants.L7RULE_COMPARE_TYPE_EQUAL_TO:
-        return BAD_COMPARE
-    return _header_value_problem(value, "comparison value")
-
+# --- Rules (upstream's ``validate.l7rule_data``, shared with the renderer) -----------------
 
 def validate_rule(rule_type: str | None, compare_type: str | None, key: str | None,
                   value: str | None) -> None:
-    """400 (upstream's L7RuleValidation) unless the rule is consistent in itself.
-
-    HOST_NAME and PATH take any compare type, FILE_TYPE only REGEX and EQUAL_TO; HEADER and
-    COOKIE need a ``key``; SSL_CONN_HAS_CERT and SSL_VERIFY_RESULT take no key and only
-    EQUAL_TO; SSL_DN_FIELD needs a distinguished-name field as its key.
-    """
-    problem = _problem(rule_type, compare_type, key, value)
+    """400 (upstream's L7RuleValidation) unless the rule is consistent in itself and renders
+    (``lbaas.validate.l7rule_problem`` says which rule types take which keys and values)."""
+    problem = validate.l7rule_problem(rule_type, compare_type, key, value)
     if problem:
         raise faults.L7RuleValidation(error=problem)
 
@@ -239,17 +151,19 @@ def new_rule(body: L7RuleSingleCreate, policy: L7Policy) -> L7Rule:
     return rule
 
 
-def lock_l7policy(session: Session, policy: L7Policy) -> None:
+def lock_l7policy(session: Session, policy: L7Policy,
+                  allowed: Sequence[str] = constants.MUTABLE_STATUSES) -> None:
     """Take the locks for a change of one of ``policy``'s rules (409 if busy).
 
-    As upstream: the policy must be ACTIVE; the load balancer, the listener and the policy
-    go PENDING_UPDATE until the change's flow settles them.
+    As upstream: the policy must be in ``allowed`` (ACTIVE; for a change or removal of an
+    existing rule also ERROR); the load balancer, the listener and the policy go
+    PENDING_UPDATE until the change's flow settles them (``lock_parents``).
     """
-    if policy.provisioning_status not in constants.MUTABLE_STATUSES:
+    if policy.provisioning_status not in allowed:
         raise faults.ImmutableObject(resource="L7Policy", id=policy.id)
     lock_load_balancer(session, policy.listener.load_balancer_id)
-    status.set_status(session, "listener", [policy.listener_id], constants.PENDING_UPDATE)
-    status.set_status(session, "l7policy", [policy.id], constants.PENDING_UPDATE)
+    lock_parents(session, "listener", [policy.listener])
+    lock_parents(session, "l7policy", [policy])
 
 
 # --- Handlers -----------------------------------------------------------------------------
@@ -315,7 +229,7 @@ def update(l7policy_id: str, l7rule_id: str, body: L7RuleRootPUT, api: ApiState 
         merged = {"type": rule.type, "compare_type": rule.compare_type, "key": rule.key,
                   "value": rule.value, **changes}
         validate_rule(merged["type"], merged["compare_type"], merged["key"], merged["value"])
-        lock_l7policy(session, policy)
+        lock_l7policy(session, policy, constants.DELETABLE_STATUSES)
         apply_changes(rule, changes, RENAMES)
         rule.provisioning_status = constants.PENDING_UPDATE
         session.flush()
@@ -331,7 +245,7 @@ def delete(l7policy_id: str, l7rule_id: str, api: ApiState = Depends(state),
     with api.db.write() as session:
         policy = _policy(session, l7policy_id, ctx)
         rule = _rule(session, policy, l7rule_id, ctx)
-        lock_l7policy(session, policy)
+        lock_l7policy(session, policy, constants.DELETABLE_STATUSES)
         rule.provisioning_status = constants.PENDING_DELETE
         submit_change(session, policy.listener.load_balancer_id, l7rule=[rule.id])
     api.wakeup.notify()

@@ -149,6 +149,36 @@ def _check_not_reserved(address: str, settings: Settings) -> None:
         raise faults.InvalidOption(value=ip.exploded.upper(), option="member address")
 
 
+def _unusable(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Addresses no member can have: this host or none (loopback, unspecified), not one
+    host (multicast, broadcast and the rest of 240.0.0.0/4), or only meaningful on one
+    link (link-local: haproxy cannot even resolve one with a zone, ``fe80::1%eth0``)."""
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        return _unusable(mapped)
+    return (ip.is_loopback or ip.is_unspecified or ip.is_multicast or ip.is_link_local
+            or (ip.version == 4 and ip.is_reserved) or getattr(ip, "scope_id", None) is not None)
+
+
+def check_member_address(address: str | None, pool: Pool, settings: Settings,
+                         option: str = "member address") -> None:
+    """400 (upstream's InvalidOption) for an address a member cannot have: an unusable one,
+    one of the load balancer's own (a VIP: a request to it loops back into the listener;
+    its amphorae's), or one on the management network, where the amphora agents listen."""
+    if address is None:
+        return
+    ip = ipaddress.ip_address(address)
+    lb = pool.load_balancer
+    own = [lb.vip_address, *(vip.ip_address for vip in lb.additional_vips),
+           *(own_address for amphora in lb.amphorae
+             for own_address in (amphora.vrrp_ip, amphora.ha_ip, amphora.lb_network_ip))
+           ] if lb else []
+    management = ipaddress.ip_network(settings.networking.lb_network_cidr, strict=False)
+    if (_unusable(ip) or any(ip == ipaddress.ip_address(item) for item in own if item)
+            or (ip.version == management.version and ip in management)):
+        raise faults.InvalidOption(value=address, option=option)
+
+
 def _check_vip_family(address: str, pool: Pool) -> None:
     """The amphora's LVS (UDP/SCTP) cannot forward between IPv4 and IPv6."""
     lb = pool.load_balancer
@@ -167,6 +197,8 @@ def validate_member(session: Session, body: MemberSingleCreate, pool: Pool,
                     settings: Settings) -> None:
     """Upstream's checks of a new member of ``pool`` (400, or 501 from the provider)."""
     _check_not_reserved(body.address, settings)
+    check_member_address(body.address, pool, settings)
+    check_member_address(body.monitor_address, pool, settings, "member monitor address")
     subnets.check_subnet(session, settings, body.subnet_id)
     if body.request_sriov:
         # SR-IOV members need a flavor with allow_member_sriov; there are no flavors yet.
@@ -255,7 +287,9 @@ def update(pool_id: str, member_id: str, body: MemberRootPUT, api: ApiState = De
     with api.db.write() as session:
         pool = _pool(session, pool_id, ctx)
         member = _member(session, pool, member_id, ctx)
-        lock_pool(session, pool)
+        check_member_address(body.member.monitor_address, pool, api.settings,
+                             "member monitor address")
+        lock_pool(session, pool, constants.DELETABLE_STATUSES)
         apply_changes(member, updates(body.member, PUT_DEFAULTS), RENAMES)
         member.provisioning_status = constants.PENDING_UPDATE
         session.flush()
@@ -271,7 +305,7 @@ def delete(pool_id: str, member_id: str, api: ApiState = Depends(state),
     with api.db.write() as session:
         pool = _pool(session, pool_id, ctx)
         member = _member(session, pool, member_id, ctx)
-        lock_pool(session, pool)
+        lock_pool(session, pool, constants.DELETABLE_STATUSES)
         member.provisioning_status = constants.PENDING_DELETE
         submit_change(session, pool.load_balancer_id, member=[member.id])
     api.wakeup.notify()
@@ -340,6 +374,9 @@ def batch_update(pool_id: str, body: MembersRootPUT, additive_only: str = Query(
         plan = plan_batch(pool, body.members, _truthy(additive_only))
         for wanted in plan.created:
             validate_member(session, wanted, pool, api.settings)
+        for _, wanted in plan.updated:
+            check_member_address(wanted.monitor_address, pool, api.settings,
+                                 "member monitor address")
         if plan.is_empty():
             _check_mutable(pool)
             return Response(status_code=202)

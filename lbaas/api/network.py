@@ -20,7 +20,7 @@ from lbaas.api import listing
 from lbaas.api.common import ApiState, context, state, timestamp
 from lbaas.api.context import RequestContext
 from lbaas.db.models import Network, Subnet
-from lbaas.network import registry
+from lbaas.network import management, registry
 
 router = APIRouter(tags=["networks (read-only)"])
 
@@ -244,7 +244,10 @@ def _collection(items: list[dict[str, Any]], request: Request, plural: str,
 
 
 def _visible(ctx: RequestContext, network: Network) -> bool:
-    return network.shared or ctx.owns(network.project_id)
+    """Shared networks and the caller's own; never the management network (operators see
+    it with ``lbaas network list``)."""
+    return ((network.shared or ctx.owns(network.project_id))
+            and not management.is_management_network(network))
 
 
 @router.get("/networks", summary="List networks of the local registry")

@@ -10,7 +10,6 @@ use them too.
 """
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -18,16 +17,15 @@ from pydantic import BaseModel, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lbaas import constants
+from lbaas import constants, validate
 from lbaas.api import faults, listing
 from lbaas.api.common import (
     ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, get_subresource, ids,
-    lock_load_balancer, state, submit_change, timestamp,
+    lock_load_balancer, lock_parents, state, submit_change, timestamp,
 )
 from lbaas.api.context import RequestContext
 from lbaas.api.types import Description, IPAddress, Name, OneOf, ProjectId, Schema, Tags, Uuid
 from lbaas.config import Settings
-from lbaas.db import status
 from lbaas.db.models import Listener, LoadBalancer, Pool
 
 router = APIRouter(prefix="/lbaas/pools", tags=["pools"])
@@ -43,8 +41,6 @@ AlpnProtocol = Annotated[str, OneOf(constants.ALPN_PROTOCOLS)]
 PoolProtocol = Annotated[str, OneOf(constants.POOL_PROTOCOLS)]
 LbAlgorithm = Annotated[str, OneOf(constants.LB_ALGORITHMS)]
 PersistenceType = Annotated[str, OneOf(constants.SESSION_PERSISTENCE_TYPES)]
-# A cookie name is an HTTP token (RFC 7230): upstream rejects separators and controls.
-COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 # API names that differ from the column names.
 RENAMES = {
@@ -265,8 +261,11 @@ def check_session_persistence(persistence: SessionPersistencePUT | None, protoco
         raise faults.ValidationException(
             detail='Field "cookie_name" can only be specified with session persistence of '
                    'type "APP_COOKIE".')
-    if cookie and not COOKIE_NAME.match(cookie):
-        raise faults.ValidationException(detail='Supplied "cookie_name" is invalid.')
+    if cookie:
+        try:
+            validate.cookie_name(cookie)
+        except validate.InvalidValue as exc:
+            raise faults.ValidationException(detail=str(exc)) from exc
     if kind == "APP_COOKIE" and not cookie:
         raise faults.ValidationException(
             detail='Field "cookie_name" must be specified when using the "APP_COOKIE" '
@@ -304,6 +303,10 @@ def validate_pool(spec: PoolFields, lb: LoadBalancer, settings: Settings) -> Non
     check_tls_options(spec.tls_ciphers, spec.tls_versions, spec.alpn_protocols,
                       spec.tls_enabled, settings)
     check_algorithm(spec.lb_algorithm, lb)
+    try:  # last: a pool that is valid but that the amphora cannot serve yet
+        validate.pool_tls(spec.tls_enabled)
+    except validate.InvalidValue as exc:
+        raise faults.ValidationException(detail=f"{exc}.") from exc
 
 
 def with_defaults(spec: PoolFields, settings: Settings) -> PoolFields:
@@ -401,8 +404,7 @@ def _lock(session: Session, pool: Pool, pool_status: str) -> None:
     """Lock the load balancer (409 if busy); the pool -> ``pool_status``, its listeners locked."""
     lock_load_balancer(session, pool.load_balancer_id)
     pool.provisioning_status = pool_status
-    status.set_status(session, "listener", [listener.id for listener in pool.listeners],
-                      constants.PENDING_UPDATE)
+    lock_parents(session, "listener", pool.listeners)
 
 
 @router.post("", status_code=201, summary="Create a pool",
@@ -421,7 +423,7 @@ def create(body: PoolRootPOST, api: ApiState = Depends(state),
         session.flush()
         if listener is not None:
             listener.default_pool = pool
-            status.set_status(session, "listener", [listener.id], constants.PENDING_UPDATE)
+            lock_parents(session, "listener", [listener])
         submit_change(session, lb.id, pool=[pool.id])
         result = {"pool": to_api(pool)}
     api.wakeup.notify()

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 import uuid
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler,
-    StringConstraints,
+    StringConstraints, model_validator,
 )
-from pydantic_core import core_schema
+from pydantic_core import PydanticCustomError, core_schema
+
+from lbaas import validate
 
 
 def _uuid(value: str) -> str:
@@ -49,16 +50,13 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 MAX_DB_INTEGER = 2**31 - 1
 
 
-def matching(pattern: str) -> AfterValidator:
-    """A string check against a Python regex (lookarounds allowed), in WSME's words."""
-    compiled = re.compile(pattern)
+def _one_line(value: str) -> str:
+    validate.no_control_characters(value, "value")
+    return value
 
-    def check(value: str) -> str:
-        if not compiled.search(value):
-            raise ValueError(f"Value should match the pattern {pattern}")
-        return value
 
-    return AfterValidator(check)
+no_control_characters = AfterValidator(_one_line)
+"""A string without control characters (so it stays on its line wherever it is written)."""
 
 
 class OneOf:
@@ -84,10 +82,65 @@ class OneOf:
         return result
 
 
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _lone_surrogate(value: Any, path: str) -> tuple[str, str] | None:
+    """(where, text) of the first string in ``value`` that is not valid Unicode text.
+
+    JSON can carry a lone surrogate (``"\\ud800"``); no database or response can store it.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return _printable(path), _printable(value)
+        return None
+    items: Iterable[tuple[Any, Any]] = (
+        value.items() if isinstance(value, dict)
+        else enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        where = path if isinstance(key, int) else str(key)
+        found = _lone_surrogate(key, where) or _lone_surrogate(item, where)
+        if found:
+            return found
+    return None
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field holds a number (``int``, ``float``, optional or not)."""
+    if get_origin(annotation) is Annotated:
+        return _numeric(get_args(annotation)[0])
+    return annotation in (int, float) or any(
+        _numeric(member) for member in get_args(annotation) if member is not type(None))
+
+
 class Schema(BaseModel):
-    """Base of every request body: unknown attributes are errors, as with WSME."""
+    """Base of every request body: unknown attributes are errors, as with WSME; text must
+    be valid Unicode; a number is never a boolean (``true`` is not 1: pydantic's lax mode
+    would take it, and so did WSME). A numeric string still counts, as with WSME (the
+    ``openstack`` command sends ``"500"`` for ``--connection-limit 500``)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checked_input(cls, data: Any) -> Any:
+        found = _lone_surrogate(data, "body")
+        if found:
+            field, text = found
+            raise PydanticCustomError(
+                "invalid_text", "Value should be valid Unicode text (no lone surrogates)",
+                {"field": field, "text": text})
+        if isinstance(data, dict):
+            for name, field_info in cls.model_fields.items():
+                value = data.get(field_info.alias or name)
+                if isinstance(value, bool) and _numeric(field_info.annotation):
+                    raise PydanticCustomError(
+                        "bool_for_number", "Input should be a number, not a boolean",
+                        {"field": name, "text": str(value).lower()})
+        return data
 
 
 def updates(body: BaseModel, defaults: dict[str, Any]) -> dict[str, Any]:

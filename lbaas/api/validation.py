@@ -15,6 +15,10 @@ def _describe(error: dict) -> faults.APIError:
     value = error.get("input")
     if kind == "json_invalid":
         return faults.InvalidInput(field="body", value="", reason="Invalid JSON.")
+    if kind in ("invalid_text", "bool_for_number"):  # raised for a field by Schema
+        context = error.get("ctx", {})
+        return faults.InvalidInput(field=context.get("field", field), value=context.get("text"),
+                                   reason=str(error.get("msg")) + ".")
     if kind == "missing":
         return faults.InvalidInput(field=field, value=None, reason="Mandatory field missing.")
     if kind == "extra_forbidden":

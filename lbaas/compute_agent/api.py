@@ -57,7 +57,6 @@ class AgentBody(BaseModel):
     bind_port: int
     controller_ip_port_list: list[str]
     heartbeat_interval: float
-    heartbeat_key: str
 
 
 class BuildBody(BaseModel):
@@ -95,7 +94,7 @@ def create_app(host: ComputeHost) -> FastAPI:
     @app.post("/1.0/amphorae/{amphora_id}")
     def build(body: BuildBody, amphora_id: str = AmphoraId) -> dict[str, Any]:
         agent = AgentSettings(body.agent.bind_port, tuple(body.agent.controller_ip_port_list),
-                              body.agent.heartbeat_interval, body.agent.heartbeat_key)
+                              body.agent.heartbeat_interval)
         files = {name: base64.b64decode(content) for name, content in body.files.items()}
         instance = host.build(amphora_id, body.management_port.port(), body.segment.segment(),
                               files, agent)

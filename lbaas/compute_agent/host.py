@@ -15,12 +15,12 @@ from lbaas.network import segments
 
 @dataclass(frozen=True)
 class AgentSettings:
-    """How the controllers want an amphora's agent configured (its port, heartbeats)."""
+    """How the controllers want an amphora's agent configured: its port, where and how
+    often it sends heartbeats (its heartbeat key comes with its files)."""
 
     bind_port: int
     controller_ip_port_list: tuple[str, ...]
     heartbeat_interval: float
-    heartbeat_key: str
 
 
 @dataclass
@@ -37,7 +37,7 @@ class ComputeHost:
         return NetnsComputeDriver(
             self.base_path, agent_port=agent.bind_port, host=self.name,
             controller_ip_port_list=agent.controller_ip_port_list,
-            heartbeat_interval=agent.heartbeat_interval, heartbeat_key=agent.heartbeat_key)
+            heartbeat_interval=agent.heartbeat_interval)
 
     def ensure_segment(self, segment: segments.Segment) -> None:
         with self._segments:  # two plugs into one new network must not both create it

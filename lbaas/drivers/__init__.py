@@ -39,7 +39,6 @@ def _netns_compute(settings: Settings, db: Database) -> ComputeDriver:
                               host=settings.DEFAULT.host,
                               controller_ip_port_list=tuple(heartbeats.controller_ip_port_list(settings)),
                               heartbeat_interval=settings.health_manager.heartbeat_interval,
-                              heartbeat_key=heartbeats.heartbeat_key(settings),
                               hosts=lambda: list(settings.compute.hosts))
 
 
@@ -51,8 +50,7 @@ def _agent_compute(settings: Settings, db: Database) -> ComputeDriver:
     return ComputeAgentDriver(db, paths.client_cert, paths.server_ca, amphora_agent={
         "bind_port": settings.haproxy_amphora.bind_port,
         "controller_ip_port_list": heartbeats.controller_ip_port_list(settings),
-        "heartbeat_interval": settings.health_manager.heartbeat_interval,
-        "heartbeat_key": heartbeats.heartbeat_key(settings)})
+        "heartbeat_interval": settings.health_manager.heartbeat_interval})
 
 
 def _noop_network(settings: Settings, db: Database) -> NetworkDriver:
@@ -85,7 +83,8 @@ def _noop_certificates(settings: Settings, db: Database) -> CertificateDriver:
 
 def _local_certificates(settings: Settings, db: Database) -> CertificateDriver:
     from lbaas.drivers.certificates.local import LocalCertificateDriver
-    return LocalCertificateDriver(settings)
+    from lbaas.health import settings as heartbeats
+    return LocalCertificateDriver(settings, heartbeats.heartbeat_key(settings))
 
 
 Factory = Callable[[Settings, Database], Any]

@@ -22,9 +22,10 @@ class HealthManager:
                  notify_worker: Callable[[], None] | None = None) -> None:
         options = settings.health_manager
         self.counters = Counters()
-        key = heartbeats.heartbeat_key(settings)
+        secret = heartbeats.heartbeat_key(settings)
         self.updater = HealthUpdater(db, self.counters, options.heartbeat_interval,
-                                     functools.partial(decode, key=key, counters=self.counters))
+                                     functools.partial(decode, secret=secret,
+                                                       counters=self.counters))
         self.receiver = HeartbeatReceiver(
             (heartbeats.bind_ip(settings), options.bind_port), self.updater.submit,
             self.counters, threads=options.health_update_threads,

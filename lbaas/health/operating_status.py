@@ -26,6 +26,12 @@ LOG = logging.getLogger(__name__)
 class ListenerState:
     enabled: bool
     operating_status: str
+    provisioning_status: str = constants.ACTIVE
+
+    @property
+    def served(self) -> bool:
+        """Whether the amphora serves it: enabled, and not left out for being in ERROR."""
+        return self.enabled and self.provisioning_status != constants.ERROR
 
 
 @dataclass
@@ -50,11 +56,12 @@ Changes = dict[str, dict[str, str]]  # kind ("loadbalancer", ...) -> object id -
 
 
 def listener_count_matches(lb: LoadBalancerState, message: dict[str, Any]) -> bool:
-    """Upstream's liveness test: the amphora reports every enabled listener (any count
-    passes while the load balancer is PENDING_* or disabled)."""
+    """Upstream's liveness test: the amphora reports every listener it serves (any count
+    passes while the load balancer is PENDING_* or disabled); a listener in ERROR is not
+    rendered, so it is not expected."""
     if lb.provisioning_status.startswith("PENDING") or not lb.enabled:
         return True
-    expected = sum(1 for listener in lb.listeners.values() if listener.enabled)
+    expected = sum(1 for listener in lb.listeners.values() if listener.served)
     return len(message.get("listeners", {})) == expected
 
 

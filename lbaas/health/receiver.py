@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from lbaas.amphora.agent.status_message import InvalidHMAC, InvalidMessage, unwrap
+from lbaas.amphora.agent.status_message import InvalidHMAC, InvalidMessage, unwrap_from_amphora
 
 LOG = logging.getLogger(__name__)
 MAX_DATAGRAM = 65535
@@ -73,10 +73,22 @@ def open_socket(address: tuple[str, int], receive_buffer: int = 0) -> socket.soc
     return sock
 
 
-def decode(datagram: bytes, key: str, counters: Counters) -> dict[str, Any] | None:
-    """The valid message in ``datagram``, or None (counted as why it was dropped)."""
+MAX_SEQ_AHEAD_MS = 10 * 60 * 1000
+"""How far a heartbeat's sequence may run ahead of this host's clock. An agent starts its
+sequence at the time in milliseconds and adds one per heartbeat (seconds apart), so a
+genuine one stays behind the clock; one far ahead (``2**62``) would make every later
+genuine heartbeat look replayed. Ten minutes of clock skew between hosts are tolerated."""
+
+
+def decode(datagram: bytes, secret: str, counters: Counters,
+           clock: Callable[[], float] = time.time) -> dict[str, Any] | None:
+    """The valid message in ``datagram``, or None (counted as why it was dropped).
+
+    Valid: signed with the key of the amphora it names (derived from ``secret``), of the
+    expected shape, and with a sequence not beyond the clock (``MAX_SEQ_AHEAD_MS``).
+    """
     try:
-        message = unwrap(datagram, key)
+        message = unwrap_from_amphora(datagram, secret)
         check_shape(message)
     except InvalidHMAC:
         counters.add("invalid_hmac")
@@ -84,6 +96,9 @@ def decode(datagram: bytes, key: str, counters: Counters) -> dict[str, Any] | No
     except InvalidMessage as exc:
         LOG.debug("dropped a malformed heartbeat: %s", exc)
         counters.add("malformed")
+        return None
+    if message["seq"] > clock() * 1000 + MAX_SEQ_AHEAD_MS:
+        counters.add("sequence_ahead")
         return None
     return message
 

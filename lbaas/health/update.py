@@ -91,10 +91,10 @@ def load_trees(session: Session, lb_ids: Iterable[str]) -> dict[str, LoadBalance
                  .where(LoadBalancer.id.in_(lb_ids),
                         LoadBalancer.provisioning_status != constants.DELETED)).all()}
     for row in connection.execute(select(Listener.id, Listener.load_balancer_id, Listener.enabled,
-                                      Listener.operating_status)
+                                      Listener.operating_status, Listener.provisioning_status)
                                .where(Listener.load_balancer_id.in_(trees))).all():
-        trees[row.load_balancer_id].listeners[row.id] = ListenerState(row.enabled,
-                                                                      row.operating_status)
+        trees[row.load_balancer_id].listeners[row.id] = ListenerState(
+            row.enabled, row.operating_status, row.provisioning_status)
     pools: dict[str, PoolState] = {}
     for row in connection.execute(select(Pool.id, Pool.load_balancer_id, Pool.operating_status)
                                .where(Pool.load_balancer_id.in_(trees))).all():

@@ -31,6 +31,12 @@ MANAGEMENT_SUBNET = "lbaas-mgmt-subnet"
 MANAGEMENT_BRIDGE = "lbaas-mgmt"  # the default of [networking] lb_network_bridge
 
 
+def is_management_network(network: Network) -> bool:
+    """Whether ``network`` is ``lbaas-mgmt``: never shown to tenants, never a VIP or member
+    network (the amphora agents listen there)."""
+    return network.name == MANAGEMENT_NETWORK
+
+
 @dataclass(frozen=True)
 class ManagementLayout:
     subnet: addresses.SubnetSpec

@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from lbaas.amphora import haproxy_config
 from lbaas.drivers import Drivers
 from tests.conftest import wait_for
 
@@ -97,3 +102,44 @@ def fault(response: Any, code: int) -> str:
     body = response.json()
     assert set(body) == {"faultcode", "faultstring", "debuginfo"}, body
     return body["faultstring"]
+
+
+def haproxy_check(text: str) -> None:
+    """Assert that ``haproxy -c`` accepts the configuration ``text``."""
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    with tempfile.TemporaryDirectory(prefix="lbaas-check-") as directory:
+        path = Path(directory) / "haproxy.cfg"
+        path.write_text(text)
+        result = subprocess.run([haproxy, "-c", "-f", str(path)], capture_output=True,
+                                text=True, timeout=60)
+    assert result.returncode == 0, f"haproxy -c refused:\n{result.stdout}{result.stderr}\n{text}"
+
+
+def render_options(amphora_id: str = "a0000000-0000-4000-8000-000000000001"
+                   ) -> haproxy_config.RenderOptions:
+    directory = Path("/var/lib/lbaas/amphorae") / amphora_id
+    return haproxy_config.RenderOptions(
+        amphora_id=amphora_id, stats_socket=str(directory / "haproxy.sock"),
+        server_state_file=str(directory / "haproxy.state"), pid_file=str(directory / "haproxy.pid"),
+        ping_command="/usr/lib/lbaas/ping-wrapper.sh")
+
+
+@contextlib.contextmanager
+def haproxy_checked_pushes(drivers: Drivers) -> Iterator[list[str]]:
+    """Every configuration push renders the load balancer as the REST driver does and has
+    ``haproxy -c`` check it (a refused one fails the push, as the agent would); yields the
+    configurations pushed, newest last."""
+    pushed: list[str] = []
+    push = drivers.amphora.update
+
+    def checked(load_balancer: Any, amphora: Any) -> None:
+        text = haproxy_config.render(load_balancer, render_options(amphora.id))
+        haproxy_check(text)
+        pushed.append(text)
+        push(load_balancer, amphora)
+
+    drivers.amphora.update = checked  # type: ignore[method-assign]
+    try:
+        yield pushed
+    finally:
+        drivers.amphora.update = push  # type: ignore[method-assign]

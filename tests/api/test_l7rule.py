@@ -138,7 +138,7 @@ PARSE = "Error parsing L7Rule: "
      PARSE + "Invalid L7 Rule: L7 rule type requires a value"),
     ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "/a\r\nX-Injected: 1"},
      "Invalid input for field/attribute value. Value: '/a\r\nX-Injected: 1'. "
-     "Value should match the pattern ^[^\\r\\n]*$."),
+     "Invalid characters in value."),
     ({"type": "PATH", "compare_type": "LIKE", "value": "/a"},
      "Invalid input for field/attribute compare_type. Value: 'LIKE'. Value should be one of: "
      "REGEX, STARTS_WITH, ENDS_WITH, CONTAINS, EQUAL_TO."),

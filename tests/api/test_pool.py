@@ -96,13 +96,11 @@ def test_pool_and_listener_must_share_the_load_balancer(client, lb):
 @pytest.mark.parametrize(("listener_protocol", "pool_protocol", "ok"), [
     ("HTTP", "HTTP", True), ("HTTP", "PROXYV2", True), ("HTTP", "TCP", False),
     ("HTTP", "HTTPS", False), ("TCP", "HTTP", True), ("HTTPS", "TCP", True),
-    ("HTTPS", "HTTP", False), ("TERMINATED_HTTPS", "HTTP", True),
-    ("TERMINATED_HTTPS", "HTTPS", False), ("UDP", "UDP", True), ("UDP", "TCP", False),
+    ("HTTPS", "HTTP", False), ("UDP", "UDP", True), ("UDP", "TCP", False),
     ("SCTP", "SCTP", True), ("SCTP", "UDP", False), ("TCP", "UDP", False),
 ])
 def test_listener_and_pool_protocols_must_fit(client, lb, listener_protocol, pool_protocol, ok):
-    extra = {"default_tls_container_ref": "t"} if listener_protocol == "TERMINATED_HTTPS" else {}
-    listener = create_listener(client, lb["id"], listener_protocol, 443, **extra)
+    listener = create_listener(client, lb["id"], listener_protocol, 443)
     response = post(client, pool_protocol, listener_id=listener["id"])
     if ok:
         assert response.status_code == 201, response.text
@@ -173,15 +171,16 @@ def test_valid_session_persistence_is_stored(client, lb):
     assert udp["session_persistence"]["persistence_timeout"] == 60
 
 
-def test_tls_enabled_pool_gets_default_tls_options(client, lb, settings):
-    settings.api_settings.default_pool_tls_versions = ["TLSv1.3"]
-    pool = create_pool(client, lb["id"], "HTTPS", tls_enabled=True, tls_container_ref="client",
-                       ca_tls_container_ref="ca", crl_container_ref="crl")
-    assert pool["tls_versions"] == ["TLSv1.3"]
-    assert pool["alpn_protocols"] == ["h2", "http/1.1", "http/1.0"]
-    assert pool["tls_ciphers"].startswith("TLS_AES_256_GCM_SHA384:")
-    assert (pool["tls_container_ref"], pool["ca_tls_container_ref"],
-            pool["crl_container_ref"]) == ("client", "ca", "crl")
+TLS_NOT_SERVED = "Validation failure: TLS towards members (tls_enabled) is not served yet."
+
+
+def test_valid_tls_enabled_pool_is_refused_while_the_amphora_cannot_serve_it(client, lb):
+    """Every check of a TLS pool runs, then the 400: it would never leave ERROR."""
+    assert fault(post(client, "HTTPS", loadbalancer_id=lb["id"], tls_enabled=True,
+                      tls_container_ref="client", ca_tls_container_ref="ca",
+                      crl_container_ref="crl"), 400) == TLS_NOT_SERVED
+    pool = create_pool(client, lb["id"], "HTTPS")
+    assert fault(put(client, pool["id"], tls_enabled=True), 400) == TLS_NOT_SERVED
 
 
 @pytest.mark.parametrize(("fields", "message"), [
@@ -246,20 +245,6 @@ def test_update_persistence_without_a_type_needs_an_existing_one(client, lb):
     pool = create_pool(client, lb["id"])
     assert fault(put(client, pool["id"], session_persistence={"cookie_name": "a"}), 400) == \
         "Validation failure: Invalid session_persistence provided."
-
-
-def test_ca_cannot_be_removed_while_a_crl_is_present(client, lb):
-    pool = create_pool(client, lb["id"], "HTTPS", tls_enabled=True, ca_tls_container_ref="ca",
-                       crl_container_ref="crl")
-    assert fault(put(client, pool["id"], ca_tls_container_ref=None), 400) == (
-        "Validation failure: A CA reference cannot be removed when a certificate revocation "
-        "list is present.")
-
-
-def test_update_enabling_tls_fills_the_tls_defaults(client, lb):
-    pool = create_pool(client, lb["id"], "HTTPS")
-    body = put(client, pool["id"], tls_enabled=True).json()["pool"]
-    assert body["tls_versions"] == ["TLSv1.2", "TLSv1.3"]
 
 
 def test_delete_removes_members_and_health_monitor_and_clears_default_pool(client, lb,

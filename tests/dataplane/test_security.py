@@ -87,3 +87,21 @@ def test_from_an_amphora_only_the_heartbeat_port_of_the_host_is_reachable(amphor
     finally:
         receiver.kill()
         receiver.wait()
+
+
+def test_a_tenant_cannot_reach_the_agent_through_the_vip(dataplane, topology, services):
+    """A client on the VIP network routes the management network via the VIP (its own
+    routes are its business): the amphora takes packets for any of its addresses on any
+    interface, but the agent listens on the management interface only."""
+    lb = create_lb(dataplane, vip_subnet_id=topology.vips.subnet_id)
+    with services.db.read() as session:
+        amphora = session.scalars(select(Amphora).where(Amphora.load_balancer_id == lb["id"])).one()
+    route = ["ip", "route", "add", services.settings.networking.lb_network_cidr, "via",
+             lb["vip_address"]]
+    assert netns.in_namespace(topology.client, *route).returncode == 0
+    agent_port = str(services.settings.haproxy_amphora.bind_port)
+    reached = netns.in_namespace(topology.client, sys.executable, "-c", PROBE,
+                                 amphora.lb_network_ip, "tcp", agent_port).stdout.strip()
+    assert reached in ("refused", "blocked")
+    # The controller still reaches it on the management network.
+    assert _curl_agent(amphora, "--cert", str(store.resolve(services.settings).client_cert)) == 0

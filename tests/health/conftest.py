@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from lbaas import config, service
-from lbaas.amphora.agent.status_message import wrap
+from lbaas.amphora.agent.status_message import amphora_key, wrap
 from lbaas.db.models import Amphora
 from lbaas.health.manager import HealthManager
 from tests.conftest import NOOP_DRIVERS
@@ -47,7 +47,7 @@ def wait_counted(manager: HealthManager, before: dict[str, int], handled: int = 
                  timeout: float = 10.0) -> dict[str, int]:
     """Wait until ``handled`` more heartbeats were accepted or dropped; the new counters."""
     outcomes = ("accepted", "invalid_hmac", "malformed", "replayed", "duplicate",
-                "unknown_amphora", "failed")
+                "unknown_amphora", "sequence_ahead", "failed")
     deadline = time.monotonic() + timeout
     while True:
         now = manager.counters.snapshot()
@@ -63,9 +63,12 @@ def send(health_manager: HealthManager) -> Iterator[Callable[..., dict[str, int]
     """Send one datagram (a message, signed with ``key``, or raw bytes) and wait for it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
-    def send_one(message: dict[str, Any] | bytes, key: str = KEY) -> dict[str, int]:
+    def send_one(message: dict[str, Any] | bytes, key: str | None = None) -> dict[str, int]:
+        """``key`` None: the key of the amphora the message names, as its agent signs."""
         before = health_manager.counters.snapshot()
-        datagram = message if isinstance(message, bytes) else wrap(message, key)
+        if key is None and isinstance(message, dict):
+            key = amphora_key(KEY, str(message.get("id", "")))
+        datagram = message if isinstance(message, bytes) else wrap(message, key or KEY)
         sock.sendto(datagram, health_manager.receiver.address)
         return wait_counted(health_manager, before)
 

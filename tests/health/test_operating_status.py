@@ -103,6 +103,13 @@ def test_the_amphora_is_alive_only_if_it_reports_every_enabled_listener():
     assert listener_count_matches(tree(provisioning="PENDING_UPDATE"), heartbeat(listeners={}))
 
 
+def test_a_listener_in_error_is_not_expected_in_the_heartbeat():
+    """It is left out of haproxy.cfg: an amphora not reporting it is healthy (no failover)."""
+    state = tree()
+    state.listeners["broken"] = ListenerState(True, "ERROR", "ERROR")
+    assert listener_count_matches(state, heartbeat())
+
+
 def test_applied_changes_are_not_derived_again():
     state = tree()
     apply(state, derive(state, heartbeat(members=("DOWN", "UP"))))

@@ -1,15 +1,17 @@
 """Heartbeats on loopback: valid ones update health, statuses and stats; bad ones change nothing."""
 from __future__ import annotations
 
+import time
 import zlib
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from lbaas.amphora.agent.status_message import amphora_key
 from lbaas.db.models import AmphoraHealth, ListenerStatistics
 from tests.api.helpers import create_lb, create_listener, create_member, create_pool
-from tests.health.conftest import amphora_of
+from tests.health.conftest import KEY, amphora_of
 
 
 @pytest.fixture
@@ -96,6 +98,31 @@ def test_forged_replayed_garbage_and_unknown_heartbeats_change_nothing(
     # The receiver still works after all that.
     send(heartbeat(tree, 101, members=("UP", "DOWN")))
     assert statuses(client, tree)[tree["members"][1]] == "ERROR"
+
+
+def test_an_amphora_cannot_speak_for_another(client, services, tree, send):
+    """Whoever controls one amphora has its key only: a heartbeat it signs for another
+    amphora (a DOWN that would put that load balancer in ERROR) is forged, and so is one
+    signed with the controller's secret, the key all amphorae used to share."""
+    send(heartbeat(tree, 100, rx=1000))
+    other = "00000000-0000-4000-8000-0000000000aa"
+    forged = heartbeat(tree, 101, members=("DOWN", "DOWN"), rx=99999)
+    _unchanged(client, services, tree, send, (forged, amphora_key(KEY, other)), "invalid_hmac")
+    _unchanged(client, services, tree, send, (forged, KEY), "invalid_hmac")
+    send(forged)  # signed with the amphora's own key: taken
+    assert statuses(client, tree)[tree["members"][0]] == "ERROR"
+
+
+def test_a_sequence_far_ahead_of_the_clock_is_dropped(client, services, tree, send):
+    """One such heartbeat used to make every later genuine one look replayed."""
+    now_ms = int(time.time() * 1000)
+    send(heartbeat(tree, now_ms, rx=100))
+    _unchanged(client, services, tree, send, (heartbeat(tree, 2**62, members=("DOWN", "DOWN")),),
+               "sequence_ahead")
+    counted = send(heartbeat(tree, now_ms + 1, rx=100))
+    assert counted.get("replayed", 0) == 0
+    assert health(services, tree["amphora"])[1] == now_ms + 1
+    assert stats(client, tree)["bytes_in"] == 200
 
 
 def test_a_heartbeat_already_handled_by_another_health_manager_is_not_counted_twice(

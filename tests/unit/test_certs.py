@@ -22,7 +22,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from typer.testing import CliRunner
 
 from lbaas import config
+from lbaas.amphora.agent.status_message import amphora_key
 from lbaas.certs import pki, store, tls
+from lbaas.drivers.certificates.base import HEARTBEAT_KEY
+from lbaas.drivers.certificates.local import LocalCertificateDriver
 from lbaas.cli import app
 
 AMPHORA = "5b6d4c3e-0f1a-4e2b-9c8d-7a6b5c4d3e2f"
@@ -545,3 +548,16 @@ def test_show_lists_paths_and_expiry(config_file):
     assert table.exit_code == 0
     assert "client_ca.pem" in table.output
 
+
+
+# --- the amphora's heartbeat key --------------------------------------------------------------
+
+def test_each_amphora_gets_its_own_heartbeat_key_and_never_the_secret(settings):
+    """Derived by the controller; the compute driver and the amphora see only that key."""
+    driver = LocalCertificateDriver(settings, "controller-secret")
+    first, second = (driver.amphora_identity(amphora_id).files
+                     for amphora_id in (AMPHORA, "00000000-0000-4000-8000-0000000000bb"))
+    assert first[HEARTBEAT_KEY] == amphora_key("controller-secret", AMPHORA).encode()
+    assert first[HEARTBEAT_KEY] != second[HEARTBEAT_KEY]
+    assert all(b"controller-secret" not in content for files in (first, second)
+               for content in files.values())

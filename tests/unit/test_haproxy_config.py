@@ -166,7 +166,7 @@ CASES: dict[str, Callable[[], models.LoadBalancer]] = {
     "persistence_app_cookie": lambda: http_lb(
         session_persistence={"type": "APP_COOKIE", "cookie_name": "JSESSIONID"}),
     "monitor_http": lambda: http_lb(health_monitor=monitor(
-        "HTTP", http_method="HEAD", url_path="/healthz?full=1", expected_codes="200, 202-204",
+        "HTTP", http_method="HEAD", url_path="/healthz?full=1", expected_codes="200, 202",
         http_version=1.1, domain_name="app.example.com", delay=10, timeout=4,
         rise_threshold=3, fall_threshold=2)),
     "monitor_http_defaults": lambda: http_lb(health_monitor=monitor(
@@ -176,7 +176,7 @@ CASES: dict[str, Callable[[], models.LoadBalancer]] = {
     "monitor_tcp_with_monitor_address": lambda: tcp_lb(
         health_monitor=monitor("TCP"),
         members=(member(1, monitor_address="10.0.2.11", monitor_port=9000),
-                 member(2, monitor_port=9000))),
+                 member(2, monitor_port=9000), member(3, monitor_address="2001:db8:2::13"))),
     "monitor_tls_hello": lambda: load_balancer(listener("HTTPS", 443, pool(
         "HTTPS", health_monitor=monitor("TLS-HELLO")))),
     "monitor_ping": lambda: tcp_lb(health_monitor=monitor("PING")),
@@ -215,7 +215,7 @@ CASES: dict[str, Callable[[], models.LoadBalancer]] = {
                redirect_prefix="https://new.example.com"),
         policy(3, "REDIRECT_TO_URL", rule(3, value="/moved"), redirect_http_code=301,
                redirect_url="https://example.com/a%20b?q=1#top"),
-        policy(4, "REJECT", rule(4, "HEADER", "EQUAL_TO", "bad bot", key="User-Agent")),
+        policy(4, "REJECT", rule(4, "HEADER", "EQUAL_TO", '"bad bot"', key="User-Agent")),
         policy(5, "REDIRECT_TO_URL", rule(5, value="/gone"), redirect_http_code=308,
                redirect_url="https://example.com/", position=1)),
     "l7_rule_types_anded": lambda: l7_lb(policy(
@@ -247,6 +247,28 @@ CASES: dict[str, Callable[[], models.LoadBalancer]] = {
         policy(6, "REDIRECT_TO_POOL", rule(9), redirect_pool=pool(
             number=3, provisioning_status="PENDING_DELETE"))),
     "ipv6_and_additional_vip": ipv6_lb,
+    "objects_in_error_left_out": lambda: load_balancer(
+        listener(default_pool=pool(members=(
+            member(1), member(2, provisioning_status="ERROR"))), l7policies=[
+            policy(1, "REJECT", rule(1), provisioning_status="ERROR"),
+            policy(2, "REJECT", rule(2, value="/kept"), rule(3, provisioning_status="ERROR")),
+            policy(3, "REJECT", rule(4, value="/served")),
+            policy(4, "REDIRECT_TO_POOL", rule(5, value="/broken"), redirect_pool=pool(
+                number=3, provisioning_status="ERROR"))]),
+        listener(port=81, number=2, provisioning_status="ERROR", default_pool=pool(number=2)),
+        listener("TCP", 82, number=3, default_pool=pool(
+            "TCP", number=4, health_monitor=monitor("TCP", provisioning_status="ERROR"))),
+        provisioning_status="ERROR"),
+    "prometheus_listener": lambda: load_balancer(
+        listener(default_pool=pool()),
+        listener("PROMETHEUS", 9100, number=2, allowed_cidrs=["198.51.100.0/24"])),
+    "l7_keys_and_quoted_values": lambda: l7_lb(policy(
+        1, "REJECT",
+        rule(1, "HEADER", "EQUAL_TO", '"two words"', key="X-Tag#1"),
+        rule(2, "COOKIE", "EQUAL_TO", "a,b", key="~sess|id"),
+        rule(3, "HEADER", "EQUAL_TO", '""', key="X-Empty"))),
+    "persistence_app_cookie_escaped": lambda: http_lb(
+        session_persistence={"type": "APP_COOKIE", "cookie_name": "#sid$"}),
 }
 
 
@@ -357,15 +379,15 @@ def test_ping_wrapper_is_shipped_executable_and_reports_a_reachable_member_as_up
 
 # --- what the renderer refuses rather than serve something else ------------------------------
 
-@pytest.mark.parametrize("protocol", ["TERMINATED_HTTPS", "PROMETHEUS"])
+@pytest.mark.parametrize("protocol", ["TERMINATED_HTTPS"])
 def test_listener_protocol_not_rendered_yet_is_an_error_not_a_silent_gap(protocol: str):
     lb = load_balancer(listener(protocol, 443, pool()))
-    with pytest.raises(UnsupportedConfiguration, match=f"listener {uid(2)}: protocol {protocol}"):
+    with pytest.raises(UnsupportedConfiguration, match=f"listener {uid(2)}: protocol .{protocol}"):
         render(lb, OPTIONS)
 
 
 def test_pool_with_tls_towards_members_is_refused():
-    with pytest.raises(UnsupportedConfiguration, match=f"pool {uid(3)}: TLS towards members"):
+    with pytest.raises(UnsupportedConfiguration, match=f"pool {uid(3)}: tls_enabled"):
         render(http_lb(tls_enabled=True), OPTIONS)
 
 
@@ -374,7 +396,7 @@ def test_source_ip_port_algorithm_is_refused_as_upstreams_amphora_driver_does():
         render(http_lb(lb_algorithm="SOURCE_IP_PORT"), OPTIONS)
 
 
-@pytest.mark.parametrize("cookie_name", ["a)b", "two words", "x#y", ""])
+@pytest.mark.parametrize("cookie_name", ["a)b", "two words", "x'y", ""])
 def test_app_cookie_name_that_would_break_the_config_is_refused(cookie_name: str):
     lb = http_lb(session_persistence={"type": "APP_COOKIE", "cookie_name": cookie_name})
     with pytest.raises(UnsupportedConfiguration, match="cookie_name"):
@@ -411,10 +433,10 @@ def test_l7_policy_on_a_listener_that_is_not_http_is_refused(protocol: str):
     (rule(1, "COOKIE", key=None), "key"),
     (rule(1, "SSL_VERIFY_RESULT", "EQUAL_TO", "0 || 1"), "value"),
     (rule(1, "URL"), "type"),
-    (rule(1, compare_type="LIKE"), "compare_type"),
+    (rule(1, compare_type="LIKE"), "comparison type"),
 ])
 def test_l7_rule_that_would_break_the_config_is_refused(bad_rule: models.L7Rule, field: str):
-    with pytest.raises(UnsupportedConfiguration, match=f"L7 rule {uid(7)}: {field}"):
+    with pytest.raises(UnsupportedConfiguration, match=f"L7 rule {uid(7)}: .*{field}"):
         render(l7_lb(policy(1, "REJECT", bad_rule)), OPTIONS)
 
 
@@ -583,13 +605,13 @@ def wait_for_statuses(stats_socket: Path, wanted: dict[tuple[str, str], str]) ->
 @pytest.mark.root
 def test_http_monitor_with_expected_codes_keeps_traffic_on_the_healthy_member(
         tmp_path: Path, backends: dict[str, http.server.ThreadingHTTPServer]):
-    """The rendered config at work: status list 200,202-204, X-Forwarded-For, maxconn fit."""
+    """The rendered config at work: status list 200,202, X-Forwarded-For, maxconn fit."""
     healthy, failing = (backends[name].server_address[1] for name in ("healthy", "failing"))
     port = free_port()
     lb = load_balancer(
         listener(port=port, insert_headers={"X-Forwarded-For": "true"}, default_pool=pool(
             members=(member(1, "127.0.0.1", healthy), member(2, "127.0.0.1", failing)),
-            health_monitor=monitor("HTTP", url_path="/health", expected_codes="200,202-204",
+            health_monitor=monitor("HTTP", url_path="/health", expected_codes="200,202",
                                    delay=1, timeout=1, rise_threshold=1, fall_threshold=1))),
         vip_address="127.0.0.1")
     with running_haproxy(render(lb, loopback_options(tmp_path)), tmp_path) as stats_socket:
@@ -624,7 +646,7 @@ def test_l7_policies_route_reject_and_redirect_requests(
     policies = [
         policy(1, "REDIRECT_TO_POOL", rule(1, "FILE_TYPE", "REGEX", "^(jpe?g|png)$"),
                redirect_pool=images),
-        policy(2, "REJECT", rule(2, "HEADER", "EQUAL_TO", "bad bot", key="User-Agent"),
+        policy(2, "REJECT", rule(2, "HEADER", "EQUAL_TO", '"bad bot"', key="User-Agent"),
                rule(3, "PATH", "STARTS_WITH", "/public", invert=True)),
         policy(3, "REDIRECT_TO_URL", rule(4, "PATH", "EQUAL_TO", "/it's"),
                redirect_url="https://example.com/new#top", redirect_http_code=301),

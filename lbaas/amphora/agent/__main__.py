@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 from pathlib import Path
 
 from lbaas.amphora.agent.config import AgentConfig
@@ -15,13 +16,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="lbaas amphora-agent")
     parser.add_argument("--config-file", type=Path, required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = AgentConfig.load(args.config_file)
     except KeyError as exc:  # parser.error exits with status 2
         parser.error(f"{args.config_file}: missing section or option {exc}")
     except (OSError, ValueError) as exc:
         parser.error(f"{args.config_file}: {exc}")
+    handler: logging.Handler = logging.StreamHandler()
+    if config.log_file is not None:
+        handler = logging.handlers.RotatingFileHandler(
+            config.log_file, maxBytes=config.log_max_bytes, backupCount=config.log_backup_count)
+    logging.basicConfig(level=logging.INFO, handlers=[handler],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     HeartbeatSender(config).start()
     serve(config)
 

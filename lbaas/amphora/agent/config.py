@@ -20,6 +20,11 @@ class AgentConfig:
     controller_ip_port_list: tuple[str, ...] = ()
     heartbeat_interval: float = 10.0
     heartbeat_key: str = ""
+    # Where the agent logs (empty: standard error), and the size that rotates it: the log
+    # of an amphora stays under log_max_bytes * (log_backup_count + 1) whatever happens.
+    log_file: Path | None = None
+    log_max_bytes: int = 1024 * 1024
+    log_backup_count: int = 2
 
     @classmethod
     def load(cls, path: Path) -> AgentConfig:
@@ -43,6 +48,9 @@ class AgentConfig:
                 if item.strip()),
             heartbeat_interval=float(health.get("heartbeat_interval", 10)),
             heartbeat_key=health.get("heartbeat_key", ""),
+            log_file=Path(agent["log_file"]) if agent.get("log_file") else None,
+            log_max_bytes=agent.getint("log_max_bytes", 1024 * 1024),
+            log_backup_count=agent.getint("log_backup_count", 2),
         )
 
     def write(self, path: Path) -> None:
@@ -52,6 +60,9 @@ class AgentConfig:
             "agent_server_cert": str(self.agent_server_cert),
             "agent_server_ca": str(self.agent_server_ca),
             "agent_request_read_timeout": str(self.agent_request_read_timeout),
+            "log_file": str(self.log_file or ""),
+            "log_max_bytes": str(self.log_max_bytes),
+            "log_backup_count": str(self.log_backup_count),
         }
         parser["haproxy_amphora"] = {
             "base_path": str(self.base_path),

@@ -10,6 +10,9 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -261,15 +264,66 @@ def server_context(config: AgentConfig) -> ssl.SSLContext:
     return context
 
 
+class FailureLog:
+    """One warning line per failed connection, at most ``burst`` per ``interval`` seconds;
+    the ones left out are counted in the next line. A client that keeps failing (a scan,
+    a wrong certificate in a loop) cannot flood the log."""
+
+    def __init__(self, burst: int = 10, interval: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst, self.interval, self.clock = burst, interval, clock
+        self._window_start = -interval
+        self._logged = 0
+        self._suppressed = 0
+        self._lock = threading.Lock()
+
+    def failed(self, client: Any, error: BaseException | None) -> None:
+        with self._lock:
+            now = self.clock()
+            if now - self._window_start >= self.interval:
+                self._window_start, self._logged = now, 0
+            if self._logged >= self.burst:
+                self._suppressed += 1
+                return
+            self._logged += 1
+            suppressed, self._suppressed = self._suppressed, 0
+        reason = f"{type(error).__name__}: {error}" if error else "unknown error"
+        more = f" ({suppressed} more failed connections not logged)" if suppressed else ""
+        LOG.warning("connection from %s failed: %s%s", _host(client), reason, more)
+
+
+def _host(client: Any) -> str:
+    return str(client[0]) if isinstance(client, tuple) and client else str(client)
+
+
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+
+
 class AgentServer(ThreadingHTTPServer):
+    """The agent's HTTPS server, bound to the management address and, so that a packet
+    for that address arriving on another interface (a tenant routing it via the VIP)
+    finds no listener, to the management interface too (``SO_BINDTODEVICE``)."""
+
     daemon_threads = True
 
     def __init__(self, config: AgentConfig, context: ssl.SSLContext) -> None:
         self.address_family = socket.AF_INET6 if ":" in config.bind_host else socket.AF_INET
+        self.config = config
+        self.failures = FailureLog()
         agent = Agent(config, certificate_installed=self.reload_certificate)
         super().__init__((config.bind_host, config.bind_port), _handler(agent))
-        self.config = config
         self.context = context
+
+    def server_bind(self) -> None:
+        if self.config.bind_host not in WILDCARD_HOSTS:
+            try:
+                device = interfaces.by_address(self.config.bind_host)
+            except (interfaces.InterfaceNotFound, OSError, subprocess.CalledProcessError):
+                LOG.warning("no interface holds %s: the agent listens on it from every "
+                            "interface", self.config.bind_host)
+            else:
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
+        super().server_bind()
 
     def reload_certificate(self) -> None:
         """A context with the new certificate for the connections accepted from now on
@@ -284,7 +338,9 @@ class AgentServer(ThreadingHTTPServer):
                                         do_handshake_on_connect=False), address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        LOG.warning("connection from %s failed", client_address, exc_info=True)
+        """A connection that failed (mostly a TLS handshake refused): one line, rate
+        limited, no traceback."""
+        self.failures.failed(client_address, sys.exc_info()[1])
 
 
 def serve(config: AgentConfig) -> None:

@@ -1,8 +1,12 @@
 """The heartbeat's wire format, as upstream's (``health_daemon/status_message.py``).
 
-A datagram is the zlib-compressed JSON message followed by its HMAC-SHA256, keyed by the
-shared heartbeat key, as 64 hex characters; the older raw 32-byte digest is accepted too.
-Standard library only: the amphora agent and the health manager both use it.
+A datagram is the zlib-compressed JSON message followed by its HMAC-SHA256 as 64 hex
+characters (the older raw 32-byte digest is accepted too). Unlike upstream, where every
+amphora signs with the one shared key, each amphora signs with its own key,
+``amphora_key(secret, amphora_id)``: derived from the controller's secret and the amphora's
+id, so the health manager needs no table of keys, and an amphora that is taken over can
+sign only for itself. Standard library only: the amphora agent and the health manager
+both use it.
 """
 from __future__ import annotations
 
@@ -46,9 +50,15 @@ def _signed_payload(envelope: bytes, key: bytes) -> bytes:
     raise InvalidHMAC("the heartbeat's HMAC does not match the heartbeat key")
 
 
-def unwrap(envelope: bytes, key: str) -> dict[str, Any]:
-    """The message inside a datagram; InvalidMessage if it is not a valid signed one."""
-    payload = _signed_payload(envelope, key.encode())
+KEY_CONTEXT = b"lbaas amphora heartbeat key\0"
+
+
+def amphora_key(secret: str, amphora_id: str) -> str:
+    """The key amphora ``amphora_id`` signs its heartbeats with (64 hex characters)."""
+    return hmac.new(secret.encode(), KEY_CONTEXT + amphora_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _inflate(payload: bytes) -> dict[str, Any]:
     inflater = zlib.decompressobj()
     try:
         text = inflater.decompress(payload, MAX_MESSAGE_SIZE)
@@ -60,3 +70,36 @@ def unwrap(envelope: bytes, key: str) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise InvalidMessage("the heartbeat is not a JSON object")
     return message
+
+
+def unwrap_from_amphora(envelope: bytes, secret: str) -> dict[str, Any]:
+    """The message inside a datagram if it is signed with the key of the amphora it names
+    (``amphora_key(secret, id)``); InvalidHMAC if not, InvalidMessage if it is no heartbeat.
+
+    The payload is inflated (bounded) before its signature is checked: the id it carries
+    says which key must have signed it.
+    """
+    malformed: InvalidMessage | None = None
+    for size, encode in ((HEX_DIGEST_SIZE, lambda d: d.hex().encode()),
+                         (RAW_DIGEST_SIZE, lambda d: d)):
+        if len(envelope) <= size:
+            continue
+        payload, signature = envelope[:-size], envelope[-size:]
+        try:
+            message = _inflate(payload)
+        except InvalidMessage as exc:
+            malformed = exc
+            continue
+        amphora_id = message.get("id")
+        if not isinstance(amphora_id, str) or not amphora_id:
+            raise InvalidMessage("the heartbeat has no amphora id")
+        key = amphora_key(secret, amphora_id).encode()
+        if hmac.compare_digest(encode(_digest(payload, key)), signature):
+            return message
+        raise InvalidHMAC(f"the heartbeat is not signed with amphora {amphora_id}'s key")
+    raise malformed or InvalidMessage("the datagram is too short to be a heartbeat")
+
+
+def unwrap(envelope: bytes, key: str) -> dict[str, Any]:
+    """The message inside a datagram; InvalidMessage if it is not a valid signed one."""
+    return _inflate(_signed_payload(envelope, key.encode()))

@@ -5,9 +5,11 @@ import abc
 import datetime as dt
 from dataclasses import dataclass, field
 
-# The files of an amphora's identity: its certificate + key, and the CA of its clients.
+# The files of an amphora's identity: its certificate + key, the CA of its clients, and
+# the key it signs its heartbeats with (its own, derived from the controller's secret).
 SERVER_PEM = "server.pem"
 CLIENT_CA_PEM = "client_ca.pem"
+HEARTBEAT_KEY = "heartbeat.key"
 
 
 @dataclass
@@ -21,4 +23,5 @@ class AmphoraIdentity:
 class CertificateDriver(abc.ABC):
     @abc.abstractmethod
     def amphora_identity(self, amphora_id: str) -> AmphoraIdentity:
-        """A server certificate (CN = amphora id) and the client CA the agent trusts."""
+        """A server certificate (CN = amphora id), the client CA the agent trusts and the
+        amphora's heartbeat key."""

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from lbaas import crashpoint
 from lbaas.amphora.agent.config import AgentConfig
+from lbaas.drivers.certificates.base import HEARTBEAT_KEY
 from lbaas.drivers.compute.base import ComputeDriver, ComputeInstance
 from lbaas.drivers.network.base import Port
 
@@ -85,7 +86,7 @@ def _cmdline(pid: int) -> list[str]:
 class NetnsComputeDriver(ComputeDriver):
     def __init__(self, amphorae_path: Path, agent_port: int = 9443, host: str | None = None,
                  python: str = sys.executable, controller_ip_port_list: tuple[str, ...] = (),
-                 heartbeat_interval: float = 10.0, heartbeat_key: str = "",
+                 heartbeat_interval: float = 10.0,
                  hosts: Callable[[], list[str]] | None = None) -> None:
         self.amphorae_path = amphorae_path
         self.agent_port = agent_port
@@ -93,7 +94,7 @@ class NetnsComputeDriver(ComputeDriver):
         self._hosts = hosts or (lambda: [host] if host else [])
         self.python = python
         self.heartbeat = {"controller_ip_port_list": controller_ip_port_list,
-                          "heartbeat_interval": heartbeat_interval, "heartbeat_key": heartbeat_key}
+                          "heartbeat_interval": heartbeat_interval}
 
     def directory(self, amphora_id: str) -> Path:
         return self.amphorae_path / amphora_id
@@ -139,13 +140,16 @@ class NetnsComputeDriver(ComputeDriver):
             amphora_id=amphora_id, base_path=directory,
             bind_host=management_port.ip_address, bind_port=self.agent_port,
             agent_server_cert=directory / "server.pem", agent_server_ca=directory / "client_ca.pem",
-            **self.heartbeat)
+            # The amphora's own heartbeat key, derived by the controller (never its secret).
+            heartbeat_key=files.get(HEARTBEAT_KEY, b"").decode(),
+            log_file=directory / "agent.log", **self.heartbeat)
         config.write(directory / "amphora-agent.conf")
         if not self._agent_running(namespace):
             # `setsid -f` detaches the agent: it outlives a restart of this controller
             # process (an amphora keeps serving while the control plane restarts) and is
-            # never our zombie.
-            with (directory / "agent.log").open("ab") as log:
+            # never our zombie. The agent logs to agent.log itself (rotated); only what
+            # escapes its logging (a crash before it starts) lands here.
+            with (directory / "agent-console.log").open("ab") as log:
                 subprocess.run(
                     ["setsid", "-f", "ip", "netns", "exec", namespace, self.python, "-m",
                      AGENT_MODULE, "--config-file", str(directory / "amphora-agent.conf")],
