@@ -28,6 +28,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(certs_cli.app, name="certs")
 app.add_typer(network_cli.network_app, name="network")
 app.add_typer(network_cli.subnet_app, name="subnet")
+app.add_typer(network_cli.host_app, name="host")
 console = Console(stderr=True)
 
 ConfigFile = Annotated[Optional[Path], typer.Option(
@@ -143,6 +144,25 @@ def amphora_agent(config_file: Annotated[Path, typer.Option(
     from lbaas.amphora.agent.__main__ import main  # the agent imports only the standard library
 
     main(["--config-file", str(config_file)])
+
+
+@app.command("compute-agent")
+def compute_agent(config_file: ConfigFile = None) -> None:
+    """Run the compute agent of an amphora host: it builds and removes the amphorae the
+    controllers place here, over mutual TLS ([compute_agent] options)."""
+    from lbaas.compute_agent import run
+
+    settings = _settings(config_file)
+    logging.basicConfig(level=logging.DEBUG if settings.DEFAULT.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        agent = run.prepare(settings)
+    except config.ConfigError as exc:
+        print_error(exc)
+        raise typer.Exit(2) from exc
+    console.print(f"lbaas compute agent of host {settings.DEFAULT.host} listening on "
+                  f"https://{agent.bind_host}:{agent.bind_port}/ (mutual TLS)")
+    run.serve(agent)
 
 
 @db_app.command("upgrade")

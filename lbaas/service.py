@@ -18,6 +18,7 @@ from lbaas.controller.worker import Worker
 from lbaas.db import migrate
 from lbaas.db.engine import Database
 from lbaas.health import settings as heartbeats
+from lbaas.health.hosts import HostMonitor
 from lbaas.health.manager import HealthManager
 
 if TYPE_CHECKING:
@@ -86,7 +87,9 @@ def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
 def running_health_manager(services: Services) -> Iterator[HealthManager]:
     """A started health manager (heartbeats, operating status, failover), stopped on exit."""
     host.prepare(services.settings, services.db)
-    manager = HealthManager(services.settings, services.db, services.wakeup.notify)
+    drivers = (driver_registry.load(services.settings, services.db)
+               if HostMonitor.applies(services.settings) else None)
+    manager = HealthManager(services.settings, services.db, services.wakeup.notify, drivers)
     manager.start()
     try:
         yield manager

@@ -112,9 +112,10 @@ def network_to_api(network: Network) -> dict[str, Any]:
         "router:external": False,
         "mtu": network.mtu,
         "port_security_enabled": False,
-        "provider:network_type": "flat",
-        "provider:physical_network": network.physical_interface,
-        "provider:segmentation_id": None,
+        # A local network (one host's bridge) looks flat to a Neutron client.
+        "provider:network_type": "vxlan" if network.network_type == "vxlan" else "flat",
+        "provider:physical_network": network.physical_network or network.physical_interface,
+        "provider:segmentation_id": network.segmentation_id,
         "availability_zone_hints": [],
         "availability_zones": [],
         "l2_adjacency": True,

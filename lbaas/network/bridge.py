@@ -44,15 +44,18 @@ def bridge_name(network_id: str) -> str:
     return BRIDGE_PREFIX + uuid.UUID(network_id).hex[:MAX_INTERFACE_NAME - len(BRIDGE_PREFIX)]
 
 
-def bridge_mac(name: str, host_identity: str | None = None) -> str:
-    """The bridge's fixed MAC: locally administered, unicast, derived from this host
-    (``/etc/machine-id``, else its name) and the bridge's name, so it is the same after a
-    reboot and differs between hosts that share a segment."""
+def bridge_mac(name: str, host_identity: str | None = None, host: str | None = None) -> str:
+    """The bridge's fixed MAC: locally administered, unicast, derived from this machine
+    (``/etc/machine-id``, else its name), the lbaas host name when one is given (a compute
+    agent's ``[DEFAULT] host``: machines cloned from one image share a machine id, and
+    hosts simulated on one machine share everything else) and the bridge's name, so it is
+    the same after a reboot and differs between hosts whose bridges VXLAN joins."""
     if host_identity is None:
         machine_id = Path("/etc/machine-id")
         host_identity = (machine_id.read_text().strip() if machine_id.exists()
                          else socket.gethostname())
-    digest = hashlib.sha256(f"{host_identity}/{name}".encode()).digest()
+    scope = f"{host_identity}/{host}" if host else host_identity
+    digest = hashlib.sha256(f"{scope}/{name}".encode()).digest()
     return ":".join(f"{byte:02x}" for byte in (0x02, *digest[:5]))
 
 
@@ -64,8 +67,9 @@ def valid_interface_name(name: str) -> bool:
 class Bridges:
     """Bridges in the host's network namespace, or in the namespace ``netns`` (tests)."""
 
-    def __init__(self, netns: str | None = None) -> None:
+    def __init__(self, netns: str | None = None, host: str | None = None) -> None:
         self.netns = netns
+        self.host = host  # a compute host's name, for its bridges' MACs (bridge_mac)
 
     def _ip(self, *args: str) -> str:
         command = ["ip", *(["-n", self.netns] if self.netns else []), *args]
@@ -102,7 +106,7 @@ class Bridges:
             raise BridgeError(f"interface {name} exists and is not a bridge; rename or remove it")
         elif mtu and link.get("mtu") != mtu:
             self._ip("link", "set", "dev", name, "mtu", str(mtu))
-        mac = bridge_mac(name)
+        mac = bridge_mac(name, host=self.host)
         if (link or {}).get("address") != mac:
             # A bridge made before MACs were fixed may carry the controller's address: it
             # announces the new MAC (gratuitous ARP), or the amphorae would keep the old one.

@@ -21,8 +21,8 @@ from lbaas import config, service
 from lbaas.console import print_error
 from lbaas.api.network import network_to_api, subnet_to_api
 from lbaas.db.engine import Database
-from lbaas.db.models import Network, Subnet
-from lbaas.network import registry
+from lbaas.db.models import Host, Network, Subnet
+from lbaas.network import hosts, registry, segments
 from lbaas.network.bridge import Bridges
 from lbaas.network.errors import NetworkError
 
@@ -57,6 +57,11 @@ def _reporting() -> Iterator[None]:
     except config.ConfigError as exc:
         print_error(exc)
         raise typer.Exit(2) from exc
+
+
+def _settings(config_file: Path | None) -> config.Settings:
+    with _reporting():
+        return config.load(config_file)
 
 
 def _database(config_file: Path | None) -> Database:
@@ -107,26 +112,48 @@ def print_list(items: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str
 
 
 def network_view(network: Network) -> dict[str, Any]:
-    """A network as the API shows it, plus where it lives on this host."""
+    """A network as the API shows it, plus where it lives on the hosts."""
     return {**network_to_api(network), "bridge": network.bridge,
             "physical_interface": network.physical_interface}
+
+
+class NetworkType(str, enum.Enum):
+    local = segments.LOCAL
+    vxlan = segments.VXLAN
+    flat = segments.FLAT
 
 
 @network_app.command("create")
 def network_create(
     name: str,
+    network_type: Annotated[NetworkType, typer.Option(
+        "--provider-network-type", help="local (a bridge on this host), vxlan (every host "
+        "that needs it, joined by VXLAN) or flat (each host's interface for the physical "
+        "network).")] = NetworkType.local,
+    physical_network: Annotated[Optional[str], typer.Option(
+        "--provider-physical-network", help="flat: the physical network, which each host "
+        "maps to an interface (physical_interface_mappings).")] = None,
+    segment: Annotated[Optional[int], typer.Option(
+        "--provider-segment", help="vxlan: its VNI (default: the lowest free one of "
+        "[networking] vni_ranges).")] = None,
     physical_interface: Annotated[Optional[str], typer.Option(
-        "--physical-interface", help="Host interface to put on the bridge (dedicated to this network).")] = None,
-    mtu: Annotated[int, typer.Option("--mtu", help="MTU of the bridge.")] = 1500,
+        "--physical-interface", help="local: a host interface to put on the bridge "
+        "(dedicated to this network).")] = None,
+    mtu: Annotated[Optional[int], typer.Option(
+        "--mtu", help="MTU (default 1500; vxlan: 1450).")] = None,
     project: Project = None, config_file: ConfigFile = None, fmt: Format = OutputFormat.table,
 ) -> None:
-    """Create a network and its bridge."""
+    """Create a network (and, for a local one, its bridge on this host)."""
+    settings = _settings(config_file)
     db, bridges = _database(config_file), Bridges()
     with _reporting(), db.write() as session:
-        network = registry.create_network(session, name, physical_interface=physical_interface,
-                                          mtu=mtu, project_id=project)
+        network = registry.create_network(
+            session, name, physical_interface=physical_interface, mtu=mtu, project_id=project,
+            network_type=network_type.value, segmentation_id=segment,
+            physical_network=physical_network, vni_range=settings.networking.vni_ranges)
         try:
-            bridges.ensure_network(network)
+            if network.network_type == segments.LOCAL:
+                bridges.ensure_network(network)
             session.commit()
         except BaseException:
             with contextlib.suppress(NetworkError):
@@ -215,3 +242,63 @@ def subnet_delete(subnets: Annotated[list[str], typer.Argument(help="Names or id
         with _reporting(), db.write() as session:
             subnet: Subnet = registry.find_subnet(session, name)
             registry.delete_subnet(session, subnet)
+
+
+host_app = typer.Typer(help="The hosts of a deployment: compute hosts (each running `lbaas "
+                            "compute-agent`) and controllers.", no_args_is_help=True)
+HOST_COLUMNS = (("Name", "name"), ("Kind", "kind"), ("Status", "status"), ("Agent", "agent_url"),
+                ("Tunnel IP", "tunnel_ip"), ("Amphorae", "amphorae"), ("Last seen", "last_seen"))
+
+
+def host_view(host: Host, amphorae: list[str] | None = None) -> dict[str, Any]:
+    view = {"name": host.name, "kind": host.kind, "status": host.status,
+            "agent_url": host.agent_url, "tunnel_ip": host.tunnel_ip,
+            "amphorae": host.amphorae, "max_amphorae": host.capacity,
+            "last_seen": host.last_seen.isoformat() if host.last_seen else None}
+    if amphorae is not None:
+        view["amphora_ids"] = amphorae
+    return view
+
+
+@host_app.command("add")
+def host_add(
+    name: Annotated[str, typer.Argument(help="The host's name: its compute agent's [DEFAULT] "
+                                             "host and certificate (`lbaas certs issue-host`).")],
+    address: Annotated[str, typer.Option("--address", help="Where its agent listens.")],
+    port: Annotated[int, typer.Option("--port", help="Its agent's port.")] = hosts.AGENT_PORT,
+    tunnel_ip: Annotated[Optional[str], typer.Option(
+        "--tunnel-ip", help="Its underlay address (default: what its agent reports, its "
+        "[compute_agent] local_ip).")] = None,
+    config_file: ConfigFile = None, fmt: Format = OutputFormat.table,
+) -> None:
+    """Register a compute host: the controllers place amphorae on it once its agent answers."""
+    with _reporting(), _database(config_file).write() as session:
+        view = host_view(hosts.add(session, name, address, port, tunnel_ip))
+    print_show(view, fmt)
+
+
+@host_app.command("list")
+def host_list(config_file: ConfigFile = None, fmt: Format = OutputFormat.table) -> None:
+    """List the hosts, with their status as the health managers last saw it."""
+    with _database(config_file).read() as session:
+        items = [host_view(host) for host in hosts.list_hosts(session)]
+    print_list(items, HOST_COLUMNS, fmt)
+
+
+@host_app.command("show")
+def host_show(name: str, config_file: ConfigFile = None,
+              fmt: Format = OutputFormat.table) -> None:
+    """Show a host and the amphorae it runs."""
+    with _reporting(), _database(config_file).read() as session:
+        view = host_view(hosts.find(session, name), hosts.amphorae_on(session, name))
+    print_show(view, fmt)
+
+
+@host_app.command("delete")
+def host_delete(names: Annotated[list[str], typer.Argument(help="Host names.")],
+                config_file: ConfigFile = None) -> None:
+    """Forget hosts (refused while amphorae run there: fail them over first)."""
+    db = _database(config_file)
+    for name in names:
+        with _reporting(), db.write() as session:
+            hosts.remove(session, name)

@@ -24,7 +24,7 @@ from lbaas.api.app import create_app
 from lbaas.db.models import Amphora, Network
 from lbaas.drivers import Drivers
 from lbaas.drivers.compute.netns import NetnsComputeDriver
-from lbaas.network import registry
+from lbaas.network import registry, segments
 from lbaas.network.bridge import Bridges
 from tests.conftest import PROJECT
 from tests.dataplane import netns
@@ -62,15 +62,18 @@ def settings(tmp_path: Path) -> Iterator[config.Settings]:
 
 
 def remove_leftovers(services: service.Services) -> None:
-    """Whatever a failed test left: amphora namespaces, bridges, firewall rules."""
+    """Whatever a failed test left: amphora namespaces, bridges (and the VXLAN devices on
+    them), firewall rules."""
     with services.db.read() as session:
         compute_ids = [a.compute_id for a in session.scalars(select(Amphora)) if a.compute_id]
-        bridges = [network.bridge for network in session.scalars(select(Network))]
+        networks = [registry.segment_of(network) for network in session.scalars(select(Network))]
     compute = NetnsComputeDriver(services.settings.haproxy_amphora.base_path)
     for compute_id in compute_ids:
-        compute.delete(compute_id)
-    for bridge in {*bridges, services.settings.networking.lb_network_bridge}:
-        Bridges().remove(bridge)
+        if compute_id.startswith("amphora-"):
+            compute.delete(compute_id)
+    for segment in networks:
+        segments.Host().remove(segment)
+    Bridges().remove(services.settings.networking.lb_network_bridge)
     host.down(services.settings)
 
 
@@ -146,13 +149,15 @@ class BackendHosts:
         self.hosts: dict[str, Backend] = {}
         self._namespaces: list[contextlib.AbstractContextManager[str]] = []
 
-    def add(self, network: TestNetwork, address: str, name: str) -> Backend:
+    def add(self, network: TestNetwork, address: str, name: str,
+            host: str | None = None) -> Backend:
+        """A backend on ``network``'s bridge (of the namespace ``host``, else the root's)."""
         root = self.workdir / name
         root.mkdir()
         (root / "index.html").write_text(name)
         prefix = network.cidr.split("/")[1]
         context = netns.namespace(f"lbt-{name}-{netns.short_id()}", network.bridge,
-                                  f"{address}/{prefix}")
+                                  f"{address}/{prefix}", host=host)
         backend = Backend(name, address, context.__enter__(), root)
         self._namespaces.append(context)
         self.hosts[name] = backend

@@ -29,15 +29,17 @@ def bridge(name: str, address: str | None = None) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def namespace(name: str, bridge_name: str, address: str,
-              gateway: str | None = None) -> Iterator[str]:
-    """A namespace ("host") with one interface on ``bridge_name`` at ``address`` (ip/prefix)."""
+def namespace(name: str, bridge_name: str, address: str, gateway: str | None = None,
+              host: str | None = None) -> Iterator[str]:
+    """A namespace ("host") with one interface on ``bridge_name`` at ``address`` (ip/prefix);
+    the bridge is in the namespace ``host`` (a simulated machine), else in the root one."""
     host_end = f"v{short_id()}"
+    where = ["-n", host] if host else []
     ip("netns", "add", name)
     try:
-        ip("link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", name)
-        ip("link", "set", host_end, "master", bridge_name)
-        ip("link", "set", host_end, "up")
+        ip(*where, "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", name)
+        ip(*where, "link", "set", host_end, "master", bridge_name)
+        ip(*where, "link", "set", host_end, "up")
         ip("-n", name, "link", "set", "lo", "up")
         ip("-n", name, "addr", "add", address, "dev", "eth0")
         ip("-n", name, "link", "set", "eth0", "up")
@@ -48,7 +50,7 @@ def namespace(name: str, bridge_name: str, address: str,
         for pid in ip("netns", "pids", name, check=False).stdout.split():
             subprocess.run(["kill", "-9", pid], check=False)
         ip("netns", "del", name, check=False)
-        ip("link", "del", host_end, check=False)
+        ip(*where, "link", "del", host_end, check=False)
 
 
 def in_namespace(name: str, *command: str, timeout: float = 10.0) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
@@ -20,9 +20,9 @@ from lbaas import config
 from lbaas.cli import app
 from lbaas.db import migrate
 from lbaas.db.engine import Database
-from lbaas.db.models import Port, Subnet
+from lbaas.db.models import Amphora, Port, Subnet
 from lbaas.network import addresses, management, ports, registry
-from lbaas.network.bridge import bridge_name, valid_interface_name
+from lbaas.network.bridge import Bridges, bridge_name, valid_interface_name
 from lbaas.network.errors import (
     AddressInUse, Duplicate, InUse, InvalidAddress, InvalidNetwork, InvalidSubnet, NoFreeAddress,
     NotFound,
@@ -511,3 +511,48 @@ def test_cli_refuses_to_delete_a_subnet_in_use(cli_config):
 
 def test_cli_asks_for_a_schema_upgrade_first(cli_config):
     assert "lbaas db upgrade" in run_cli(cli_config, "subnet", "list", code=2)
+
+
+def test_cli_registers_lists_shows_and_forgets_compute_hosts(cli_config):
+    run_cli(cli_config, "db", "upgrade")
+    added = json.loads(run_cli(cli_config, "host", "add", "host-b", "--address", "10.0.0.12",
+                               "-f", "json"))
+    assert (added["kind"], added["agent_url"], added["status"]) == (
+        "compute", "https://10.0.0.12:9444", "UNKNOWN")
+    assert "already registered" in run_cli(cli_config, "host", "add", "host-b", "--address",
+                                           "10.0.0.13", code=1)
+    assert "IP address" in run_cli(cli_config, "host", "add", "host-c", "--address", "nope",
+                                   code=1)
+    listed = json.loads(run_cli(cli_config, "host", "list", "-f", "json"))
+    assert [(row["Name"], row["Kind"]) for row in listed] == [("host-b", "compute")]
+    with cli_database(cli_config) as database, database.write() as session:
+        session.add(Amphora(status="ALLOCATED", cached_zone="host-b"))
+    shown = json.loads(run_cli(cli_config, "host", "show", "host-b", "-f", "json"))
+    assert len(shown["amphora_ids"]) == 1
+    assert "fail them over first" in run_cli(cli_config, "host", "delete", "host-b", code=1)
+    with cli_database(cli_config) as database, database.write() as session:
+        session.execute(update(Amphora).values(status="DELETED"))
+    run_cli(cli_config, "host", "delete", "host-b")
+    assert "host host-b not found" in run_cli(cli_config, "host", "show", "host-b", code=1)
+
+
+def test_cli_creates_vxlan_and_flat_networks_with_their_provider_attributes(cli_config):
+    run_cli(cli_config, "db", "upgrade")
+    first = json.loads(run_cli(cli_config, "network", "create", "spanning",
+                               "--provider-network-type", "vxlan", "-f", "json"))
+    second = json.loads(run_cli(cli_config, "network", "create", "spanning-2",
+                                "--provider-network-type", "vxlan", "-f", "json"))
+    assert (first["provider:network_type"], first["provider:segmentation_id"], first["mtu"]) \
+        == ("vxlan", 1000, 1450)
+    assert second["provider:segmentation_id"] == 1001
+    assert "VNI 1000 is taken" in run_cli(cli_config, "network", "create", "x",
+                                          "--provider-network-type", "vxlan",
+                                          "--provider-segment", "1000", code=1)
+    flat = json.loads(run_cli(cli_config, "network", "create", "provider",
+                              "--provider-network-type", "flat",
+                              "--provider-physical-network", "physnet1", "-f", "json"))
+    assert (flat["provider:network_type"], flat["provider:physical_network"]) == (
+        "flat", "physnet1")
+    assert "needs --provider-physical-network" in run_cli(
+        cli_config, "network", "create", "y", "--provider-network-type", "flat", code=1)
+    assert not Bridges().exists(first["bridge"])  # made by the hosts that need it, not here

@@ -292,22 +292,15 @@ def update_amphorae(lb_id: str) -> Step:
     return Step("update-amphorae", execute)
 
 
-def _remove(ctx: FlowContext, lb_id: str, amphora_ids: list[str]) -> None:
-    """Stop the load balancer on these amphorae, remove them, mark them DELETED (those
-    already DELETED, by an earlier run of the flow, are left alone)."""
+def _remove(ctx: FlowContext, amphora_ids: list[str]) -> None:
+    """Remove these amphorae (their instance stops everything they ran), mark them DELETED
+    (those already DELETED, by an earlier run of the flow, are left alone). Their agents
+    are not asked first: a failover's old amphora is often dead, and waiting for it would
+    only delay the failover."""
     with ctx.db.read() as session:
-        lb = session.get(LoadBalancer, lb_id)
-        amphorae = [amphora for amphora in (session.get(Amphora, amphora_id)
+        amphorae = [amphora for amphora in (session.get(Amphora, amphora_id, options=ROW_ONLY)
                                             for amphora_id in amphora_ids)
                     if amphora is not None and amphora.status != constants.DELETED]
-        for amphora in amphorae:
-            if amphora.id in ctx.store.get("unreachable", ()) or lb is None:
-                continue  # known dead (a failover found it so): do not wait for it again
-            try:
-                ctx.drivers.amphora.delete(lb, amphora)
-            except Exception:  # a dead amphora cannot answer; removing it is all that is left
-                LOG.warning("amphora %s did not answer the delete; removing it anyway",
-                            amphora.id, exc_info=True)
     for amphora in amphorae:
         destroy(ctx, amphora)
         _set(ctx, amphora.id, status=constants.DELETED)
@@ -320,7 +313,7 @@ def delete_amphorae(lb_id: str) -> Step:
         with ctx.db.read() as session:
             amphora_ids = list(session.scalars(select(Amphora.id).where(
                 Amphora.load_balancer_id == lb_id, Amphora.status != constants.DELETED)))
-        _remove(ctx, lb_id, amphora_ids)
+        _remove(ctx, amphora_ids)
     return Step("delete-amphorae", execute)
 
 
@@ -350,5 +343,5 @@ def retire_amphora(amphora_id: str) -> Step:
 
 def remove_retired(lb_id: str) -> Step:
     def execute(ctx: FlowContext) -> None:
-        _remove(ctx, lb_id, ctx.store.get("retired", []))
+        _remove(ctx, ctx.store.get("retired", []))
     return Step("remove-retired-amphorae", execute)

@@ -109,5 +109,4 @@ def stop_retired_vrrp(lb_id: str) -> Step:
                 ctx.drivers.amphora.stop_vrrp(amphora)
             except Exception as exc:
                 LOG.info("amphora %s did not stop its keepalived (%s); removing it", amphora_id, exc)
-                ctx.store.setdefault("unreachable", []).append(amphora_id)
     return Step("stop-retired-vrrp", execute)

@@ -155,8 +155,10 @@ class RestAmphoraDriver(AmphoraDriver):
 
     def _quick(self) -> httpx.Timeout:
         """For an amphora that may be dead (a failover's old one): a live agent accepts a
-        connection at once, so a dead one is given up after 2 s, not the usual 10."""
-        return httpx.Timeout(self.settings.rest_request_read_timeout,
+        connection at once, and answers these calls within a second, so a dead one is
+        given up after 2 s to connect or 5 s to answer (a kept-alive connection to an
+        amphora whose host was cut off never fails to connect, it just gets no answer)."""
+        return httpx.Timeout(min(5.0, self.settings.rest_request_read_timeout),
                              connect=min(2.0, self.settings.rest_request_conn_timeout))
 
     def stop_vrrp(self, amphora: Amphora) -> None:

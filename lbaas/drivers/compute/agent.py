@@ -51,7 +51,11 @@ class ComputeAgentDriver(ComputeDriver):
             if host not in self._clients:
                 context = tls.controller_context(self.client_cert, self.server_ca,
                                                  tls.compute_agent_identity(host))
-                self._clients[host] = httpx.Client(verify=context, timeout=self.timeout)
+                # No kept-alive connections: one to a host that was cut off would take the
+                # whole read timeout to fail, where a new one fails to connect at once.
+                self._clients[host] = httpx.Client(
+                    verify=context, timeout=self.timeout,
+                    limits=httpx.Limits(max_keepalive_connections=0))
             return self._clients[host]
 
     def call(self, method: str, host: str | None, path: str, **kwargs: Any) -> Any:

@@ -14,6 +14,7 @@ name was removed lives on as long as a process holds it, with its addresses).
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -71,9 +72,12 @@ def _link_exists(name: str, namespace: str | None = None) -> bool:
 
 
 def _master(name: str) -> str | None:
-    """The bridge a host interface is enslaved to (None if none, or no such interface)."""
-    found = Path(f"/sys/class/net/{name}/master")
-    return found.resolve().name if found.exists() else None
+    """The bridge a host interface is enslaved to (None if none, or no such interface).
+    Asked over netlink, not read from /sys, which shows the namespace /sys was mounted in
+    (a compute agent may run in another network namespace than its mount namespace's)."""
+    shown = _ip("-j", "link", "show", "dev", name, check=False)
+    links = json.loads(shown.stdout or "[]") if shown.returncode == 0 else []
+    return links[0].get("master") if links else None
 
 
 def _cmdline(pid: int) -> list[str]:
