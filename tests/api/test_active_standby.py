@@ -72,9 +72,10 @@ def test_anti_affinity_puts_the_pair_on_two_hosts_also_after_failover(client, se
 def test_load_balancer_failover_replaces_both_backup_first(client, services, drivers):
     lb = create_lb(client)
     old = {a.role: a.id for a in amphorae(services, lb["id"])}
-    removed: list[str] = []
-    delete = drivers.amphora.delete
-    drivers.amphora.delete = lambda lb_, amphora: (removed.append(amphora.id), delete(lb_, amphora))
+    removed: list[str] = []  # the no-op compute driver's instance ids are the amphora ids
+    delete = drivers.compute.delete
+    drivers.compute.delete = lambda compute_id, host=None: (removed.append(compute_id),
+                                                            delete(compute_id, host))
     assert client.put(f"/v2/lbaas/loadbalancers/{lb['id']}/failover").status_code == 202
     wait_lb_active(client, lb["id"])
     assert removed == [old["BACKUP"], old["MASTER"]]

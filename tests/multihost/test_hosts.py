@@ -17,7 +17,7 @@ from lbaas.network import hosts
 from tests.conftest import wait_for
 from tests.dataplane import netns
 from tests.dataplane.conftest import curl
-from tests.multihost.conftest import CONVERGE, Cluster
+from tests.multihost.cluster import CONVERGE, Cluster
 
 pytestmark = pytest.mark.root
 
