@@ -33,7 +33,7 @@ from lbaas.drivers import load as load_drivers
 from lbaas.drivers.compute.netns import namespace_of
 from lbaas.network import hosts as host_registry
 from lbaas.network import registry, segments
-from lbaas.network.bridge import Bridges
+from lbaas.network.bridge import Bridges, bridge_mac
 from tests.conftest import PROJECT, wait_for
 from tests.dataplane import netns
 from tests.dataplane.conftest import BackendHosts, TestNetwork, remove_leftovers
@@ -66,14 +66,17 @@ class ComputeHost:
     agent: subprocess.Popen[bytes] | None = None
 
     def boot(self) -> None:
-        """The machine starts: a new namespace on the underlay, its agent running."""
+        """The machine starts: a new namespace on the underlay, its agent running. Its
+        NIC keeps its MAC from one boot to the next, as a real machine's does, and
+        announces itself when it comes up."""
         self.namespace = f"lbt-{self.name}-{netns.short_id()}"
         netns.ip("netns", "add", self.namespace)
         leg = f"u{netns.short_id()}"
-        netns.ip("link", "add", leg, "type", "veth", "peer", "name", "eth0", "netns",
-                 self.namespace)
+        netns.ip("link", "add", leg, "type", "veth", "peer", "name", "eth0",
+                 "address", bridge_mac(f"nic-{self.underlay_ip}"), "netns", self.namespace)
         netns.ip("link", "set", leg, "master", self.underlay, "up")
         netns.ip("-n", self.namespace, "link", "set", "lo", "up")
+        netns.in_namespace(self.namespace, "sysctl", "-qw", "net.ipv4.conf.eth0.arp_notify=1")
         netns.ip("-n", self.namespace, "addr", "add", f"{self.underlay_ip}/24", "dev", "eth0")
         netns.ip("-n", self.namespace, "link", "set", "eth0", "up")
         self.start_agent()
