@@ -58,20 +58,22 @@ def ids(objects: Any) -> list[dict[str, str]]:
 
 def get_or_404(session: Session, model: type, object_id: str, resource: str,
                ctx: RequestContext, options: Sequence[Any] = ()) -> Any:
-    """The object, or 404 if it does not exist, is deleted, or belongs to another project.
+    """The object, 404 if it does not exist or is deleted, 403 if the caller may not act
+    on its project (as upstream: the object is loaded, then the policy checked on it).
 
     ``options`` are loader options for the query (how to load what the response reads).
     """
     obj = session.get(model, object_id, options=options)
-    if (obj is None or getattr(obj, "provisioning_status", None) == constants.DELETED
-            or not ctx.owns(obj.project_id)):
+    if obj is None or getattr(obj, "provisioning_status", None) == constants.DELETED:
         raise faults.NotFound(resource=resource, id=object_id)
+    ctx.authorize(obj.project_id)
     return obj
 
 
 def get_subresource(session: Session, model: type, object_id: str, resource: str,
                     ctx: RequestContext) -> Any:
-    """A referenced object (e.g. ``loadbalancer_id`` in a body): 400 rather than 404."""
+    """A referenced object (e.g. ``loadbalancer_id`` in a body): 400 rather than 404 if
+    it does not exist; 403 if it belongs to a project the caller may not act on."""
     try:
         return get_or_404(session, model, object_id, resource, ctx)
     except faults.NotFound as exc:
