@@ -66,7 +66,9 @@ class Catalog:
             key=self.key, default_sort=("name",))
 
     def to_api(self, row: Any) -> dict[str, Any]:
-        return {name: getattr(row, name) for name in self.fields}
+        # As upstream's response types: a description never given is "", not null.
+        return {name: "" if name == "description" and getattr(row, name) is None
+                else getattr(row, name) for name in self.fields}
 
     def find(self, session: Session, key: str) -> Any:
         row = None if key == NIL_UUID else session.get(self.model, key)

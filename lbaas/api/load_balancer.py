@@ -81,12 +81,13 @@ class LoadBalancerResponse(BaseModel):
     """The response body of one load balancer (documentation of ``to_api``)."""
 
     id: str
-    name: str | None
-    description: str | None
+    name: str
+    description: str
     admin_state_up: bool
     provisioning_status: str
     operating_status: str
     project_id: str | None
+    tenant_id: str | None
     created_at: str | None
     updated_at: str | None
     vip_address: str | None
@@ -152,12 +153,13 @@ SHOW_LOADING = (joinedload(LoadBalancer.tag_rows), joinedload(LoadBalancer.addit
 def to_api(lb: LoadBalancer) -> dict[str, Any]:
     return {
         "id": lb.id,
-        "name": lb.name,
-        "description": lb.description,
+        "name": lb.name or "",
+        "description": lb.description or "",
         "admin_state_up": lb.enabled,
         "provisioning_status": lb.provisioning_status,
         "operating_status": lb.operating_status,
         "project_id": lb.project_id,
+        "tenant_id": lb.project_id,
         "created_at": timestamp(lb.created_at),
         "updated_at": timestamp(lb.updated_at),
         "vip_address": lb.vip_address,

@@ -199,7 +199,7 @@ def test_update_null_resets_to_default(client, pool):
         "http_method": None, "url_path": None, "expected_codes": None,
         "max_retries_down": None, "name": None}}).json()["healthmonitor"]
     assert (body["http_method"], body["url_path"], body["expected_codes"]) == ("GET", "/", "200")
-    assert (body["max_retries_down"], body["name"]) == (3, None)
+    assert (body["max_retries_down"], body["name"]) == (3, "")
 
 
 @pytest.mark.parametrize("field", ["delay", "timeout", "max_retries"])
