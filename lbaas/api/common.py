@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lbaas import constants
+from lbaas import constants, drivers
 from lbaas.api import faults, listing, policy
 from lbaas.api.context import RequestContext, noauth_context
 from lbaas.config import Settings
@@ -21,6 +22,7 @@ from lbaas.db.engine import Database
 from lbaas.db.models import (
     HealthMonitor, L7Policy, L7Rule, Listener, LoadBalancer, Member, Pool, Quota,
 )
+from lbaas.drivers.network.base import NetworkDriver
 
 
 @dataclass
@@ -28,6 +30,11 @@ class ApiState:
     settings: Settings
     db: Database
     wakeup: jobs.Wakeup
+
+    @functools.cached_property
+    def network(self) -> NetworkDriver:
+        """The network driver, with which a load balancer's create reserves its VIP."""
+        return drivers.load_network(self.settings, self.db)
 
 
 # The dependencies below never block, so they are coroutines: FastAPI would run a plain

@@ -6,7 +6,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.helpers import create_lb, create_listener, create_member, create_pool, wait_lb_active
+from tests.api.helpers import (
+    SUBNET, create_lb, create_listener, create_member, create_pool, wait_lb_active,
+)
 from tests.conftest import PROJECT
 
 LBS, LISTENERS, POOLS = "/v2/lbaas/loadbalancers", "/v2/lbaas/listeners", "/v2/lbaas/pools"
@@ -23,7 +25,7 @@ def created(client: TestClient, path: str, root: str, lb_id: str, **body: Any) -
 
 def tree(client: TestClient) -> dict[str, tuple[str, dict[str, Any]]]:
     """One unnamed object of each kind: kind -> (its path, its 201 body)."""
-    response = client.post(LBS, json={"loadbalancer": {"vip_subnet_id": "8c1a4e5c-9b1f-4d5c-8f5e-0a6f3e2b9c10"}})
+    response = client.post(LBS, json={"loadbalancer": {"vip_subnet_id": SUBNET}})
     assert response.status_code == 201, response.text
     lb = response.json()["loadbalancer"]
     wait_lb_active(client, lb["id"])
@@ -104,6 +106,18 @@ def test_a_new_pools_response_has_no_healthmonitor_id_until_shown(client):
     assert "healthmonitor_id" not in response.json()["pool"]
     wait_lb_active(client, lb["id"])
     assert client.get(f"{POOLS}/{response.json()['pool']['id']}").json()["pool"]["healthmonitor_id"] is None
+
+
+def test_the_create_response_has_the_vip_the_load_balancer_keeps(client):
+    """The VIP is reserved while answering the POST (here by the no-op network driver,
+    which invents the network of the subnet given)."""
+    response = client.post(LBS, json={"loadbalancer": {"vip_subnet_id": SUBNET}})
+    assert response.status_code == 201
+    body = response.json()["loadbalancer"]
+    vip = {key: body[key] for key in ("vip_address", "vip_port_id", "vip_subnet_id", "vip_network_id")}
+    assert all(vip.values()) and vip["vip_subnet_id"] == SUBNET, vip
+    active = wait_lb_active(client, body["id"])
+    assert {key: active[key] for key in vip} == vip
 
 
 def test_named_objects_keep_their_names(client):

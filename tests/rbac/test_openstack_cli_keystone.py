@@ -59,6 +59,7 @@ def test_openstack_client_with_keystones_default_roles_manages_a_project(
     created = member.json("loadbalancer", "create", "--name", "via-keystone",
                           "--vip-subnet-id", subnet["name"], "--wait")
     assert created["project_id"] == lbaas_keystone.keystone.project_ids["alpha"]
+    assert created["vip_address"] and created["vip_port_id"] and created["vip_network_id"]
     member.json("loadbalancer", "listener", "create", "--name", "http", "--protocol", "HTTP",
                 "--protocol-port", "80", "--wait", created["id"])
     member.json("loadbalancer", "pool", "create", "--name", "app", "--protocol", "HTTP",
