@@ -63,7 +63,7 @@ class Catalog:
         self.collection = listing.Collection(
             model=self.model, plural=self.plural, tagged=False, links_key=self.links_key,
             columns=listing.columns(self.model, self.fields),
-            key=self.key, default_sort=("name",))
+            key=self.key)
 
     def to_api(self, row: Any) -> dict[str, Any]:
         # As upstream's response types: a description never given is "", not null.

@@ -36,10 +36,13 @@ class Collection:
     links_key: str = ""
     # The API attribute that identifies a row: the pagination marker and last sort key.
     key: str = "id"
-    default_sort: tuple[str, ...] = DEFAULT_SORT
+    # Upstream's order when a request names none: created_at then id, as far as the
+    # collection has them (flavors and profiles: by id); else by the key.
+    default_sort: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.links_key = self.links_key or f"{self.plural}_links"
+        self.default_sort = tuple(key for key in DEFAULT_SORT if key in self.columns) or (self.key,)
 
 
 def columns(model: type, names: tuple[str, ...],

@@ -71,7 +71,7 @@ class QuotaRootResponse(BaseModel):
 
 
 COLLECTION = listing.Collection(
-    model=Quota, plural="quotas", tagged=False, key="project_id", default_sort=("project_id",),
+    model=Quota, plural="quotas", tagged=False, key="project_id",
     columns={"project_id": Quota.project_id,
              **{name: getattr(Quota, column) for name, column in LIMITS.items()},
              **{old: getattr(Quota, LIMITS[new]) for old, new in DEPRECATED.items()}},

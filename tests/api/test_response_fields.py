@@ -127,3 +127,42 @@ def test_named_objects_keep_their_names(client):
     member = create_member(client, pool["id"], "192.0.2.9", name="web1")
     assert (lb["name"], lb["description"], listener["name"], pool["name"], member["name"]) == (
         "web", "front", "http", "app", "web1")
+
+
+CATALOGS = [  # (path, root, body of one row given its name)
+    ("/v2/lbaas/flavorprofiles", "flavorprofile",
+     lambda name: {"name": name, "provider_name": "amphora", "flavor_data": "{}"}),
+    ("/v2/lbaas/availabilityzoneprofiles", "availability_zone_profile",
+     lambda name: {"name": name, "provider_name": "amphora", "availability_zone_data": "{}"}),
+]
+
+
+def test_catalogs_without_created_at_are_listed_by_id_as_upstream(api_only):
+    """Flavors, flavor profiles and zone profiles have no created_at: upstream's default
+    order is by id (here, names are given in the opposite order, so by name would differ)."""
+    profile_ids = []
+    for path, root, body in CATALOGS:
+        ids = sorted(api_only.post(path, json={root: body(f"p{i}")}).json()[root]["id"]
+                     for i in range(4))
+        for rank, row_id in enumerate(ids):  # names in the reverse order of the ids
+            assert api_only.put(f"{path}/{row_id}", json={root: {"name": f"n{9 - rank}"}}).status_code == 200
+        listed = next(value for key, value in api_only.get(path).json().items() if not key.endswith("_links"))
+        assert [row["id"] for row in listed] == ids, path
+        profile_ids.append(ids[0])
+    flavors = sorted(api_only.post("/v2/lbaas/flavors", json={"flavor": {
+        "name": f"f{i}", "flavor_profile_id": profile_ids[0]}}).json()["flavor"]["id"] for i in range(4))
+    for rank, flavor_id in enumerate(flavors):
+        api_only.put(f"/v2/lbaas/flavors/{flavor_id}", json={"flavor": {"name": f"n{9 - rank}"}})
+    assert [row["id"] for row in api_only.get("/v2/lbaas/flavors").json()["flavors"]] == flavors
+    for name in ("zb", "za"):  # zones have neither: by their name, the key
+        api_only.post("/v2/lbaas/availabilityzones", json={"availability_zone": {
+            "name": name, "availability_zone_profile_id": profile_ids[1]}})
+    assert [zone["name"] for zone in api_only.get("/v2/lbaas/availabilityzones").json()[
+        "availability_zones"]] == ["za", "zb"]
+
+
+def test_load_balancers_are_listed_in_creation_order(api_only):
+    """The others: by created_at (kept to the microsecond), then id."""
+    made = [api_only.post(LBS, json={"loadbalancer": {"vip_subnet_id": SUBNET, "name": name}}).json()[
+        "loadbalancer"]["id"] for name in ("c", "b", "a")]
+    assert [lb["id"] for lb in api_only.get(LBS).json()["loadbalancers"]] == made
