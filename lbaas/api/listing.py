@@ -119,7 +119,7 @@ def parse(params: QueryParams, collection: Collection, settings: Settings) -> Li
     # A key sorted by twice sorts nothing more (and would multiply the marker's clauses).
     first: dict[str, str] = {}
     for key, direction in sort:
-        first.setdefault(key, direction)
+        first.setdefault(key, direction.lower())  # upstream lowercases the direction
     sort = list(first.items())
     for key, direction in sort:
         if key not in collection.columns:

@@ -166,3 +166,11 @@ def test_load_balancers_are_listed_in_creation_order(api_only):
     made = [api_only.post(LBS, json={"loadbalancer": {"vip_subnet_id": SUBNET, "name": name}}).json()[
         "loadbalancer"]["id"] for name in ("c", "b", "a")]
     assert [lb["id"] for lb in api_only.get(LBS).json()["loadbalancers"]] == made
+
+
+def test_a_sort_direction_is_read_in_any_case_as_upstream(api_only):
+    for name in ("a", "b"):
+        api_only.post(LBS, json={"loadbalancer": {"vip_subnet_id": SUBNET, "name": name}})
+    for params in ({"sort": "name:DESC"}, {"sort_key": "name", "sort_dir": "Desc"}):
+        listed = api_only.get(LBS, params=params)
+        assert [lb["name"] for lb in listed.json()["loadbalancers"]] == ["b", "a"], params
