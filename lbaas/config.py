@@ -346,6 +346,9 @@ class OsloPolicy(Section):
     # An operator's YAML file of rules overriding upstream's defaults. Unset: the file
     # /etc/lbaas/policy.yaml if there is one (upstream: policy.yaml in /etc/octavia).
     policy_file: Path | None = None
+    # As oslo.policy's default: only Keystone's default roles count. False: the deprecated
+    # load-balancer_* roles (upstream's Advanced RBAC) still grant access too.
+    enforce_new_defaults: bool = True
 
 
 class Settings(BaseModel):

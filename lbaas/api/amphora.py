@@ -2,6 +2,7 @@
 configuration push, statistics and removal."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -13,6 +14,7 @@ from lbaas import constants
 from lbaas.api import faults, listing
 from lbaas.api.common import ApiState, context, show_object, state, timestamp
 from lbaas.api.context import RequestContext
+from lbaas.config import Settings
 from lbaas.controller import jobs
 from lbaas.db import status
 from lbaas.db.models import ROW_ONLY, Amphora, Listener, ListenerStatistics, utcnow
@@ -23,7 +25,7 @@ RESOURCE = "Amphora"
 # formatted in ``to_api``).
 PLAIN_FIELDS = ("id", "compute_id", "lb_network_ip", "vrrp_ip", "ha_ip", "vrrp_port_id",
                 "ha_port_id", "cert_busy", "role", "status", "vrrp_interface", "vrrp_id",
-                "vrrp_priority", "cached_zone", "image_id", "compute_flavor")
+                "vrrp_priority", "image_id", "compute_flavor")
 
 
 class AmphoraResponse(BaseModel):
@@ -72,15 +74,23 @@ class AmphoraStatisticsRootResponse(BaseModel):
 
 COLLECTION = listing.Collection(
     model=Amphora, plural="amphorae", tagged=False,
-    columns={**listing.columns(Amphora, PLAIN_FIELDS),
+    columns={**listing.columns(Amphora, (*PLAIN_FIELDS, "cached_zone")),
              "loadbalancer_id": Amphora.load_balancer_id,
              "cert_expiration": Amphora.cert_expiration,
              "created_at": Amphora.created_at, "updated_at": Amphora.updated_at},
 )
 
 
-def to_api(amphora: Amphora) -> dict[str, Any]:
+def shows_zones(settings: Settings) -> bool:
+    """Whether amphorae are placed in zones: the failure domains of ``[compute] hosts``,
+    when the operator lists them. By default every amphora runs on this one host and no
+    zone applies, so ``cached_zone`` is null (as upstream's without availability zones)."""
+    return "hosts" in settings.compute.model_fields_set
+
+
+def to_api(amphora: Amphora, zones: bool) -> dict[str, Any]:
     return {**{name: getattr(amphora, name) for name in PLAIN_FIELDS},
+            "cached_zone": amphora.cached_zone if zones else None,
             "loadbalancer_id": amphora.load_balancer_id,
             "cert_expiration": timestamp(amphora.cert_expiration),
             "created_at": timestamp(amphora.created_at),
@@ -101,7 +111,8 @@ def list_all(request: Request, api: ApiState = Depends(state),
     stmt = select(Amphora).options(*ROW_ONLY).where(Amphora.status != constants.DELETED)
     with api.db.read() as session:
         return listing.respond(session, stmt, COLLECTION, request.query_params, api.settings,
-                               str(request.url).split("?")[0], to_api)
+                               str(request.url).split("?")[0],
+                               functools.partial(to_api, zones=shows_zones(api.settings)))
 
 
 @router.get("/{amphora_id}", summary="Show an amphora",
@@ -109,7 +120,8 @@ def list_all(request: Request, api: ApiState = Depends(state),
 def show(amphora_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
-        return show_object(request, api, "amphora", to_api(_find(session, amphora_id)))
+        return show_object(request, api, "amphora",
+                           to_api(_find(session, amphora_id), shows_zones(api.settings)))
 
 
 @router.put("/{amphora_id}/failover", status_code=202, summary="Fail over an amphora")

@@ -63,10 +63,12 @@ class Catalog:
         self.collection = listing.Collection(
             model=self.model, plural=self.plural, tagged=False, links_key=self.links_key,
             columns=listing.columns(self.model, self.fields),
-            key=self.key, default_sort=("name",))
+            key=self.key)
 
     def to_api(self, row: Any) -> dict[str, Any]:
-        return {name: getattr(row, name) for name in self.fields}
+        # As upstream's response types: a description never given is "", not null.
+        return {name: "" if name == "description" and getattr(row, name) is None
+                else getattr(row, name) for name in self.fields}
 
     def find(self, session: Session, key: str) -> Any:
         row = None if key == NIL_UUID else session.get(self.model, key)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lbaas import constants
+from lbaas import constants, drivers
 from lbaas.api import faults, listing, policy
 from lbaas.api.context import RequestContext, noauth_context
 from lbaas.config import Settings
@@ -21,6 +22,7 @@ from lbaas.db.engine import Database
 from lbaas.db.models import (
     HealthMonitor, L7Policy, L7Rule, Listener, LoadBalancer, Member, Pool, Quota,
 )
+from lbaas.drivers.network.base import NetworkDriver
 
 
 @dataclass
@@ -28,6 +30,11 @@ class ApiState:
     settings: Settings
     db: Database
     wakeup: jobs.Wakeup
+
+    @functools.cached_property
+    def network(self) -> NetworkDriver:
+        """The network driver, with which a load balancer's create reserves its VIP."""
+        return drivers.load_network(self.settings, self.db)
 
 
 # The dependencies below never block, so they are coroutines: FastAPI would run a plain
@@ -58,20 +65,22 @@ def ids(objects: Any) -> list[dict[str, str]]:
 
 def get_or_404(session: Session, model: type, object_id: str, resource: str,
                ctx: RequestContext, options: Sequence[Any] = ()) -> Any:
-    """The object, or 404 if it does not exist, is deleted, or belongs to another project.
+    """The object, 404 if it does not exist or is deleted, 403 if the caller may not act
+    on its project (as upstream: the object is loaded, then the policy checked on it).
 
     ``options`` are loader options for the query (how to load what the response reads).
     """
     obj = session.get(model, object_id, options=options)
-    if (obj is None or getattr(obj, "provisioning_status", None) == constants.DELETED
-            or not ctx.owns(obj.project_id)):
+    if obj is None or getattr(obj, "provisioning_status", None) == constants.DELETED:
         raise faults.NotFound(resource=resource, id=object_id)
+    ctx.authorize(obj.project_id)
     return obj
 
 
 def get_subresource(session: Session, model: type, object_id: str, resource: str,
                     ctx: RequestContext) -> Any:
-    """A referenced object (e.g. ``loadbalancer_id`` in a body): 400 rather than 404."""
+    """A referenced object (e.g. ``loadbalancer_id`` in a body): 400 rather than 404 if
+    it does not exist; 403 if it belongs to a project the caller may not act on."""
     try:
         return get_or_404(session, model, object_id, resource, ctx)
     except faults.NotFound as exc:

@@ -1,6 +1,7 @@
 """Who is calling: the request context every handler receives."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -17,21 +18,33 @@ class RequestContext:
     # Whether this request may reach objects of every project (admins; global observers
     # for reads): set from the policy (lbaas.api.policy), always true under noauth.
     all_projects: bool = True
+    # The route's policy rule against an object's project (lbaas.api.policy); None under
+    # noauth, where every caller is admin.
+    check: Callable[[str | None], bool] | None = None
 
     def owns(self, project_id: str | None) -> bool:
         """Whether this caller may see an object of ``project_id``."""
         return self.all_projects or project_id == self.project_id
 
+    def authorize(self, project_id: str | None) -> None:
+        """403 unless the route's rule lets this caller act on an object of ``project_id``.
+
+        As upstream's controllers, which load the object first (404 if it does not
+        exist) and then check the caller against the object's project.
+        """
+        if self.check is not None and not self.check(project_id):
+            raise faults.PolicyForbidden()
+
     def target_project(self, requested: str | None) -> str | None:
         """The project a new object goes to: ``requested`` if given, else the caller's.
 
         Upstream's policy check on create: another project than the caller's is 403
-        unless the caller may act on every project.
+        unless the route's rule holds for that project too.
         """
         if requested is None or requested == self.project_id:
             return self.project_id
         if not self.all_projects:
-            raise faults.PolicyForbidden()
+            self.authorize(requested)
         return requested
 
 

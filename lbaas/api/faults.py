@@ -52,6 +52,13 @@ class VIPValidationException(APIError):
     msg = "Validation failure: VIP must contain one of: %(objects)s."
 
 
+class VIPUnavailable(APIError):
+    """The network cannot give the VIP asked for (as Neutron's 409s, which upstream passes on)."""
+
+    code = 409
+    msg = "%(detail)s"
+
+
 class InvalidSubresource(APIError):
     code = 400
     msg = "%(resource)s %(id)s not found."

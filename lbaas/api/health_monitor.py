@@ -117,7 +117,7 @@ class HealthMonitorResponse(BaseModel):
     """The response body of one health monitor (documentation of ``to_api``)."""
 
     id: str
-    name: str | None
+    name: str
     type: str
     delay: int
     timeout: int
@@ -128,6 +128,7 @@ class HealthMonitorResponse(BaseModel):
     expected_codes: str | None
     admin_state_up: bool
     project_id: str | None
+    tenant_id: str | None
     pools: list[dict[str, str]]
     provisioning_status: str
     operating_status: str
@@ -168,7 +169,7 @@ COLLECTION = listing.Collection(
 def to_api(hm: HealthMonitor) -> dict[str, Any]:
     return {
         "id": hm.id,
-        "name": hm.name,
+        "name": hm.name or "",
         "type": hm.type,
         "delay": hm.delay,
         "timeout": hm.timeout,
@@ -179,6 +180,7 @@ def to_api(hm: HealthMonitor) -> dict[str, Any]:
         "expected_codes": hm.expected_codes,
         "admin_state_up": hm.enabled,
         "project_id": hm.project_id,
+        "tenant_id": hm.project_id,
         "pools": [{"id": hm.pool_id}],
         "provisioning_status": hm.provisioning_status,
         "operating_status": hm.operating_status,

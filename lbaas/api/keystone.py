@@ -37,13 +37,18 @@ class Identity:
     user_id: str | None
     project_id: str | None
     roles: tuple[str, ...]
+    # A domain-scoped token's domain; "all" for a system-scoped token.
+    domain_id: str | None = None
+    system_scope: str | None = None
 
 
 def _identity(environ: dict[str, Any]) -> Identity:
-    roles = environ.get("HTTP_X_ROLES", "")
+    roles = environ.get("HTTP_X_ROLES") or ""
     return Identity(user_id=environ.get("HTTP_X_USER_ID"),
                     project_id=environ.get("HTTP_X_PROJECT_ID"),
-                    roles=tuple(role.strip() for role in roles.split(",") if role.strip()))
+                    roles=tuple(role.strip() for role in roles.split(",") if role.strip()),
+                    domain_id=environ.get("HTTP_X_DOMAIN_ID"),
+                    system_scope=environ.get("HTTP_OPENSTACK_SYSTEM_SCOPE"))
 
 
 def _environ(scope: Scope) -> dict[str, Any]:

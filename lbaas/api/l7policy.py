@@ -112,12 +112,13 @@ class L7PolicyResponse(BaseModel):
     """The response body of one policy (documentation of ``to_api``)."""
 
     id: str
-    name: str | None
-    description: str | None
+    name: str
+    description: str
     provisioning_status: str
     operating_status: str
     admin_state_up: bool
     project_id: str | None
+    tenant_id: str | None
     action: str
     listener_id: str
     redirect_pool_id: str | None
@@ -153,12 +154,13 @@ COLLECTION = listing.Collection(
 def to_api(policy: L7Policy) -> dict[str, Any]:
     return {
         "id": policy.id,
-        "name": policy.name,
-        "description": policy.description,
+        "name": policy.name or "",
+        "description": policy.description or "",
         "provisioning_status": policy.provisioning_status,
         "operating_status": policy.operating_status,
         "admin_state_up": policy.enabled,
         "project_id": policy.project_id,
+        "tenant_id": policy.project_id,
         "action": policy.action,
         "listener_id": policy.listener_id,
         "redirect_pool_id": policy.redirect_pool_id,

@@ -85,6 +85,7 @@ class L7RuleResponse(BaseModel):
     created_at: str | None
     updated_at: str | None
     project_id: str | None
+    tenant_id: str | None
     admin_state_up: bool
     tags: list[str]
 
@@ -119,6 +120,7 @@ def to_api(rule: L7Rule) -> dict[str, Any]:
         "created_at": timestamp(rule.created_at),
         "updated_at": timestamp(rule.updated_at),
         "project_id": rule.project_id,
+        "tenant_id": rule.project_id,
         "admin_state_up": rule.enabled,
         "tags": rule.tags,
     }

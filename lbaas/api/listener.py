@@ -129,8 +129,8 @@ class ListenerResponse(BaseModel):
     """The response body of one listener (documentation of ``to_api``)."""
 
     id: str
-    name: str | None
-    description: str | None
+    name: str
+    description: str
     provisioning_status: str
     operating_status: str
     admin_state_up: bool
@@ -140,6 +140,7 @@ class ListenerResponse(BaseModel):
     default_tls_container_ref: str | None
     sni_container_refs: list[str]
     project_id: str | None
+    tenant_id: str | None
     default_pool_id: str | None
     l7policies: list[dict[str, str]]
     insert_headers: dict[str, str]
@@ -202,8 +203,8 @@ COLLECTION = listing.Collection(
 def to_api(listener: Listener) -> dict[str, Any]:
     return {
         "id": listener.id,
-        "name": listener.name,
-        "description": listener.description,
+        "name": listener.name or "",
+        "description": listener.description or "",
         "provisioning_status": listener.provisioning_status,
         "operating_status": listener.operating_status,
         "admin_state_up": listener.enabled,
@@ -213,6 +214,7 @@ def to_api(listener: Listener) -> dict[str, Any]:
         "default_tls_container_ref": listener.tls_certificate_id,
         "sni_container_refs": list(listener.sni_container_refs or []),
         "project_id": listener.project_id,
+        "tenant_id": listener.project_id,
         "default_pool_id": listener.default_pool_id,
         "l7policies": ids(listener.l7policies),
         "insert_headers": dict(listener.insert_headers or {}),

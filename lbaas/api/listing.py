@@ -36,10 +36,13 @@ class Collection:
     links_key: str = ""
     # The API attribute that identifies a row: the pagination marker and last sort key.
     key: str = "id"
-    default_sort: tuple[str, ...] = DEFAULT_SORT
+    # Upstream's order when a request names none: created_at then id, as far as the
+    # collection has them (flavors and profiles: by id); else by the key.
+    default_sort: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.links_key = self.links_key or f"{self.plural}_links"
+        self.default_sort = tuple(key for key in DEFAULT_SORT if key in self.columns) or (self.key,)
 
 
 def columns(model: type, names: tuple[str, ...],
@@ -116,7 +119,7 @@ def parse(params: QueryParams, collection: Collection, settings: Settings) -> Li
     # A key sorted by twice sorts nothing more (and would multiply the marker's clauses).
     first: dict[str, str] = {}
     for key, direction in sort:
-        first.setdefault(key, direction)
+        first.setdefault(key, direction.lower())  # upstream lowercases the direction
     sort = list(first.items())
     for key, direction in sort:
         if key not in collection.columns:

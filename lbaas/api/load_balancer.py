@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import immediateload, joinedload
+from sqlalchemy.orm import Session, immediateload, joinedload
 
 from lbaas import constants
 from lbaas.api import faults, listing, single_create, subnets
@@ -24,7 +24,9 @@ from lbaas.api.stats import statistics
 from lbaas.api.types import Description, IPAddress, Name, ProjectId, Schema, Tags, Uuid, updates
 from lbaas.controller import jobs
 from lbaas.db import status
-from lbaas.db.models import AdditionalVip, LoadBalancer
+from lbaas.db.models import AdditionalVip, LoadBalancer, new_id
+from lbaas.drivers.network.base import VipRequest
+from lbaas.network.errors import AddressInUse, NetworkError, NoFreeAddress
 
 router = APIRouter(prefix="/lbaas/loadbalancers", tags=["load balancers"])
 RESOURCE = "Load Balancer"
@@ -81,12 +83,13 @@ class LoadBalancerResponse(BaseModel):
     """The response body of one load balancer (documentation of ``to_api``)."""
 
     id: str
-    name: str | None
-    description: str | None
+    name: str
+    description: str
     admin_state_up: bool
     provisioning_status: str
     operating_status: str
     project_id: str | None
+    tenant_id: str | None
     created_at: str | None
     updated_at: str | None
     vip_address: str | None
@@ -152,12 +155,13 @@ SHOW_LOADING = (joinedload(LoadBalancer.tag_rows), joinedload(LoadBalancer.addit
 def to_api(lb: LoadBalancer) -> dict[str, Any]:
     return {
         "id": lb.id,
-        "name": lb.name,
-        "description": lb.description,
+        "name": lb.name or "",
+        "description": lb.description or "",
         "admin_state_up": lb.enabled,
         "provisioning_status": lb.provisioning_status,
         "operating_status": lb.operating_status,
         "project_id": lb.project_id,
+        "tenant_id": lb.project_id,
         "created_at": timestamp(lb.created_at),
         "updated_at": timestamp(lb.updated_at),
         "vip_address": lb.vip_address,
@@ -219,7 +223,7 @@ def new_load_balancer(body: LoadBalancerPOST, api: ApiState, ctx: RequestContext
         raise faults.MissingProjectID()
     _validate_vip(body, api)
     lb = LoadBalancer(
-        project_id=project_id, name=body.name, description=body.description,
+        id=new_id(), project_id=project_id, name=body.name, description=body.description,
         enabled=body.admin_state_up, provisioning_status=constants.PENDING_CREATE,
         operating_status=constants.OFFLINE,
         topology=api.settings.controller_worker.loadbalancer_topology,
@@ -234,6 +238,26 @@ def new_load_balancer(body: LoadBalancerPOST, api: ApiState, ctx: RequestContext
     return lb
 
 
+def reserve_vip(session: Session, api: ApiState, lb: LoadBalancer) -> None:
+    """Reserve the VIP while answering the create, as upstream does, so that the 201
+    already names its address, port, subnet and network (clients print and keep it).
+
+    The port is held in this request's transaction: a create refused for any reason holds
+    nothing. The worker's flow finds it (by ``vip_port_id``) and plugs it.
+    """
+    request = VipRequest(load_balancer_id=lb.id, ip_address=lb.vip_address,
+                         port_id=lb.vip_port_id, subnet_id=lb.vip_subnet_id,
+                         network_id=lb.vip_network_id)
+    try:
+        port = api.network.reserve_vip(session, request)
+    except (AddressInUse, NoFreeAddress) as exc:
+        raise faults.VIPUnavailable(detail=str(exc)) from exc
+    except NetworkError as exc:
+        raise faults.ValidationException(detail=str(exc)) from exc
+    lb.vip_address, lb.vip_port_id = port.ip_address, port.id
+    lb.vip_subnet_id, lb.vip_network_id = port.subnet_id, port.network_id
+
+
 @router.post("", status_code=201, summary="Create a load balancer, optionally with its children",
              responses={201: {"model": LoadBalancerFullRootResponse}})
 def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
@@ -246,6 +270,7 @@ def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
         subnets.check_vip(session, api.settings, spec)
         tree = single_create.plan(spec.listeners, spec.pools)
         check_quota(session, api.settings, lb.project_id, {"loadbalancer": 1, **tree.counts()})
+        reserve_vip(session, api, lb)
         single_create.build(session, tree, lb, api.settings)
         session.add(lb)  # with everything built on it
         session.flush()

@@ -79,7 +79,7 @@ class MemberResponse(BaseModel):
     """The response body of one member (documentation of ``to_api``)."""
 
     id: str
-    name: str | None
+    name: str
     operating_status: str
     provisioning_status: str
     admin_state_up: bool
@@ -89,6 +89,7 @@ class MemberResponse(BaseModel):
     backup: bool
     subnet_id: str | None
     project_id: str | None
+    tenant_id: str | None
     created_at: str | None
     updated_at: str | None
     monitor_address: str | None
@@ -124,7 +125,7 @@ COLLECTION = listing.Collection(
 def to_api(member: Member) -> dict[str, Any]:
     return {
         "id": member.id,
-        "name": member.name,
+        "name": member.name or "",
         "operating_status": member.operating_status,
         "provisioning_status": member.provisioning_status,
         "admin_state_up": member.enabled,
@@ -134,6 +135,7 @@ def to_api(member: Member) -> dict[str, Any]:
         "backup": member.backup,
         "subnet_id": member.subnet_id,
         "project_id": member.project_id,
+        "tenant_id": member.project_id,
         "created_at": timestamp(member.created_at),
         "updated_at": timestamp(member.updated_at),
         "monitor_address": member.monitor_address,

@@ -2,21 +2,28 @@
 
 Every API route maps to one upstream rule name (``ROUTE_RULES``); :func:`authorize`
 checks it once per request, before the handler runs, and answers upstream's 403 when
-it fails. What the caller may see beyond its own project (``all_projects``: admins,
-global observers for reads, quota admins for quotas) goes into the
-:class:`RequestContext` that the handlers' project scoping reads; another project's
-object then answers 404. The defaults are upstream's role-based rules
-(``load-balancer_observer`` / ``_global_observer`` / ``_member`` / ``_quota_admin`` /
-``_admin``, plus ``admin``); ``[oslo_policy] policy_file`` overrides any of them.
+it fails. A handler that loads an object checks the same rule again against the
+object's project (``RequestContext.authorize``), as upstream's controllers do: another
+project's object answers 403. What a list covers beyond the caller's project
+(``all_projects``: admins, global observers for reads, quota admins for quotas) goes into
+the :class:`RequestContext`.
+
+The defaults are upstream's: Keystone's default roles (``reader``, ``member``,
+``admin``; ``octavia/policies/keystone_default_roles.py``), with the older
+``load-balancer_*`` roles (``advanced_rbac.py``) as the deprecated alternatives that
+``[oslo_policy] enforce_new_defaults = false`` still honours. ``[oslo_policy]
+policy_file`` overrides any rule.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from pathlib import Path
 
 from fastapi import Request
 from oslo_config import cfg
+from oslo_policy import opts as policy_opts
 from oslo_policy import policy
 
 from lbaas.api import faults
@@ -34,33 +41,62 @@ WRITE = "rule:load-balancer:write"
 READ_QUOTA = "rule:load-balancer:read-quota"
 READ_QUOTA_GLOBAL = "rule:load-balancer:read-quota-global"
 WRITE_QUOTA = "rule:load-balancer:write-quota"
+# Upstream registers its role rules for project-scoped tokens only; the route rules have
+# no scope, so a system-scoped token is judged by its roles (and is never is_admin).
+PROJECT_SCOPE = ["project"]
 
-# octavia/policies/base.py: who holds which kind of access.
-BASE_RULES = [
-    policy.RuleDefault("context_is_admin", "role:admin or role:load-balancer_admin"),
-    policy.RuleDefault("load-balancer:owner", "project_id:%(project_id)s"),
-    policy.RuleDefault("load-balancer:admin", "is_admin:True or role:admin or role:load-balancer_admin"),
-    policy.RuleDefault("load-balancer:observer_and_owner",
-                       "role:load-balancer_observer and rule:load-balancer:owner"),
-    policy.RuleDefault("load-balancer:global_observer", "role:load-balancer_global_observer"),
-    policy.RuleDefault("load-balancer:member_and_owner",
-                       "role:load-balancer_member and rule:load-balancer:owner"),
-    policy.RuleDefault("load-balancer:read",
-                       "rule:load-balancer:observer_and_owner or rule:load-balancer:global_observer"
-                       " or rule:load-balancer:member_and_owner or rule:load-balancer:admin"),
-    policy.RuleDefault("load-balancer:read-global",
-                       "rule:load-balancer:global_observer or rule:load-balancer:admin"),
-    policy.RuleDefault("load-balancer:write",
-                       "rule:load-balancer:member_and_owner or rule:load-balancer:admin"),
-    policy.RuleDefault("load-balancer:read-quota",
-                       "rule:load-balancer:observer_and_owner or rule:load-balancer:global_observer"
-                       " or rule:load-balancer:member_and_owner or role:load-balancer_quota_admin"
-                       " or rule:load-balancer:admin"),
-    policy.RuleDefault("load-balancer:read-quota-global",
-                       "rule:load-balancer:global_observer or role:load-balancer_quota_admin"
-                       " or rule:load-balancer:admin"),
-    policy.RuleDefault("load-balancer:write-quota",
-                       "role:load-balancer_quota_admin or rule:load-balancer:admin"),
+
+def _deprecated(name: str, check: str) -> policy.DeprecatedRule:
+    """The load-balancer_* role rule ``name`` held before Keystone's default roles (Wallaby)."""
+    return policy.DeprecatedRule(
+        name, check, deprecated_since="W",
+        deprecated_reason="The Octavia Advanced RBAC roles (load-balancer_*) give way to "
+                          "Keystone's default roles (reader, member, admin).")
+
+
+def _role_rule(name: str, check: str, deprecated: str | None = None) -> policy.RuleDefault:
+    return policy.RuleDefault(name, check, scope_types=PROJECT_SCOPE,
+                              deprecated_rule=_deprecated(name, deprecated) if deprecated else None)
+
+
+# Who holds which kind of access: octavia/policies/keystone_default_roles.py, with
+# advanced_rbac.py's rules as the deprecated alternatives.
+ROLE_RULES = [
+    _role_rule("project-member", "role:member and project_id:%(project_id)s"),
+    _role_rule("project-reader", "role:reader and project_id:%(project_id)s"),
+    _role_rule("context_is_admin", "role:admin", "role:admin or role:load-balancer_admin"),
+    _role_rule("load-balancer:owner", "project_id:%(project_id)s"),
+    # is_admin: the context_is_admin rule held for the caller (every noauth caller).
+    _role_rule("load-balancer:admin", "is_admin:True or role:admin",
+               "is_admin:True or role:admin or role:load-balancer_admin"),
+    _role_rule("service", "role:service"),
+    _role_rule("load-balancer:global_observer", "role:admin",
+               "role:load-balancer_global_observer"),
+    _role_rule("load-balancer:member_and_owner", "rule:project-member",
+               "role:load-balancer_member and rule:load-balancer:owner"),
+    _role_rule("load-balancer:observer_and_owner", "rule:project-reader",
+               "role:load-balancer_observer and rule:load-balancer:owner"),
+    _role_rule("load-balancer:quota-admin", "role:admin", "role:load-balancer_quota_admin"),
+]
+
+# The kinds of access the routes name: octavia/policies/base.py.
+BASE_RULES = ROLE_RULES + [
+    _role_rule("load-balancer:read",
+               "rule:load-balancer:observer_and_owner or rule:load-balancer:global_observer"
+               " or rule:load-balancer:member_and_owner or rule:load-balancer:admin"),
+    _role_rule("load-balancer:read-global",
+               "rule:load-balancer:global_observer or rule:load-balancer:admin"),
+    _role_rule("load-balancer:write",
+               "rule:load-balancer:member_and_owner or rule:load-balancer:admin"),
+    _role_rule("load-balancer:read-quota",
+               "rule:load-balancer:observer_and_owner or rule:load-balancer:global_observer"
+               " or rule:load-balancer:member_and_owner or rule:load-balancer:quota-admin"
+               " or rule:load-balancer:admin"),
+    _role_rule("load-balancer:read-quota-global",
+               "rule:load-balancer:global_observer or rule:load-balancer:quota-admin"
+               " or rule:load-balancer:admin"),
+    _role_rule("load-balancer:write-quota",
+               "rule:load-balancer:quota-admin or rule:load-balancer:admin"),
 ]
 
 # (method, path below /v2 with every {parameter} as {}) -> "<object>:<action>".
@@ -155,23 +191,42 @@ def check_file(settings: Settings) -> None:
 def load_enforcer(settings: Settings) -> policy.Enforcer:
     """An enforcer with upstream's defaults and the operator's file (if any) on top.
 
-    oslo.policy rereads the file when it changes, so an edit applies without a restart.
+    ``[oslo_policy] enforce_new_defaults`` (true, as oslo.policy's default) decides whether
+    the deprecated load-balancer_* role rules still count. oslo.policy rereads the file
+    when it changes, so an edit applies without a restart.
     """
     check_file(settings)
-    policy_file = settings.oslo_policy.policy_file
+    options = settings.oslo_policy
     conf = cfg.ConfigOpts()
     conf(args=[], project="lbaas", default_config_files=[], default_config_dirs=[])
-    enforcer = policy.Enforcer(conf, policy_file=str(policy_file or DEFAULT_POLICY_FILE))
+    policy_opts.set_defaults(conf, enforce_new_defaults=options.enforce_new_defaults)
+    enforcer = policy.Enforcer(conf, policy_file=str(options.policy_file or DEFAULT_POLICY_FILE))
+    # oslo.policy would warn about every deprecated rule on every load; say it once here.
+    enforcer.suppress_deprecation_warnings = True
     enforcer.register_defaults(BASE_RULES + RULE_DEFAULTS)
     enforcer.load_rules()
+    if not options.enforce_new_defaults:
+        LOG.warning("[oslo_policy] enforce_new_defaults = false: the deprecated load-balancer_* "
+                    "roles still grant access; move users to Keystone's reader, member and "
+                    "admin roles and turn it back on")
     return enforcer
 
 
 def _credentials(enforcer: policy.Enforcer, identity: Identity) -> dict[str, object]:
-    creds: dict[str, object] = {"user_id": identity.user_id, "project_id": identity.project_id,
-                                "roles": list(identity.roles)}
-    creds["is_admin"] = enforcer.enforce("context_is_admin", {}, creds)
+    """What oslo.policy checks: the token's user, scope and roles, and ``is_admin``."""
+    creds: dict[str, object] = {
+        "user_id": identity.user_id, "project_id": identity.project_id,
+        "domain_id": identity.domain_id, "system_scope": identity.system_scope,
+        "roles": list(identity.roles)}
+    # As upstream's context: context_is_admin holds for project-scoped tokens only.
+    creds["is_admin"] = enforcer.enforce("context_is_admin", creds, creds)
     return creds
+
+
+def _allows(enforcer: policy.Enforcer, rule: str, project_id: str | None,
+            creds: dict[str, object]) -> bool:
+    target = {} if project_id is None else {"project_id": project_id}
+    return bool(enforcer.enforce(f"{PREFIX}:{rule}", target, creds))
 
 
 def authorize(request: Request, enforcer: policy.Enforcer) -> RequestContext:
@@ -179,8 +234,8 @@ def authorize(request: Request, enforcer: policy.Enforcer) -> RequestContext:
 
     As upstream's controllers: the rule is checked against the project the request is
     about (a quota's project, a ``project_id`` filter, else the caller's own); a list
-    covers every project when the ``get_all-global`` rule passes. ``all_projects`` is
-    whether the rule also holds for objects of other projects.
+    covers every project when the ``get_all-global`` rule passes. The context checks the
+    rule again against each object the handler loads (``RequestContext.authorize``).
     """
     route = request.scope.get("route")
     if route is not None and route.path in PUBLIC_PATHS:
@@ -194,9 +249,9 @@ def authorize(request: Request, enforcer: policy.Enforcer) -> RequestContext:
     target_project = (request.path_params.get("project_id")
                       or request.query_params.get("project_id") or identity.project_id)
     wide_action = f"{action}-global" if f"{action}-global" in ACTION_DEFAULTS else action
-    all_projects = enforcer.enforce(f"{PREFIX}:{wide_action}", {}, creds)
-    if not (all_projects or enforcer.enforce(f"{PREFIX}:{action}",
-                                             {"project_id": target_project}, creds)):
+    all_projects = _allows(enforcer, wide_action, None, creds)
+    if not (all_projects or _allows(enforcer, action, target_project, creds)):
         raise faults.PolicyForbidden()
     return RequestContext(project_id=identity.project_id, is_admin=bool(creds["is_admin"]),
-                          roles=identity.roles, all_projects=all_projects)
+                          roles=identity.roles, all_projects=all_projects,
+                          check=functools.partial(_allows, enforcer, action, creds=creds))

@@ -116,8 +116,8 @@ class PoolResponse(BaseModel):
     """The response body of one pool (documentation of ``to_api``)."""
 
     id: str
-    name: str | None
-    description: str | None
+    name: str
+    description: str
     provisioning_status: str
     operating_status: str
     admin_state_up: bool
@@ -125,11 +125,12 @@ class PoolResponse(BaseModel):
     lb_algorithm: str
     session_persistence: dict[str, Any] | None
     project_id: str | None
+    tenant_id: str | None
     loadbalancers: list[dict[str, str]]
     listeners: list[dict[str, str]]
     created_at: str | None
     updated_at: str | None
-    healthmonitor_id: str | None
+    healthmonitor_id: str | None = None  # absent from the create response
     members: list[dict[str, str]]
     tags: list[str]
     tls_container_ref: str | None
@@ -164,8 +165,8 @@ COLLECTION = listing.Collection(
 def to_api(pool: Pool) -> dict[str, Any]:
     return {
         "id": pool.id,
-        "name": pool.name,
-        "description": pool.description,
+        "name": pool.name or "",
+        "description": pool.description or "",
         "provisioning_status": pool.provisioning_status,
         "operating_status": pool.operating_status,
         "admin_state_up": pool.enabled,
@@ -173,6 +174,7 @@ def to_api(pool: Pool) -> dict[str, Any]:
         "lb_algorithm": pool.lb_algorithm,
         "session_persistence": pool.session_persistence,
         "project_id": pool.project_id,
+        "tenant_id": pool.project_id,
         "loadbalancers": [{"id": pool.load_balancer_id}],
         "listeners": ids(pool.listeners),
         "created_at": timestamp(pool.created_at),
@@ -426,6 +428,8 @@ def create(body: PoolRootPOST, api: ApiState = Depends(state),
             lock_parents(session, "listener", [listener])
         submit_change(session, lb.id, pool=[pool.id])
         result = {"pool": to_api(pool)}
+    # As upstream: a new pool's response has no healthmonitor_id (later ones show null).
+    del result["pool"]["healthmonitor_id"]
     api.wakeup.notify()
     return result
 

@@ -54,6 +54,7 @@ class QuotaResponse(BaseModel):
     """One project's limits (documentation of ``to_api``)."""
 
     project_id: str
+    tenant_id: str
     loadbalancer: int | None
     load_balancer: int | None
     listener: int | None
@@ -70,7 +71,7 @@ class QuotaRootResponse(BaseModel):
 
 
 COLLECTION = listing.Collection(
-    model=Quota, plural="quotas", tagged=False, key="project_id", default_sort=("project_id",),
+    model=Quota, plural="quotas", tagged=False, key="project_id",
     columns={"project_id": Quota.project_id,
              **{name: getattr(Quota, column) for name, column in LIMITS.items()},
              **{old: getattr(Quota, LIMITS[new]) for old, new in DEPRECATED.items()}},
@@ -79,7 +80,7 @@ COLLECTION = listing.Collection(
 
 def to_api(project_id: str, limits: dict[str, int | None]) -> dict[str, Any]:
     """The response body from ``{column: limit}``, with the deprecated aliases."""
-    body: dict[str, Any] = {"project_id": project_id}
+    body: dict[str, Any] = {"project_id": project_id, "tenant_id": project_id}
     body.update({name: limits[column] for name, column in LIMITS.items()})
     body.update({old: body[new] for old, new in DEPRECATED.items()})
     return body

@@ -90,23 +90,21 @@ def settle(session: Session, lb_id: str, targets: dict[str, list[str]]) -> None:
             delete_object(session, obj)
         set_status(session, kind, [i for i in ids if i not in {o.id for o in doomed}],
                    constants.ACTIVE)
+        if kind in ("healthmonitor", "l7policy", "l7rule"):
+            _set_enabled_operating_status(session, model, ids)
         if kind == "healthmonitor":
-            session.execute(update(HealthMonitor).where(HealthMonitor.id.in_(ids))
-                            .values(operating_status=constants.ONLINE)
-                            .execution_options(synchronize_session=False))
             # The pool is monitored now: its members' health is unknown until checked.
             monitored = select(HealthMonitor.pool_id).where(HealthMonitor.id.in_(ids))
             session.execute(update(Member).where(Member.pool_id.in_(monitored),
                                                  Member.operating_status == constants.NO_MONITOR)
                             .values(operating_status=constants.OFFLINE)
                             .execution_options(synchronize_session=False))
-        if kind in ("l7policy", "l7rule"):
-            _set_l7_operating_status(session, model, ids)
     release(session, lb_id)
 
 
-def _set_l7_operating_status(session: Session, model: Any, ids: list[str]) -> None:
-    """As upstream's Mark*ActiveInDB: an active L7 policy or rule is ONLINE, or OFFLINE if disabled."""
+def _set_enabled_operating_status(session: Session, model: Any, ids: list[str]) -> None:
+    """As upstream's Mark*ActiveInDB: an active health monitor, L7 policy or rule is ONLINE,
+    or OFFLINE if disabled."""
     for enabled, operating in ((True, constants.ONLINE), (False, constants.OFFLINE)):
         session.execute(update(model).where(model.id.in_(ids), model.enabled.is_(enabled))
                         .values(operating_status=operating)

@@ -101,14 +101,24 @@ AVAILABLE: dict[tuple[str, str], dict[str, Factory]] = {
 }
 
 
+def _load(settings: Settings, db: Database, section: str, option: str) -> Any:
+    """The driver ``[section] option`` names; an unknown name is an error naming the choices."""
+    choices = AVAILABLE[section, option]
+    name = getattr(getattr(settings, section), option)
+    if name not in choices:
+        raise DriverNotFound(f"[{section}] {option} = {name} is not available; choose one "
+                             f"of: {', '.join(sorted(choices))}")
+    return choices[name](settings, db)
+
+
+def load_network(settings: Settings, db: Database) -> NetworkDriver:
+    """The network driver alone: the API reserves VIPs with it."""
+    driver: NetworkDriver = _load(settings, db, "controller_worker", "network_driver")
+    return driver
+
+
 def load(settings: Settings, db: Database) -> Drivers:
-    """The drivers the configuration names; an unknown name is an error naming the choices."""
-    chosen: dict[str, Any] = {}
-    for (section, option), choices in AVAILABLE.items():
-        name = getattr(getattr(settings, section), option)
-        if name not in choices:
-            raise DriverNotFound(f"[{section}] {option} = {name} is not available; choose one "
-                                 f"of: {', '.join(sorted(choices))}")
-        chosen[option] = choices[name](settings, db)
+    """The drivers the configuration names."""
+    chosen = {option: _load(settings, db, section, option) for section, option in AVAILABLE}
     return Drivers(compute=chosen["compute_driver"], network=chosen["network_driver"],
                    amphora=chosen["amphora_driver"], certificates=chosen["cert_generator"])

@@ -69,6 +69,25 @@ def test_anti_affinity_puts_the_pair_on_two_hosts_also_after_failover(client, se
     assert sorted(a.cached_zone for a in live) == ["h1", "h2"]
 
 
+@pytest.mark.parametrize("settings", [TWO_HOSTS], indirect=True)
+def test_the_amphora_api_shows_the_pairs_vrrp_id_and_zones(client):
+    """vrrp_id is a number for both amphorae of a pair; with [compute] hosts listed, each
+    amphora's failure domain is its cached_zone."""
+    lb = create_lb(client)
+    pair = client.get("/v2/octavia/amphorae", params={"loadbalancer_id": lb["id"]}).json()["amphorae"]
+    assert sorted((a["role"], a["vrrp_id"], a["vrrp_priority"]) for a in pair) == [
+        ("BACKUP", 1, 90), ("MASTER", 1, 100)]
+    assert sorted(a["cached_zone"] for a in pair) == ["h1", "h2"]
+
+
+def test_without_failure_domains_no_zone_applies(client):
+    lb = create_lb(client)
+    pair = client.get("/v2/octavia/amphorae", params={"loadbalancer_id": lb["id"]}).json()["amphorae"]
+    assert [a["cached_zone"] for a in pair] == [None, None]
+    shown = client.get(f"/v2/octavia/amphorae/{pair[0]['id']}").json()["amphora"]
+    assert shown["cached_zone"] is None and shown["vrrp_id"] == 1
+
+
 def test_load_balancer_failover_replaces_both_backup_first(client, services, drivers):
     lb = create_lb(client)
     old = {a.role: a.id for a in amphorae(services, lb["id"])}

@@ -177,16 +177,19 @@ def test_flavors_list_sorts_filters_paginates_and_selects_fields(api_only):
     profile = make_profile(api_only)
     for name in ("c", "a", "b"):
         make_flavor(api_only, profile["id"], name=name, enabled=name != "b")
-    names = [f["name"] for f in api_only.get(FLAVORS).json()["flavors"]]
+    listed = api_only.get(FLAVORS).json()["flavors"]
+    assert [f["id"] for f in listed] == sorted(f["id"] for f in listed)  # upstream's default: by id
+    names = [f["name"] for f in api_only.get(FLAVORS, params={"sort": "name"}).json()["flavors"]]
     assert names == ["a", "b", "c"]
     assert [f["name"] for f in api_only.get(FLAVORS, params={"sort": "name:desc"}).json()["flavors"]] == \
         ["c", "b", "a"]
     assert [f["name"] for f in api_only.get(FLAVORS, params={"enabled": "false"}).json()["flavors"]] == ["b"]
-    page = api_only.get(FLAVORS, params={"limit": 2}).json()
+    page = api_only.get(FLAVORS, params={"limit": 2, "sort": "name"}).json()
     assert [f["name"] for f in page["flavors"]] == ["a", "b"]
     assert page["flavors_links"][0]["rel"] == "next"
     marker = page["flavors"][-1]["id"]
-    assert [f["name"] for f in api_only.get(FLAVORS, params={"limit": 2, "marker": marker}).json()["flavors"]] == ["c"]
+    assert [f["name"] for f in api_only.get(FLAVORS, params={"limit": 2, "marker": marker, "sort": "name"}
+                                            ).json()["flavors"]] == ["c"]
     assert api_only.get(FLAVORS, params={"fields": "name", "name": "a"}).json()["flavors"] == [{"name": "a"}]
     assert fault(api_only.get(FLAVORS, params={"sort": "colour"}), 400) == \
         "Supplied sort key 'colour' is not valid."

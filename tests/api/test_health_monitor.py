@@ -55,6 +55,30 @@ def test_http_monitor_gets_upstream_defaults_and_goes_online(client, lb, pool):
         == hm["id"]
 
 
+def test_a_disabled_monitor_is_offline_once_active(client, lb, pool):
+    """As upstream's MarkHealthMonitorActiveInDB: ONLINE only while admin_state_up."""
+    hm = create_hm(client, pool["id"], admin_state_up=False)
+    assert (hm["admin_state_up"], hm["operating_status"]) == (False, "OFFLINE")
+    path = f"{HMS}/{hm['id']}"
+    for enabled, operating in ((True, "ONLINE"), (False, "OFFLINE")):
+        response = client.put(path, json={"healthmonitor": {"admin_state_up": enabled}})
+        assert response.status_code == 200, response.text
+        wait_lb_active(client, lb["id"])
+        assert wait_active(client, path, "healthmonitor")["operating_status"] == operating
+
+
+def test_a_disabled_monitor_of_a_fully_populated_create_is_offline(client):
+    response = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+        "vip_subnet_id": "8c1a4e5c-9b1f-4d5c-8f5e-0a6f3e2b9c10", "pools": [{
+            "name": "app", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+            "healthmonitor": {"type": "TCP", "delay": 5, "timeout": 3, "max_retries": 2,
+                              "admin_state_up": False}}]}})
+    assert response.status_code == 201, response.text
+    hm_id = response.json()["loadbalancer"]["pools"][0]["healthmonitor"]["id"]
+    wait_lb_active(client, response.json()["loadbalancer"]["id"])
+    assert client.get(f"{HMS}/{hm_id}").json()["healthmonitor"]["operating_status"] == "OFFLINE"
+
+
 def test_tcp_monitor_has_no_http_fields(client, pool):
     hm = create_hm(client, pool["id"], "TCP", max_retries_down=10)
     assert (hm["http_method"], hm["url_path"], hm["expected_codes"]) == (None, None, None)
@@ -199,7 +223,7 @@ def test_update_null_resets_to_default(client, pool):
         "http_method": None, "url_path": None, "expected_codes": None,
         "max_retries_down": None, "name": None}}).json()["healthmonitor"]
     assert (body["http_method"], body["url_path"], body["expected_codes"]) == ("GET", "/", "200")
-    assert (body["max_retries_down"], body["name"]) == (3, None)
+    assert (body["max_retries_down"], body["name"]) == (3, "")
 
 
 @pytest.mark.parametrize("field", ["delay", "timeout", "max_retries"])

@@ -186,7 +186,7 @@ def test_update_member_null_resets_to_default(client, pool):
     body = client.put(path, json={"member": {"weight": None, "backup": None, "name": None,
                                              "tags": None, "admin_state_up": None}}
                       ).json()["member"]
-    assert (body["weight"], body["backup"], body["name"], body["tags"]) == (1, False, None, [])
+    assert (body["weight"], body["backup"], body["name"], body["tags"]) == (1, False, "", [])
     assert body["admin_state_up"] is True
 
 

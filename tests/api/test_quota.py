@@ -40,18 +40,20 @@ def put(client, project, **limits):
 
 def test_project_without_quotas_gets_the_configured_defaults(client):
     quota = client.get(f"{QUOTAS}/{OTHER}").json()["quota"]
-    assert quota == {"project_id": OTHER, **DEFAULTS}
+    assert quota == {"project_id": OTHER, "tenant_id": OTHER, **DEFAULTS}
 
 
 def test_default_route_shows_config_defaults_even_when_project_has_its_own(client):
     put(client, OTHER, loadbalancer=3)
-    assert client.get(f"{QUOTAS}/{OTHER}/default").json()["quota"] == {"project_id": OTHER, **DEFAULTS}
-    assert client.get(f"{QUOTAS}/defaults").json()["quota"] == {"project_id": "defaults", **DEFAULTS}
+    assert client.get(f"{QUOTAS}/{OTHER}/default").json()["quota"] == {
+        "project_id": OTHER, "tenant_id": OTHER, **DEFAULTS}
+    assert client.get(f"{QUOTAS}/defaults").json()["quota"] == {
+        "project_id": "defaults", "tenant_id": "defaults", **DEFAULTS}
 
 
 def test_partial_update_changes_only_what_was_sent(client):
     quota = put(client, OTHER, listener=5, l7rule=0)
-    assert quota == {**DEFAULTS, "project_id": OTHER, "listener": 5, "l7rule": 0}
+    assert quota == {**DEFAULTS, "project_id": OTHER, "tenant_id": OTHER, "listener": 5, "l7rule": 0}
     quota = put(client, OTHER, pool=7)
     assert quota["listener"] == 5 and quota["pool"] == 7 and quota["l7rule"] == 0
     assert client.get(f"{QUOTAS}/{OTHER}").json()["quota"] == quota
@@ -94,7 +96,8 @@ def test_delete_resets_every_limit(client):
     put(client, OTHER, loadbalancer=1, listener=2, l7policy=3)
     response = client.delete(f"{QUOTAS}/{OTHER}")
     assert response.status_code == 202
-    assert client.get(f"{QUOTAS}/{OTHER}").json()["quota"] == {"project_id": OTHER, **DEFAULTS}
+    assert client.get(f"{QUOTAS}/{OTHER}").json()["quota"] == {"project_id": OTHER, "tenant_id": OTHER,
+                                                               **DEFAULTS}
 
 
 def test_list_shows_only_projects_with_their_own_limits(client):
@@ -102,7 +105,7 @@ def test_list_shows_only_projects_with_their_own_limits(client):
     put(client, OTHER, member=5)
     put(client, PROJECT, pool=None)  # every limit still the default: not listed
     quotas = client.get(QUOTAS).json()["quotas"]
-    assert quotas == [{"project_id": OTHER, "member": 5,
+    assert quotas == [{"project_id": OTHER, "tenant_id": OTHER, "member": 5,
                        **{name: None for name in LIMIT_NAMES if name != "member"}}]
     client.delete(f"{QUOTAS}/{OTHER}")
     assert client.get(QUOTAS).json()["quotas"] == []

@@ -150,7 +150,7 @@ def test_cli_sets_and_unsets_load_balancer_attributes(cli, http):
     assert shown["provisioning_status"] == "ACTIVE"
     cli.ok("loadbalancer", "unset", "--description", "--all-tag", lb["id"])
     unset = wait_status(http, f"{LB_PATH}/{lb['id']}")
-    assert (unset["description"], unset["tags"]) == (None, [])
+    assert (unset["description"], unset["tags"]) == ("", [])
 
 
 def test_cli_shows_status_tree_and_statistics(cli, http):

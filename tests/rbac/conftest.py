@@ -1,5 +1,6 @@
 """A real Keystone (the ``keystone`` package, SQLite, loopback) and ``lbaas up`` checking
-its tokens, with users holding each load-balancer role in two projects.
+its tokens, with users holding each of Keystone's default roles and each of upstream's
+deprecated load-balancer roles in two projects.
 
 Keystone lives in its own virtualenv (``scripts/keystone-venv``, made on first use) so
 that its pins never meet ours. Everything runs once per session and is removed after.
@@ -25,10 +26,12 @@ ADMIN_PASSWORD = "admin-secret"
 PASSWORD = "user-secret"
 DOMAIN = {"id": "default"}
 
-# The roles of upstream's default policy, and "none": Keystone's plain ``member`` role,
-# which gives no access to the load-balancer API.
+# Keystone's default roles (bootstrap makes admin imply member imply reader), upstream's
+# deprecated Advanced RBAC roles, and "guest", a role no rule names.
+DEFAULT_ROLES = ("reader", "member", "admin")
 LB_ROLES = ("load-balancer_observer", "load-balancer_global_observer", "load-balancer_member",
             "load-balancer_quota_admin", "load-balancer_admin")
+ROLES = (*DEFAULT_ROLES, *LB_ROLES, "guest")
 PROJECTS = ("alpha", "beta")
 
 
@@ -63,25 +66,28 @@ class Keystone:
         for role in roles:
             self.request("PUT", f"/projects/{project_id}/users/{user_id}/roles/{self.role_id(role)}")
 
-    def token(self, user: str, project: str, password: str = PASSWORD) -> str:
-        """A project-scoped token for ``user`` (issued once per session)."""
+    def token(self, user: str, project: str | None, password: str = PASSWORD) -> str:
+        """A token for ``user`` scoped to ``project``, or to the system if None (issued
+        once per session)."""
         if (user, project) not in self._tokens:
             self._tokens[user, project] = issue_token(self.url, user, project, password)
         return self._tokens[user, project]
 
 
-def issue_token(url: str, user: str, project: str, password: str) -> str:
+def issue_token(url: str, user: str, project: str | None, password: str) -> str:
+    scope = {"project": {"name": project, "domain": DOMAIN}} if project else {"system": {"all": True}}
     response = httpx.post(f"{url}/auth/tokens", timeout=30, json={"auth": {
         "identity": {"methods": ["password"], "password": {
             "user": {"name": user, "domain": DOMAIN, "password": password}}},
-        "scope": {"project": {"name": project, "domain": DOMAIN}}}})
+        "scope": scope}})
     assert response.status_code == 201, response.text
     return response.headers["X-Subject-Token"]
 
 
 def user_name(project: str, role: str) -> str:
-    """``alpha-member`` for load-balancer_member in alpha, ``alpha-none`` for no role."""
-    return f"{project}-{role.removeprefix('load-balancer_')}"
+    """``alpha-member`` for Keystone's member role in alpha, ``alpha-load-balancer_member``
+    for upstream's deprecated role."""
+    return f"{project}-{role}"
 
 
 def write_keystone_config(workdir: Path) -> Path:
@@ -123,9 +129,11 @@ def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
         # The service user keystonemiddleware validates tokens as.
         ks.add_user("lbaas", "service", ("service",))
         for project in PROJECTS:
-            for role in LB_ROLES:
+            for role in ROLES:
                 ks.add_user(user_name(project, role), project, (role,))
-            ks.add_user(user_name(project, "none"), project, ("member",))
+        # A reader of the whole system (the bootstrap admin is the system's admin).
+        reader = ks.create("user", name="system-reader", password=PASSWORD, domain_id="default")
+        ks.request("PUT", f"/system/users/{reader}/roles/{ks.role_id('reader')}")
         yield ks
     finally:
         stop(process)
@@ -151,20 +159,36 @@ def keystone_sections(keystone: Keystone) -> str:
             "service_token_roles_required = true\n")
 
 
-@pytest.fixture(scope="session")
-def lbaas_keystone(keystone: Keystone, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeystoneService]:
-    """``lbaas up`` with auth_strategy = keystone, in the catalog as ``load-balancer``
-    (and as ``network``, for the registry's subnets the client looks up)."""
-    workdir = tmp_path_factory.mktemp("lbaas-keystone")
+def keystone_service(keystone: Keystone, workdir: Path, extra: str = "") -> KeystoneService:
+    """The configuration of ``lbaas up`` with auth_strategy = keystone (``extra`` appended)."""
     port = free_port()
     config = write_config(workdir, port)
     config.write_text(config.read_text().replace("[api_settings]\n", "[api_settings]\nauth_strategy = keystone\n")
-                      + keystone_sections(keystone))
-    service = KeystoneService(url=f"http://127.0.0.1:{port}", workdir=workdir, config=config,
-                              keystone=keystone)
+                      + keystone_sections(keystone) + extra)
+    return KeystoneService(url=f"http://127.0.0.1:{port}", workdir=workdir, config=config,
+                           keystone=keystone)
+
+
+@pytest.fixture(scope="session")
+def lbaas_keystone(keystone: Keystone, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeystoneService]:
+    """``lbaas up`` with auth_strategy = keystone and upstream's default policy, in the
+    catalog as ``load-balancer`` (and as ``network``, for the registry's subnets the
+    client looks up)."""
+    service = keystone_service(keystone, tmp_path_factory.mktemp("lbaas-keystone"))
     for kind, name in (("load-balancer", "octavia"), ("network", "lbaas-network-registry")):
         service_id = keystone.create("service", type=kind, name=name)
         keystone.create("endpoint", service_id=service_id, interface="public", url=service.url,
                         region_id="RegionOne")
+    with running(service):
+        yield service
+
+
+@pytest.fixture(scope="session")
+def lbaas_keystone_legacy(keystone: Keystone,
+                          tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeystoneService]:
+    """The same with ``[oslo_policy] enforce_new_defaults = false``: the deprecated
+    load-balancer_* roles count as well (not in the catalog; reached by its URL)."""
+    service = keystone_service(keystone, tmp_path_factory.mktemp("lbaas-keystone-legacy"),
+                               "[oslo_policy]\nenforce_new_defaults = false\n")
     with running(service):
         yield service

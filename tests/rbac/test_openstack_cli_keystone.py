@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from tests.clients.conftest import clean_environment, registry_subnet
-from tests.clients.test_openstack_cli import LB_PATH, wait_status
+from tests.clients.test_openstack_cli import LB_PATH
 from tests.rbac.conftest import PASSWORD, KeystoneService, user_name
-from tests.rbac.test_policy_matrix import FORBIDDEN, as_user
+from tests.rbac.test_policy_matrix import FORBIDDEN, client
 
 
 class KeystoneCLI:
@@ -51,25 +51,38 @@ def cli(service: KeystoneService, tmp_path: Path, project: str, role: str) -> Ke
 
 
 @pytest.mark.root  # `lbaas network create` makes a Linux bridge
-def test_openstack_client_with_keystone_creates_lists_and_shows_in_its_project(
+def test_openstack_client_with_keystones_default_roles_manages_a_project(
         lbaas_keystone, subnet, tmp_path):
+    """Keystone's plain member role, default policy: the whole life cycle of a load
+    balancer through the unchanged client; reader and admin as upstream defines them."""
     member = cli(lbaas_keystone, tmp_path, "alpha", "member")
     created = member.json("loadbalancer", "create", "--name", "via-keystone",
-                          "--vip-subnet-id", subnet["name"])
+                          "--vip-subnet-id", subnet["name"], "--wait")
     assert created["project_id"] == lbaas_keystone.keystone.project_ids["alpha"]
-    with as_user(lbaas_keystone, "member") as http:
-        wait_status(http, f"{LB_PATH}/{created['id']}")
+    assert created["vip_address"] and created["vip_port_id"] and created["vip_network_id"]
+    member.json("loadbalancer", "listener", "create", "--name", "http", "--protocol", "HTTP",
+                "--protocol-port", "80", "--wait", created["id"])
+    member.json("loadbalancer", "pool", "create", "--name", "app", "--protocol", "HTTP",
+                "--lb-algorithm", "ROUND_ROBIN", "--listener", "http", "--wait")
+    member.json("loadbalancer", "member", "create", "--address", "198.51.100.20",
+                "--protocol-port", "8080", "--wait", "app")
+    member.json("loadbalancer", "healthmonitor", "create", "--type", "HTTP", "--delay", "5",
+                "--timeout", "3", "--max-retries", "3", "--wait", "app")
     shown = member.json("loadbalancer", "show", created["id"])
     assert (shown["name"], shown["provisioning_status"]) == ("via-keystone", "ACTIVE")
     assert created["id"] in [row["id"] for row in member.json("loadbalancer", "list")]
+    status = member.run("loadbalancer", "status", "show", created["id"])  # always JSON
+    assert json.loads(status.stdout)["loadbalancer"]["id"] == created["id"], status.stderr
 
     other = cli(lbaas_keystone, tmp_path, "beta", "member")
     assert created["id"] not in [row["id"] for row in other.json("loadbalancer", "list")]
-    assert other.run("loadbalancer", "show", created["id"]).returncode != 0
+    refused = other.run("loadbalancer", "show", created["id"])
+    assert refused.returncode != 0 and FORBIDDEN["faultstring"] in refused.stderr
 
-    observer = cli(lbaas_keystone, tmp_path, "alpha", "observer")
-    assert observer.json("loadbalancer", "show", created["id"])["id"] == created["id"]
-    refused = observer.run("loadbalancer", "create", "--name", "nope", "--vip-subnet-id", subnet["name"])
+    reader = cli(lbaas_keystone, tmp_path, "alpha", "reader")
+    assert reader.json("loadbalancer", "show", created["id"])["id"] == created["id"]
+    assert [row["name"] for row in reader.json("loadbalancer", "pool", "list")] == ["app"]
+    refused = reader.run("loadbalancer", "create", "--name", "nope", "--vip-subnet-id", subnet["name"])
     assert refused.returncode != 0
     assert FORBIDDEN["faultstring"] in refused.stderr
     assert member.json("loadbalancer", "flavor", "list") == []
@@ -78,5 +91,8 @@ def test_openstack_client_with_keystone_creates_lists_and_shows_in_its_project(
     admin = cli(lbaas_keystone, tmp_path, "alpha", "admin")
     amphorae = admin.json("loadbalancer", "amphora", "list", "--loadbalancer", created["id"])
     assert [row["loadbalancer_id"] for row in amphorae] == [created["id"]]
-    result = member.run("loadbalancer", "delete", "--wait", created["id"])
+    result = member.run("loadbalancer", "delete", "--cascade", "--wait", created["id"])
     assert result.returncode == 0, result.stderr
+    token = lbaas_keystone.keystone.token(user_name("alpha", "member"), "alpha")
+    with client(lbaas_keystone, token) as http:
+        assert http.get(f"{LB_PATH}/{created['id']}").status_code == 404

@@ -5,6 +5,8 @@ import abc
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 
 @dataclass
 class Port:
@@ -37,6 +39,13 @@ class NetworkDriver(abc.ABC):
     def allocate_vip(self, request: VipRequest) -> Port:
         """Reserve the VIP address (the requested one, or a free one on the subnet); the
         VIP the load balancer already holds, if it has one (a flow run again)."""
+
+    @abc.abstractmethod
+    def reserve_vip(self, session: Session, request: VipRequest) -> Port:
+        """``allocate_vip`` in the caller's transaction (the API's, which writes the load
+        balancer row with its VIP), plugging nothing: the port is held if and only if
+        that transaction commits. A driver that keeps no ports in this database ignores
+        ``session``."""
 
     @abc.abstractmethod
     def allocate_port(self, owner: str, subnet_id: str | None) -> Port:

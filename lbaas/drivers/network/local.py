@@ -57,16 +57,23 @@ class LocalNetworkDriver(NetworkDriver):
                 continue
         raise NoFreeAddress(f"no subnet of network {network.name} has a free address")
 
+    def _vip_row(self, session: Session, request: VipRequest) -> PortRow:
+        """The port asked for, else the VIP the load balancer holds, else a new one."""
+        if request.port_id:
+            existing = session.get(PortRow, request.port_id)
+            if existing is None:
+                raise NotFound(f"VIP port {request.port_id} not found")
+            return existing
+        held = next((row for row in ports.ports_of(session, request.load_balancer_id)
+                     if row.device_owner == ports.OWNER_VIP), None)
+        return held or self._allocate_vip(session, request)
+
     def allocate_vip(self, request: VipRequest) -> Port:
         with self.db.write() as session:
-            if request.port_id:
-                existing = session.get(PortRow, request.port_id)
-                if existing is None:
-                    raise NotFound(f"VIP port {request.port_id} not found")
-                return self._plugged(session, existing)
-            held = next((row for row in ports.ports_of(session, request.load_balancer_id)
-                         if row.device_owner == ports.OWNER_VIP), None)
-            return self._plugged(session, held or self._allocate_vip(session, request))
+            return self._plugged(session, self._vip_row(session, request))
+
+    def reserve_vip(self, session: Session, request: VipRequest) -> Port:
+        return self._port(session, self._vip_row(session, request))
 
     def allocate_port(self, owner: str, subnet_id: str | None) -> Port:
         with self.db.write() as session:
