@@ -82,10 +82,12 @@ COLLECTION = listing.Collection(
 
 
 def shows_zones(settings: Settings) -> bool:
-    """Whether amphorae are placed in zones: the failure domains of ``[compute] hosts``,
-    when the operator lists them. By default every amphora runs on this one host and no
-    zone applies, so ``cached_zone`` is null (as upstream's without availability zones)."""
-    return "hosts" in settings.compute.model_fields_set
+    """Whether amphorae are placed in zones: the hosts of the compute agent driver, or the
+    failure domains of ``[compute] hosts``, when the operator lists them. By default every
+    amphora runs on this one host and no zone applies, so ``cached_zone`` is null (as
+    upstream's without availability zones)."""
+    return ("hosts" in settings.compute.model_fields_set
+            or settings.controller_worker.compute_driver == "compute_agent_driver")
 
 
 def to_api(amphora: Amphora, zones: bool) -> dict[str, Any]:
