@@ -1,0 +1,19 @@
+"""Tenants' TLS certificates: the certificate manager interface and its implementations.
+
+``[certificates] cert_manager`` picks one: ``local_cert_manager`` (the encrypted store of
+``lbaas secret``) or ``barbican_cert_manager``.
+"""
+from __future__ import annotations
+
+from lbaas.cert_manager.base import CertManager
+from lbaas.config import Settings
+from lbaas.db.engine import Database
+
+
+def load(settings: Settings, db: Database) -> CertManager:
+    """The configured certificate manager."""
+    if settings.certificates.cert_manager == "barbican_cert_manager":
+        from lbaas.cert_manager.barbican import BarbicanCertManager
+        return BarbicanCertManager.from_settings(settings)
+    from lbaas.cert_manager.local import LocalCertManager
+    return LocalCertManager.from_settings(settings, db)
