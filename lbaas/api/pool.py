@@ -218,6 +218,11 @@ def check_tls_options(ciphers: str | None, versions: list[str] | None,
 
 
 def _check_ciphers(ciphers: str | None, settings: Settings) -> None:
+    if ciphers is not None:
+        try:
+            validate.tls_ciphers(ciphers)
+        except validate.InvalidValue as exc:
+            raise faults.ValidationException(detail=str(exc)) from exc
     prohibited = set(settings.api_settings.tls_cipher_prohibit_list.split(":")) - {""}
     rejected = [cipher for cipher in (ciphers or "").split(":") if cipher in prohibited]
     if rejected:
@@ -305,10 +310,6 @@ def validate_pool(spec: PoolFields, lb: LoadBalancer, settings: Settings) -> Non
     check_tls_options(spec.tls_ciphers, spec.tls_versions, spec.alpn_protocols,
                       spec.tls_enabled, settings)
     check_algorithm(spec.lb_algorithm, lb)
-    try:  # last: a pool that is valid but that the amphora cannot serve yet
-        validate.pool_tls(spec.tls_enabled)
-    except validate.InvalidValue as exc:
-        raise faults.ValidationException(detail=f"{exc}.") from exc
 
 
 def with_defaults(spec: PoolFields, settings: Settings) -> PoolFields:
