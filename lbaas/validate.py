@@ -170,6 +170,19 @@ def listener_protocol(protocol: str) -> str:
     return protocol
 
 
+SERVED_TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
+"""The versions haproxy's OpenSSL 3 serves under Debian's default configuration
+(``MinProtocol = TLSv1.2``; haproxy refuses a bind with only older ones enabled)."""
+
+
+def tls_versions(values: list[str]) -> list[str]:
+    """TLS versions of which haproxy can serve at least one."""
+    if not any(value in SERVED_TLS_VERSIONS for value in values):
+        _fail(f"None of the TLS versions {', '.join(values)} can be served; the amphora's "
+              f"OpenSSL serves {', '.join(SERVED_TLS_VERSIONS)}.")
+    return values
+
+
 def tls_ciphers(value: str) -> str:
     """An OpenSSL cipher list haproxy's ``ciphers`` takes: at least one cipher it names
     exists in the OpenSSL haproxy uses (the system's, as Python's ``ssl``)."""

@@ -518,6 +518,7 @@ def _tls_protocols(ciphers: str | None, versions: list[str] | None,
         unknown = [version for version in versions if version not in NO_TLS_VERSION]
         if unknown:
             raise UnsupportedConfiguration(f"{where}: TLS versions {unknown} are unknown")
+        _checked(validate.tls_versions, versions, f"{where}: tls_versions")
         words += [option for version, option in NO_TLS_VERSION.items() if version not in versions]
     if alpn_protocols:
         unknown = [name for name in alpn_protocols if name not in c.ALPN_PROTOCOLS]

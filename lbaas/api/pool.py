@@ -2,8 +2,8 @@
 
 A pool is created on a load balancer (``loadbalancer_id``) or as a listener's default
 pool (``listener_id``). Certificate references (``tls_container_ref``,
-``ca_tls_container_ref``, ``crl_container_ref``) are stored as given: there is no
-certificate manager yet to fetch and check them.
+``ca_tls_container_ref``, ``crl_container_ref``) are read through the certificate manager
+when set (lbaas.api.certificates).
 
 The TLS option checks and the listener/pool protocol check live here because listeners
 use them too.
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lbaas import constants, validate
-from lbaas.api import faults, listing
+from lbaas.api import certificates, faults, listing
 from lbaas.api.common import (
     ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, get_subresource, ids,
     lock_load_balancer, lock_parents, state, submit_change, timestamp,
@@ -239,6 +239,10 @@ def _check_tls_versions(versions: list[str], settings: Settings) -> None:
     invalid = [version for version in versions if version not in constants.TLS_VERSIONS]
     if invalid:
         raise faults.ValidationException(detail=f"Invalid TLS versions: {', '.join(invalid)}")
+    try:
+        validate.tls_versions(versions)
+    except validate.InvalidValue as exc:
+        raise faults.ValidationException(detail=str(exc)) from exc
     minimum = settings.api_settings.minimum_tls_version
     if minimum:
         floor = constants.TLS_VERSIONS.index(minimum)
@@ -422,6 +426,7 @@ def create(body: PoolRootPOST, api: ApiState = Depends(state),
         if listener is not None:
             _check_listener_takes_pool(listener, spec.protocol)
         pool = new_pool(spec, lb, api.settings)
+        certificates.check_pool(pool, api.cert_manager, ctx)
         session.add(pool)
         session.flush()
         if listener is not None:
@@ -460,6 +465,7 @@ def update(pool_id: str, body: PoolRootPUT, api: ApiState = Depends(state),
         _check_ca_kept(pool, sent, spec)
         validate_pool(spec, pool.load_balancer, api.settings)
         _store(pool, spec)
+        certificates.check_pool(pool, api.cert_manager, ctx)
         session.flush()
         submit_change(session, pool.load_balancer_id, pool=[pool.id])
         result = {"pool": to_api(pool)}
