@@ -6,8 +6,21 @@
 from __future__ import annotations
 
 from lbaas.cert_manager.base import CertManager
-from lbaas.config import Settings
+from lbaas.config import ConfigError, Settings
 from lbaas.db.engine import Database
+
+SERVICE_USER = ("auth_url", "username", "password", "project_name")
+
+
+def check(settings: Settings) -> None:
+    """ConfigError naming what to set when the configured manager cannot work."""
+    if settings.certificates.cert_manager != "barbican_cert_manager":
+        return
+    missing = [name for name in SERVICE_USER if getattr(settings.service_auth, name) is None]
+    if missing:
+        raise ConfigError(
+            "[certificates] cert_manager = barbican_cert_manager reads secrets as the service "
+            f"user of [service_auth]: set {', '.join(missing)}")
 
 
 def load(settings: Settings, db: Database) -> CertManager:
