@@ -12,36 +12,37 @@ from lbaas import constants
 from lbaas.api import faults
 from lbaas.api.context import RequestContext
 from lbaas.cert_manager import pem
-from lbaas.cert_manager.base import CertificateError, CertManager
+from lbaas.cert_manager.base import CertificateError, CertManager, Requester
 from lbaas.db.models import LoadBalancer, Listener, Pool
 
 
-def _project(ctx: RequestContext, project_id: str | None) -> str | None:
-    """Whose secrets may be used: the object's project's, or any for an admin."""
-    return None if ctx.is_admin else project_id
+def _requester(ctx: RequestContext, project_id: str | None) -> Requester | None:
+    """Whose secrets may be used: the object's project's (as the caller can read them),
+    or any for an admin."""
+    return None if ctx.is_admin else Requester(project_id, ctx.token)
 
 
-def _certificate(manager: CertManager, ref: str, project_id: str | None) -> None:
+def _certificate(manager: CertManager, ref: str, requester: Requester | None) -> None:
     try:
-        pem.checked(manager.get_cert(ref, project_id), ref)
+        pem.checked(manager.get_cert(ref, requester), ref)
     except CertificateError as exc:
         raise faults.CertificateRetrieval(ref=f"{ref} ({exc})") from exc
 
 
-def _secret(manager: CertManager, ref: str, project_id: str | None) -> bytes:
+def _secret(manager: CertManager, ref: str, requester: Requester | None) -> bytes:
     try:
-        return manager.get_secret(ref, project_id)
+        return manager.get_secret(ref, requester)
     except CertificateError as exc:
         raise faults.CertificateRetrieval(ref=f"{ref} ({exc})") from exc
 
 
 def _ca_and_crl(manager: CertManager, ca_ref: str | None, crl_ref: str | None,
-                project_id: str | None, what: str) -> None:
+                requester: Requester | None, what: str) -> None:
     """A CA bundle, and a revocation list that CA signed."""
     if not ca_ref:
         return
     try:
-        ca = pem.ca_bundle(_secret(manager, ca_ref, project_id))
+        ca = pem.ca_bundle(_secret(manager, ca_ref, requester))
     except CertificateError as exc:
         raise faults.ValidationException(
             detail=f"The {what} CA certificate is invalid. It must be a valid x509 PEM "
@@ -49,7 +50,7 @@ def _ca_and_crl(manager: CertManager, ca_ref: str | None, crl_ref: str | None,
     if not crl_ref:
         return
     try:
-        crl = pem.revocation_list(_secret(manager, crl_ref, project_id))
+        crl = pem.revocation_list(_secret(manager, crl_ref, requester))
     except CertificateError as exc:
         raise faults.ValidationException(
             detail=f"The {what} certificate revocation list is invalid. It must be a valid "
@@ -63,19 +64,19 @@ def _ca_and_crl(manager: CertManager, ca_ref: str | None, crl_ref: str | None,
 def check_listener(listener: Listener, manager: CertManager, ctx: RequestContext) -> None:
     if listener.protocol != constants.TERMINATED_HTTPS:
         return
-    project_id = _project(ctx, listener.project_id)
+    requester = _requester(ctx, listener.project_id)
     for ref in dict.fromkeys(ref for ref in (listener.tls_certificate_id,
                                              *(listener.sni_container_refs or ())) if ref):
-        _certificate(manager, ref, project_id)
+        _certificate(manager, ref, requester)
     _ca_and_crl(manager, listener.client_ca_tls_certificate_id,
-                listener.client_crl_container_id, project_id, "client authentication")
+                listener.client_crl_container_id, requester, "client authentication")
 
 
 def check_pool(pool: Pool, manager: CertManager, ctx: RequestContext) -> None:
-    project_id = _project(ctx, pool.project_id)
+    requester = _requester(ctx, pool.project_id)
     if pool.tls_certificate_id:
-        _certificate(manager, pool.tls_certificate_id, project_id)
-    _ca_and_crl(manager, pool.ca_tls_certificate_id, pool.crl_container_id, project_id,
+        _certificate(manager, pool.tls_certificate_id, requester)
+    _ca_and_crl(manager, pool.ca_tls_certificate_id, pool.crl_container_id, requester,
                 "pool")
 
 

@@ -20,7 +20,9 @@ from keystoneauth1.identity import v3
 
 from lbaas import cert_manager
 from lbaas.cert_manager import pem
-from lbaas.cert_manager.base import CertificateError, CertManager, SecretNotFound, TlsCertificate
+from lbaas.cert_manager.base import (
+    CertificateError, CertManager, Requester, SecretNotFound, TlsCertificate,
+)
 from lbaas.config import Settings
 
 UUID = re.compile(r"[0-9a-fA-F-]{36}")
@@ -47,21 +49,27 @@ class BarbicanCertManager(CertManager):
             "service_type": "key-manager", "region_name": options.region_name,
             "interface": INTERFACES.get(options.endpoint_type, options.endpoint_type)})
 
-    def _get(self, ref: str, path: str = "", accept: str = "application/json") -> bytes:
-        """GET ``ref`` (a URL, or a secret's UUID) + ``path`` as the service user."""
+    def _get(self, ref: str, path: str = "", accept: str = "application/json",
+             token: str | None = None) -> bytes:
+        """GET ``ref`` (a URL, or a secret's UUID) + ``path`` as the service user, or with
+        ``token`` (a caller's) if given."""
         url = ref.rstrip("/") + path
         filters: dict[str, Any] = {}
         if UUID.fullmatch(ref):
             url, filters = f"/v1/secrets/{ref}{path}", {"endpoint_filter": self.endpoint_filter}
         elif not ref.startswith(("http://", "https://")):
             raise SecretNotFound(f"{ref} is neither a Barbican URL nor a secret's UUID")
+        headers = {"Accept": accept}
+        if token is not None:  # the caller's identity, not the service user's
+            filters.update(authenticated=False)
+            headers["X-Auth-Token"] = token
         try:
-            response = self.session.get(url, headers={"Accept": accept}, raise_exc=False,
-                                        **filters)
+            response = self.session.get(url, headers=headers, raise_exc=False, **filters)
         except ks_exceptions.ClientException as exc:
             raise CertificateError(f"Barbican could not be asked for {ref}: {exc}") from exc
-        if response.status_code == 404:
-            raise SecretNotFound(f"Barbican has no secret or container {ref}")
+        if response.status_code == 404 or (token is not None and response.status_code == 403):
+            raise SecretNotFound(f"Barbican has no secret or container {ref}"
+                                 + (" that the caller may read" if token is not None else ""))
         if response.status_code == 403:
             raise CertificateError(
                 f"the lbaas service user ({self.session.get_user_id()}) may not read {ref}: its "
@@ -75,7 +83,14 @@ class BarbicanCertManager(CertManager):
     def _payload(self, ref: str) -> bytes:
         return self._get(ref, "/payload", accept="*/*")
 
-    def get_cert(self, ref: str, project_id: str | None = None) -> TlsCertificate:
+    def _check_requester(self, ref: str, requester: Requester | None) -> None:
+        """The caller must be able to read ``ref`` themselves (Barbican knows its owner):
+        the service user's ACL alone does not let one project use another's secret."""
+        if requester is not None and requester.token is not None:
+            self._get(ref, token=requester.token)
+
+    def get_cert(self, ref: str, requester: Requester | None = None) -> TlsCertificate:
+        self._check_requester(ref, requester)
         if "/containers/" in ref:
             return self._container(ref)
         return pem.from_pkcs12(self._payload(ref), what=f"secret {ref}")
@@ -92,5 +107,6 @@ class BarbicanCertManager(CertManager):
             self._payload(parts["intermediates"]) if "intermediates" in parts else b"",
             passphrase, what=f"container {ref}")
 
-    def get_secret(self, ref: str, project_id: str | None = None) -> bytes:
+    def get_secret(self, ref: str, requester: Requester | None = None) -> bytes:
+        self._check_requester(ref, requester)
         return self._payload(ref)

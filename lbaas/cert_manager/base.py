@@ -40,17 +40,27 @@ class TlsCertificate:
         return b"".join(part if part.endswith(b"\n") else part + b"\n" for part in parts if part)
 
 
-class CertManager(abc.ABC):
-    """Reads certificates and secrets by reference on behalf of a project.
+@dataclass(frozen=True)
+class Requester:
+    """Who wants to use a reference: its listener's or pool's project, and the caller's
+    Keystone token when there is one (Barbican then checks the caller may read it)."""
 
-    ``project_id`` is the project the reference is used for; None reads any project's
-    (an admin's request, or the controller shipping what the API already accepted).
+    project_id: str | None
+    token: str | None = None
+
+
+class CertManager(abc.ABC):
+    """Reads certificates and secrets by reference.
+
+    With a ``requester``, a reference of another project is "not found"; without one any
+    reference is read (an admin's request, or the controller shipping what the API
+    already accepted).
     """
 
     @abc.abstractmethod
-    def get_cert(self, ref: str, project_id: str | None = None) -> TlsCertificate:
+    def get_cert(self, ref: str, requester: Requester | None = None) -> TlsCertificate:
         """The certificate ``ref`` names, checked (the key matches the certificate)."""
 
     @abc.abstractmethod
-    def get_secret(self, ref: str, project_id: str | None = None) -> bytes:
+    def get_secret(self, ref: str, requester: Requester | None = None) -> bytes:
         """The payload of secret ``ref`` (a PEM CA bundle or revocation list)."""

@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 
 from lbaas import keyfile
 from lbaas.cert_manager import pem
-from lbaas.cert_manager.base import CertificateError, CertManager, SecretNotFound, TlsCertificate
+from lbaas.cert_manager.base import (
+    CertificateError, CertManager, Requester, SecretNotFound, TlsCertificate,
+)
 from lbaas.config import Settings
 from lbaas.db.engine import Database
 from lbaas.db.models import Listener, Pool, TlsSecret
@@ -76,10 +78,10 @@ class LocalCertManager(CertManager):
 
     # --- reading (the CertManager interface) -------------------------------------------
 
-    def _row(self, ref: str, project_id: str | None) -> TlsSecret:
+    def _row(self, ref: str, requester: Requester | None) -> TlsSecret:
         with self.db.read() as session:
             row = session.get(TlsSecret, ref.strip()) if len(ref) <= 36 else None
-        if row is None or (project_id is not None and row.project_id != project_id):
+        if row is None or (requester is not None and row.project_id != requester.project_id):
             raise SecretNotFound(f"secret {ref} not found")
         return row
 
@@ -91,18 +93,18 @@ class LocalCertManager(CertManager):
                 f"secret {row.id} cannot be decrypted: [certificates] storage_key (or "
                 f"{KEY_FILE} in the state path) is not the key it was stored with") from exc
 
-    def get_cert(self, ref: str, project_id: str | None = None) -> TlsCertificate:
-        row = self._row(ref, project_id)
+    def get_cert(self, ref: str, requester: Requester | None = None) -> TlsCertificate:
+        row = self._row(ref, requester)
         if row.secret_type != CERTIFICATE:
             raise CertificateError(f"secret {ref} holds no certificate and private key")
         parts = json.loads(self._payload(row))
         return TlsCertificate(**{name: value.encode() for name, value in parts.items()})
 
-    def get_secret(self, ref: str, project_id: str | None = None) -> bytes:
-        row = self._row(ref, project_id)
+    def get_secret(self, ref: str, requester: Requester | None = None) -> bytes:
+        row = self._row(ref, requester)
         if row.secret_type == CERTIFICATE:
             # A certificate used as a CA: its public part only, never the key.
-            return self.get_cert(ref, project_id).certificate
+            return self.get_cert(ref, requester).certificate
         return self._payload(row)
 
     # --- managing (lbaas secret ...) ---------------------------------------------------

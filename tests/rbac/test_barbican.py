@@ -11,6 +11,7 @@ accepts a TERMINATED_HTTPS listener naming them (rendered and checked by ``hapro
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,9 +29,9 @@ from lbaas.api.app import create_app
 from lbaas.cert_manager.barbican import BarbicanCertManager
 from lbaas.cert_manager.base import CertificateError
 from lbaas.drivers import load as load_drivers
-from tests.api.helpers import create_lb, haproxy_checked_pushes, wait_lb_active
+from tests.api.helpers import SUBNET, create_lb, haproxy_checked_pushes, wait_lb_active
 from tests.clients.conftest import clean_environment, free_port, stop, wait_until_answering
-from tests.conftest import NOOP_DRIVERS
+from tests.conftest import NOOP_DRIVERS, wait_for
 from tests.rbac.conftest import PASSWORD, ROOT, Keystone, user_name
 from tests.tls_material import Authority
 
@@ -121,16 +123,39 @@ def barbican(keystone: Keystone, tmp_path_factory: pytest.TempPathFactory) -> It
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def settings(keystone: Keystone, barbican: Barbican, tmp_path_factory) -> config.Settings:
-    """No-op drivers, noauth API, Barbican read as the ``lbaas`` service user."""
+def lbaas_settings(keystone: Keystone, state_path: Path, **options: str) -> config.Settings:
+    """No-op drivers, Barbican read as the ``lbaas`` service user, ``options`` as
+    ``section__option`` (noauth unless they say otherwise)."""
     return config.load(environ={
         **NOOP_DRIVERS,
-        "LBAAS__DEFAULT__state_path": str(tmp_path_factory.mktemp("lbaas-barbican")),
+        "LBAAS__DEFAULT__state_path": str(state_path),
         "LBAAS__certificates__cert_manager": "barbican_cert_manager",
         "LBAAS__service_auth__auth_url": keystone.url.removesuffix("/v3"),
         "LBAAS__service_auth__username": "lbaas", "LBAAS__service_auth__password": PASSWORD,
-        "LBAAS__service_auth__project_name": "service"})
+        "LBAAS__service_auth__project_name": "service",
+        **{f"LBAAS__{name}": value for name, value in options.items()}})
+
+
+@pytest.fixture(scope="module")
+def settings(keystone: Keystone, barbican: Barbican, tmp_path_factory) -> config.Settings:
+    return lbaas_settings(keystone, tmp_path_factory.mktemp("lbaas-barbican"))
+
+
+@contextlib.contextmanager
+def serving(settings: config.Settings) -> Iterator[tuple[TestClient, list[str]]]:
+    """The API and a worker (no-op drivers) on ``settings``; yields a client and the
+    configurations pushed (rendered with the certificates fetched, checked by haproxy -c)."""
+    services = service.open_services(settings)
+    drivers = load_drivers(settings, services.db)
+    worker = services.worker(drivers)
+    worker.start()
+    try:
+        with TestClient(create_app(services.api_state)) as client, \
+                haproxy_checked_pushes(drivers, services.api_state.cert_manager) as pushed:
+            yield client, pushed
+    finally:
+        worker.stop()
+        services.db.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -184,26 +209,51 @@ def test_api_accepts_a_listener_with_barbican_refs_and_renders_it(
     granted = barbican.store("shop", issued.pkcs12(), "application/octet-stream")
     barbican.openstack("acl", "user", "add", "--user", lbaas_user_id, granted)
     private = barbican.store("private", issued.pkcs12(), "application/octet-stream")
-    services = service.open_services(settings)
-    drivers = load_drivers(settings, services.db)
-    worker = services.worker(drivers)
-    worker.start()
-    try:
-        with TestClient(create_app(services.api_state)) as client, \
-                haproxy_checked_pushes(drivers, services.api_state.cert_manager) as pushed:
-            lb = create_lb(client)
-            response = client.post("/v2/lbaas/listeners", json={"listener": {
-                "loadbalancer_id": lb["id"], "protocol": "TERMINATED_HTTPS",
-                "protocol_port": 443, "default_tls_container_ref": private}})
-            assert response.status_code == 400
-            assert response.json()["faultstring"].startswith(
-                f"Could not retrieve certificate: {private} (the lbaas service user")
-            response = client.post("/v2/lbaas/listeners", json={"listener": {
-                "loadbalancer_id": lb["id"], "protocol": "TERMINATED_HTTPS",
-                "protocol_port": 443, "default_tls_container_ref": granted}})
+    with serving(settings) as (client, pushed):
+        lb = create_lb(client)
+        response = post_listener(client, lb["id"], private)
+        assert response.status_code == 400
+        assert response.json()["faultstring"].startswith(
+            f"Could not retrieve certificate: {private} (the lbaas service user")
+        response = post_listener(client, lb["id"], granted)
+        assert response.status_code == 201, response.text
+        wait_lb_active(client, lb["id"])
+        assert any("ssl crt-list" in text for text in pushed)
+
+
+def post_listener(client: TestClient, lb_id: str, ref: str, **headers: str) -> Any:
+    return client.post("/v2/lbaas/listeners", headers=headers, json={"listener": {
+        "loadbalancer_id": lb_id, "protocol": "TERMINATED_HTTPS", "protocol_port": 443,
+        "default_tls_container_ref": ref}})
+
+
+def test_only_a_project_that_can_read_the_secret_uses_it(
+        barbican, keystone, lbaas_user_id, ca, tmp_path_factory):
+    """With Keystone auth, the caller's own token must read the secret: the service user's
+    ACL (granted by alpha's member) does not let beta's member use alpha's certificate."""
+    href = barbican.store("alpha-only", ca.issue("a.example.com").pkcs12(),
+                          "application/octet-stream")
+    barbican.openstack("acl", "user", "add", "--user", lbaas_user_id, href)
+    base = keystone.url.removesuffix("/v3")
+    settings = lbaas_settings(
+        keystone, tmp_path_factory.mktemp("lbaas-barbican-keystone"),
+        api_settings__auth_strategy="keystone", keystone_authtoken__auth_url=base,
+        keystone_authtoken__www_authenticate_uri=base, keystone_authtoken__username="lbaas",
+        keystone_authtoken__password=PASSWORD, keystone_authtoken__project_name="service")
+    with serving(settings) as (client, _):
+        for project, allowed in (("beta", False), ("alpha", True)):
+            token = {"X-Auth-Token": keystone.token(user_name(project, "member"), project)}
+            response = client.post("/v2/lbaas/loadbalancers", headers=token, json={
+                "loadbalancer": {"vip_subnet_id": SUBNET}})
             assert response.status_code == 201, response.text
-            wait_lb_active(client, lb["id"])
-            assert any("ssl crt-list" in text for text in pushed)
-    finally:
-        worker.stop()
-        services.db.dispose()
+            lb_id = response.json()["loadbalancer"]["id"]
+            wait_for(lambda: client.get(f"/v2/lbaas/loadbalancers/{lb_id}", headers=token).json()[
+                "loadbalancer"], "provisioning_status", "ACTIVE")
+            response = post_listener(client, lb_id, href, **token)
+            if allowed:
+                assert response.status_code == 201, response.text
+            else:
+                assert response.status_code == 400
+                assert response.json()["faultstring"] == (
+                    f"Could not retrieve certificate: {href} (Barbican has no secret or "
+                    f"container {href} that the caller may read)")

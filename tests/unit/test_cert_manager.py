@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from lbaas import config
 from lbaas.cert_manager import pem
-from lbaas.cert_manager.base import CertificateError, SecretNotFound
+from lbaas.cert_manager.base import CertificateError, Requester, SecretNotFound
 from lbaas.cert_manager.local import LocalCertManager
 from lbaas.cli import app
 from lbaas.db import migrate
@@ -41,7 +41,7 @@ def store(settings):
 def test_certificate_round_trips_and_the_key_is_encrypted_at_rest(store, ca, settings):
     issued = ca.issue("www.example.com", ("www.example.com",))
     ref = store.store_certificate(issued.tls, PROJECT, "www")
-    tls = store.get_cert(ref, PROJECT)
+    tls = store.get_cert(ref, Requester(PROJECT))
     assert tls.certificate == issued.cert_pem and tls.private_key == issued.key_pem
     with store.db.read() as session:
         row = session.get(TlsSecret, ref)
@@ -53,7 +53,7 @@ def test_certificate_round_trips_and_the_key_is_encrypted_at_rest(store, ca, set
 def test_another_project_cannot_read_a_secret(store, ca):
     ref = store.store_certificate(ca.issue("a").tls, PROJECT)
     with pytest.raises(SecretNotFound):
-        store.get_cert(ref, "project-b")
+        store.get_cert(ref, Requester("project-b"))
     assert store.get_cert(ref, None).certificate  # an admin's (or the controller's) read
 
 
