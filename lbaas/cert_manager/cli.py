@@ -8,6 +8,7 @@ prints the reference to give a listener (``--default-tls-container-ref``, ``--sn
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +16,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from lbaas import config
+from lbaas import cert_manager, config
+from lbaas.cert_manager import expiry as tls_expiry
 from lbaas.cert_manager import pem
 from lbaas.cert_manager.base import CertificateError
 from lbaas.cert_manager.local import LocalCertManager
 from lbaas.console import print_error
+from lbaas.db.models import utcnow
 from lbaas.network.cli import ConfigFile, Format, OutputFormat, _database, print_list, print_show
 
 app = typer.Typer(help="TLS certificates and CA/CRL secrets of the local certificate store.",
@@ -128,3 +131,25 @@ def delete(refs: Annotated[list[str], typer.Argument(help="References (ids).")],
     with _reporting():
         for ref in refs:
             manager.delete(ref)
+
+
+EXPIRY_COLUMNS = (("Reference", "ref"), ("Used by", "used_by"), ("Subject", "subject"),
+                  ("Expires", "expires"), ("Problem", "problem"))
+
+
+@app.command("expiry")
+def expiry(
+    within: Annotated[Optional[int], typer.Option(
+        "--within", help="Only those expiring within DAYS (or unreadable).", metavar="DAYS")] = None,
+    config_file: ConfigFile = None, fmt: Format = OutputFormat.table,
+) -> None:
+    """The certificates and CAs that listeners and pools use, from the configured
+    certificate manager (local or Barbican), soonest expiry first."""
+    with _reporting():
+        settings = config.load(config_file)
+        db = _database(config_file)
+        items = tls_expiry.in_use(db, cert_manager.load(settings, db))
+    if within is not None:
+        limit = utcnow() + dt.timedelta(days=within)
+        items = [item for item in items if item.expires is None or item.expires < limit]
+    print_list([item.as_dict() for item in items], EXPIRY_COLUMNS, fmt)
