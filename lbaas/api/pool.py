@@ -308,6 +308,10 @@ def check_algorithm(algorithm: str, lb: LoadBalancer) -> None:
 def validate_pool(spec: PoolFields, lb: LoadBalancer, settings: Settings) -> None:
     """Upstream's rules for a pool's settings on ``lb`` (create and update, defaults applied)."""
     check_session_persistence(spec.session_persistence, spec.protocol)
+    if spec.tls_enabled and spec.protocol in DATAGRAM_PROTOCOLS:
+        # keepalived's LVS forwards datagrams as they are: it could not re-encrypt.
+        raise faults.ValidationException(
+            detail=f"{spec.protocol} protocol pool does not support TLS.")
     if spec.crl_container_ref and not spec.ca_tls_container_ref:
         raise faults.ValidationException(
             detail="A CA certificate reference is required to specify a revocation list.")

@@ -192,6 +192,16 @@ def test_tls_enabled_pool_with_readable_references_goes_active(client, lb, servi
         "Could not retrieve certificate: nope (secret nope not found)")
 
 
+@pytest.mark.parametrize("protocol", ["UDP", "SCTP"])
+def test_datagram_pool_rejects_tls(client, lb, protocol):
+    """keepalived's LVS serves these pools: it cannot re-encrypt, so no tls_enabled."""
+    assert fault(post(client, protocol, loadbalancer_id=lb["id"], tls_enabled=True), 400) == \
+        f"Validation failure: {protocol} protocol pool does not support TLS."
+    pool = create_pool(client, lb["id"], protocol)
+    assert fault(put(client, pool["id"], tls_enabled=True), 400) == \
+        f"Validation failure: {protocol} protocol pool does not support TLS."
+
+
 @pytest.mark.parametrize(("fields", "message"), [
     ({"crl_container_ref": "crl"},
      "A CA certificate reference is required to specify a revocation list."),
