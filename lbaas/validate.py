@@ -160,16 +160,6 @@ def timer_seconds(value: int, what: str, minimum: int = 0) -> int:
     return value
 
 
-NOT_RENDERED_YET: dict[str, str] = {}
-"""Listener protocols the amphora cannot serve yet (the API refuses them, upstream's 400)."""
-
-
-def listener_protocol(protocol: str) -> str:
-    if protocol in NOT_RENDERED_YET:
-        _fail(NOT_RENDERED_YET[protocol])
-    return protocol
-
-
 SERVED_TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
 """The versions haproxy's OpenSSL 3 serves under Debian's default configuration
 (``MinProtocol = TLSv1.2``; haproxy refuses a bind with only older ones enabled)."""

@@ -434,7 +434,6 @@ def _served_listeners(load_balancer: models.LoadBalancer) -> list[models.Listene
               if listener.enabled and _served(listener)
               and listener.protocol not in NOT_SERVED_BY_HAPROXY]
     for listener in served:
-        _checked(validate.listener_protocol, listener.protocol, f"listener {listener.id}: protocol")
         if listener.protocol not in FRONTEND_MODES:
             raise UnsupportedConfiguration(
                 f"listener {listener.id}: protocol {listener.protocol} is not rendered yet")
