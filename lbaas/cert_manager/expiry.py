@@ -16,6 +16,7 @@ from lbaas.db.models import Listener, Pool, utcnow
 
 LOG = logging.getLogger(__name__)
 WARN_WITHIN = dt.timedelta(days=14)
+"""A certificate in use that expires sooner is logged (housekeeping, configuration pushes)."""
 GONE = (constants.DELETED, constants.PENDING_DELETE)
 
 

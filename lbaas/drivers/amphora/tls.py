@@ -1,19 +1,17 @@
 """The certificates a load balancer's configuration needs, fetched for the amphora driver."""
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from lbaas import constants
 from lbaas.amphora.haproxy_config import TlsMaterial
 from lbaas.cert_manager import pem
 from lbaas.cert_manager.base import CertificateError, CertManager, TlsCertificate
+from lbaas.cert_manager.expiry import WARN_WITHIN
 from lbaas.db.models import LoadBalancer, utcnow
 
 LOG = logging.getLogger(__name__)
 NOT_SERVED = (constants.PENDING_DELETE, constants.ERROR)
-EXPIRY_WARNING = dt.timedelta(days=14)
-"""A certificate in use that expires sooner is logged at every configuration push."""
 
 
 def references(load_balancer: LoadBalancer) -> tuple[set[str], set[str]]:
@@ -50,7 +48,7 @@ def fetch(load_balancer: LoadBalancer, manager: CertManager) -> TlsMaterial:
             LOG.warning("load balancer %s: certificate %s: %s", load_balancer.id, ref, exc)
             continue
         expires = pem.not_after(certificates[ref].certificate)
-        if expires - utcnow() < EXPIRY_WARNING:
+        if expires - utcnow() < WARN_WITHIN:  # logged at every configuration push
             LOG.warning("load balancer %s: certificate %s %s on %s: store a new one and "
                         "point the listener or pool at it", load_balancer.id, ref,
                         "expired" if expires < utcnow() else "expires", expires.isoformat())
