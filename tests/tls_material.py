@@ -61,7 +61,7 @@ class Authority:
 
     def __init__(self, common_name: str = "Test CA") -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         self.certificate = (
             x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(_name(common_name))
             .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
@@ -79,7 +79,7 @@ class Authority:
     def issue(self, common_name: str, dns_names: tuple[str, ...] = (), *, client: bool = False,
               ip_addresses: tuple[str, ...] = ()) -> Issued:
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
         names += [x509.IPAddress(ipaddress.ip_address(address)) for address in ip_addresses]
         builder = (
@@ -98,7 +98,7 @@ class Authority:
         self.revoked.append(issued.certificate)
 
     def crl_pem(self) -> bytes:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         builder = (x509.CertificateRevocationListBuilder().issuer_name(self.certificate.subject)
                    .last_update(now - ONE_DAY).next_update(now + 10 * ONE_DAY))
         for certificate in self.revoked:

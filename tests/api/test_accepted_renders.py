@@ -120,12 +120,14 @@ members = st.builds(
 # Certificate references, as "@<role>" (lbaas secret store'd by the test, see
 # ``store_tls_refs``); a poisoned one is not a reference, and the API must refuse it.
 CIPHERS = ["ECDHE-RSA-AES128-GCM-SHA256", "HIGH:!aNULL", "DEFAULT", "AES256-SHA:ECDHE-ECDSA-AES128-GCM-SHA256"]
-tls_options = dict(
-    tls_versions=maybe(st.lists(st.sampled_from(["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]),
-                                min_size=1, max_size=3, unique=True)),
-    tls_ciphers=maybe(mostly(*CIPHERS)),
-    alpn_protocols=maybe(st.lists(st.sampled_from(["h2", "http/1.1", "http/1.0"]),
-                                  min_size=1, max_size=3, unique=True)))
+tls_options = {
+    "tls_versions": maybe(st.lists(st.sampled_from(["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2",
+                                                    "TLSv1.3"]),
+                                   min_size=1, max_size=3, unique=True)),
+    "tls_ciphers": maybe(mostly(*CIPHERS)),
+    "alpn_protocols": maybe(st.lists(st.sampled_from(["h2", "http/1.1", "http/1.0"]),
+                                     min_size=1, max_size=3, unique=True)),
+}
 pool_tls = st.builds(
     without_none, tls_enabled=maybe(st.booleans()), tls_container_ref=maybe(st.just("@client")),
     ca_tls_container_ref=maybe(st.just("@ca")), crl_container_ref=maybe(st.just("@crl")),

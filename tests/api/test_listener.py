@@ -179,16 +179,16 @@ def test_terminated_https_listener_with_readable_references_goes_active(client, 
      "Could not retrieve certificate: {ca} (secret {ca} holds no certificate and private key)"),
     ({"default_tls_container_ref": "default", "client_ca_tls_container_ref": "not-a-ca",
       "client_authentication": "MANDATORY"},
-     "Validation failure: The client authentication CA certificate is invalid. It must be a "
-     "valid x509 PEM format certificate."),
+     ("Validation failure: The client authentication CA certificate is invalid. It must be a "
+      "valid x509 PEM format certificate.")),
     ({"default_tls_container_ref": "default", "client_ca_tls_container_ref": "ca",
       "client_crl_container_ref": "ca"},
-     "Validation failure: The client authentication certificate revocation list is invalid. "
-     "It must be a valid x509 PEM format certificate revocation list."),
+     ("Validation failure: The client authentication certificate revocation list is invalid. "
+      "It must be a valid x509 PEM format certificate revocation list.")),
     ({"default_tls_container_ref": "default", "client_ca_tls_container_ref": "ca",
       "client_crl_container_ref": "other-crl"},
-     "Validation failure: The CRL specified is not valid for client authentication "
-     "certificate authority reference supplied."),
+     ("Validation failure: The CRL specified is not valid for client authentication "
+      "certificate authority reference supplied.")),
 ])
 def test_unusable_certificate_references_are_refused(client, lb, refs, fields, message):
     """As upstream: unreadable, another project's (the caller is not an admin here), not a

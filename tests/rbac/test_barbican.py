@@ -80,7 +80,7 @@ class Barbican:
                "OS_INTERFACE": "public"}
         result = subprocess.run([str(Path(sys.executable).parent / "openstack"), *args],
                                 env=env, capture_output=True, text=True, timeout=120,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, check=False)
         assert result.returncode == 0, f"openstack {' '.join(args)}: {result.stderr}"
         return result.stdout.strip()
 
