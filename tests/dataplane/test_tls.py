@@ -1,8 +1,9 @@
 """End to end: TLS terminated by an amphora (SNI, client certificates, revocation, TLS
-versions, ALPN, HSTS, X-SSL headers, L7 rules), re-encrypted to a member that only speaks
-TLS, a certificate replaced under load, certificates carried to the amphorae of an
-ACTIVE_STANDBY pair and of a failover, and HTTPS health checks of TLS members; the
-certificates come from the local store."""
+versions, ciphers, ALPN, HSTS, X-SSL headers, L7 rules), re-encrypted to a member that
+only speaks TLS (verified with the pool's CA and CRL, the pool's client certificate
+presented), a certificate replaced under load, certificates carried to the amphorae of an
+ACTIVE_STANDBY pair and of a failover, and HTTPS and TLS-HELLO health checks of TLS
+members; the certificates come from the local store."""
 from __future__ import annotations
 
 import contextlib
@@ -43,6 +44,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 server = http.server.ThreadingHTTPServer((sys.argv[1], 443), Handler)
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(sys.argv[2])
+if len(sys.argv) > 3:  # clients must present a certificate this CA signed
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(sys.argv[3])
 server.socket = context.wrap_socket(server.socket, server_side=True)
 server.serve_forever()
 """
@@ -73,19 +77,23 @@ class Client:
         result = subprocess.run(
             ["ip", "netns", "exec", self.namespace, "openssl", "s_client", "-connect",
              f"{self.vip}:443", "-servername", name, "-CAfile", self.ca_file, *options],
-            input="", capture_output=True, text=True, timeout=15)
+            input="", capture_output=True, text=True, timeout=15, check=False)
         return result.stdout if result.returncode == 0 else ""
 
 
 @contextlib.contextmanager
-def tls_member(topology: Topology, address: str, issued: Issued, workdir: Path) -> Iterator[None]:
-    """A member at ``address`` that only speaks TLS (port 443), with certificate ``issued``."""
+def tls_member(topology: Topology, address: str, issued: Issued, workdir: Path,
+               client_ca: bytes | None = None) -> Iterator[None]:
+    """A member at ``address`` that only speaks TLS (port 443), with certificate ``issued``;
+    with ``client_ca``, it refuses clients without a certificate that CA signed."""
     prefix = topology.members.cidr.split("/")[1]
+    requires = [write(workdir / f"member-{address}-ca.pem", client_ca)] if client_ca else []
     with netns.namespace(f"lbt-tls-{netns.short_id()}", topology.members.bridge,
                          f"{address}/{prefix}") as namespace:
         server = subprocess.Popen(
             ["ip", "netns", "exec", namespace, sys.executable, "-c", TLS_SERVER, address,
-             write(workdir / f"member-{address}.pem", issued.cert_pem, issued.key_pem)])
+             write(workdir / f"member-{address}.pem", issued.cert_pem, issued.key_pem),
+             *requires])
         try:
             probe = f"import socket; socket.create_connection(('{address}', 443), 0.2)"
             for _ in range(100):
@@ -192,10 +200,10 @@ def test_terminated_https_with_sni_client_auth_and_reencryption(
         renewed_ref = store.store_certificate(renewed.tls, PROJECT)
         loop = subprocess.Popen(
             ["ip", "netns", "exec", topology.client, "bash", "-c",
-             f"for i in $(seq 150); do curl -s -o /dev/null -w '%{{http_code}}\\n' "
-             f"--max-time 5 --cacert {client.ca_file} {' '.join(good)} "
-             f"--resolve www.example.com:443:{lb['vip_address']} https://www.example.com/; "
-             f"done"], stdout=subprocess.PIPE, text=True)
+             (f"for i in $(seq 150); do curl -s -o /dev/null -w '%{{http_code}}\\n' "
+              f"--max-time 5 --cacert {client.ca_file} {' '.join(good)} "
+              f"--resolve www.example.com:443:{lb['vip_address']} https://www.example.com/; "
+              f"done")], stdout=subprocess.PIPE, text=True)
         assert dataplane.put(f"/v2/lbaas/listeners/{listener['id']}", json={"listener": {
             "default_tls_container_ref": renewed_ref}}).status_code == 200
         wait_lb_active(dataplane, lb["id"])
@@ -207,6 +215,47 @@ def test_terminated_https_with_sni_client_auth_and_reencryption(
                     f"www.example.com -cert {good[1]} -key {good[3]} </dev/null 2>/dev/null"
                     " | openssl x509 -noout -serial").stdout
         assert shown.strip().removeprefix("serial=").lstrip("0") == serial.lstrip("0")
+
+
+def test_pool_presents_its_certificate_to_members_and_honours_its_crl(
+        dataplane, services, topology: Topology, tmp_path: Path):
+    """Re-encryption to a member that demands a client certificate: the pool's
+    ``tls_container_ref`` is presented; without it, or once the pool's CRL revokes the
+    member's certificate, no request reaches the member."""
+    store = services.api_state.cert_manager
+    member_ca, client_ca = Authority("Member CA"), Authority("Client CA")
+    member_cert = member_ca.issue("member", ip_addresses=(TLS_MEMBER,))
+    refs = {"member-ca": store.store_secret(member_ca.cert_pem, PROJECT),
+            "client": store.store_certificate(client_ca.issue("lb", client=True).tls, PROJECT)}
+    with tls_member(topology, TLS_MEMBER, member_cert, tmp_path, client_ca=client_ca.cert_pem):
+        lb = create_lb(dataplane, vip_subnet_id=topology.vips.subnet_id)
+        pool = create_pool(dataplane, lb["id"], "HTTP", tls_enabled=True,
+                           ca_tls_container_ref=refs["member-ca"],
+                           tls_container_ref=refs["client"])
+        create_member(dataplane, pool["id"], TLS_MEMBER, 443,
+                      subnet_id=topology.members.subnet_id)
+        create_listener(dataplane, lb["id"], "HTTP", 80, default_pool_id=pool["id"])
+
+        def get() -> str:
+            """The member's answer and the status code, or only the code of an error."""
+            result = run(topology.client, "curl", "-s", "--max-time", "5", "-w", " %{http_code}",
+                         f"http://{lb['vip_address']}/")
+            body, _, code = result.stdout.strip().rpartition(" ")
+            return f"{body} {code}" if code == "200" else code
+
+        def update_pool(**fields: object) -> None:
+            response = dataplane.put(f"/v2/lbaas/pools/{pool['id']}", json={"pool": fields})
+            assert response.status_code == 200, response.text
+            wait_lb_active(dataplane, lb["id"])
+
+        assert get() == "tls-member 200"
+        update_pool(tls_container_ref=None)
+        assert get() in ("502", "503")  # the member refused the handshake
+        update_pool(tls_container_ref=refs["client"])
+        assert get() == "tls-member 200"
+        member_ca.revoke(member_cert)
+        update_pool(crl_container_ref=store.store_secret(member_ca.crl_pem(), PROJECT))
+        assert get() == "503"  # haproxy refused the member's revoked certificate
 
 
 ACTIVE_STANDBY = {("controller_worker", "loadbalancer_topology"): "ACTIVE_STANDBY"}
@@ -232,11 +281,17 @@ def test_certificates_reach_both_amphorae_and_a_failovers_and_go_with_the_listen
     for backend in topology.backends:
         create_member(dataplane, pool["id"], backend.address, subnet_id=topology.members.subnet_id)
     listener = create_listener(dataplane, lb["id"], "TERMINATED_HTTPS", 443,
-                               default_pool_id=pool["id"], default_tls_container_ref=ref)
+                               default_pool_id=pool["id"], default_tls_container_ref=ref,
+                               tls_ciphers="ECDHE-ECDSA-AES128-GCM-SHA256")
     create_listener(dataplane, lb["id"], "HTTP", 80, default_pool_id=pool["id"])
     client = Client(topology.client, lb["vip_address"], write(tmp_path / "ca.pem", ca.cert_pem))
     answers = {"backend-1", "backend-2"}
     assert client.curl("www.example.com") in answers
+    # tls_ciphers: the only TLS 1.2 cipher offered.
+    assert "Cipher is ECDHE-ECDSA-AES128-GCM-SHA256" in client.handshake("www.example.com",
+                                                                        "-tls1_2")
+    assert client.handshake("www.example.com", "-tls1_2", "-cipher",
+                            "ECDHE-ECDSA-AES256-GCM-SHA384") == ""
     for amphora in live_amphorae(services, lb["id"]):
         files = certificate_files(services, amphora.id, lb["id"])
         assert len(files) == 2 and set(files.values()) == {0o600}  # certificate + crt-list
@@ -264,8 +319,9 @@ HEALTH = {("health_manager", "heartbeat_interval"): 0.5, ("health_manager", "hea
 
 
 @pytest.mark.parametrize("settings", [HEALTH], indirect=True)
-def test_https_monitor_checks_tls_members_against_the_pools_ca(
-        dataplane, services, topology: Topology, tmp_path: Path):
+@pytest.mark.parametrize("monitor", ["HTTPS", "TLS-HELLO"])
+def test_monitors_check_tls_members_against_the_pools_ca(
+        dataplane, services, topology: Topology, tmp_path: Path, monitor: str):
     """A member whose certificate the pool's CA signed is ONLINE, the other ERROR."""
     store = services.api_state.cert_manager
     member_ca, stranger_ca = Authority("Member CA"), Authority("Stranger CA")
@@ -280,9 +336,10 @@ def test_https_monitor_checks_tls_members_against_the_pools_ca(
         create_listener(dataplane, lb["id"], "HTTP", 80, default_pool_id=pool["id"])
         for address in (trusted, untrusted):
             create_member(dataplane, pool["id"], address, 443, subnet_id=topology.members.subnet_id)
+        fields = {"url_path": "/"} if monitor == "HTTPS" else {}
         response = dataplane.post("/v2/lbaas/healthmonitors", json={"healthmonitor": {
-            "pool_id": pool["id"], "type": "HTTPS", "delay": 1, "timeout": 1, "max_retries": 1,
-            "url_path": "/"}})
+            "pool_id": pool["id"], "type": monitor, "delay": 1, "timeout": 1, "max_retries": 1,
+            **fields}})
         assert response.status_code == 201, response.text
         wait_lb_active(dataplane, lb["id"])
 
