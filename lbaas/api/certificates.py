@@ -5,6 +5,10 @@ the certificate manager now (400 ``Could not retrieve certificate: <ref>`` other
 the reason), hold what its field needs (a certificate with its matching key, a CA bundle,
 a revocation list signed by that CA), and belong to the object's project unless an admin
 asks. So the worker can always fetch and serve what the API accepted.
+
+An update checks only the references it changes (upstream checks those its body names):
+renaming or disabling a listener must not fail because a certificate it was accepted with
+can no longer be read, or belongs to another project because an admin set it.
 """
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ from lbaas.api.context import RequestContext
 from lbaas.cert_manager import pem
 from lbaas.cert_manager.base import CertificateError, CertManager, Requester
 from lbaas.db.models import LoadBalancer, Listener, Pool
+
+Refs = tuple[tuple[str, ...], tuple[str | None, str | None]]
+"""An object's certificate references and its (CA, CRL) pair: what its check reads."""
 
 
 def _requester(ctx: RequestContext, project_id: str | None) -> Requester | None:
@@ -61,23 +68,44 @@ def _ca_and_crl(manager: CertManager, ca_ref: str | None, crl_ref: str | None,
                    "reference supplied.")
 
 
-def check_listener(listener: Listener, manager: CertManager, ctx: RequestContext) -> None:
+def listener_refs(listener: Listener) -> Refs:
+    certificates = (listener.tls_certificate_id, *(listener.sni_container_refs or ()))
+    return (tuple(dict.fromkeys(ref for ref in certificates if ref)),
+            (listener.client_ca_tls_certificate_id, listener.client_crl_container_id))
+
+
+def pool_refs(pool: Pool) -> Refs:
+    return ((pool.tls_certificate_id,) if pool.tls_certificate_id else (),
+            (pool.ca_tls_certificate_id, pool.crl_container_id))
+
+
+def _check(refs: Refs, before: Refs | None, manager: CertManager, requester: Requester | None,
+           what: str) -> None:
+    """Every reference of ``refs``, or on an update only those not in ``before``."""
+    certificates, ca_and_crl = refs
+    known = set(before[0]) if before else set[str]()
+    for ref in certificates:
+        if ref not in known:
+            _certificate(manager, ref, requester)
+    if before is None or ca_and_crl != before[1]:
+        _ca_and_crl(manager, *ca_and_crl, requester, what)
+
+
+def check_listener(listener: Listener, manager: CertManager, ctx: RequestContext,
+                   before: Refs | None = None) -> None:
+    """A new listener's references, or those an update changed (``before``: its
+    ``listener_refs`` before the update)."""
     if listener.protocol != constants.TERMINATED_HTTPS:
         return
-    requester = _requester(ctx, listener.project_id)
-    for ref in dict.fromkeys(ref for ref in (listener.tls_certificate_id,
-                                             *(listener.sni_container_refs or ())) if ref):
-        _certificate(manager, ref, requester)
-    _ca_and_crl(manager, listener.client_ca_tls_certificate_id,
-                listener.client_crl_container_id, requester, "client authentication")
+    _check(listener_refs(listener), before, manager, _requester(ctx, listener.project_id),
+           "client authentication")
 
 
-def check_pool(pool: Pool, manager: CertManager, ctx: RequestContext) -> None:
-    requester = _requester(ctx, pool.project_id)
-    if pool.tls_certificate_id:
-        _certificate(manager, pool.tls_certificate_id, requester)
-    _ca_and_crl(manager, pool.ca_tls_certificate_id, pool.crl_container_id, requester,
-                "pool")
+def check_pool(pool: Pool, manager: CertManager, ctx: RequestContext,
+               before: Refs | None = None) -> None:
+    """A new pool's references, or those an update changed (``before``: its ``pool_refs``
+    before the update)."""
+    _check(pool_refs(pool), before, manager, _requester(ctx, pool.project_id), "pool")
 
 
 def check_load_balancer(lb: LoadBalancer, manager: CertManager, ctx: RequestContext) -> None:

@@ -477,8 +477,9 @@ def update(listener_id: str, body: ListenerRootPUT, api: ApiState = Depends(stat
             listener.default_pool = (default_pool(session, lb, spec.default_pool_id, spec.protocol)
                                      if spec.default_pool_id else None)
         validate_listener(spec, lb, api.settings, listener.id)
+        before = certificates.listener_refs(listener)
         _store(listener, spec)
-        certificates.check_listener(listener, api.cert_manager, ctx)
+        certificates.check_listener(listener, api.cert_manager, ctx, before)
         listener.provisioning_status = constants.PENDING_UPDATE
         session.flush()
         submit_change(session, lb.id, listener=[listener.id])

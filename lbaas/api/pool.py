@@ -468,8 +468,9 @@ def update(pool_id: str, body: PoolRootPUT, api: ApiState = Depends(state),
         _lock(session, pool, constants.PENDING_UPDATE)
         _check_ca_kept(pool, sent, spec)
         validate_pool(spec, pool.load_balancer, api.settings)
+        before = certificates.pool_refs(pool)
         _store(pool, spec)
-        certificates.check_pool(pool, api.cert_manager, ctx)
+        certificates.check_pool(pool, api.cert_manager, ctx, before)
         session.flush()
         submit_change(session, pool.load_balancer_id, pool=[pool.id])
         result = {"pool": to_api(pool)}

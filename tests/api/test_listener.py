@@ -213,6 +213,24 @@ def test_replacing_the_certificate_is_an_update_that_goes_active(client, lb, ref
         "Could not retrieve certificate: gone")
 
 
+def test_an_update_checks_only_the_references_it_changes(client, lb, refs):
+    """An admin set another project's certificate: the project's member can still rename
+    the listener, but not set another project's certificate itself."""
+    listener = create_listener(client, lb["id"], "TERMINATED_HTTPS", 443,
+                               default_tls_container_ref=refs["foreign"])
+    path = f"{LISTENERS}/{listener['id']}"
+    wait_active(client, path, "listener")
+    with as_member(client):
+        assert put(client, listener["id"], name="renamed").status_code == 200
+        wait_active(client, path, "listener")
+        assert put(client, listener["id"],
+                   default_tls_container_ref=refs["default"]).status_code == 200
+        wait_active(client, path, "listener")
+        assert fault(put(client, listener["id"], default_tls_container_ref=refs["foreign"]),
+                     400) == (f"Could not retrieve certificate: {refs['foreign']} (secret "
+                              f"{refs['foreign']} not found)")
+
+
 @pytest.mark.parametrize("protocol", ["UDP", "SCTP"])
 def test_datagram_listener_rejects_tls(client, lb, protocol):
     text = fault(post(client, lb["id"], protocol, default_tls_container_ref="tls-ref"), 400)
