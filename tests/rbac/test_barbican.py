@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
@@ -247,8 +248,10 @@ def test_only_a_project_that_can_read_the_secret_uses_it(
                 "loadbalancer": {"vip_subnet_id": SUBNET}})
             assert response.status_code == 201, response.text
             lb_id = response.json()["loadbalancer"]["id"]
-            wait_for(lambda: client.get(f"/v2/lbaas/loadbalancers/{lb_id}", headers=token).json()[
-                "loadbalancer"], "provisioning_status", "ACTIVE")
+            shown = functools.partial(client.get, f"/v2/lbaas/loadbalancers/{lb_id}",
+                                      headers=token)
+            wait_for(lambda shown=shown: shown().json()["loadbalancer"], "provisioning_status",
+                     "ACTIVE")
             response = post_listener(client, lb_id, href, **token)
             if allowed:
                 assert response.status_code == 201, response.text
