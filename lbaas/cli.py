@@ -13,6 +13,7 @@ from rich.console import Console
 from lbaas import config, host, service
 from lbaas.console import print_error
 from lbaas.certs import cli as certs_cli
+from lbaas.cert_manager import cli as secret_cli
 from lbaas.db import migrate
 from lbaas.db.engine import Database
 from lbaas.health import failover
@@ -26,6 +27,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(amphora_app, name="amphora")
 app.add_typer(config_app, name="config")
 app.add_typer(certs_cli.app, name="certs")
+app.add_typer(secret_cli.app, name="secret")
 app.add_typer(network_cli.network_app, name="network")
 app.add_typer(network_cli.subnet_app, name="subnet")
 app.add_typer(network_cli.host_app, name="host")

@@ -202,6 +202,32 @@ class Certificates(Section):
     ca_private_key_passphrase: SecretStr | None = None
     signing_digest: Literal["sha224", "sha256", "sha384", "sha512"] = "sha256"
     cert_validity_time: PositiveInt = 2592000
+    # Where tenants' TLS certificates come from: local_cert_manager (ours, the default: the
+    # encrypted store of `lbaas secret`) or barbican_cert_manager (upstream's default).
+    cert_manager: Literal["local_cert_manager", "barbican_cert_manager"] = "local_cert_manager"
+    # Ours: the Fernet key encrypting the local store. Unset: a key made once in
+    # <state_path>/secret-store.key (0600); several controllers must share one.
+    storage_key: SecretStr | None = None
+    # Barbican: its endpoint in the catalog (service type key-manager), as upstream.
+    region_name: str | None = None
+    endpoint_type: str = "publicURL"
+
+
+class ServiceAuth(Section):
+    """The service user lbaas reads Barbican secrets with (upstream's ``[service_auth]``).
+
+    Tenants grant it read access (``openstack acl user add``) to the secrets and
+    containers their listeners and pools name.
+    """
+
+    auth_url: str | None = None
+    auth_type: str = "password"
+    username: str | None = None
+    password: SecretStr | None = None
+    project_name: str | None = None
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    cafile: str | None = None
 
 
 class HouseKeeping(Section):
@@ -370,6 +396,7 @@ class Settings(BaseModel):
     house_keeping: HouseKeeping = HouseKeeping()
     quotas: Quotas = Quotas()
     certificates: Certificates = Certificates()
+    service_auth: ServiceAuth = ServiceAuth()
     keystone_authtoken: KeystoneAuthtoken = KeystoneAuthtoken()
     oslo_policy: OsloPolicy = OsloPolicy()
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lbaas import cert_manager
 from lbaas import drivers as driver_registry
 from lbaas import host
 from lbaas.amphora import keepalived_config
@@ -54,6 +55,7 @@ def check(settings: Settings) -> None:
         policy.check_file(settings)
     housekeeping.check(settings)
     heartbeats.check(settings)
+    cert_manager.check(settings)
     topology = settings.controller_worker.loadbalancer_topology
     if topology not in ("SINGLE", "ACTIVE_STANDBY"):
         raise ConfigError("[controller_worker] loadbalancer_topology must be SINGLE or ACTIVE_STANDBY")

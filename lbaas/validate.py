@@ -23,6 +23,7 @@ upstream lets through what haproxy then refuses:
 from __future__ import annotations
 
 import re
+import ssl
 from typing import NoReturn
 
 from lbaas import constants
@@ -159,23 +160,30 @@ def timer_seconds(value: int, what: str, minimum: int = 0) -> int:
     return value
 
 
-NOT_RENDERED_YET = {
-    constants.TERMINATED_HTTPS: "TLS termination (TERMINATED_HTTPS) is not served yet",
-}
-"""Listener protocols the amphora cannot serve yet (the API refuses them, upstream's 400)."""
-MEMBER_TLS_NOT_RENDERED = "TLS towards members (tls_enabled) is not served yet"
+SERVED_TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
+"""The versions haproxy's OpenSSL 3 serves under Debian's default configuration
+(``MinProtocol = TLSv1.2``; haproxy refuses a bind with only older ones enabled)."""
 
 
-def listener_protocol(protocol: str) -> str:
-    if protocol in NOT_RENDERED_YET:
-        _fail(NOT_RENDERED_YET[protocol])
-    return protocol
+def tls_versions(values: list[str]) -> list[str]:
+    """TLS versions of which haproxy can serve at least one."""
+    if not any(value in SERVED_TLS_VERSIONS for value in values):
+        _fail(f"None of the TLS versions {', '.join(values)} can be served; the amphora's "
+              f"OpenSSL serves {', '.join(SERVED_TLS_VERSIONS)}.")
+    return values
 
 
-def pool_tls(enabled: bool | None) -> bool:
-    if enabled:
-        _fail(MEMBER_TLS_NOT_RENDERED)
-    return bool(enabled)
+def tls_ciphers(value: str) -> str:
+    """An OpenSSL cipher list haproxy's ``ciphers`` takes: at least one cipher it names
+    exists in the OpenSSL haproxy uses (the system's, as Python's ``ssl``)."""
+    if not value:
+        _fail("Empty cipher list. Either specify at least one cipher or remove this "
+              "parameter to use the default.")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(value)
+    except ssl.SSLError:
+        _fail(f"The cipher list {value} names no cipher that OpenSSL supports.")
+    return value
 
 
 def l7rule_problem(rule_type: str | None, compare_type: str | None, key: str | None,

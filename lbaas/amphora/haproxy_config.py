@@ -38,18 +38,27 @@ compares the extension of the path's last segment ("" when it has none), where u
 A PROMETHEUS listener is a frontend whose ``/metrics`` is haproxy's Prometheus exporter
 (this load balancer's counters); any other path is denied.
 
+A TERMINATED_HTTPS listener's ``bind`` terminates TLS with a ``crt-list`` (its default
+certificate first, then its SNI certificates: haproxy picks one by the names each
+certificate holds), its TLS versions (``no-<version>`` for the others), ciphers and ALPN
+protocols, and with client authentication OPTIONAL/MANDATORY the client CA (``verify
+optional``/``required``) and CRL. A pool with ``tls_enabled`` connects to its members over
+TLS (``ssl``), verifying them against its CA (and CRL) if it has one, presenting its
+client certificate if it has one; its health checks go over TLS too, verified the same.
+Certificates and CAs are files: ``render_files`` returns them with the text, each named
+after a hash of its content (in ``RenderOptions.certs_dir``), so a new certificate is a
+new name, and so a changed configuration that haproxy reloads.
+
 Values are checked with ``lbaas.validate``, the checks the API applies: one that fails
-raises ``UnsupportedConfiguration`` naming the object, never a broken line. So does a
-feature this renderer does not produce yet (the API refuses it too): TERMINATED_HTTPS
-listeners and TLS towards members (pool ``tls_enabled``).
+raises ``UnsupportedConfiguration`` naming the object, never a broken line.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -59,6 +68,7 @@ import jinja2
 from lbaas import constants as c
 from lbaas import validate
 from lbaas.amphora import jinja
+from lbaas.cert_manager.base import TlsCertificate
 from lbaas.config import HaproxyAmphora
 from lbaas.db import models
 
@@ -72,15 +82,31 @@ RESERVED_FDS = 1000
 PEER_PORT = 1025
 """Port of the stick-table peers of an ACTIVE_STANDBY pair (``HAPROXY_BASE_PEER_PORT``)."""
 
-FRONTEND_MODES = {c.HTTP: "http", c.TCP: "tcp", c.HTTPS: "tcp", c.PROMETHEUS: "http"}
+FRONTEND_MODES = {c.HTTP: "http", c.TCP: "tcp", c.HTTPS: "tcp", c.PROMETHEUS: "http",
+                  c.TERMINATED_HTTPS: "http"}
 """haproxy mode per listener protocol; HTTPS is TLS passthrough, so tcp."""
 NOT_SERVED_BY_HAPROXY = (c.UDP, c.SCTP)
 BACKEND_MODES = {c.HTTP: "http", c.HTTPS: "tcp", c.TCP: "tcp"}
 """haproxy mode per pool protocol; PROXY and PROXYV2 pools take their listener's mode."""
 PROXY_PROTOCOL_OPTIONS = {c.PROXY: "send-proxy", c.PROXYV2: "send-proxy-v2"}
 BALANCE = {"ROUND_ROBIN": "roundrobin", "LEAST_CONNECTIONS": "leastconn", "SOURCE_IP": "source"}
-FORWARDED_PROTO = {c.HTTP: "http"}
+FORWARDED_PROTO = {c.HTTP: "http", c.TERMINATED_HTTPS: "https"}
 SSL_CHECKS = ("HTTPS", "TLS-HELLO")
+NO_TLS_VERSION = {"SSLv3": "no-sslv3", "TLSv1": "no-tlsv10", "TLSv1.1": "no-tlsv11",
+                  "TLSv1.2": "no-tlsv12", "TLSv1.3": "no-tlsv13"}
+"""haproxy's bind/server option turning each TLS version off."""
+CLIENT_VERIFY = {"OPTIONAL": "optional", "MANDATORY": "required"}
+SSL_HEADERS = {
+    "X-SSL-Client-Verify": "%[ssl_c_verify]",
+    "X-SSL-Client-Has-Cert": "%[ssl_c_used]",
+    "X-SSL-Client-DN": "%{+Q}[ssl_c_s_dn]",
+    "X-SSL-Client-CN": "%{+Q}[ssl_c_s_dn(cn)]",
+    "X-SSL-Issuer": "%{+Q}[ssl_c_i_dn]",
+    "X-SSL-Client-SHA1": "%{+Q}[ssl_c_sha1,hex]",
+    "X-SSL-Client-Not-Before": "%{+Q}[ssl_c_notbefore]",
+    "X-SSL-Client-Not-After": "%{+Q}[ssl_c_notafter]",
+}
+"""The client-certificate headers a TERMINATED_HTTPS listener can insert (log-format)."""
 
 _ESCAPED = re.compile(r"""([\\ #'"])""")
 """Characters haproxy's configuration parser reads as syntax unless a backslash precedes them."""
@@ -142,10 +168,12 @@ class RenderOptions:
     fd_limit: int | None = None
     """Hard RLIMIT_NOFILE haproxy runs under, if it cannot raise it. haproxy refuses to
     start when its global maxconn needs more descriptors, so maxconn is capped to fit."""
+    certs_dir: str = "certs"
+    """Where the amphora keeps this load balancer's certificate files (``render_files``)."""
 
     @classmethod
     def from_settings(cls, settings: HaproxyAmphora, amphora_id: str, *, stats_socket: Path | str,
-                      server_state_file: Path, pid_file: Path,
+                      server_state_file: Path, pid_file: Path, certs_dir: Path | None = None,
                       fd_limit: int | None = None) -> RenderOptions:
         """Options with ``[haproxy_amphora]``'s timeouts and default connection limit.
 
@@ -165,6 +193,7 @@ class RenderOptions:
             timeout_tcp_inspect=settings.timeout_tcp_inspect,
             default_connection_limit=settings.default_connection_limit,
             fd_limit=fd_limit,
+            certs_dir=str(certs_dir or pid_file.parent / "certs"),
         )
 
     @property
@@ -176,6 +205,42 @@ def peer_name(amphora_id: str) -> str:
     """An amphora's haproxy peer name: a short hash of its id, in characters haproxy allows."""
     digest = hashlib.sha1(amphora_id.encode(), usedforsecurity=False).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    """What the certificate manager returned for a load balancer's references."""
+
+    certificates: Mapping[str, TlsCertificate] = field(default_factory=dict)
+    """Certificate references (listeners' default and SNI, pools' client certificate)."""
+    secrets: Mapping[str, bytes] = field(default_factory=dict)
+    """CA bundle and revocation list references, as PEM."""
+
+
+class _Files:
+    """The certificate files a configuration names, each under a hash of its content."""
+
+    def __init__(self, directory: str, material: TlsMaterial) -> None:
+        self.directory = directory
+        self.material = material
+        self.contents: dict[str, bytes] = {}
+
+    def add(self, content: bytes, suffix: str) -> str:
+        name = hashlib.sha256(content).hexdigest()[:32] + suffix
+        self.contents[name] = content
+        return f"{self.directory}/{name}"
+
+    def certificate(self, ref: str, what: str) -> str:
+        tls = self.material.certificates.get(ref)
+        if tls is None:
+            raise UnsupportedConfiguration(f"{what} {ref} is not available")
+        return self.add(tls.bundle(), ".pem")
+
+    def secret(self, ref: str, what: str) -> str:
+        payload = self.material.secrets.get(ref)
+        if payload is None:
+            raise UnsupportedConfiguration(f"{what} {ref} is not available")
+        return self.add(payload, ".pem")
 
 
 # --- view model -------------------------------------------------------------------------
@@ -204,7 +269,8 @@ class ServerCheck:
     delay: int
     fall: int
     rise: int
-    ssl: bool
+    ssl: tuple[str, ...]
+    """``check-ssl`` and its options when checks go over TLS."""
     address: str | None
     port: int | None
 
@@ -220,6 +286,8 @@ class Server:
     proxy_protocol: str | None
     backup: bool
     disabled: bool
+    tls: tuple[str, ...] = ()
+    """``ssl`` and its options when the pool re-encrypts towards members."""
 
 
 @dataclass(frozen=True)
@@ -242,6 +310,8 @@ class Backend:
     timeout_connect: int
     timeout_server: int
     servers: tuple[Server, ...]
+    ssl_headers: tuple[tuple[str, str], ...] = ()
+    """Client-certificate headers (name, log-format value) of a TERMINATED_HTTPS listener."""
 
 
 @dataclass(frozen=True)
@@ -282,6 +352,10 @@ class Frontend:
     backends: tuple[Backend, ...]
     prometheus: bool = False
     """Serve haproxy's Prometheus exporter on ``/metrics`` (a PROMETHEUS listener)."""
+    tls: tuple[str, ...] = ()
+    """The ``bind`` options terminating TLS (``ssl crt-list ...``)."""
+    hsts: str | None = None
+    """The Strict-Transport-Security header's value."""
 
 
 @dataclass(frozen=True)
@@ -300,18 +374,30 @@ class HaproxyConfig:
     peers_section: str | None
     peers: tuple[Peer, ...]
     frontends: tuple[Frontend, ...]
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    """Certificate files (name in ``options.certs_dir`` -> content) the text names."""
 
 
-def render(load_balancer: models.LoadBalancer, options: RenderOptions) -> str:
+def render(load_balancer: models.LoadBalancer, options: RenderOptions,
+           material: TlsMaterial | None = None) -> str:
     """The text of haproxy.cfg serving ``load_balancer`` on amphora ``options.amphora_id``."""
-    return _template().render(config=build(load_balancer, options))
+    return render_files(load_balancer, options, material)[0]
 
 
-def build(load_balancer: models.LoadBalancer, options: RenderOptions) -> HaproxyConfig:
+def render_files(load_balancer: models.LoadBalancer, options: RenderOptions,
+                 material: TlsMaterial | None = None) -> tuple[str, Mapping[str, bytes]]:
+    """haproxy.cfg and the certificate files it names (name -> content)."""
+    config = build(load_balancer, options, material)
+    return _template().render(config=config), config.files
+
+
+def build(load_balancer: models.LoadBalancer, options: RenderOptions,
+          material: TlsMaterial | None = None) -> HaproxyConfig:
     """The view model of ``render``: what is served, with every default resolved."""
     peers = _peers(load_balancer)
     peers_section = f"{load_balancer.id.replace('-', '')}_peers" if peers else None
-    frontends = tuple(_frontend(load_balancer, listener, options)
+    files = _Files(options.certs_dir, material or TlsMaterial())
+    frontends = tuple(_frontend(load_balancer, listener, options, files)
                       for listener in _served_listeners(load_balancer))
     return HaproxyConfig(
         load_balancer_id=load_balancer.id,
@@ -323,6 +409,7 @@ def build(load_balancer: models.LoadBalancer, options: RenderOptions) -> Haproxy
         peers_section=peers_section,
         peers=peers,
         frontends=frontends,
+        files=files.contents,
     )
 
 
@@ -347,7 +434,6 @@ def _served_listeners(load_balancer: models.LoadBalancer) -> list[models.Listene
               if listener.enabled and _served(listener)
               and listener.protocol not in NOT_SERVED_BY_HAPROXY]
     for listener in served:
-        _checked(validate.listener_protocol, listener.protocol, f"listener {listener.id}: protocol")
         if listener.protocol not in FRONTEND_MODES:
             raise UnsupportedConfiguration(
                 f"listener {listener.id}: protocol {listener.protocol} is not rendered yet")
@@ -377,7 +463,7 @@ def _listener_pools(listener: models.Listener) -> list[models.Pool]:
 
 
 def _frontend(load_balancer: models.LoadBalancer, listener: models.Listener,
-              options: RenderOptions) -> Frontend:
+              options: RenderOptions, files: _Files) -> Frontend:
     mode = FRONTEND_MODES[listener.protocol]
     limit = _connection_limit(listener, options)
     pools = _listener_pools(listener)
@@ -393,9 +479,82 @@ def _frontend(load_balancer: models.LoadBalancer, listener: models.Listener,
                          if default_pool is not None and default_pool in pools else None),
         timeout_client=listener.timeout_client_data or options.timeout_client_data,
         timeout_tcp_inspect=listener.timeout_tcp_inspect or options.timeout_tcp_inspect,
-        backends=tuple(_backend(listener, pool, mode, limit, options) for pool in pools),
+        backends=tuple(_backend(listener, pool, mode, limit, options, files) for pool in pools),
         prometheus=listener.protocol == c.PROMETHEUS,
+        tls=_listener_tls(listener, files) if listener.protocol == c.TERMINATED_HTTPS else (),
+        hsts=_hsts(listener),
     )
+
+
+def _listener_tls(listener: models.Listener, files: _Files) -> tuple[str, ...]:
+    """``bind`` options: the certificates (default first), client authentication, protocols."""
+    where = f"listener {listener.id}"
+    refs = list(dict.fromkeys(
+        ref for ref in (listener.tls_certificate_id, *(listener.sni_container_refs or ())) if ref))
+    if not refs:
+        raise UnsupportedConfiguration(f"{where}: TERMINATED_HTTPS needs a certificate")
+    certificates = [files.certificate(ref, f"{where}: certificate") for ref in refs]
+    words = ["ssl", "crt-list", files.add("".join(f"{path}\n" for path in certificates).encode(),
+                                          ".crtlist")]
+    verify = CLIENT_VERIFY.get(listener.client_authentication or "NONE")
+    if verify and listener.client_ca_tls_certificate_id:
+        words += ["ca-file", files.secret(listener.client_ca_tls_certificate_id,
+                                          f"{where}: client CA"), "verify", verify]
+        if listener.client_crl_container_id:
+            words += ["crl-file", files.secret(listener.client_crl_container_id,
+                                               f"{where}: client CRL")]
+    return (*words, *_tls_protocols(listener.tls_ciphers, listener.tls_versions,
+                                    listener.alpn_protocols, where))
+
+
+def _tls_protocols(ciphers: str | None, versions: list[str] | None,
+                   alpn_protocols: list[str] | None, where: str) -> tuple[str, ...]:
+    """Ciphers (TLS 1.2 and older), the TLS versions turned off, and the ALPN protocols."""
+    words: list[str] = []
+    if ciphers:
+        words += ["ciphers", _checked(validate.tls_ciphers, ciphers, f"{where}: tls_ciphers")]
+    if versions:
+        unknown = [version for version in versions if version not in NO_TLS_VERSION]
+        if unknown:
+            raise UnsupportedConfiguration(f"{where}: TLS versions {unknown} are unknown")
+        _checked(validate.tls_versions, versions, f"{where}: tls_versions")
+        words += [option for version, option in NO_TLS_VERSION.items() if version not in versions]
+    if alpn_protocols:
+        unknown = [name for name in alpn_protocols if name not in c.ALPN_PROTOCOLS]
+        if unknown:
+            raise UnsupportedConfiguration(f"{where}: ALPN protocols {unknown} are unknown")
+        words += ["alpn", ",".join(alpn_protocols)]
+    return tuple(words)
+
+
+def _hsts(listener: models.Listener) -> str | None:
+    if listener.protocol != c.TERMINATED_HTTPS or listener.hsts_max_age is None:
+        return None
+    value = f"max-age={int(listener.hsts_max_age)};"
+    if listener.hsts_include_subdomains:
+        value += " includeSubDomains;"
+    if listener.hsts_preload:
+        value += " preload;"
+    return value
+
+
+def _pool_tls(pool: models.Pool, files: _Files) -> tuple[str, ...]:
+    """``server`` options re-encrypting towards the members, verified with the pool's CA."""
+    if not pool.tls_enabled:
+        return ()
+    where = f"pool {pool.id}"
+    words = ["ssl"]
+    if pool.tls_certificate_id:
+        words += ["crt", files.certificate(pool.tls_certificate_id, f"{where}: certificate")]
+    if pool.ca_tls_certificate_id:
+        words += ["ca-file", files.secret(pool.ca_tls_certificate_id, f"{where}: CA"),
+                  "verify", "required"]
+        if pool.crl_container_id:
+            words += ["crl-file", files.secret(pool.crl_container_id, f"{where}: CRL")]
+    else:
+        words += ["verify", "none"]
+    return (*words, *_tls_protocols(pool.tls_ciphers, pool.tls_versions, pool.alpn_protocols,
+                                    where))
 
 
 def _policies(listener: models.Listener, pools: list[models.Pool]) -> tuple[Policy, ...]:
@@ -486,8 +645,7 @@ def _backend_name(pool: models.Pool, listener: models.Listener) -> str:
 
 
 def _backend(listener: models.Listener, pool: models.Pool, listener_mode: str, limit: int,
-             options: RenderOptions) -> Backend:
-    _checked(validate.pool_tls, pool.tls_enabled, f"pool {pool.id}: tls_enabled")
+             options: RenderOptions, files: _Files) -> Backend:
     if pool.lb_algorithm not in BALANCE:
         raise UnsupportedConfiguration(
             f"pool {pool.id}: lb_algorithm {pool.lb_algorithm} is not supported by haproxy")
@@ -497,6 +655,7 @@ def _backend(listener: models.Listener, pool: models.Pool, listener_mode: str, l
     health_monitor = (monitor if monitor is not None and monitor.enabled and _served(monitor)
                       else None)
     persistence = _persistence(pool)
+    tls = _pool_tls(pool, files)
     return Backend(
         name=_backend_name(pool, listener),
         mode=mode,
@@ -511,8 +670,10 @@ def _backend(listener: models.Listener, pool: models.Pool, listener_mode: str, l
         timeout_connect=listener.timeout_member_connect or options.timeout_member_connect,
         timeout_server=listener.timeout_member_data or options.timeout_member_data,
         servers=tuple(
-            _server(member, pool, health_monitor, persistence)
+            _server(member, pool, health_monitor, persistence, tls)
             for member in pool.members if _served(member)),
+        ssl_headers=tuple((name, SSL_HEADERS[name]) for name in SSL_HEADERS if name in headers
+                          and listener.protocol == c.TERMINATED_HTTPS),
     )
 
 
@@ -567,13 +728,22 @@ def _http_check(monitor: models.HealthMonitor) -> HttpCheck:
     )
 
 
+def _check_ssl(monitor: models.HealthMonitor, tls: tuple[str, ...]) -> tuple[str, ...]:
+    """Checks of a TLS pool go over TLS, verified as its traffic (HTTP checks ask for
+    HTTP/1.1 whatever ALPN the pool offers); HTTPS and TLS-HELLO checks of other pools
+    complete a handshake without verifying."""
+    if tls:
+        return ("check-ssl", "check-alpn", "http/1.1") if monitor.type in ("HTTP", "HTTPS") else ("check-ssl",)
+    return ("check-ssl", "verify", "none") if monitor.type in SSL_CHECKS else ()
+
+
 def _server(member: models.Member, pool: models.Pool, monitor: models.HealthMonitor | None,
-            persistence: Persistence | None) -> Server:
+            persistence: Persistence | None, tls: tuple[str, ...]) -> Server:
     check = None
     if monitor is not None:
         check = ServerCheck(
             delay=monitor.delay, fall=monitor.fall_threshold, rise=monitor.rise_threshold,
-            ssl=monitor.type in SSL_CHECKS, address=_bare_address(member.monitor_address),
+            ssl=_check_ssl(monitor, tls), address=_bare_address(member.monitor_address),
             port=member.monitor_port)
     where = f"member {member.id}"
     if member.monitor_address:
@@ -588,6 +758,7 @@ def _server(member: models.Member, pool: models.Pool, monitor: models.HealthMoni
         proxy_protocol=PROXY_PROTOCOL_OPTIONS.get(pool.protocol),
         backup=bool(member.backup),
         disabled=not member.enabled,
+        tls=tls,
     )
 
 

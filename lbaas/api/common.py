@@ -12,9 +12,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lbaas import constants, drivers
+from lbaas import cert_manager, constants, drivers
 from lbaas.api import faults, listing, policy
 from lbaas.api.context import RequestContext, noauth_context
+from lbaas.cert_manager.base import CertManager
 from lbaas.config import Settings
 from lbaas.controller import jobs
 from lbaas.db import status
@@ -35,6 +36,11 @@ class ApiState:
     def network(self) -> NetworkDriver:
         """The network driver, with which a load balancer's create reserves its VIP."""
         return drivers.load_network(self.settings, self.db)
+
+    @functools.cached_property
+    def cert_manager(self) -> CertManager:
+        """Reads the certificate references of listeners and pools (lbaas.api.certificates)."""
+        return cert_manager.load(self.settings, self.db)
 
 
 # The dependencies below never block, so they are coroutines: FastAPI would run a plain

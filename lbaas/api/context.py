@@ -21,6 +21,9 @@ class RequestContext:
     # The route's policy rule against an object's project (lbaas.api.policy); None under
     # noauth, where every caller is admin.
     check: Callable[[str | None], bool] | None = None
+    # The caller's Keystone token (auth_strategy = keystone): Barbican checks with it that
+    # the caller may read the secrets a listener or pool names (lbaas.api.certificates).
+    token: str | None = None
 
     def owns(self, project_id: str | None) -> bool:
         """Whether this caller may see an object of ``project_id``."""

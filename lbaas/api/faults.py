@@ -212,3 +212,8 @@ class ProviderUnsupportedOption(APIError):
 class ProviderNotFound(APIError):
     code = 501
     msg = "Provider '%(prov)s' was not found."
+
+
+class CertificateRetrieval(APIError):
+    code = 400
+    msg = "Could not retrieve certificate: %(ref)s"

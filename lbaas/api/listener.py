@@ -1,8 +1,8 @@
 """``/v2/lbaas/listeners``: the front ends of a load balancer, and their statistics.
 
 Certificate references (``default_tls_container_ref``, ``sni_container_refs``,
-``client_ca_tls_container_ref``, ``client_crl_container_ref``) are stored as given: there
-is no certificate manager yet to fetch and check them.
+``client_ca_tls_container_ref``, ``client_crl_container_ref``) are read through the
+certificate manager when set (lbaas.api.certificates).
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lbaas import constants, validate
-from lbaas.api import faults, listing
+from lbaas import constants
+from lbaas.api import certificates, faults, listing
 from lbaas.api.common import (
     ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, get_subresource,
     ids, lock_load_balancer, state, submit_change, timestamp,
@@ -355,15 +355,6 @@ def validate_listener(spec: ListenerFields, lb: LoadBalancer, settings: Settings
     check_tls_options(spec.tls_ciphers, spec.tls_versions, spec.alpn_protocols,
                       terminates_tls(spec.protocol), settings)
     _check_hsts(spec)
-    _check_served(spec.protocol)
-
-
-def _check_served(protocol: str) -> None:
-    """Last: a listener that is valid but that the amphora cannot serve yet (400)."""
-    try:
-        validate.listener_protocol(protocol)
-    except validate.InvalidValue as exc:
-        raise faults.DisabledOption(option="protocol", value=f"{protocol} ({exc})") from exc
 
 
 def default_pool(session: Session, lb: LoadBalancer, pool_id: str, protocol: str) -> Pool:
@@ -447,6 +438,7 @@ def create(body: ListenerRootPOST, api: ApiState = Depends(state),
         pool = (default_pool(session, lb, spec.default_pool_id, spec.protocol)
                 if spec.default_pool_id else None)
         listener = new_listener(spec, lb, api.settings)
+        certificates.check_listener(listener, api.cert_manager, ctx)
         listener.default_pool = pool
         session.add(listener)
         session.flush()
@@ -485,7 +477,9 @@ def update(listener_id: str, body: ListenerRootPUT, api: ApiState = Depends(stat
             listener.default_pool = (default_pool(session, lb, spec.default_pool_id, spec.protocol)
                                      if spec.default_pool_id else None)
         validate_listener(spec, lb, api.settings, listener.id)
+        before = certificates.listener_refs(listener)
         _store(listener, spec)
+        certificates.check_listener(listener, api.cert_manager, ctx, before)
         listener.provisioning_status = constants.PENDING_UPDATE
         session.flush()
         submit_change(session, lb.id, listener=[listener.id])

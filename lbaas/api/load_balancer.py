@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, immediateload, joinedload
 
 from lbaas import constants
-from lbaas.api import faults, listing, single_create, subnets
+from lbaas.api import certificates, faults, listing, single_create, subnets
 from lbaas.api.common import (
     ApiState, list_objects, show_object, check_quota, context, get_or_404, ids, lock_load_balancer, state, submit_change,
     timestamp,
@@ -272,6 +272,7 @@ def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
         check_quota(session, api.settings, lb.project_id, {"loadbalancer": 1, **tree.counts()})
         reserve_vip(session, api, lb)
         single_create.build(session, tree, lb, api.settings)
+        certificates.check_load_balancer(lb, api.cert_manager, ctx)
         session.add(lb)  # with everything built on it
         session.flush()
         jobs.enqueue(session, "create_load_balancer", lb_id=lb.id)

@@ -254,4 +254,5 @@ def authorize(request: Request, enforcer: policy.Enforcer) -> RequestContext:
         raise faults.PolicyForbidden()
     return RequestContext(project_id=identity.project_id, is_admin=bool(creds["is_admin"]),
                           roles=identity.roles, all_projects=all_projects,
-                          check=functools.partial(_allows, enforcer, action, creds=creds))
+                          check=functools.partial(_allows, enforcer, action, creds=creds),
+                          token=request.headers.get("X-Auth-Token"))

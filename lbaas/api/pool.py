@@ -2,8 +2,8 @@
 
 A pool is created on a load balancer (``loadbalancer_id``) or as a listener's default
 pool (``listener_id``). Certificate references (``tls_container_ref``,
-``ca_tls_container_ref``, ``crl_container_ref``) are stored as given: there is no
-certificate manager yet to fetch and check them.
+``ca_tls_container_ref``, ``crl_container_ref``) are read through the certificate manager
+when set (lbaas.api.certificates).
 
 The TLS option checks and the listener/pool protocol check live here because listeners
 use them too.
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lbaas import constants, validate
-from lbaas.api import faults, listing
+from lbaas.api import certificates, faults, listing
 from lbaas.api.common import (
     ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, get_subresource, ids,
     lock_load_balancer, lock_parents, state, submit_change, timestamp,
@@ -218,6 +218,11 @@ def check_tls_options(ciphers: str | None, versions: list[str] | None,
 
 
 def _check_ciphers(ciphers: str | None, settings: Settings) -> None:
+    if ciphers is not None:
+        try:
+            validate.tls_ciphers(ciphers)
+        except validate.InvalidValue as exc:
+            raise faults.ValidationException(detail=str(exc)) from exc
     prohibited = set(settings.api_settings.tls_cipher_prohibit_list.split(":")) - {""}
     rejected = [cipher for cipher in (ciphers or "").split(":") if cipher in prohibited]
     if rejected:
@@ -234,6 +239,10 @@ def _check_tls_versions(versions: list[str], settings: Settings) -> None:
     invalid = [version for version in versions if version not in constants.TLS_VERSIONS]
     if invalid:
         raise faults.ValidationException(detail=f"Invalid TLS versions: {', '.join(invalid)}")
+    try:
+        validate.tls_versions(versions)
+    except validate.InvalidValue as exc:
+        raise faults.ValidationException(detail=str(exc)) from exc
     minimum = settings.api_settings.minimum_tls_version
     if minimum:
         floor = constants.TLS_VERSIONS.index(minimum)
@@ -299,16 +308,16 @@ def check_algorithm(algorithm: str, lb: LoadBalancer) -> None:
 def validate_pool(spec: PoolFields, lb: LoadBalancer, settings: Settings) -> None:
     """Upstream's rules for a pool's settings on ``lb`` (create and update, defaults applied)."""
     check_session_persistence(spec.session_persistence, spec.protocol)
+    if spec.tls_enabled and spec.protocol in DATAGRAM_PROTOCOLS:
+        # keepalived's LVS forwards datagrams as they are: it could not re-encrypt.
+        raise faults.ValidationException(
+            detail=f"{spec.protocol} protocol pool does not support TLS.")
     if spec.crl_container_ref and not spec.ca_tls_container_ref:
         raise faults.ValidationException(
             detail="A CA certificate reference is required to specify a revocation list.")
     check_tls_options(spec.tls_ciphers, spec.tls_versions, spec.alpn_protocols,
                       spec.tls_enabled, settings)
     check_algorithm(spec.lb_algorithm, lb)
-    try:  # last: a pool that is valid but that the amphora cannot serve yet
-        validate.pool_tls(spec.tls_enabled)
-    except validate.InvalidValue as exc:
-        raise faults.ValidationException(detail=f"{exc}.") from exc
 
 
 def with_defaults(spec: PoolFields, settings: Settings) -> PoolFields:
@@ -421,6 +430,7 @@ def create(body: PoolRootPOST, api: ApiState = Depends(state),
         if listener is not None:
             _check_listener_takes_pool(listener, spec.protocol)
         pool = new_pool(spec, lb, api.settings)
+        certificates.check_pool(pool, api.cert_manager, ctx)
         session.add(pool)
         session.flush()
         if listener is not None:
@@ -458,7 +468,9 @@ def update(pool_id: str, body: PoolRootPUT, api: ApiState = Depends(state),
         _lock(session, pool, constants.PENDING_UPDATE)
         _check_ca_kept(pool, sent, spec)
         validate_pool(spec, pool.load_balancer, api.settings)
+        before = certificates.pool_refs(pool)
         _store(pool, spec)
+        certificates.check_pool(pool, api.cert_manager, ctx, before)
         session.flush()
         submit_change(session, pool.load_balancer_id, pool=[pool.id])
         result = {"pool": to_api(pool)}

@@ -5,7 +5,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, Float, ForeignKey, Integer, BigInteger, String, Text,
+    JSON, Boolean, DateTime, Float, ForeignKey, Integer, BigInteger, LargeBinary, String, Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import (
@@ -454,3 +454,18 @@ class Port(IdMixin, TimestampMixin, Base):
     mac_address: Mapped[str] = mapped_column(String(17), unique=True)
     device_id: Mapped[str] = mapped_column(String(255), index=True)
     device_owner: Mapped[str] = mapped_column(String(255))
+
+
+class TlsSecret(IdMixin, TimestampMixin, Base):
+    """A certificate (with its key) or a CA/CRL secret of the local certificate manager.
+
+    ``payload`` is encrypted (Fernet, lbaas.cert_manager.local); ``expiration`` is the
+    certificate's ``notAfter``, kept in clear for listing.
+    """
+
+    __tablename__ = "tls_secret"
+    project_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    secret_type: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    expiration: Mapped[dt.datetime | None] = mapped_column(DateTime)

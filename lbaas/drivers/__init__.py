@@ -69,11 +69,13 @@ def _noop_amphora(settings: Settings, db: Database) -> AmphoraDriver:
 
 
 def _rest_amphora(settings: Settings, db: Database) -> AmphoraDriver:
+    from lbaas import cert_manager
     from lbaas.certs import store
     from lbaas.drivers.amphora.rest import RestAmphoraDriver
     paths = store.ensure(settings)
     return RestAmphoraDriver(settings.haproxy_amphora, paths.client_cert, paths.server_ca,
-                             vrrp=settings.keepalived_vrrp)
+                             vrrp=settings.keepalived_vrrp,
+                             cert_manager=cert_manager.load(settings, db))
 
 
 def _noop_certificates(settings: Settings, db: Database) -> CertificateDriver:

@@ -1,10 +1,9 @@
 """What the health manager and the amphorae agree on: where heartbeats go, and their key."""
 from __future__ import annotations
 
-import os
 import secrets
 
-from lbaas import host
+from lbaas import host, keyfile
 from lbaas.amphora.agent.heartbeat import parse_destination
 from lbaas.config import ConfigError, Settings
 from lbaas.network.management import layout
@@ -34,21 +33,8 @@ def heartbeat_key(settings: Settings) -> str:
     """[health_manager] heartbeat_key, else a random key made once in the state path (0600)."""
     if settings.health_manager.heartbeat_key is not None:
         return settings.health_manager.heartbeat_key.get_secret_value()
-    path = settings.DEFAULT.state_path / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written aside, then linked in: concurrent starters agree on one complete key.
-        candidate = path.with_name(f".{KEY_FILE}.{os.getpid()}")
-        descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-        try:
-            os.link(candidate, path)
-        except FileExistsError:
-            pass
-        finally:
-            candidate.unlink()
-    return path.read_text().strip()
+    return keyfile.ensure(settings.DEFAULT.state_path / KEY_FILE,
+                          lambda: secrets.token_urlsafe(32))
 
 
 def check(settings: Settings) -> None:

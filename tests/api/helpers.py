@@ -6,14 +6,16 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from lbaas.amphora import haproxy_config
+from lbaas.cert_manager.base import CertManager
 from lbaas.drivers import Drivers
+from lbaas.drivers.amphora import tls
 from tests.conftest import wait_for
 
 SUBNET = "8c1a4e5c-9b1f-4d5c-8f5e-0a6f3e2b9c10"
@@ -104,10 +106,19 @@ def fault(response: Any, code: int) -> str:
     return body["faultstring"]
 
 
-def haproxy_check(text: str) -> None:
-    """Assert that ``haproxy -c`` accepts the configuration ``text``."""
+CERTS_DIR = "/lbaas-test-certs"
+"""Where ``render_options`` puts certificate files; ``haproxy_check`` writes them elsewhere."""
+
+
+def haproxy_check(text: str, files: Mapping[str, bytes] | None = None) -> None:
+    """Assert that ``haproxy -c`` accepts the configuration ``text`` with its certificate
+    ``files`` (rendered with ``render_options``)."""
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     with tempfile.TemporaryDirectory(prefix="lbaas-check-") as directory:
+        for name, content in (files or {}).items():  # crt-lists name the other files
+            (Path(directory) / name).write_bytes(
+                content.replace(f"{CERTS_DIR}/".encode(), f"{directory}/".encode()))
+        text = text.replace(f"{CERTS_DIR}/", f"{directory}/")
         path = Path(directory) / "haproxy.cfg"
         path.write_text(text)
         result = subprocess.run([haproxy, "-c", "-f", str(path)], capture_output=True,
@@ -121,11 +132,23 @@ def render_options(amphora_id: str = "a0000000-0000-4000-8000-000000000001"
     return haproxy_config.RenderOptions(
         amphora_id=amphora_id, stats_socket=str(directory / "haproxy.sock"),
         server_state_file=str(directory / "haproxy.state"), pid_file=str(directory / "haproxy.pid"),
-        ping_command="/usr/lib/lbaas/ping-wrapper.sh")
+        ping_command="/usr/lib/lbaas/ping-wrapper.sh", certs_dir=CERTS_DIR)
+
+
+def render_checked(load_balancer: Any, amphora_id: str | None = None,
+                   manager: CertManager | None = None) -> str:
+    """Render as the REST driver does (certificates fetched through ``manager``), have
+    ``haproxy -c`` check it, return the text."""
+    material = tls.fetch(load_balancer, manager) if manager is not None else None
+    options = render_options(amphora_id) if amphora_id else render_options()
+    text, files = haproxy_config.render_files(load_balancer, options, material)
+    haproxy_check(text, files)
+    return text
 
 
 @contextlib.contextmanager
-def haproxy_checked_pushes(drivers: Drivers) -> Iterator[list[str]]:
+def haproxy_checked_pushes(drivers: Drivers, manager: CertManager | None = None
+                           ) -> Iterator[list[str]]:
     """Every configuration push renders the load balancer as the REST driver does and has
     ``haproxy -c`` check it (a refused one fails the push, as the agent would); yields the
     configurations pushed, newest last."""
@@ -133,9 +156,7 @@ def haproxy_checked_pushes(drivers: Drivers) -> Iterator[list[str]]:
     push = drivers.amphora.update
 
     def checked(load_balancer: Any, amphora: Any) -> None:
-        text = haproxy_config.render(load_balancer, render_options(amphora.id))
-        haproxy_check(text)
-        pushed.append(text)
+        pushed.append(render_checked(load_balancer, amphora.id, manager))
         push(load_balancer, amphora)
 
     drivers.amphora.update = checked  # type: ignore[method-assign]
@@ -143,3 +164,38 @@ def haproxy_checked_pushes(drivers: Drivers) -> Iterator[list[str]]:
         yield pushed
     finally:
         drivers.amphora.update = push  # type: ignore[method-assign]
+
+
+def store_tls_refs(manager: CertManager, project_id: str) -> dict[str, str]:
+    """Certificates and secrets of ``project_id`` in the local store, by role: ``default``,
+    ``sni-a``, ``sni-b``, ``client`` (certificates), ``ca``, ``crl`` (a CRL of that CA),
+    ``other-crl`` (another CA's), ``not-a-ca``, and ``foreign`` (another project's)."""
+    from lbaas.cert_manager.local import LocalCertManager
+    from tests.tls_material import Authority
+    assert isinstance(manager, LocalCertManager)
+    ca, other = Authority(), Authority("Other CA")
+    refs = {name: manager.store_certificate(ca.issue(f"{name}.example.com",
+                                                     (f"{name}.example.com",)).tls, project_id)
+            for name in ("default", "sni-a", "sni-b", "client")}
+    refs["ca"] = manager.store_secret(ca.cert_pem, project_id)
+    refs["crl"] = manager.store_secret(ca.crl_pem(), project_id)
+    refs["other-crl"] = manager.store_secret(other.crl_pem(), project_id)
+    refs["not-a-ca"] = manager.store_secret(b"just text", project_id)
+    refs["foreign"] = manager.store_certificate(ca.issue("foreign").tls, "another-project")
+    return refs
+
+
+@contextlib.contextmanager
+def as_member(client: TestClient, project_id: str | None = None) -> Iterator[None]:
+    """Requests through ``client`` come from a non-admin member of ``project_id`` (default:
+    the client's X-Project-Id), as a Keystone token would make them."""
+    from lbaas.api.common import context
+    from lbaas.api.context import RequestContext
+    project = project_id or client.headers["X-Project-Id"]
+    app: Any = client.app
+    app.dependency_overrides[context] = lambda: RequestContext(
+        project_id=project, is_admin=False, all_projects=False)
+    try:
+        yield
+    finally:
+        app.dependency_overrides.pop(context, None)

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lbaas.amphora import haproxy_config
 from lbaas.db.models import LoadBalancer
-from tests.api.helpers import SUBNET, haproxy_check, render_options
+from tests.api.helpers import SUBNET, render_checked, store_tls_refs
+from tests.conftest import PROJECT
 
 EXAMPLES = 300
 PROPERTY_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -117,8 +117,51 @@ members = st.builds(
     admin_state_up=maybe(st.booleans()))
 
 
+# Certificate references, as "@<role>" (lbaas secret store'd by the test, see
+# ``store_tls_refs``); a poisoned one is not a reference, and the API must refuse it.
+CIPHERS = ["ECDHE-RSA-AES128-GCM-SHA256", "HIGH:!aNULL", "DEFAULT", "AES256-SHA:ECDHE-ECDSA-AES128-GCM-SHA256"]
+tls_options = {
+    "tls_versions": maybe(st.lists(st.sampled_from(["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2",
+                                                    "TLSv1.3"]),
+                                   min_size=1, max_size=3, unique=True)),
+    "tls_ciphers": maybe(mostly(*CIPHERS)),
+    "alpn_protocols": maybe(st.lists(st.sampled_from(["h2", "http/1.1", "http/1.0"]),
+                                     min_size=1, max_size=3, unique=True)),
+}
+pool_tls = st.builds(
+    without_none, tls_enabled=maybe(st.booleans()), tls_container_ref=maybe(st.just("@client")),
+    ca_tls_container_ref=maybe(st.just("@ca")), crl_container_ref=maybe(st.just("@crl")),
+    **tls_options)
+listener_tls = st.builds(
+    without_none, default_tls_container_ref=maybe(st.just("@default")),
+    sni_container_refs=maybe(st.lists(st.sampled_from(["@sni-a", "@sni-b", "@default"]),
+                                      min_size=1, max_size=2, unique=True)),
+    client_authentication=maybe(st.sampled_from(["NONE", "OPTIONAL", "MANDATORY"])),
+    client_ca_tls_container_ref=maybe(st.just("@ca")),
+    client_crl_container_ref=maybe(st.just("@crl")),
+    hsts_max_age=maybe(number(0, 31_536_000)), hsts_include_subdomains=maybe(st.booleans()),
+    hsts_preload=maybe(st.booleans()), **tls_options)
+INSERTED = {"HTTP": ["X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto"],
+            "TERMINATED_HTTPS": ["X-Forwarded-For", "X-Forwarded-Proto", "X-SSL-Client-Verify",
+                                 "X-SSL-Client-Has-Cert", "X-SSL-Client-DN", "X-SSL-Client-CN",
+                                 "X-SSL-Issuer", "X-SSL-Client-SHA1", "X-SSL-Client-Not-Before",
+                                 "X-SSL-Client-Not-After"]}
+
+
+def with_references(value: Any, refs: dict[str, str]) -> Any:
+    """``value`` with every "@<role>" string replaced by the stored reference."""
+    if isinstance(value, dict):
+        return {key: with_references(item, refs) for key, item in value.items()}
+    if isinstance(value, list):
+        return [with_references(item, refs) for item in value]
+    if isinstance(value, str) and value.startswith("@") and value[1:] in refs:
+        return refs[value[1:]]
+    return value
+
+
 def pools(name: str, protocols: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     return st.builds(
+        lambda fields, tls: {**fields, **tls}, st.builds(
         without_none,
         name=st.just(name), protocol=st.sampled_from(protocols),
         lb_algorithm=st.sampled_from(["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"]),
@@ -127,7 +170,7 @@ def pools(name: str, protocols: list[str]) -> st.SearchStrategy[dict[str, Any]]:
             st.builds(dict, type=st.just("APP_COOKIE"), cookie_name=mostly(*TOKENS)))),
         members=maybe(st.lists(members, max_size=3, unique_by=lambda m: m["address"])),
         healthmonitor=maybe(st.one_of(monitors, http_monitors)),
-        admin_state_up=maybe(st.booleans()))
+        admin_state_up=maybe(st.booleans())), pool_tls)
 
 
 REDIRECT_FIELDS = {
@@ -145,12 +188,15 @@ policies = st.sampled_from(sorted(REDIRECT_FIELDS)).flatmap(lambda action: st.bu
               rules=st.lists(rules, min_size=1, max_size=3),
               admin_state_up=maybe(st.booleans()))))
 POOL_PROTOCOLS = {"HTTP": ["HTTP", "PROXY", "PROXYV2"], "TCP": ["HTTP", "TCP", "PROXY"],
-                  "HTTPS": ["HTTPS", "TCP", "PROXYV2"]}
+                  "HTTPS": ["HTTPS", "TCP", "PROXYV2"],
+                  "TERMINATED_HTTPS": ["HTTP", "PROXY", "PROXYV2"]}
+L7_PROTOCOLS = ("HTTP", "TERMINATED_HTTPS")
 
 
 def listener(number_: int, protocol: str) -> st.SearchStrategy[dict[str, Any]]:
     served_pools = POOL_PROTOCOLS.get(protocol)
     return st.builds(
+        lambda fields, tls: {**fields, **tls}, st.builds(
         without_none,
         protocol=st.just(protocol), protocol_port=st.just(80 + number_),
         connection_limit=maybe(st.integers(-1, 100_000)),
@@ -159,21 +205,23 @@ def listener(number_: int, protocol: str) -> st.SearchStrategy[dict[str, Any]]:
         timeout_member_data=maybe(st.integers(0, 100_000)),
         timeout_tcp_inspect=maybe(st.integers(0, 10_000)),
         insert_headers=(maybe(st.dictionaries(
-            st.sampled_from(["X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto"]),
-            st.sampled_from(["true", "false", "True"]), max_size=2))
-            if protocol == "HTTP" else st.none()),
+            st.sampled_from(INSERTED[protocol]),
+            st.sampled_from(["true", "false", "True"]), max_size=3))
+            if protocol in INSERTED else st.none()),
         allowed_cidrs=maybe(st.lists(st.sampled_from(["192.0.2.0/24", "10.0.0.0/8"]),
                                      max_size=2, unique=True)),
         default_pool=maybe(pools(f"pool-{number_}", served_pools)) if served_pools else st.none(),
-        l7policies=maybe(st.lists(policies, max_size=2)) if protocol == "HTTP" else st.none(),
-        admin_state_up=maybe(st.booleans()))
+        l7policies=maybe(st.lists(policies, max_size=2)) if protocol in L7_PROTOCOLS else st.none(),
+        admin_state_up=maybe(st.booleans())),
+        listener_tls if protocol == "TERMINATED_HTTPS" else st.just({}))
 
 
 valid_load_balancers = st.builds(
     lambda items, name: without_none(vip_subnet_id=SUBNET, name=name, listeners=list(items)),
     st.lists(st.integers(0, 2), min_size=1, max_size=2, unique=True).flatmap(
         lambda numbers_: st.tuples(*(st.sampled_from(["HTTP", "HTTP", "TCP", "HTTPS",
-                                                       "PROMETHEUS"]).flatmap(
+                                                       "PROMETHEUS", "TERMINATED_HTTPS",
+                                                       "TERMINATED_HTTPS"]).flatmap(
             lambda protocol, n=n: listener(n, protocol)) for n in numbers_))),
     maybe(mostly("web", "caf\u00e9")))
 load_balancers = st.builds(
@@ -184,11 +232,14 @@ load_balancers = st.builds(
 @pytest.mark.timeout(600)
 def test_every_load_balancer_the_api_accepts_renders(api_only, services):
     accepted: list[dict[str, Any]] = []
+    manager = services.api_state.cert_manager
+    refs = store_tls_refs(manager, PROJECT)
 
     @PROPERTY_SETTINGS
     @given(body=load_balancers)
     def check(body: dict[str, Any]) -> None:
-        response = api_only.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body})
+        response = api_only.post("/v2/lbaas/loadbalancers",
+                                 json={"loadbalancer": with_references(body, refs)})
         assert response.status_code < 500 or response.status_code == 501, response.text
         if response.status_code != 201:
             assert set(response.json()) == {"faultcode", "faultstring", "debuginfo"}
@@ -197,11 +248,12 @@ def test_every_load_balancer_the_api_accepts_renders(api_only, services):
         with services.db.read() as session:
             lb = session.get(LoadBalancer, response.json()["loadbalancer"]["id"])
             lb.vip_address = lb.vip_address or "192.0.2.99"  # the worker would allocate it
-            text = haproxy_config.render(lb, render_options())
+            render_checked(lb, manager=manager)
             session.rollback()
-        haproxy_check(text)
 
     check()
-    # The strategies must reach what matters: accepted trees with members, monitors, rules.
-    for part in ('"members": [{', '"healthmonitor"', '"rules"'):
+    # The strategies must reach what matters: accepted trees with members, monitors, rules,
+    # TLS listeners with SNI and client authentication, pools re-encrypting.
+    for part in ('"members": [{', '"healthmonitor"', '"rules"', '"sni_container_refs"',
+                 '"client_ca_tls_container_ref"', '"tls_enabled": true'):
         assert any(part in json.dumps(body) for body in accepted), f"no accepted {part}"

@@ -7,8 +7,8 @@ import pytest
 
 from lbaas.db.models import Amphora, ListenerStatistics
 from tests.api.helpers import (
-    amphora_updates_held, create_lb, create_listener, create_pool, fault, wait_active,
-    wait_gone, wait_lb_active,
+    amphora_updates_held, as_member, create_lb, create_listener, create_pool, fault,
+    store_tls_refs, wait_active, wait_gone, wait_lb_active,
 )
 from tests.conftest import PROJECT, wait_for
 
@@ -142,21 +142,93 @@ def test_allowed_insert_headers_are_stored(client, lb):
     assert listener["insert_headers"] == headers
 
 
+@pytest.fixture
+def refs(services):
+    return store_tls_refs(services.api_state.cert_manager, PROJECT)
+
+
 @pytest.mark.parametrize("fields", [
-    {"default_tls_container_ref": "tls-ref", "sni_container_refs": ["sni-1", "sni-2"]},
-    {"default_tls_container_ref": "tls-ref",
+    {"default_tls_container_ref": "default", "sni_container_refs": ["sni-a", "sni-b"]},
+    {"default_tls_container_ref": "default",
      "insert_headers": {"X-Forwarded-For": "true", "X-SSL-Client-DN": "true"}},
-    {"sni_container_refs": ["sni"], "client_ca_tls_container_ref": "ca",
+    {"sni_container_refs": ["sni-a"], "client_ca_tls_container_ref": "ca",
      "client_authentication": "OPTIONAL", "client_crl_container_ref": "crl"},
-    {"default_tls_container_ref": "tls-ref", "hsts_max_age": 31536000,
+    {"default_tls_container_ref": "default", "hsts_max_age": 31536000,
      "hsts_include_subdomains": True, "hsts_preload": True},
 ])
-def test_valid_terminated_https_listener_is_refused_while_the_amphora_cannot_serve_it(
-        client, lb, fields):
-    """Every check of a TLS listener runs, then the 400: it would never leave ERROR."""
-    assert fault(post(client, lb["id"], "TERMINATED_HTTPS", 443, **fields), 400) == (
-        "The selected protocol is not allowed in this deployment: TERMINATED_HTTPS (TLS "
-        "termination (TERMINATED_HTTPS) is not served yet)")
+def test_terminated_https_listener_with_readable_references_goes_active(client, lb, refs,
+                                                                        fields):
+    body = {key: ([refs[ref] for ref in value] if key == "sni_container_refs"
+                  else refs[value] if key.endswith("_ref") else value)
+            for key, value in fields.items()}
+    response = post(client, lb["id"], "TERMINATED_HTTPS", 443, **body)
+    assert response.status_code == 201, response.text
+    listener = wait_active(client, f"{LISTENERS}/{response.json()['listener']['id']}", "listener")
+    assert listener["tls_versions"] == ["TLSv1.2", "TLSv1.3"]
+    assert listener["alpn_protocols"] == ["h2", "http/1.1", "http/1.0"]
+    for key, value in body.items():
+        assert listener[key] == value
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"default_tls_container_ref": "no-such-ref"},
+     "Could not retrieve certificate: no-such-ref (secret no-such-ref not found)"),
+    ({"default_tls_container_ref": "foreign"},
+     "Could not retrieve certificate: {foreign} (secret {foreign} not found)"),
+    ({"default_tls_container_ref": "default", "sni_container_refs": ["ca"]},
+     "Could not retrieve certificate: {ca} (secret {ca} holds no certificate and private key)"),
+    ({"default_tls_container_ref": "default", "client_ca_tls_container_ref": "not-a-ca",
+      "client_authentication": "MANDATORY"},
+     ("Validation failure: The client authentication CA certificate is invalid. It must be a "
+      "valid x509 PEM format certificate.")),
+    ({"default_tls_container_ref": "default", "client_ca_tls_container_ref": "ca",
+      "client_crl_container_ref": "ca"},
+     ("Validation failure: The client authentication certificate revocation list is invalid. "
+      "It must be a valid x509 PEM format certificate revocation list.")),
+    ({"default_tls_container_ref": "default", "client_ca_tls_container_ref": "ca",
+      "client_crl_container_ref": "other-crl"},
+     ("Validation failure: The CRL specified is not valid for client authentication "
+      "certificate authority reference supplied.")),
+])
+def test_unusable_certificate_references_are_refused(client, lb, refs, fields, message):
+    """As upstream: unreadable, another project's (the caller is not an admin here), not a
+    certificate, not a CA, not a CRL of that CA. noauth callers are admins, so the test
+    asks as a member of the project through a context without admin."""
+    body = {key: ([refs.get(ref, ref) for ref in value] if key == "sni_container_refs"
+                  else refs.get(value, value) if key.endswith("_ref") else value)
+            for key, value in fields.items()}
+    with as_member(client):
+        text = fault(post(client, lb["id"], "TERMINATED_HTTPS", 443, **body), 400)
+    assert text == message.format(**refs)
+
+
+def test_replacing_the_certificate_is_an_update_that_goes_active(client, lb, refs):
+    listener = create_listener(client, lb["id"], "TERMINATED_HTTPS", 443,
+                               default_tls_container_ref=refs["default"])
+    wait_active(client, f"{LISTENERS}/{listener['id']}", "listener")
+    assert put(client, listener["id"], default_tls_container_ref=refs["sni-a"]).status_code == 200
+    updated = wait_active(client, f"{LISTENERS}/{listener['id']}", "listener")
+    assert updated["default_tls_container_ref"] == refs["sni-a"]
+    assert fault(put(client, listener["id"], default_tls_container_ref="gone"), 400).startswith(
+        "Could not retrieve certificate: gone")
+
+
+def test_an_update_checks_only_the_references_it_changes(client, lb, refs):
+    """An admin set another project's certificate: the project's member can still rename
+    the listener, but not set another project's certificate itself."""
+    listener = create_listener(client, lb["id"], "TERMINATED_HTTPS", 443,
+                               default_tls_container_ref=refs["foreign"])
+    path = f"{LISTENERS}/{listener['id']}"
+    wait_active(client, path, "listener")
+    with as_member(client):
+        assert put(client, listener["id"], name="renamed").status_code == 200
+        wait_active(client, path, "listener")
+        assert put(client, listener["id"],
+                   default_tls_container_ref=refs["default"]).status_code == 200
+        wait_active(client, path, "listener")
+        assert fault(put(client, listener["id"], default_tls_container_ref=refs["foreign"]),
+                     400) == (f"Could not retrieve certificate: {refs['foreign']} (secret "
+                              f"{refs['foreign']} not found)")
 
 
 @pytest.mark.parametrize("protocol", ["UDP", "SCTP"])

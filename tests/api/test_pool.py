@@ -9,7 +9,7 @@ import pytest
 from lbaas.db.models import HealthMonitor, Member
 from tests.api.helpers import (
     SUBNET, amphora_updates_held, create_lb, create_listener, create_member, create_pool,
-    fault, wait_active, wait_gone, wait_lb_active,
+    fault, store_tls_refs, wait_active, wait_gone, wait_lb_active,
 )
 from tests.conftest import PROJECT, wait_for
 
@@ -173,16 +173,33 @@ def test_valid_session_persistence_is_stored(client, lb):
     assert udp["session_persistence"]["persistence_timeout"] == 60
 
 
-TLS_NOT_SERVED = "Validation failure: TLS towards members (tls_enabled) is not served yet."
+def test_tls_enabled_pool_with_readable_references_goes_active(client, lb, services):
+    refs = store_tls_refs(services.api_state.cert_manager, PROJECT)
+    response = post(client, "HTTP", loadbalancer_id=lb["id"], tls_enabled=True,
+                    tls_container_ref=refs["client"], ca_tls_container_ref=refs["ca"],
+                    crl_container_ref=refs["crl"])
+    assert response.status_code == 201, response.text
+    pool = wait_active(client, f"/v2/lbaas/pools/{response.json()['pool']['id']}", "pool")
+    assert (pool["tls_enabled"], pool["tls_versions"]) == (True, ["TLSv1.2", "TLSv1.3"])
+    plain = create_pool(client, lb["id"], "HTTP")
+    assert put(client, plain["id"], tls_enabled=True).status_code == 200
+    assert wait_active(client, f"/v2/lbaas/pools/{plain['id']}", "pool")["tls_enabled"]
+    assert fault(put(client, plain["id"], ca_tls_container_ref=refs["default"],
+                     crl_container_ref=refs["other-crl"]), 400) == (
+        "Validation failure: The CRL specified is not valid for pool certificate authority "
+        "reference supplied.")
+    assert fault(put(client, plain["id"], tls_container_ref="nope"), 400) == (
+        "Could not retrieve certificate: nope (secret nope not found)")
 
 
-def test_valid_tls_enabled_pool_is_refused_while_the_amphora_cannot_serve_it(client, lb):
-    """Every check of a TLS pool runs, then the 400: it would never leave ERROR."""
-    assert fault(post(client, "HTTPS", loadbalancer_id=lb["id"], tls_enabled=True,
-                      tls_container_ref="client", ca_tls_container_ref="ca",
-                      crl_container_ref="crl"), 400) == TLS_NOT_SERVED
-    pool = create_pool(client, lb["id"], "HTTPS")
-    assert fault(put(client, pool["id"], tls_enabled=True), 400) == TLS_NOT_SERVED
+@pytest.mark.parametrize("protocol", ["UDP", "SCTP"])
+def test_datagram_pool_rejects_tls(client, lb, protocol):
+    """keepalived's LVS serves these pools: it cannot re-encrypt, so no tls_enabled."""
+    assert fault(post(client, protocol, loadbalancer_id=lb["id"], tls_enabled=True), 400) == \
+        f"Validation failure: {protocol} protocol pool does not support TLS."
+    pool = create_pool(client, lb["id"], protocol)
+    assert fault(put(client, pool["id"], tls_enabled=True), 400) == \
+        f"Validation failure: {protocol} protocol pool does not support TLS."
 
 
 @pytest.mark.parametrize(("fields", "message"), [

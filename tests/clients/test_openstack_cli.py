@@ -19,6 +19,7 @@ import pytest
 
 from tests.clients import conftest as clients_conftest
 from tests.clients.conftest import PROJECT, SUBNET, Service, clean_environment
+from tests.tls_material import Authority
 
 LB_PATH = "/v2/lbaas/loadbalancers"
 POLL_TIMEOUT = 60.0
@@ -387,3 +388,52 @@ def test_cli_lists_shows_and_fails_over_amphorae(cli, http):
     [replacement] = cli.json("loadbalancer", "amphora", "list", "--loadbalancer", lb["id"])
     assert replacement["id"] != amphora["id"]
     cli.ok("loadbalancer", "amphora", "configure", replacement["id"])
+
+
+# --- TLS (README's "TLS" section): certificates stored with `lbaas secret store` ----------
+
+def stored(cli: OpenStackCLI, workdir: Path, name: str, **files: bytes) -> str:
+    """``lbaas secret store`` with ``--<option> FILE`` per keyword; the reference."""
+    options = []
+    for option, content in files.items():
+        path = workdir / f"{name}-{option}.pem"
+        path.write_bytes(content)
+        options += [f"--{option.replace('_', '-')}", str(path)]
+    return json.loads(cli.service.lbaas("secret", "store", "--name", name, *options,
+                                        "-f", "json"))["id"]
+
+
+def test_terminated_https_listener_and_tls_pool_with_the_openstack_client(
+        cli: OpenStackCLI, http, tmp_path: Path):
+    ca = Authority()
+    www, api = ca.issue("www.example.com"), ca.issue("api.example.com")
+    www_ref = stored(cli, tmp_path, "www", certificate=www.cert_pem, private_key=www.key_pem)
+    api_ref = stored(cli, tmp_path, "api", certificate=api.cert_pem, private_key=api.key_pem)
+    ca_ref = stored(cli, tmp_path, "ca", payload_file=ca.cert_pem)
+    crl_ref = stored(cli, tmp_path, "crl", payload_file=ca.crl_pem())
+    lb = create_lb(http, "tls")
+    listener = cli.json(
+        "loadbalancer", "listener", "create", "--name", "https", "--protocol",
+        "TERMINATED_HTTPS", "--protocol-port", "443", "--default-tls-container-ref", www_ref,
+        "--sni-container-refs", api_ref, "--client-authentication", "OPTIONAL",
+        "--client-ca-tls-container-ref", ca_ref, "--client-crl-container-ref", crl_ref,
+        "--tls-version", "TLSv1.2", "--tls-version", "TLSv1.3", "--alpn-protocol", "h2",
+        "--alpn-protocol", "http/1.1", "--tls-ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "--hsts-max-age", "31536000", "--hsts-include-subdomains",
+        "--insert-headers", "X-Forwarded-Proto=true,X-SSL-Client-CN=true", lb["id"], "--wait")
+    assert (listener["default_tls_container_ref"], listener["sni_container_refs"]) == (
+        www_ref, [api_ref])
+    assert listener["tls_versions"] == ["TLSv1.2", "TLSv1.3"]
+    assert listener["client_authentication"] == "OPTIONAL"
+    pool = cli.json("loadbalancer", "pool", "create", "--name", "app", "--protocol", "HTTP",
+                    "--lb-algorithm", "ROUND_ROBIN", "--listener", "https", "--enable-tls",
+                    "--ca-tls-container-ref", ca_ref, "--tls-container-ref", www_ref, "--wait")
+    assert pool["tls_enabled"] is True and pool["ca_tls_container_ref"] == ca_ref
+    refused = cli.run("loadbalancer", "listener", "set", "--default-tls-container-ref",
+                      "not-a-ref", "https")
+    assert refused.returncode != 0
+    assert "Could not retrieve certificate: not-a-ref" in refused.stderr
+    assert wait_status(http, f"{LB_PATH}/{lb['id']}")["provisioning_status"] == "ACTIVE"
+    expiring = json.loads(cli.service.lbaas("secret", "expiry", "-f", "json"))
+    assert {row["Reference"] for row in expiring} == {www_ref, api_ref, ca_ref}
+    cli.ok("loadbalancer", "delete", "--cascade", "--wait", lb["id"])

@@ -28,7 +28,9 @@ import pytest
 from lbaas import config
 from lbaas.amphora import haproxy_config
 from lbaas.amphora.haproxy_config import RenderOptions, UnsupportedConfiguration, render
+from lbaas.cert_manager.base import TlsCertificate
 from lbaas.db import models
+from tests.tls_material import Authority
 
 GOLDEN = Path(__file__).parent / "golden" / "haproxy"
 AMPHORA_ID = "a0000000-0000-4000-8000-000000000001"
@@ -152,7 +154,60 @@ def ipv6_lb() -> models.LoadBalancer:
     return lb
 
 
+TLS_FIELDS = {"tls_ciphers": None, "tls_versions": None, "alpn_protocols": None,
+              "client_authentication": "NONE", "client_ca_tls_certificate_id": None,
+              "client_crl_container_id": None, "hsts_max_age": None,
+              "hsts_include_subdomains": False, "hsts_preload": False, "sni_container_refs": []}
+
+
+def terminated_https(**fields: Any) -> models.Listener:
+    """A TERMINATED_HTTPS listener on 443 (default certificate ``default``) with a pool."""
+    values = {**TLS_FIELDS, "tls_certificate_id": "default", **fields}
+    return listener("TERMINATED_HTTPS", 443, pool(), **values)
+
+
+def tls_pool(**fields: Any) -> models.Pool:
+    values = {"tls_enabled": True, "tls_certificate_id": None, "ca_tls_certificate_id": None,
+              "crl_container_id": None, "tls_ciphers": None, "tls_versions": None,
+              "alpn_protocols": None}
+    return pool(**{**values, **fields})
+
+
+TLS_REFS = ("default", "sni-a", "sni-b", "client")
+"""Certificate references of the TLS cases; "ca" and "crl" are secrets."""
+PLACEHOLDER_MATERIAL = haproxy_config.TlsMaterial(
+    certificates={ref: TlsCertificate(f"{ref} certificate\n".encode(), f"{ref} key\n".encode())
+                  for ref in TLS_REFS},
+    secrets={"ca": b"ca bundle\n", "crl": b"revocation list\n"})
+"""Stand-ins with stable contents (so stable file names) for the golden files; haproxy -c
+checks the same configurations rendered with real certificates (``real_material``)."""
+
 CASES: dict[str, Callable[[], models.LoadBalancer]] = {
+    "terminated_https_default_certificate": lambda: load_balancer(terminated_https()),
+    "terminated_https_sni_client_auth_hsts_headers": lambda: load_balancer(terminated_https(
+        sni_container_refs=["sni-a", "sni-b", "default"], client_authentication="MANDATORY",
+        client_ca_tls_certificate_id="ca", client_crl_container_id="crl",
+        tls_versions=["TLSv1.2", "TLSv1.3"], tls_ciphers="ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384",
+        alpn_protocols=["h2", "http/1.1"], hsts_max_age=31536000, hsts_include_subdomains=True,
+        hsts_preload=True, insert_headers={
+            "X-Forwarded-Proto": "true", "X-SSL-Client-Verify": "true",
+            "X-SSL-Client-Has-Cert": "true", "X-SSL-Client-DN": "true", "X-SSL-Client-CN": "true",
+            "X-SSL-Issuer": "true", "X-SSL-Client-SHA1": "true",
+            "X-SSL-Client-Not-Before": "true", "X-SSL-Client-Not-After": "false"})),
+    "terminated_https_sni_only_optional_client_auth_l7": lambda: load_balancer(terminated_https(
+        tls_certificate_id=None, sni_container_refs=["sni-a", "sni-b"],
+        client_authentication="OPTIONAL", client_ca_tls_certificate_id="ca",
+        l7policies=[policy(1, "REJECT", rule(1, "SSL_CONN_HAS_CERT", "EQUAL_TO", "true",
+                                             invert=True))])),
+    "pool_tls_verified_with_client_certificate": lambda: load_balancer(listener(
+        default_pool=tls_pool(tls_certificate_id="client", ca_tls_certificate_id="ca",
+                              crl_container_id="crl", tls_versions=["TLSv1.3"],
+                              alpn_protocols=["h2", "http/1.1"],
+                              health_monitor=monitor("HTTPS", url_path="/health")))),
+    "pool_tls_unverified_tls_hello": lambda: load_balancer(listener(
+        "TCP", 8443, tls_pool(protocol="TCP", health_monitor=monitor("TLS-HELLO"),
+                              tls_ciphers="ECDHE-RSA-AES128-GCM-SHA256"))),
+
     "http_listener_round_robin": http_lb,
     "tcp_listener_least_connections": lambda: tcp_lb(lb_algorithm="LEAST_CONNECTIONS"),
     "https_passthrough_source_ip": lambda: load_balancer(
@@ -278,7 +333,7 @@ def golden_path(case: str) -> Path:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_rendered_configuration_matches_golden_file(case: str):
-    text = render(CASES[case](), OPTIONS)
+    text = render(CASES[case](), OPTIONS, PLACEHOLDER_MATERIAL)
     path = golden_path(case)
     if os.environ.get("LBAAS_UPDATE_GOLDEN"):
         path.write_text(text)
@@ -300,9 +355,30 @@ def haproxy_binary() -> str:
     return haproxy
 
 
+@pytest.fixture(scope="module")
+def real_material() -> haproxy_config.TlsMaterial:
+    ca = Authority()
+    revoked = ca.issue("revoked", client=True)
+    ca.revoke(revoked)
+    return haproxy_config.TlsMaterial(
+        certificates={ref: ca.issue(f"{ref}.example.com", (f"{ref}.example.com",)).tls
+                      for ref in TLS_REFS},
+        secrets={"ca": ca.cert_pem, "crl": ca.crl_pem()})
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_haproxy_accepts_golden_file(case: str):
-    result = subprocess.run([haproxy_binary(), "-c", "-f", str(golden_path(case))],
+def test_haproxy_accepts_golden_file(case: str, tmp_path: Path, real_material):
+    """The golden file itself, or for TLS cases the same configuration with real
+    certificates written where it names them (the golden files name stand-ins)."""
+    path = golden_path(case)
+    options = dataclasses.replace(OPTIONS, certs_dir=str(tmp_path))
+    text, files = haproxy_config.render_files(CASES[case](), options, real_material)
+    if files:
+        for name, content in files.items():
+            (tmp_path / name).write_bytes(content)
+        path = tmp_path / "haproxy.cfg"
+        path.write_text(text)
+    result = subprocess.run([haproxy_binary(), "-c", "-f", str(path)],
                             capture_output=True, text=True, timeout=60)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -379,16 +455,25 @@ def test_ping_wrapper_is_shipped_executable_and_reports_a_reachable_member_as_up
 
 # --- what the renderer refuses rather than serve something else ------------------------------
 
-@pytest.mark.parametrize("protocol", ["TERMINATED_HTTPS"])
-def test_listener_protocol_not_rendered_yet_is_an_error_not_a_silent_gap(protocol: str):
-    lb = load_balancer(listener(protocol, 443, pool()))
-    with pytest.raises(UnsupportedConfiguration, match=f"listener {uid(2)}: protocol .{protocol}"):
-        render(lb, OPTIONS)
+def test_tls_listener_whose_certificate_was_not_fetched_is_an_error_not_a_silent_gap():
+    with pytest.raises(UnsupportedConfiguration, match=f"listener {uid(2)}: certificate default"):
+        render(load_balancer(terminated_https()), OPTIONS)
 
 
-def test_pool_with_tls_towards_members_is_refused():
-    with pytest.raises(UnsupportedConfiguration, match=f"pool {uid(3)}: tls_enabled"):
-        render(http_lb(tls_enabled=True), OPTIONS)
+def test_certificate_files_are_named_by_content_so_a_new_certificate_reloads():
+    lb = load_balancer(terminated_https())
+    before = haproxy_config.render_files(lb, OPTIONS, PLACEHOLDER_MATERIAL)
+    other = dataclasses.replace(PLACEHOLDER_MATERIAL, certificates={
+        **PLACEHOLDER_MATERIAL.certificates, "default": TlsCertificate(b"new\n", b"key\n")})
+    after = haproxy_config.render_files(lb, OPTIONS, other)
+    assert before[0] != after[0]
+    assert set(after[1]).isdisjoint(before[1])  # a new certificate file and crt-list
+
+
+def test_unknown_cipher_is_refused():
+    lb = load_balancer(terminated_https(tls_ciphers="NO-SUCH-CIPHER"))
+    with pytest.raises(UnsupportedConfiguration, match="tls_ciphers"):
+        render(lb, OPTIONS, PLACEHOLDER_MATERIAL)
 
 
 def test_source_ip_port_algorithm_is_refused_as_upstreams_amphora_driver_does():

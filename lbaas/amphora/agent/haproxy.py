@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -139,6 +140,48 @@ class HaproxyPaths:
     @property
     def state_file(self) -> Path:
         return self.directory / "servers-state"
+
+    @property
+    def certs(self) -> Path:
+        """Tenants' certificates, CAs and crt-lists this load balancer's haproxy reads."""
+        return self.directory / "certs"
+
+
+CERTIFICATE_FILE = re.compile(r"[0-9a-f]{32}\.(pem|crtlist)")
+"""How the renderer names certificate files: a hash of the content and a suffix."""
+
+
+def install_certificate(paths: HaproxyPaths, name: str, content: bytes) -> None:
+    """Write a certificate file (0600, in a 0700 directory); the same name holds the same
+    content, so an existing file is left as it is."""
+    if not CERTIFICATE_FILE.fullmatch(name):
+        raise ValueError(f"{name!r} is not a certificate file name")
+    paths.certs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = paths.certs / name
+    if target.exists():
+        return
+    candidate = paths.certs / f".{name}.{os.getpid()}.{threading.get_ident()}"
+    descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
+    candidate.replace(target)
+
+
+def prune_certificates(paths: HaproxyPaths, *configurations: str) -> list[str]:
+    """Remove the certificate files none of ``configurations`` names (directly or through
+    one of its crt-lists); returns the names removed."""
+    if not paths.certs.is_dir():
+        return []
+    text = "\n".join(configurations)
+    wanted = {name for name in os.listdir(paths.certs) if name in text}
+    for name in list(wanted):
+        if name.endswith(".crtlist"):
+            listed = (paths.certs / name).read_text()
+            wanted.update(other for other in os.listdir(paths.certs) if other in listed)
+    removed = [name for name in os.listdir(paths.certs) if name not in wanted]
+    for name in removed:
+        (paths.certs / name).unlink(missing_ok=True)
+    return removed
 
 
 def _cmdline(pid: int) -> list[bytes]:
@@ -299,6 +342,8 @@ class Haproxy:
             for command in state_commands(served, wanted):
                 self.runtime(command)
             self.reload()
+            # Old certificates go once no process serves them (haproxy read them at start).
+            prune_certificates(self.paths, wanted)
             return "reloaded"
 
     def stop(self, timeout: float = 10.0) -> None:

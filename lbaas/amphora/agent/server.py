@@ -19,7 +19,9 @@ from typing import Any
 
 from lbaas.amphora.agent import certificate, interfaces, keepalived
 from lbaas.amphora.agent.config import AgentConfig
-from lbaas.amphora.agent.haproxy import Haproxy, HaproxyPaths, InvalidConfig, ReloadFailed
+from lbaas.amphora.agent.haproxy import (
+    Haproxy, HaproxyPaths, InvalidConfig, ReloadFailed, install_certificate,
+)
 
 LOG = logging.getLogger(__name__)
 API_VERSION = "1.0"
@@ -56,6 +58,9 @@ class Agent:
              self.haproxy_action),
             ("PUT", re.compile(rf"/{API_VERSION}/loadbalancer/(?P<lb_id>{UUID})/runtime"),
              self.haproxy_runtime),
+            ("PUT", re.compile(rf"/{API_VERSION}/loadbalancer/(?P<lb_id>{UUID})/certificates/"
+                               rf"(?P<name>[0-9a-f]{{32}}\.(?:pem|crtlist))"),
+             self.upload_tls_file),
             ("DELETE", re.compile(rf"/{API_VERSION}/listeners/(?P<lb_id>{UUID})"), self.delete_lb),
             ("POST", re.compile(rf"/{API_VERSION}/plug/vip/(?P<vip>[0-9a-fA-F.:]+)"), self.plug_vip),
             ("POST", re.compile(rf"/{API_VERSION}/plug/network"), self.plug_network),
@@ -138,6 +143,12 @@ class Agent:
             details = getattr(exc, "stderr", None) or str(exc)
             raise HttpError(500, f"Error performing action {action}", details) from exc
         return 202, {"message": "OK", "details": f"haproxy for {lb_id} {how}"}, {}
+
+    def upload_tls_file(self, body: bytes, lb_id: str, name: str) -> Response:
+        """A tenant's certificate, CA, CRL or crt-list for the next configuration (0600);
+        files no served configuration names are removed after each reload."""
+        install_certificate(HaproxyPaths(self.config.base_path, lb_id), name, body)
+        return 200, {"message": "OK"}, {}
 
     def haproxy_runtime(self, body: bytes, lb_id: str) -> Response:
         """Runtime API commands (e.g. ``set server``) applied without a reload."""

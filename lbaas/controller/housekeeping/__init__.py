@@ -3,7 +3,8 @@
 - spare pool, every ``spare_check_interval`` (``spare_pool``),
 - database cleanup, every ``cleanup_interval`` (``cleanup``),
 - certificate rotation, every ``cert_interval``, on ``cert_rotate_threads`` threads
-  (``cert_rotation``),
+  (``cert_rotation``), with a warning for each tenant certificate in use that expires
+  within 14 days (``lbaas.cert_manager.expiry``),
 - the reconciler, every ``reconcile_interval`` (``lbaas.controller.reconciler``).
 
 Each loop runs once at start, then at its interval; an error is logged and the loop goes
@@ -16,6 +17,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from lbaas import cert_manager
+from lbaas.cert_manager import expiry as tls_expiry
 from lbaas.config import ConfigError, Settings
 from lbaas.controller import reconciler
 from lbaas.controller.flow import FlowContext
@@ -65,6 +68,9 @@ class HouseKeeping:
 
     def cert_rotation(self) -> None:
         cert_rotation.run(self.context, self._rotators)
+        # Tenants' certificates cannot be rotated for them: say which expire soon.
+        tls_expiry.log_expiring(self.context.db,
+                                cert_manager.load(self.context.settings, self.context.db))
 
     def reconcile(self) -> None:
         if reconciler.run(self.context).failed_over and self.notify_worker:

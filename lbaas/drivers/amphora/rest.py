@@ -23,9 +23,11 @@ from lbaas import constants
 from lbaas.amphora import haproxy_config, keepalived_config
 from lbaas.amphora.agent.haproxy import HaproxyPaths
 from lbaas.amphora.agent.keepalived import KeepalivedPaths
-from lbaas.certs import tls
+from lbaas.cert_manager.base import CertManager
+from lbaas.certs import tls as agent_tls
 from lbaas.config import HaproxyAmphora, KeepalivedVrrp
 from lbaas.db.models import Amphora, LoadBalancer
+from lbaas.drivers.amphora import tls
 from lbaas.drivers.amphora.base import AmphoraDriver
 from lbaas.drivers.network.base import Port
 
@@ -39,8 +41,11 @@ class AgentError(Exception):
 
 class RestAmphoraDriver(AmphoraDriver):
     def __init__(self, settings: HaproxyAmphora, client_cert: Path, server_ca: Path,
-                 vrrp: KeepalivedVrrp | None = None) -> None:
+                 vrrp: KeepalivedVrrp | None = None, cert_manager: CertManager | None = None
+                 ) -> None:
         self.settings = settings
+        # Reads tenants' certificates for TERMINATED_HTTPS listeners and TLS pools.
+        self.cert_manager = cert_manager
         self.vrrp = vrrp or KeepalivedVrrp()
         self.client_cert = client_cert
         self.server_ca = server_ca
@@ -51,7 +56,7 @@ class RestAmphoraDriver(AmphoraDriver):
         """One connection pool per amphora, bound to its identity (see lbaas.certs.tls)."""
         with self._lock:
             if amphora_id not in self._clients:
-                context = tls.controller_context(self.client_cert, self.server_ca, amphora_id)
+                context = agent_tls.controller_context(self.client_cert, self.server_ca, amphora_id)
                 self._clients[amphora_id] = httpx.Client(
                     verify=context,
                     timeout=httpx.Timeout(self.settings.rest_request_read_timeout,
@@ -118,7 +123,8 @@ class RestAmphoraDriver(AmphoraDriver):
         paths = HaproxyPaths(Path(info["base_path"]), load_balancer.id)
         options = haproxy_config.RenderOptions.from_settings(
             self.settings, amphora.id, stats_socket=paths.stats_socket,
-            server_state_file=paths.state_file, pid_file=paths.pid, fd_limit=info.get("fd_limit"))
+            server_state_file=paths.state_file, pid_file=paths.pid, certs_dir=paths.certs,
+            fd_limit=info.get("fd_limit"))
         return dataclasses.replace(options, user="haproxy", group="haproxy")
 
     def update(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
@@ -128,7 +134,14 @@ class RestAmphoraDriver(AmphoraDriver):
         if not serving:
             self.delete(load_balancer, amphora)
             return
-        text = haproxy_config.render(load_balancer, self._render_options(load_balancer, amphora))
+        material = tls.fetch(load_balancer, self.cert_manager) if self.cert_manager else None
+        text, files = haproxy_config.render_files(
+            load_balancer, self._render_options(load_balancer, amphora), material)
+        # Certificates first (over this mutual-TLS channel only): haproxy -c reads them.
+        for name, content in sorted(files.items()):
+            self._request("PUT", amphora,
+                          f"{API}/loadbalancer/{load_balancer.id}/certificates/{name}",
+                          content=content)
         self._request("PUT", amphora, f"{API}/loadbalancer/{amphora.id}/{load_balancer.id}/haproxy",
                       content=text.encode())
         self._request("PUT", amphora, f"{API}/loadbalancer/{load_balancer.id}/reload")
