@@ -1,19 +1,23 @@
 """One typed settings object, read from an octavia.conf-style INI file.
 
 Section and option names are upstream's (``octavia/common/config.py``) for every option
-we support, with upstream's defaults unless a comment says why not. Unknown options are
-ignored, so an operator can start from their existing octavia.conf. Any option can also
-be set through the environment as ``LBAAS__<SECTION>__<OPTION>``.
+we support, with upstream's defaults unless a comment says why not. Unknown sections and
+options are ignored, so an operator can start from their existing octavia.conf, but each
+is reported (``Settings.warnings``, logged by every command at start) with the closest
+known name, so that a typo never goes unnoticed. Any option can also be set through the
+environment as ``LBAAS__<SECTION>__<OPTION>``.
 """
 from __future__ import annotations
 
 import configparser
+import difflib
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, NonNegativeInt, PositiveFloat,
-                      PositiveInt, SecretStr, ValidationError, model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt,
+                      PositiveFloat, PositiveInt, PrivateAttr, SecretStr, ValidationError,
+                      model_validator)
 
 DEFAULT_CONFIG_FILE = Path("/etc/lbaas/lbaas.conf")
 DEFAULT_STATE_PATH = Path("/var/lib/lbaas")
@@ -35,6 +39,7 @@ def _split_dict(value: Any) -> Any:
 
 
 StrList = Annotated[list[str], BeforeValidator(_split_list)]
+Port = Annotated[int, Field(ge=1, le=65535)]
 StrDict = Annotated[dict[str, str], BeforeValidator(_split_dict)]
 
 CIPHERS_OWASP_SUITE_B = (
@@ -69,11 +74,21 @@ class DefaultSection(Section):
     # wakes workers in other processes when a job is queued (lbaas.controller.wakeups):
     # useful on MariaDB; PostgreSQL does it with NOTIFY, and without either workers poll.
     transport_url: SecretStr | None = None
+    # oslo.log's options: a file (reopened when logrotate moves it) instead of standard
+    # error, or syslog (/dev/log: journald on a systemd host). lbaas logs one line per
+    # state change of a load balancer or amphora; libraries' per-call lines only in debug.
+    log_file: Path | None = None
+    # oslo.service's: how long a stopping service lets its running work finish (a worker
+    # then hands the jobs still running back to the other workers).
+    graceful_shutdown_timeout: NonNegativeInt = 60
+    use_syslog: bool = False
+    use_journal: bool = False
+    syslog_log_facility: str = "LOG_USER"
 
 
 class ApiSettings(Section):
     bind_host: str = "127.0.0.1"
-    bind_port: int = 9876
+    bind_port: Port = 9876
     # Upstream defaults to keystone; the embedded default is noauth (every caller is
     # admin, project from X-Project-Id). keystone: tokens checked by keystonemiddleware
     # with [keystone_authtoken], access by upstream's policy (lbaas.api.policy).
@@ -138,7 +153,7 @@ class HaproxyAmphora(Section):
     timeout_member_data: int = 50000
     timeout_tcp_inspect: int = 0
     default_connection_limit: int = 50000
-    bind_port: int = 9443
+    bind_port: Port = 9443
     # Where each amphora's private directory lives (upstream: /var/lib/octavia inside the
     # VM). Amphorae do not survive a reboot of the host, so runtime storage fits; the path
     # stays short because haproxy's stats socket (a Unix socket) lives there.
@@ -224,7 +239,7 @@ class HealthManager(Section):
     # Unset (ours): the controller's address on the management network with the local
     # network driver (where amphorae send), else upstream's 127.0.0.1.
     bind_ip: str | None = None
-    bind_port: int = 5555
+    bind_port: Port = 5555
     # Shared by the controller and the amphorae (written into each amphora-agent.conf).
     # Unset (ours): a random key generated once in <state_path>/heartbeat.key; set the
     # same key on every controller node when there are several.
@@ -282,7 +297,7 @@ class ComputeAgent(Section):
 
     # Where it listens; unset: local_ip.
     bind_host: str | None = None
-    bind_port: int = 9444
+    bind_port: Port = 9444
     # This host's underlay (VXLAN tunnel) address, as Neutron's [vxlan] local_ip.
     local_ip: str | None = None
     # physical_network:interface, as Neutron's [linux_bridge] physical_interface_mappings.
@@ -355,6 +370,18 @@ class Settings(BaseModel):
     """The effective configuration: one attribute per upstream section."""
 
     model_config = ConfigDict(extra="ignore")
+    # What load() found and ignored (unknown sections and options), one line each.
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+    # The file it was read from (None: no file, the built-in defaults and the environment).
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._warnings)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
 
     DEFAULT: DefaultSection = DefaultSection()
     api_settings: ApiSettings = ApiSettings()
@@ -377,13 +404,17 @@ class Settings(BaseModel):
     def database_url(self) -> str:
         return self.database.connection or f"sqlite:///{self.DEFAULT.state_path / 'lbaas.sqlite'}"
 
-    def to_ini(self) -> str:
-        """The effective configuration as INI text (``lbaas config show``)."""
+    def to_ini(self, unmasked: bool = False) -> str:
+        """The effective configuration as INI text (``lbaas config show``); secrets are
+        masked unless ``unmasked`` (then it can be saved as a configuration file)."""
         lines: list[str] = []
         for section_name in type(self).model_fields:
             section: Section = getattr(self, section_name)
             lines.append(f"[{section_name}]")
             for option, value in section.model_dump(mode="json").items():
+                secret = getattr(section, option, None)
+                if unmasked and isinstance(secret, SecretStr):
+                    value = secret.get_secret_value()
                 lines.append(f"{option} = {_format_value(value)}")
             lines.append("")
         return "\n".join(lines)
@@ -420,6 +451,8 @@ def load(path: Path | str | None = None, *, environ: dict[str, str] | None = Non
 
     raw: dict[str, dict[str, str]] = {name: {} for name in Settings.model_fields}
     raw["DEFAULT"].update(parser.defaults())
+    warnings = [f"{path}: [{section}] is not an lbaas section; ignored{_closest(section, raw)}"
+                for section in parser.sections() if section not in raw]
     for section in parser.sections():
         if section in raw:
             raw[section].update(
@@ -429,9 +462,45 @@ def load(path: Path | str | None = None, *, environ: dict[str, str] | None = Non
         parts = key.split("__")
         if len(parts) == 3 and parts[0] == "LBAAS" and parts[1] in raw:
             raw[parts[1]][parts[2]] = value
+        elif parts[0] == "LBAAS" and len(parts) > 1:
+            warnings.append(f"{key} is not LBAAS__<section>__<option> of a known section; "
+                            "ignored")
+    warnings += [f"{path}: [{section}] {option} is not an lbaas option; ignored"
+                 f"{_closest_option(section, option)}"
+                 for section, options in raw.items() for option in options
+                 if _unknown(section, option)]
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"[{'] '.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid configuration in {path}: {problems}") from exc
+    settings._warnings = warnings
+    settings._source = path if path.exists() else None
+    return settings
+
+
+def _section_model(section: str) -> type[Section]:
+    annotation = Settings.model_fields[section].annotation
+    assert isinstance(annotation, type) and issubclass(annotation, Section)
+    return annotation
+
+
+def _unknown(section: str, option: str) -> bool:
+    model = _section_model(section)
+    return option not in model.model_fields and model.model_config.get("extra") != "allow"
+
+
+def _closest(name: str, known: Any) -> str:
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def _closest_option(section: str, option: str) -> str:
+    """A suggestion: a close name in this section, or the section that has this option."""
+    same = _closest(option, _section_model(section).model_fields)
+    if same:
+        return same
+    elsewhere = [name for name in Settings.model_fields
+                 if option in _section_model(name).model_fields]
+    return f" (it belongs in [{elsewhere[0]}])" if elsewhere else ""

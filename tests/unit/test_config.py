@@ -49,4 +49,4 @@ def test_show_round_trips(tmp_path):
     text = config.load(environ={}).to_ini()
     conf = tmp_path / "shown.conf"
     conf.write_text(text)
-    assert config.load(conf, environ={}) == config.load(environ={})
+    assert config.load(conf, environ={}).model_dump() == config.load(environ={}).model_dump()
