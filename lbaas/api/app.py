@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,6 +11,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lbaas import log
 from lbaas.api import faults, network, policy, root
 from lbaas.api.common import ApiState, context
 from lbaas.api.keystone import KeystoneAuth
@@ -57,13 +59,40 @@ class JsonOnly:
                                   for kind in accept.split(",")):
                 response = JSONResponse({"errors": [{"status": 406, "title": "Not Acceptable",
                                                      "detail": faults.NotAcceptable.msg,
-                                                     "request_id": None}]}, status_code=406)
+                                                     "request_id": log.request_id.get()}]},
+                                        status_code=406)
                 await response(scope, receive, send)
                 return
             path = scope["path"]
             if path.endswith(".json") and path != self.openapi_url:
                 scope = {**scope, "path": path[: -len(".json")]}
         await self.app(scope, receive, send)
+
+
+class RequestId:
+    """oslo.middleware's request id: a new ``req-<uuid>`` for each request, answered in
+    ``x-openstack-request-id`` and carried by every log line of the request's work (the
+    jobs it queues take it to the worker)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        current = log.new_request_id()
+        token = log.request_id.set(current)
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-openstack-request-id", current.encode())]
+            await send(message)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.request_id.reset(token)
 
 
 def create_app(api: ApiState) -> FastAPI:
@@ -77,6 +106,7 @@ def create_app(api: ApiState) -> FastAPI:
     if api.settings.api_settings.auth_strategy == "keystone":
         app.state.policy = policy.load_enforcer(api.settings)
         app.add_middleware(KeystoneAuth, options=api.settings.keystone_authtoken)
+    app.add_middleware(RequestId)  # outermost: even a refusal above carries its id
 
     @app.exception_handler(faults.APIError)
     async def api_error(_request: Request, error: faults.APIError) -> JSONResponse:
