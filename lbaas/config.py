@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import configparser
 import difflib
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt,
-                      PositiveFloat, PositiveInt, PrivateAttr, SecretStr, ValidationError,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
+                      NonNegativeInt, PositiveFloat, PositiveInt, PrivateAttr, SecretStr,
+                      ValidationError, field_validator, model_validator)
 
 DEFAULT_CONFIG_FILE = Path("/etc/lbaas/lbaas.conf")
 DEFAULT_STATE_PATH = Path("/var/lib/lbaas")
@@ -38,8 +39,27 @@ def _split_dict(value: Any) -> Any:
     return value
 
 
+def _network(value: str) -> str:
+    """A CIDR as ``10.0.0.0/24``: host bits set is a mistake worth one line, not a traceback."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        raise ValueError(f"{value} is an address, not a CIDR; write {value}/{address.max_prefixlen}")
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a CIDR such as 10.0.0.0/24") from None
+    if network.with_prefixlen != value:
+        raise ValueError(f"{value} has host bits set; did you mean {network}?")
+    return value
+
+
 StrList = Annotated[list[str], BeforeValidator(_split_list)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+Cidr = Annotated[str, AfterValidator(_network)]
+CidrList = Annotated[list[Cidr], BeforeValidator(_split_list)]
 StrDict = Annotated[dict[str, str], BeforeValidator(_split_dict)]
 
 CIPHERS_OWASP_SUITE_B = (
@@ -118,6 +138,15 @@ class ApiSettings(Section):
     minimum_tls_version: str | None = None
     default_listener_alpn_protocols: StrList = ["h2", "http/1.1", "http/1.0"]
     default_pool_alpn_protocols: StrList = ["h2", "http/1.1", "http/1.0"]
+    # Upstream's GET /healthcheck (oslo.middleware's shape), answered without a token and
+    # refreshed at most every healthcheck_refresh_interval seconds. Upstream's default is
+    # off; ours on, as every service under systemd or an external balancer wants it.
+    healthcheck_enabled: bool = True
+    healthcheck_refresh_interval: NonNegativeInt = 5
+    # Ours: GET /metrics in Prometheus' text format. Under keystone a token needs the
+    # metrics:get_all rule (admin) unless the scraper's address is in these CIDRs.
+    metrics_enabled: bool = True
+    metrics_allowed_cidrs: CidrList = ["127.0.0.0/8", "::1/128"]
 
 
 class DatabaseSection(Section):
@@ -183,7 +212,7 @@ class Networking(Section):
     # the CIDR) goes on the bridge; the pool (`start-end`; default: every other address)
     # must avoid it, the gateway (none by default) and used_ips (addresses or
     # `start-end` ranges that hosts on this network use).
-    lb_network_cidr: str = "172.29.232.0/22"
+    lb_network_cidr: Cidr = "172.29.232.0/22"
     # Ours: the management network's Linux bridge (one per lbaas on a host).
     lb_network_bridge: str = "lbaas-mgmt"
     lb_network_gateway: str | None = None
@@ -357,6 +386,23 @@ class KeystoneAuthtoken(Section):
         return options
 
 
+class Healthcheck(Section):
+    # oslo.middleware's: which checks decide the status (octavia_db_check: the database
+    # answers; lbaas_services_check, ours: a worker and a health manager run somewhere),
+    # and whether every caller gets the details (else admins only).
+    backends: StrList = ["octavia_db_check"]
+    detailed: bool = False
+
+    @field_validator("backends")
+    @classmethod
+    def _known_backends(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - {"octavia_db_check", "lbaas_services_check"})
+        if unknown:
+            raise ValueError(f"unknown backend(s) {', '.join(unknown)}; choose among "
+                             "octavia_db_check, lbaas_services_check")
+        return value
+
+
 class OsloPolicy(Section):
     # An operator's YAML file of rules overriding upstream's defaults. Unset: the file
     # /etc/lbaas/policy.yaml if there is one (upstream: policy.yaml in /etc/octavia).
@@ -398,6 +444,7 @@ class Settings(BaseModel):
     quotas: Quotas = Quotas()
     certificates: Certificates = Certificates()
     keystone_authtoken: KeystoneAuthtoken = KeystoneAuthtoken()
+    healthcheck: Healthcheck = Healthcheck()
     oslo_policy: OsloPolicy = OsloPolicy()
 
     @property
@@ -458,14 +505,21 @@ def load(path: Path | str | None = None, *, environ: dict[str, str] | None = Non
             raw[section].update(
                 {key: value for key, value in parser.items(section, raw=True)
                  if key not in parser.defaults()})
+    from_env: dict[tuple[str, str], str] = {}
     for key, value in environ.items():
         parts = key.split("__")
         if len(parts) == 3 and parts[0] == "LBAAS" and parts[1] in raw:
             raw[parts[1]][parts[2]] = value
+            from_env[(parts[1], parts[2])] = key
         elif parts[0] == "LBAAS" and len(parts) > 1:
             warnings.append(f"{key} is not LBAAS__<section>__<option> of a known section; "
                             "ignored")
-    warnings += [f"{path}: [{section}] {option} is not an lbaas option; ignored"
+
+    def where(section: str, option: str) -> str:
+        """Where an option was set: the variable, else the file."""
+        return from_env.get((section, option)) or f"{path}: [{section}] {option}"
+
+    warnings += [f"{where(section, option)} is not an lbaas option; ignored"
                  f"{_closest_option(section, option)}"
                  for section, options in raw.items() for option in options
                  if _unknown(section, option)]
@@ -473,8 +527,9 @@ def load(path: Path | str | None = None, *, environ: dict[str, str] | None = Non
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"[{'] '.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise ConfigError(f"invalid configuration in {path}: {problems}") from exc
+            f"{where(*map(str, err['loc'][:2]))}: {err['msg'].removeprefix('Value error, ')}"
+            if len(err["loc"]) >= 2 else err["msg"] for err in exc.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from exc
     settings._warnings = warnings
     settings._source = path if path.exists() else None
     return settings
