@@ -152,10 +152,12 @@ def take_back(db: Database, host: str, owner: str) -> list[int]:
 
 
 def hand_back(db: Database, owner: str, job_ids: list[int]) -> None:
-    """A stopping worker lets go of jobs it has not finished: any worker may claim them now."""
+    """A stopping worker lets go of jobs it has not finished: any worker may claim them now.
+    The attempt is not counted: a job handed back did not crash a worker."""
     with db.write() as session:
         session.execute(update(Job).where(Job.id.in_(job_ids), Job.lease_owner == owner)
-                        .values(lease_owner=None, lease_expires=None)
+                        .values(lease_owner=None, lease_expires=None,
+                                attempts=Job.attempts - 1)
                         .execution_options(synchronize_session=False))
 
 
