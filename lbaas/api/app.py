@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lbaas import log
-from lbaas.api import faults, network, policy, root
+from lbaas.api import faults, monitoring, network, policy, root
 from lbaas.api.common import ApiState, context
 from lbaas.api.keystone import KeystoneAuth
 from lbaas.api.validation import fault_from_validation_error
@@ -53,7 +53,7 @@ class JsonOnly:
         self.openapi_url = openapi_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"] not in monitoring.PATHS:
             accept = Headers(scope=scope).get("accept", "")
             if accept and not any(kind.split(";")[0].strip() in ("*/*", "application/*", "application/json")
                                   for kind in accept.split(",")):
@@ -128,6 +128,7 @@ def create_app(api: ApiState) -> FastAPI:
         return _fault(faults.APIError("An unknown exception occurred."))
 
     app.include_router(root.router)
+    app.include_router(monitoring.router)
     # The network registry in Neutron's shape, at the root prefixes (not under /lbaas).
     app.include_router(network.router, prefix="/v2")
     app.include_router(network.router, prefix="/v2.0", include_in_schema=False)

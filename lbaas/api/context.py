@@ -21,6 +21,8 @@ class RequestContext:
     # The route's policy rule against an object's project (lbaas.api.policy); None under
     # noauth, where every caller is admin.
     check: Callable[[str | None], bool] | None = None
+    # No token was given (a route Keystone's middleware lets through without one).
+    anonymous: bool = False
 
     def owns(self, project_id: str | None) -> bool:
         """Whether this caller may see an object of ``project_id``."""
