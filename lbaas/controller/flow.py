@@ -94,8 +94,8 @@ def run(name: str, steps: list[Step], context: FlowContext) -> None:
         LOG.warning("flow %s: another worker took the job over; stopping here", name)
         raise
     except Exception as exc:
-        LOG.warning("flow %s failed at step %s; reverting", name, started[-1].name,
-                    exc_info=LOG.isEnabledFor(logging.DEBUG))
+        LOG.warning("flow %s failed at step %s (%s); reverting", name, started[-1].name,
+                    exc, exc_info=LOG.isEnabledFor(logging.DEBUG))
         context.failure = f"{started[-1].name}: {exc}"
         revert(name, started, context)
         raise

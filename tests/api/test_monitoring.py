@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +20,7 @@ from tests.api.helpers import create_lb, wait_active
 from tests.conftest import NOOP_DRIVERS, PROJECT
 
 LOOPBACK = ("127.0.0.1", 40000)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _client(services: service.Services, peer: tuple[str, int] = LOOPBACK,
@@ -175,3 +179,19 @@ def test_metrics_speak_openmetrics_when_asked(services):
 def test_settings_defaults_serve_both(settings):
     assert settings.api_settings.healthcheck_enabled and settings.api_settings.metrics_enabled
     assert config.load(environ=NOOP_DRIVERS).healthcheck.backends == ["octavia_db_check"]
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_we_export(client, services,
+                                                             load_balancer):
+    with _client(services) as scraper:
+        text = scraper.get("/metrics").text
+    exported = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            exported |= ({name, f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+                         if kind == "histogram" else {name})
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    asked = {name for panel in dashboard["panels"] for target in panel["targets"]
+             for name in re.findall(r"\blbaas_[a-z_]+", target["expr"])}
+    assert asked and asked <= exported, asked - exported
