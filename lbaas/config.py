@@ -56,7 +56,21 @@ def _network(value: str) -> str:
     return value
 
 
+def _endpoint(value: str) -> str:
+    """A syslog receiver as ``address:port`` (``[address]:port`` for IPv6)."""
+    address, _, port = value.rpartition(":")
+    try:
+        ipaddress.ip_address(address.removeprefix("[").removesuffix("]"))
+        if not 1 <= int(port) <= 65535:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{value!r} is not address:port, such as 192.0.2.10:514") from None
+    return value
+
+
 StrList = Annotated[list[str], BeforeValidator(_split_list)]
+EndpointList = Annotated[list[Annotated[str, AfterValidator(_endpoint)]],
+                         BeforeValidator(_split_list)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Cidr = Annotated[str, AfterValidator(_network)]
 CidrList = Annotated[list[Cidr], BeforeValidator(_split_list)]
@@ -198,6 +212,25 @@ class HaproxyAmphora(Section):
     # Unset (ours): the generated ones in <state_path>/certs/ (see lbaas.certs).
     client_cert: Path | None = None
     server_ca: Path | None = None
+    # Tenant flow logs: one line per connection (TCP) or request (HTTP) of every listener,
+    # in this format ({{ project_id }} and {{ lb_id }} filled in), unless
+    # connection_logging is false.
+    connection_logging: bool = True
+    user_log_format: str = ("{{ project_id }} {{ lb_id }} %f %ci %cp %t %{+Q}r %ST %B %U "
+                            "%[ssl_c_verify] %{+Q}[ssl_c_s_dn] %b %s %Tt %tsc")
+
+
+class AmphoraAgentSection(Section):
+    """Upstream's log offloading: where amphorae send their logs (syslog receivers on or
+    routed from the management network), as address:port lists. Amphorae also keep them
+    on disk, bounded, unless disable_local_log_storage."""
+
+    admin_log_targets: EndpointList = []
+    tenant_log_targets: EndpointList = []
+    user_log_facility: int = Field(0, ge=0, le=7)
+    administrative_log_facility: int = Field(1, ge=0, le=7)
+    log_protocol: Literal["UDP", "TCP"] = "UDP"
+    disable_local_log_storage: bool = False
 
 
 class Networking(Section):
@@ -434,6 +467,7 @@ class Settings(BaseModel):
     database: DatabaseSection = DatabaseSection()
     controller_worker: ControllerWorker = ControllerWorker()
     haproxy_amphora: HaproxyAmphora = HaproxyAmphora()
+    amphora_agent: AmphoraAgentSection = AmphoraAgentSection()
     keepalived_vrrp: KeepalivedVrrp = KeepalivedVrrp()
     compute: Compute = Compute()
     compute_agent: ComputeAgent = ComputeAgent()

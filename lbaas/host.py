@@ -34,10 +34,13 @@ def firewall_spec(settings: Settings) -> firewall.FirewallSpec:
     """The firewall of this lbaas; a non-default management bridge gets chains of its own."""
     bridge = settings.networking.lb_network_bridge
     prefix = "LBAAS" if bridge == MANAGEMENT_BRIDGE else f"LBAAS-{bridge}"
+    logs = settings.amphora_agent
+    log_ports = sorted({(logs.log_protocol.lower(), int(target.rpartition(":")[2]))
+                        for target in (*logs.admin_log_targets, *logs.tenant_log_targets)})
     return firewall.FirewallSpec(management_bridge=bridge,
                                  heartbeat_port=settings.health_manager.bind_port,
                                  log_drops=settings.networking.ip_tables_fw_log,
-                                 chain_prefix=prefix)
+                                 chain_prefix=prefix, log_ports=tuple(log_ports))
 
 
 def prepare(settings: Settings, db: Database) -> None:

@@ -105,3 +105,11 @@ def test_unmasked_show_round_trips_secrets(tmp_path):
     shown = tmp_path / "shown.conf"
     shown.write_text(settings.to_ini(unmasked=True))
     assert config.load(shown, environ={}).health_manager.heartbeat_key.get_secret_value() == "s3cret"
+
+
+def test_log_targets_are_address_and_port():
+    settings = config.load(environ={
+        "LBAAS__amphora_agent__tenant_log_targets": "192.0.2.1:514, [2001:db8::1]:10514"})
+    assert settings.amphora_agent.tenant_log_targets == ["192.0.2.1:514", "[2001:db8::1]:10514"]
+    with pytest.raises(config.ConfigError, match="'syslog.example' is not address:port"):
+        config.load(environ={"LBAAS__amphora_agent__admin_log_targets": "syslog.example"})
