@@ -187,9 +187,9 @@ def _listeners(rows: list[tuple[Listener, dict[str, int]]]) -> Iterator[Metric]:
 
 
 def _member_rows(session: Session) -> list[tuple[Member, str]]:
-    return list(session.execute(
+    return [(member, lb_id) for member, lb_id in session.execute(
         select(Member, Pool.load_balancer_id).join(Pool, Pool.id == Member.pool_id)
-        .where(Member.provisioning_status != c.DELETED).order_by(Member.created_at)).tuples())
+        .where(Member.provisioning_status != c.DELETED).order_by(Member.created_at))]
 
 
 def _members(rows: list[tuple[Member, str]]) -> Iterator[Metric]:

@@ -145,7 +145,10 @@ class Worker:
         finally:
             log.request_id.reset(token)
             with self._running_lock:
-                del self._running[job.id]
+                # Only our own entry: once this job left the board, SQLite may give its id
+                # to a new job that another thread already runs.
+                if self._running.get(job.id) is lease:
+                    del self._running[job.id]
 
     def _run(self, job: Job, lease: jobs.Lease) -> None:
         flow = FLOWS.get(job.action)
