@@ -301,7 +301,8 @@ class HealthManager(Section):
     # Unset (ours): the controller's address on the management network with the local
     # network driver (where amphorae send), else upstream's 127.0.0.1.
     bind_ip: str | None = None
-    bind_port: Port = 5555
+    # 0: a port the kernel picks, for tests that send their heartbeats to the port bound.
+    bind_port: Annotated[int, Field(ge=0, le=65535)] = 5555
     # Shared by the controller and the amphorae (written into each amphora-agent.conf).
     # Unset (ours): a random key generated once in <state_path>/heartbeat.key; set the
     # same key on every controller node when there are several.
