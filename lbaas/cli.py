@@ -1,20 +1,25 @@
 """The ``lbaas`` command."""
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import signal
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
-from lbaas import config, host, service
+from lbaas import config, host, log, service, status_view, systemd
+from lbaas import drivers as driver_registry
 from lbaas.console import print_error
 from lbaas.certs import cli as certs_cli
 from lbaas.cert_manager import cli as secret_cli
-from lbaas.db import migrate
+from lbaas.db import migrate, overview
 from lbaas.db.engine import Database
 from lbaas.health import failover
 from lbaas.network import cli as network_cli
@@ -47,13 +52,40 @@ def _settings(config_file: Path | None) -> config.Settings:
 
 def _open(config_file: Path | None, *, upgrade: bool) -> service.Services:
     settings = _settings(config_file)
-    logging.basicConfig(level=logging.DEBUG if settings.DEFAULT.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setup(settings)
     try:
         return service.open_services(settings, upgrade=upgrade)
     except config.ConfigError as exc:
         print_error(exc)
         raise typer.Exit(2) from exc
+
+
+@contextlib.contextmanager
+def _serving(config_file: Path | None, *, upgrade: bool = False) -> Iterator[service.Services]:
+    """A service's process: its logging, privileges and database checked, SIGHUP reloading
+    the logging options; an expected error (a port taken, an option that cannot work)
+    ends it with one line and exit status 2, never a traceback."""
+    settings = _settings(config_file)
+    log.setup(settings)
+    signal.signal(signal.SIGHUP, lambda *_: _reload_logging(config_file))
+    try:
+        service.check_privileges(settings)
+        yield service.open_services(settings, upgrade=upgrade)
+    except config.ConfigError as exc:
+        print_error(exc)
+        raise typer.Exit(2) from exc
+
+
+def _reload_logging(config_file: Path | None) -> None:
+    """SIGHUP: the logging options read again (a bad file leaves them as they were)."""
+    try:
+        settings = config.load(config_file)
+    except config.ConfigError as exc:
+        logging.getLogger(__name__).error("SIGHUP: not reloaded: %s", exc)
+        return
+    log.setup(settings)
+    logging.getLogger(__name__).info("SIGHUP: logging options reloaded (debug %s)",
+                                     settings.DEFAULT.debug)
 
 
 def _run_until_stopped(what: str) -> None:
@@ -68,46 +100,46 @@ def _run_until_stopped(what: str) -> None:
 @app.command()
 def up(config_file: ConfigFile = None) -> None:
     """Start every service in one process (API, worker, housekeeping) with the embedded defaults."""
-    services = _open(config_file, upgrade=True)
-    api = services.settings.api_settings
-    console.print(f"lbaas API listening on http://{api.bind_host}:{api.bind_port}/ "
-                  f"(database {services.db.engine.url.render_as_string()}); Ctrl-C stops.")
-    with service.running_worker(services), service.running_housekeeping(services), \
-            service.running_health_manager(services):
-        service.serve_api(services)
+    with _serving(config_file, upgrade=True) as services:
+        sock = service.bind_api(services.settings)
+        with service.running_worker(services), service.running_housekeeping(services), \
+                service.running_health_manager(services):
+            api = services.settings.api_settings
+            console.print(f"lbaas API listening on http://{api.bind_host}:{api.bind_port}/ "
+                          f"(database {services.db.engine.url.render_as_string()}); "
+                          "Ctrl-C stops.")
+            service.serve_api(services, sock)
     console.print("lbaas stopped.")
 
 
 @app.command()
 def api(config_file: ConfigFile = None) -> None:
     """Serve the Octavia v2 API."""
-    services = _open(config_file, upgrade=False)
-    settings = services.settings.api_settings
-    console.print(f"lbaas API listening on http://{settings.bind_host}:{settings.bind_port}/")
-    service.serve_api(services)
+    with _serving(config_file) as services:
+        sock = service.bind_api(services.settings)
+        settings = services.settings.api_settings
+        console.print(f"lbaas API listening on http://{settings.bind_host}:{settings.bind_port}/")
+        service.serve_api(services, sock)
 
 
 @app.command()
 def worker(config_file: ConfigFile = None) -> None:
     """Run flows for the jobs the API queues."""
-    services = _open(config_file, upgrade=False)
-    with service.running_worker(services):
+    with _serving(config_file) as services, service.running_worker(services):
         _run_until_stopped("lbaas worker")
 
 
 @app.command()
 def housekeeping(config_file: ConfigFile = None) -> None:
     """Keep the spare pool filled, purge old DELETED rows, rotate amphora certificates."""
-    services = _open(config_file, upgrade=False)
-    with service.running_housekeeping(services):
+    with _serving(config_file) as services, service.running_housekeeping(services):
         _run_until_stopped("lbaas housekeeping")
 
 
 @app.command("health-manager")
 def health_manager(config_file: ConfigFile = None) -> None:
     """Receive amphora heartbeats, keep operating statuses and stats, fail over silent amphorae."""
-    services = _open(config_file, upgrade=False)
-    with service.running_health_manager(services):
+    with _serving(config_file) as services, service.running_health_manager(services):
         _run_until_stopped("lbaas health manager")
 
 
@@ -133,10 +165,68 @@ def amphora_failover_resume(
 
 
 @app.command()
-def down(config_file: ConfigFile = None) -> None:
-    """Remove what `lbaas up` installed on the host (the firewall rules)."""
-    host.down(_settings(config_file))
+def down(config_file: ConfigFile = None,
+         everything: Annotated[bool, typer.Option(
+             "--all", help="Also remove the spare amphorae and the management bridge "
+             "(with lbaas stopped and no load balancer left).")] = False,
+         yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False) -> None:
+    """Remove what `lbaas up` installed on the host: the firewall rules (amphorae keep
+    running); with --all also the spares and the management bridge."""
+    settings = _settings(config_file)
+    if everything:
+        _down_all(config_file, yes)
+    host.down(settings)
     console.print("lbaas firewall rules removed.")
+
+
+def _down_all(config_file: Path | None, yes: bool) -> None:
+    services = _open(config_file, upgrade=False)
+    plan = host.teardown_plan(services.db, services.settings)
+    if plan.running:
+        print_error(f"lbaas still runs ({', '.join(plan.running)}) and would rebuild what "
+                    "this removes; stop it first (`systemctl stop lbaas.target`, or Ctrl-C "
+                    "on `lbaas up`)")
+        raise typer.Exit(1)
+    if plan.serving:
+        print_error(f"{len(plan.serving)} amphora(e) still serve load balancers and would be "
+                    "cut off from their controller; delete those load balancers first, or run "
+                    "`lbaas down` without --all")
+        raise typer.Exit(1)
+    console.print(f"This removes {len(plan.spares)} spare amphora(e) and the management "
+                  f"bridge {plan.bridge}.")
+    if not yes:
+        typer.confirm("Remove them?", abort=True)
+    drivers = driver_registry.load(services.settings, services.db)
+    removed = host.tear_down(services.settings, services.db, drivers)
+    console.print(f"removed {len(removed)} spare amphora(e) and the bridge {plan.bridge}.")
+
+
+@app.command("install-units")
+def install_units(
+        config_file: Annotated[Path, typer.Option(
+            "--config-file", help="The configuration file the services read.")
+        ] = config.DEFAULT_CONFIG_FILE,
+        unit_dir: Annotated[Path, typer.Option(
+            "--unit-dir", help="Where to write the units.")] = systemd.DEFAULT_UNIT_DIR,
+        compute_agent: Annotated[bool, typer.Option(
+            "--compute-agent", help="Install the compute agent's unit (on an amphora host) "
+            "instead of the controller's.")] = False) -> None:
+    """Install systemd units for the services, grouped under lbaas.target."""
+    if not config_file.is_file():
+        print_error(f"{config_file} does not exist; the services need it: write it first "
+                    f"(`lbaas config show --unmasked > {config_file}`, then edit)")
+        raise typer.Exit(2)
+    settings = _settings(config_file)
+    for warning in settings.warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False)
+    executable = Path(sys.executable).with_name("lbaas")
+    units = (systemd.COMPUTE_AGENT_UNIT,) if compute_agent else systemd.CONTROLLER_UNITS
+    written = systemd.install(unit_dir, executable, config_file.resolve(),
+                              settings.DEFAULT.graceful_shutdown_timeout, units)
+    for path in written:
+        typer.echo(path)
+    console.print(f"Start them with: systemctl daemon-reload && systemctl enable --now "
+                  f"{systemd.TARGET}", markup=False, highlight=False)
 
 
 @app.command("amphora-agent")
@@ -155,8 +245,7 @@ def compute_agent(config_file: ConfigFile = None) -> None:
     from lbaas.compute_agent import run
 
     settings = _settings(config_file)
-    logging.basicConfig(level=logging.DEBUG if settings.DEFAULT.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setup(settings)
     try:
         agent = run.prepare(settings)
     except config.ConfigError as exc:
@@ -165,6 +254,24 @@ def compute_agent(config_file: ConfigFile = None) -> None:
     console.print(f"lbaas compute agent of host {settings.DEFAULT.host} listening on "
                   f"https://{agent.bind_host}:{agent.bind_port}/ (mutual TLS)")
     run.serve(agent)
+
+
+@app.command()
+def status(config_file: ConfigFile = None,
+           output: Annotated[str, typer.Option(
+               "-f", "--format", help="table (one screen) or json.")] = "table") -> None:
+    """The deployment at a glance: services and their last activity, hosts, amphorae and
+    their last heartbeat, objects by status, jobs, certificates, what needs attention."""
+    if output not in ("table", "json"):
+        print_error(f"unknown format {output}; choose table or json")
+        raise typer.Exit(2)
+    services = _open(config_file, upgrade=False)
+    with services.db.read() as session:
+        view = overview.read(session, services.settings)
+    if output == "json":
+        typer.echo(json.dumps(status_view.as_json(view), indent=2))
+    else:
+        Console().print(status_view.render(view))
 
 
 @db_app.command("upgrade")
@@ -177,6 +284,15 @@ def db_upgrade(config_file: ConfigFile = None,
 
 
 @config_app.command("show")
-def config_show(config_file: ConfigFile = None) -> None:
-    """Print the effective configuration."""
-    typer.echo(_settings(config_file).to_ini())
+def config_show(config_file: ConfigFile = None,
+                unmasked: Annotated[bool, typer.Option(
+                    "--unmasked", help="Print secrets as they are (to save the output as a "
+                    "configuration file); keep it 0600.")] = False) -> None:
+    """Print the effective configuration (secrets masked unless --unmasked), and on standard
+    error which file it came from and what in it was ignored."""
+    settings = _settings(config_file)
+    console.print(f"# configuration file: {settings.source or 'none (built-in defaults)'}",
+                  markup=False, highlight=False)
+    for warning in settings.warnings:
+        console.print(f"# {warning}", markup=False, highlight=False)
+    typer.echo(settings.to_ini(unmasked=unmasked))

@@ -1,19 +1,24 @@
 """One typed settings object, read from an octavia.conf-style INI file.
 
 Section and option names are upstream's (``octavia/common/config.py``) for every option
-we support, with upstream's defaults unless a comment says why not. Unknown options are
-ignored, so an operator can start from their existing octavia.conf. Any option can also
-be set through the environment as ``LBAAS__<SECTION>__<OPTION>``.
+we support, with upstream's defaults unless a comment says why not. Unknown sections and
+options are ignored, so an operator can start from their existing octavia.conf, but each
+is reported (``Settings.warnings``, logged by every command at start) with the closest
+known name, so that a typo never goes unnoticed. Any option can also be set through the
+environment as ``LBAAS__<SECTION>__<OPTION>``.
 """
 from __future__ import annotations
 
 import configparser
+import difflib
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, NonNegativeInt, PositiveFloat,
-                      PositiveInt, SecretStr, ValidationError, model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
+                      NonNegativeInt, PositiveFloat, PositiveInt, PrivateAttr, SecretStr,
+                      ValidationError, field_validator, model_validator)
 
 DEFAULT_CONFIG_FILE = Path("/etc/lbaas/lbaas.conf")
 DEFAULT_STATE_PATH = Path("/var/lib/lbaas")
@@ -34,7 +39,41 @@ def _split_dict(value: Any) -> Any:
     return value
 
 
+def _network(value: str) -> str:
+    """A CIDR as ``10.0.0.0/24``: host bits set is a mistake worth one line, not a traceback."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        raise ValueError(f"{value} is an address, not a CIDR; write {value}/{address.max_prefixlen}")
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a CIDR such as 10.0.0.0/24") from None
+    if network.with_prefixlen != value:
+        raise ValueError(f"{value} has host bits set; did you mean {network}?")
+    return value
+
+
+def _endpoint(value: str) -> str:
+    """A syslog receiver as ``address:port`` (``[address]:port`` for IPv6)."""
+    address, _, port = value.rpartition(":")
+    try:
+        ipaddress.ip_address(address.removeprefix("[").removesuffix("]"))
+        if not 1 <= int(port) <= 65535:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{value!r} is not address:port, such as 192.0.2.10:514") from None
+    return value
+
+
 StrList = Annotated[list[str], BeforeValidator(_split_list)]
+EndpointList = Annotated[list[Annotated[str, AfterValidator(_endpoint)]],
+                         BeforeValidator(_split_list)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Cidr = Annotated[str, AfterValidator(_network)]
+CidrList = Annotated[list[Cidr], BeforeValidator(_split_list)]
 StrDict = Annotated[dict[str, str], BeforeValidator(_split_dict)]
 
 CIPHERS_OWASP_SUITE_B = (
@@ -69,11 +108,21 @@ class DefaultSection(Section):
     # wakes workers in other processes when a job is queued (lbaas.controller.wakeups):
     # useful on MariaDB; PostgreSQL does it with NOTIFY, and without either workers poll.
     transport_url: SecretStr | None = None
+    # oslo.log's options: a file (reopened when logrotate moves it) instead of standard
+    # error, or syslog (/dev/log: journald on a systemd host). lbaas logs one line per
+    # state change of a load balancer or amphora; libraries' per-call lines only in debug.
+    log_file: Path | None = None
+    # oslo.service's: how long a stopping service lets its running work finish (a worker
+    # then hands the jobs still running back to the other workers).
+    graceful_shutdown_timeout: NonNegativeInt = 60
+    use_syslog: bool = False
+    use_journal: bool = False
+    syslog_log_facility: str = "LOG_USER"
 
 
 class ApiSettings(Section):
     bind_host: str = "127.0.0.1"
-    bind_port: int = 9876
+    bind_port: Port = 9876
     # Upstream defaults to keystone; the embedded default is noauth (every caller is
     # admin, project from X-Project-Id). keystone: tokens checked by keystonemiddleware
     # with [keystone_authtoken], access by upstream's policy (lbaas.api.policy).
@@ -103,6 +152,15 @@ class ApiSettings(Section):
     minimum_tls_version: str | None = None
     default_listener_alpn_protocols: StrList = ["h2", "http/1.1", "http/1.0"]
     default_pool_alpn_protocols: StrList = ["h2", "http/1.1", "http/1.0"]
+    # Upstream's GET /healthcheck (oslo.middleware's shape), answered without a token and
+    # refreshed at most every healthcheck_refresh_interval seconds. Upstream's default is
+    # off; ours on, as every service under systemd or an external balancer wants it.
+    healthcheck_enabled: bool = True
+    healthcheck_refresh_interval: NonNegativeInt = 5
+    # Ours: GET /metrics in Prometheus' text format. Under keystone a token needs the
+    # metrics:get_all rule (admin) unless the scraper's address is in these CIDRs.
+    metrics_enabled: bool = True
+    metrics_allowed_cidrs: CidrList = ["127.0.0.0/8", "::1/128"]
 
 
 class DatabaseSection(Section):
@@ -138,7 +196,7 @@ class HaproxyAmphora(Section):
     timeout_member_data: int = 50000
     timeout_tcp_inspect: int = 0
     default_connection_limit: int = 50000
-    bind_port: int = 9443
+    bind_port: Port = 9443
     # Where each amphora's private directory lives (upstream: /var/lib/octavia inside the
     # VM). Amphorae do not survive a reboot of the host, so runtime storage fits; the path
     # stays short because haproxy's stats socket (a Unix socket) lives there.
@@ -154,6 +212,25 @@ class HaproxyAmphora(Section):
     # Unset (ours): the generated ones in <state_path>/certs/ (see lbaas.certs).
     client_cert: Path | None = None
     server_ca: Path | None = None
+    # Tenant flow logs: one line per connection (TCP) or request (HTTP) of every listener,
+    # in this format ({{ project_id }} and {{ lb_id }} filled in), unless
+    # connection_logging is false.
+    connection_logging: bool = True
+    user_log_format: str = ("{{ project_id }} {{ lb_id }} %f %ci %cp %t %{+Q}r %ST %B %U "
+                            "%[ssl_c_verify] %{+Q}[ssl_c_s_dn] %b %s %Tt %tsc")
+
+
+class AmphoraAgentSection(Section):
+    """Upstream's log offloading: where amphorae send their logs (syslog receivers on or
+    routed from the management network), as address:port lists. Amphorae also keep them
+    on disk, bounded, unless disable_local_log_storage."""
+
+    admin_log_targets: EndpointList = []
+    tenant_log_targets: EndpointList = []
+    user_log_facility: int = Field(0, ge=0, le=7)
+    administrative_log_facility: int = Field(1, ge=0, le=7)
+    log_protocol: Literal["UDP", "TCP"] = "UDP"
+    disable_local_log_storage: bool = False
 
 
 class Networking(Section):
@@ -168,7 +245,7 @@ class Networking(Section):
     # the CIDR) goes on the bridge; the pool (`start-end`; default: every other address)
     # must avoid it, the gateway (none by default) and used_ips (addresses or
     # `start-end` ranges that hosts on this network use).
-    lb_network_cidr: str = "172.29.232.0/22"
+    lb_network_cidr: Cidr = "172.29.232.0/22"
     # Ours: the management network's Linux bridge (one per lbaas on a host).
     lb_network_bridge: str = "lbaas-mgmt"
     lb_network_gateway: str | None = None
@@ -250,7 +327,8 @@ class HealthManager(Section):
     # Unset (ours): the controller's address on the management network with the local
     # network driver (where amphorae send), else upstream's 127.0.0.1.
     bind_ip: str | None = None
-    bind_port: int = 5555
+    # 0: a port the kernel picks, for tests that send their heartbeats to the port bound.
+    bind_port: Annotated[int, Field(ge=0, le=65535)] = 5555
     # Shared by the controller and the amphorae (written into each amphora-agent.conf).
     # Unset (ours): a random key generated once in <state_path>/heartbeat.key; set the
     # same key on every controller node when there are several.
@@ -308,7 +386,7 @@ class ComputeAgent(Section):
 
     # Where it listens; unset: local_ip.
     bind_host: str | None = None
-    bind_port: int = 9444
+    bind_port: Port = 9444
     # This host's underlay (VXLAN tunnel) address, as Neutron's [vxlan] local_ip.
     local_ip: str | None = None
     # physical_network:interface, as Neutron's [linux_bridge] physical_interface_mappings.
@@ -368,6 +446,23 @@ class KeystoneAuthtoken(Section):
         return options
 
 
+class Healthcheck(Section):
+    # oslo.middleware's: which checks decide the status (octavia_db_check: the database
+    # answers; lbaas_services_check, ours: a worker and a health manager run somewhere),
+    # and whether every caller gets the details (else admins only).
+    backends: StrList = ["octavia_db_check"]
+    detailed: bool = False
+
+    @field_validator("backends")
+    @classmethod
+    def _known_backends(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - {"octavia_db_check", "lbaas_services_check"})
+        if unknown:
+            raise ValueError(f"unknown backend(s) {', '.join(unknown)}; choose among "
+                             "octavia_db_check, lbaas_services_check")
+        return value
+
+
 class OsloPolicy(Section):
     # An operator's YAML file of rules overriding upstream's defaults. Unset: the file
     # /etc/lbaas/policy.yaml if there is one (upstream: policy.yaml in /etc/octavia).
@@ -381,12 +476,25 @@ class Settings(BaseModel):
     """The effective configuration: one attribute per upstream section."""
 
     model_config = ConfigDict(extra="ignore")
+    # What load() found and ignored (unknown sections and options), one line each.
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+    # The file it was read from (None: no file, the built-in defaults and the environment).
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._warnings)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
 
     DEFAULT: DefaultSection = DefaultSection()
     api_settings: ApiSettings = ApiSettings()
     database: DatabaseSection = DatabaseSection()
     controller_worker: ControllerWorker = ControllerWorker()
     haproxy_amphora: HaproxyAmphora = HaproxyAmphora()
+    amphora_agent: AmphoraAgentSection = AmphoraAgentSection()
     keepalived_vrrp: KeepalivedVrrp = KeepalivedVrrp()
     compute: Compute = Compute()
     compute_agent: ComputeAgent = ComputeAgent()
@@ -398,19 +506,24 @@ class Settings(BaseModel):
     certificates: Certificates = Certificates()
     service_auth: ServiceAuth = ServiceAuth()
     keystone_authtoken: KeystoneAuthtoken = KeystoneAuthtoken()
+    healthcheck: Healthcheck = Healthcheck()
     oslo_policy: OsloPolicy = OsloPolicy()
 
     @property
     def database_url(self) -> str:
         return self.database.connection or f"sqlite:///{self.DEFAULT.state_path / 'lbaas.sqlite'}"
 
-    def to_ini(self) -> str:
-        """The effective configuration as INI text (``lbaas config show``)."""
+    def to_ini(self, unmasked: bool = False) -> str:
+        """The effective configuration as INI text (``lbaas config show``); secrets are
+        masked unless ``unmasked`` (then it can be saved as a configuration file)."""
         lines: list[str] = []
         for section_name in type(self).model_fields:
             section: Section = getattr(self, section_name)
             lines.append(f"[{section_name}]")
             for option, value in section.model_dump(mode="json").items():
+                secret = getattr(section, option, None)
+                if unmasked and isinstance(secret, SecretStr):
+                    value = secret.get_secret_value()
                 lines.append(f"{option} = {_format_value(value)}")
             lines.append("")
         return "\n".join(lines)
@@ -447,18 +560,64 @@ def load(path: Path | str | None = None, *, environ: dict[str, str] | None = Non
 
     raw: dict[str, dict[str, str]] = {name: {} for name in Settings.model_fields}
     raw["DEFAULT"].update(parser.defaults())
+    warnings = [f"{path}: [{section}] is not an lbaas section; ignored{_closest(section, raw)}"
+                for section in parser.sections() if section not in raw]
     for section in parser.sections():
         if section in raw:
             raw[section].update(
                 {key: value for key, value in parser.items(section, raw=True)
                  if key not in parser.defaults()})
+    from_env: dict[tuple[str, str], str] = {}
     for key, value in environ.items():
         parts = key.split("__")
         if len(parts) == 3 and parts[0] == "LBAAS" and parts[1] in raw:
             raw[parts[1]][parts[2]] = value
+            from_env[(parts[1], parts[2])] = key
+        elif parts[0] == "LBAAS" and len(parts) > 1:
+            warnings.append(f"{key} is not LBAAS__<section>__<option> of a known section; "
+                            "ignored")
+
+    def where(section: str, option: str) -> str:
+        """Where an option was set: the variable, else the file."""
+        return from_env.get((section, option)) or f"{path}: [{section}] {option}"
+
+    warnings += [f"{where(section, option)} is not an lbaas option; ignored"
+                 f"{_closest_option(section, option)}"
+                 for section, options in raw.items() for option in options
+                 if _unknown(section, option)]
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"[{'] '.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise ConfigError(f"invalid configuration in {path}: {problems}") from exc
+            f"{where(*map(str, err['loc'][:2]))}: {err['msg'].removeprefix('Value error, ')}"
+            if len(err["loc"]) >= 2 else err["msg"] for err in exc.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from exc
+    settings._warnings = warnings
+    settings._source = path if path.exists() else None
+    return settings
+
+
+def _section_model(section: str) -> type[Section]:
+    annotation = Settings.model_fields[section].annotation
+    assert isinstance(annotation, type) and issubclass(annotation, Section)
+    return annotation
+
+
+def _unknown(section: str, option: str) -> bool:
+    model = _section_model(section)
+    return option not in model.model_fields and model.model_config.get("extra") != "allow"
+
+
+def _closest(name: str, known: Any) -> str:
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def _closest_option(section: str, option: str) -> str:
+    """A suggestion: a close name in this section, or the section that has this option."""
+    same = _closest(option, _section_model(section).model_fields)
+    if same:
+        return same
+    elsewhere = [name for name in Settings.model_fields
+                 if option in _section_model(name).model_fields]
+    return f" (it belongs in [{elsewhere[0]}])" if elsewhere else ""

@@ -8,5 +8,6 @@ errors = Console(stderr=True)
 
 
 def print_error(message: object) -> None:
-    """Print ``error: <message>`` in red; the message is text, not markup ("[section]" stays)."""
-    errors.print(f"[red]error:[/red] {escape(str(message))}")
+    """Print ``error: <message>`` in red on one line (a terminal wraps it, grep still finds
+    it); the message is text, not markup ("[section]" stays)."""
+    errors.print(f"[red]error:[/red] {escape(str(message))}", soft_wrap=True)

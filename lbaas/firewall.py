@@ -1,7 +1,8 @@
 """The controller host's firewall against its amphorae (iptables, on by default).
 
 From the management bridge the host accepts only heartbeats (UDP to the health manager's
-port), replies to connections the controller opened (to the agents), and ping; every other
+port), the amphorae's logs (to the ports of ``[amphora_agent]`` log targets), replies to
+connections the controller opened (to the agents), and ping; every other
 packet from an amphora to the host is dropped, and nothing is forwarded out of the
 management bridge. The rules live in chains of their own, so applying them is idempotent
 and removing them touches nothing else. ``rules()`` is a pure function; ``apply()`` and
@@ -21,6 +22,7 @@ class FirewallSpec:
     heartbeat_port: int
     log_drops: bool = False
     chain_prefix: str = "LBAAS"
+    log_ports: tuple[tuple[str, int], ...] = ()  # (udp|tcp, port) of syslog receivers
 
     @property
     def input_chain(self) -> str:
@@ -38,6 +40,8 @@ def rules(spec: FirewallSpec) -> dict[str, list[list[str]]]:
         spec.input_chain: [
             ["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
             ["-p", "udp", "--dport", str(spec.heartbeat_port), "-j", "ACCEPT"],
+            *(["-p", protocol, "--dport", str(port), "-j", "ACCEPT"]
+              for protocol, port in spec.log_ports),
             ["-p", "icmp", "--icmp-type", "echo-request", "-j", "ACCEPT"],
             *drop,
             ["-j", "DROP"],

@@ -7,10 +7,20 @@ the host from its amphorae.
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 
-from lbaas import firewall
-from lbaas.config import Settings
+from sqlalchemy import select
+
+from lbaas import constants, firewall
+from lbaas.config import ConfigError, Settings
+from lbaas.controller.flow import FlowContext
+from lbaas.controller.housekeeping import spare_pool
 from lbaas.db.engine import Database
+from lbaas.db.models import Amphora
+from lbaas.db.overview import REQUIRED_SERVICES, service_states
+from lbaas.drivers import Drivers
+from lbaas.network import management
+from lbaas.network.bridge import Bridges
 from lbaas.network.management import MANAGEMENT_BRIDGE, ensure_management_network
 
 LOCAL_NETWORK_DRIVERS = ("network_local_driver",)
@@ -24,10 +34,13 @@ def firewall_spec(settings: Settings) -> firewall.FirewallSpec:
     """The firewall of this lbaas; a non-default management bridge gets chains of its own."""
     bridge = settings.networking.lb_network_bridge
     prefix = "LBAAS" if bridge == MANAGEMENT_BRIDGE else f"LBAAS-{bridge}"
+    logs = settings.amphora_agent
+    log_ports = sorted({(logs.log_protocol.lower(), int(target.rpartition(":")[2]))
+                        for target in (*logs.admin_log_targets, *logs.tenant_log_targets)})
     return firewall.FirewallSpec(management_bridge=bridge,
                                  heartbeat_port=settings.health_manager.bind_port,
                                  log_drops=settings.networking.ip_tables_fw_log,
-                                 chain_prefix=prefix)
+                                 chain_prefix=prefix, log_ports=tuple(log_ports))
 
 
 def prepare(settings: Settings, db: Database) -> None:
@@ -46,3 +59,39 @@ def prepare(settings: Settings, db: Database) -> None:
 def down(settings: Settings) -> None:
     """Remove the firewall rules ``prepare`` installed; amphorae keep running."""
     firewall.remove(firewall_spec(settings))
+
+
+@dataclass(frozen=True)
+class Teardown:
+    """What ``lbaas down --all`` would remove, and what stops it."""
+
+    running: list[str]  # controller processes still running (they would rebuild it all)
+    serving: list[str]  # amphorae of load balancers, cut off without the bridge
+    spares: list[str]
+    bridge: str
+
+
+def teardown_plan(db: Database, settings: Settings) -> Teardown:
+    with db.read() as session:
+        running = [f"{s.kind} on {s.host} (pid {s.pid})" for s in service_states(session)
+                   if s.alive and s.kind in (*REQUIRED_SERVICES, "api")]
+        serving = list(session.scalars(select(Amphora.id).where(
+            Amphora.load_balancer_id.is_not(None), Amphora.status != constants.DELETED)))
+    return Teardown(running, serving, spare_pool.spares(db),
+                    settings.networking.lb_network_bridge)
+
+
+def tear_down(settings: Settings, db: Database, drivers: Drivers) -> list[str]:
+    """Remove the spares and this host's side of the management network (``lbaas down
+    --all``); the caller has checked ``teardown_plan``. Returns the spares removed."""
+    removed = spare_pool.empty(FlowContext(db=db, drivers=drivers, settings=settings))
+    if uses_local_network(settings):
+        with db.read() as session:
+            try:
+                segment = management.segment(session, settings)
+            except ConfigError:  # never created: only a bridge by that name may be left
+                segment = None
+        if segment is not None:
+            management.local_side(settings).remove(segment)
+        Bridges().remove(settings.networking.lb_network_bridge)
+    return removed

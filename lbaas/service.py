@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
+import signal
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lbaas import cert_manager
+from sqlalchemy.engine import make_url
+
+from lbaas import cert_manager, config, host
 from lbaas import drivers as driver_registry
-from lbaas import host
 from lbaas.amphora import keepalived_config
+from lbaas.amphora.agent.loop import Loop
 from lbaas.config import ConfigError, Settings
 from lbaas.controller import housekeeping
 from lbaas.controller.jobs import Wakeup
@@ -18,9 +25,11 @@ from lbaas.controller.wakeups import PostgresListener, RabbitBell, kombu_url
 from lbaas.controller.worker import Worker
 from lbaas.db import migrate
 from lbaas.db.engine import Database
+from lbaas.db import services as presence
 from lbaas.health import settings as heartbeats
 from lbaas.health.hosts import HostMonitor
 from lbaas.health.manager import HealthManager
+from lbaas.network import management
 
 if TYPE_CHECKING:
     from lbaas.api.common import ApiState
@@ -68,11 +77,30 @@ def check(settings: Settings) -> None:
             kombu_url(settings.DEFAULT.transport_url.get_secret_value())
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
+    if host.uses_local_network(settings):
+        management.layout(settings.networking)  # one line naming the option, not a traceback
+
+
+def check_privileges(settings: Settings) -> None:
+    """The real drivers make bridges, namespaces and firewall rules: they need root."""
+    if host.uses_local_network(settings) and os.geteuid() != 0:
+        raise ConfigError("the real drivers make bridges, namespaces and firewall rules: run "
+                          "lbaas as root, or choose the no-op drivers ([controller_worker] "
+                          "*_driver, README \"Configuration\") for API-only use")
 
 
 def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
-    """Connect to the database (bringing its schema up to date when ``upgrade``)."""
+    """Connect to the database (bringing its schema up to date when ``upgrade``). Without
+    ``upgrade`` the database must exist: a command run with the wrong configuration says
+    so instead of making an empty one."""
     check(settings)
+    sqlite = make_url(settings.database_url)
+    if (not upgrade and sqlite.get_backend_name() == "sqlite" and sqlite.database
+            and not Path(sqlite.database).exists()):
+        source = settings.source or f"none found at {config.DEFAULT_CONFIG_FILE}"
+        raise ConfigError(f"there is no database at {sqlite.database} (configuration file: "
+                          f"{source}); give the --config-file of the running service, or "
+                          "start it (`lbaas up`, or `lbaas db upgrade`) with this one first")
     db = Database(settings.database_url, echo=settings.database.connection_debug >= 50)
     if upgrade:
         migrate.upgrade(db.engine)
@@ -85,6 +113,43 @@ def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
     return Services(settings=settings, db=db, wakeup=Wakeup(bell and bell.ring), bell=bell)
 
 
+class Presence:
+    """This process listed as a running ``kind`` of service (lbaas.db.services) while it
+    runs, with what it last did (``note``), for /healthcheck and ``lbaas status``."""
+
+    def __init__(self, db: Database, kind: str, host: str) -> None:
+        self.db, self.kind, self.host = db, kind, host
+        self.activity: str | None = None
+        self._loop = Loop(f"presence-{kind}", self._stamp, presence.INTERVAL, first_wait=False)
+
+    def _stamp(self) -> None:
+        presence.stamp(self.db, self.kind, self.host, self.activity)
+
+    def note(self, activity: str) -> None:
+        self.activity = activity[:255]
+
+    def start(self) -> None:
+        self._loop.start()
+
+    def stop(self) -> None:
+        self._loop.stop()
+        try:
+            presence.forget(self.db, self.kind, self.host)
+        except Exception:  # the database may be why we stop; the row then just ages out
+            LOG.warning("could not remove this %s from the running services", self.kind)
+
+
+@contextlib.contextmanager
+def present(services: Services, kind: str) -> Iterator[Presence]:
+    """This process listed as a running ``kind`` while the block runs."""
+    listed = Presence(services.db, kind, services.settings.DEFAULT.host)
+    listed.start()
+    try:
+        yield listed
+    finally:
+        listed.stop()
+
+
 @contextlib.contextmanager
 def running_health_manager(services: Services) -> Iterator[HealthManager]:
     """A started health manager (heartbeats, operating status, failover), stopped on exit."""
@@ -94,7 +159,9 @@ def running_health_manager(services: Services) -> Iterator[HealthManager]:
     manager = HealthManager(services.settings, services.db, services.wakeup.notify, drivers)
     manager.start()
     try:
-        yield manager
+        with present(services, "health-manager") as listed:
+            manager.on_activity = listed.note
+            yield manager
     finally:
         manager.stop()
 
@@ -112,7 +179,9 @@ def running_worker(services: Services,
         services.bell.listen(services.wakeup)
     worker.start()
     try:
-        yield worker
+        with present(services, "worker") as listed:
+            worker.on_activity = listed.note
+            yield worker
     finally:
         worker.stop()
         if PostgresListener.applies(services.db):
@@ -129,18 +198,47 @@ def running_housekeeping(services: Services, drivers: driver_registry.Drivers | 
         drivers or driver_registry.load(services.settings, services.db), services.wakeup.notify)
     keeper.start()
     try:
-        yield keeper
+        with present(services, "housekeeping"):
+            yield keeper
     finally:
         keeper.stop()
 
 
-def serve_api(services: Services) -> None:
-    """Serve the API until interrupted (blocks)."""
+def bind_api(settings: Settings) -> socket.socket:
+    """The API's listening socket, bound before anything says it listens; a port taken or
+    an address not on this host is one line saying what to change."""
+    api = settings.api_settings
+    family = socket.AF_INET6 if ":" in api.bind_host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((api.bind_host, api.bind_port))
+    except OSError as exc:
+        sock.close()
+        why = {errno.EADDRINUSE: "is taken by another process; stop it or choose another "
+                                 "[api_settings] bind_port",
+               errno.EADDRNOTAVAIL: "is not an address of this host; fix [api_settings] "
+                                    "bind_host",
+               errno.EACCES: "needs root (a port below 1024); choose [api_settings] bind_port "
+                             "above 1023"}.get(exc.errno or 0, f"cannot be bound ({exc.strerror})")
+        raise ConfigError(f"{api.bind_host}:{api.bind_port} {why}") from exc
+    sock.listen(2048)
+    return sock
+
+
+def serve_api(services: Services, sock: socket.socket) -> None:
+    """Serve the API on ``sock`` until SIGINT or SIGTERM (blocks), then return, so that
+    the caller stops its other services gracefully too."""
     import uvicorn
 
     from lbaas.api import server
     from lbaas.api.app import create_app
-    api = services.settings.api_settings
     app = create_app(services.api_state)
-    uvicorn.run(app, host=api.bind_host, port=api.bind_port, log_level="warning",
-                access_log=services.settings.DEFAULT.debug, http=server.http_protocol())
+    # uvicorn stops on these and then raises them again for the handler it found: a
+    # default one would end the process before the worker hands its jobs back.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
+    with present(services, "api"):
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", http=server.http_protocol(),
+                                      access_log=services.settings.DEFAULT.debug)
+                       ).run(sockets=[sock])

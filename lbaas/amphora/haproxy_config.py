@@ -170,11 +170,20 @@ class RenderOptions:
     start when its global maxconn needs more descriptors, so maxconn is capped to fit."""
     certs_dir: str = "certs"
     """Where the amphora keeps this load balancer's certificate files (``render_files``)."""
+    log_socket: str | None = None
+    """Where haproxy sends its logs (the amphora agent's socket); None: it logs nothing."""
+    user_log_format: str | None = None
+    """The flow log line of every listener (``[haproxy_amphora] user_log_format``, with
+    ``{{ project_id }}`` and ``{{ lb_id }}``); None: no flow logs (``connection_logging``
+    false), only haproxy's own notices."""
+    user_log_facility: int = 0
+    administrative_log_facility: int = 1
 
     @classmethod
     def from_settings(cls, settings: HaproxyAmphora, amphora_id: str, *, stats_socket: Path | str,
                       server_state_file: Path, pid_file: Path, certs_dir: Path | None = None,
-                      fd_limit: int | None = None) -> RenderOptions:
+                      fd_limit: int | None = None,
+                      log_socket: str | None = None) -> RenderOptions:
         """Options with ``[haproxy_amphora]``'s timeouts and default connection limit.
 
         The paths are where the amphora agent keeps this load balancer's files; the PING
@@ -194,6 +203,8 @@ class RenderOptions:
             default_connection_limit=settings.default_connection_limit,
             fd_limit=fd_limit,
             certs_dir=str(certs_dir or pid_file.parent / "certs"),
+            log_socket=log_socket,
+            user_log_format=settings.user_log_format if settings.connection_logging else None,
         )
 
     @property
@@ -374,6 +385,8 @@ class HaproxyConfig:
     peers_section: str | None
     peers: tuple[Peer, ...]
     frontends: tuple[Frontend, ...]
+    # The flow log line of HTTP and of TCP frontends, quoted for haproxy; None: none.
+    log_formats: dict[str, str] | None = None
     files: Mapping[str, bytes] = field(default_factory=dict)
     """Certificate files (name in ``options.certs_dir`` -> content) the text names."""
 
@@ -410,7 +423,26 @@ def build(load_balancer: models.LoadBalancer, options: RenderOptions,
         peers=peers,
         frontends=frontends,
         files=files.contents,
+        log_formats=_log_formats(load_balancer, options),
     )
+
+
+# Log-format fields haproxy refuses outside HTTP mode (the request line, its parts,
+# cookies, HTTP timers): a TCP frontend logs "-" in their place, as upstream does.
+_HTTP_ONLY_FIELDS = re.compile(
+    r"%(\{[^}]*\})?(HPO|HM|HP|HQ|HU|HV|CC|CS|TR|Tq|Ti|Ta|r)(?![A-Za-z])")
+
+
+def _log_formats(load_balancer: models.LoadBalancer,
+                 options: RenderOptions) -> dict[str, str] | None:
+    """Upstream's flow log line with this load balancer's project and id, for HTTP and
+    for TCP frontends, as quoted haproxy strings."""
+    if options.log_socket is None or options.user_log_format is None:
+        return None
+    line = (options.user_log_format.replace("{{ project_id }}", load_balancer.project_id or "")
+            .replace("{{ lb_id }}", load_balancer.id))
+    return {mode: '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for mode, text in (("http", line), ("tcp", _HTTP_ONLY_FIELDS.sub("-", line)))}
 
 
 def _global_maxconn(frontends: tuple[Frontend, ...], options: RenderOptions) -> int:

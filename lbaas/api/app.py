@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,7 +11,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lbaas.api import faults, network, policy, root
+from lbaas import log
+from lbaas.api import faults, monitoring, network, policy, root
 from lbaas.api.common import ApiState, context
 from lbaas.api.keystone import KeystoneAuth
 from lbaas.api.validation import fault_from_validation_error
@@ -51,19 +53,46 @@ class JsonOnly:
         self.openapi_url = openapi_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"] not in monitoring.PATHS:
             accept = Headers(scope=scope).get("accept", "")
             if accept and not any(kind.split(";")[0].strip() in ("*/*", "application/*", "application/json")
                                   for kind in accept.split(",")):
                 response = JSONResponse({"errors": [{"status": 406, "title": "Not Acceptable",
                                                      "detail": faults.NotAcceptable.msg,
-                                                     "request_id": None}]}, status_code=406)
+                                                     "request_id": log.request_id.get()}]},
+                                        status_code=406)
                 await response(scope, receive, send)
                 return
             path = scope["path"]
             if path.endswith(".json") and path != self.openapi_url:
                 scope = {**scope, "path": path[: -len(".json")]}
         await self.app(scope, receive, send)
+
+
+class RequestId:
+    """oslo.middleware's request id: a new ``req-<uuid>`` for each request, answered in
+    ``x-openstack-request-id`` and carried by every log line of the request's work (the
+    jobs it queues take it to the worker)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        current = log.new_request_id()
+        token = log.request_id.set(current)
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-openstack-request-id", current.encode())]
+            await send(message)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.request_id.reset(token)
 
 
 def create_app(api: ApiState) -> FastAPI:
@@ -77,6 +106,7 @@ def create_app(api: ApiState) -> FastAPI:
     if api.settings.api_settings.auth_strategy == "keystone":
         app.state.policy = policy.load_enforcer(api.settings)
         app.add_middleware(KeystoneAuth, options=api.settings.keystone_authtoken)
+    app.add_middleware(RequestId)  # outermost: even a refusal above carries its id
 
     @app.exception_handler(faults.APIError)
     async def api_error(_request: Request, error: faults.APIError) -> JSONResponse:
@@ -98,6 +128,7 @@ def create_app(api: ApiState) -> FastAPI:
         return _fault(faults.APIError("An unknown exception occurred."))
 
     app.include_router(root.router)
+    app.include_router(monitoring.router)
     # The network registry in Neutron's shape, at the root prefixes (not under /lbaas).
     app.include_router(network.router, prefix="/v2")
     app.include_router(network.router, prefix="/v2.0", include_in_schema=False)

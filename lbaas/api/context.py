@@ -24,6 +24,8 @@ class RequestContext:
     # The caller's Keystone token (auth_strategy = keystone): Barbican checks with it that
     # the caller may read the secrets a listener or pool names (lbaas.api.certificates).
     token: str | None = None
+    # No token was given (a route Keystone's middleware lets through without one).
+    anonymous: bool = False
 
     def owns(self, project_id: str | None) -> bool:
         """Whether this caller may see an object of ``project_id``."""

@@ -149,6 +149,14 @@ class PolicyForbidden(APIError):
     msg = "Policy does not allow this request to be performed."
 
 
+class MetricsNeedAToken(APIError):
+    """Ours: /metrics from an address outside [api_settings] metrics_allowed_cidrs."""
+
+    code = 401
+    msg = ("Authentication required: send a token with X-Auth-Token, or scrape from an "
+           "address in [api_settings] metrics_allowed_cidrs.")
+
+
 class QuotaException(APIError):
     code = 403
     msg = "Quota has been met for resources: %(resource)s"

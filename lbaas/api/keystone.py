@@ -26,7 +26,10 @@ LOG = logging.getLogger(__name__)
 UNAVAILABLE = json.dumps({"error": {"code": 503, "title": "Service Unavailable", "message":
                                     "The authentication service is not available."}}).encode()
 # As upstream's SkippingAuthProtocol: version discovery needs no token.
-NOAUTH_PATHS = frozenset({"/", "/healthcheck"})
+NOAUTH_PATHS = frozenset({"/"})
+# Answered without a token too, but a token given is checked: an admin's /healthcheck
+# has details, and /metrics needs one from outside metrics_allowed_cidrs.
+TOKEN_OPTIONAL_PATHS = frozenset({"/healthcheck", "/metrics"})
 SCOPE_KEY = "lbaas.identity"
 
 
@@ -93,7 +96,8 @@ def check_options(options: KeystoneAuthtoken) -> None:
 
 
 class KeystoneAuth:
-    """ASGI middleware: every HTTP request but version discovery needs a valid token."""
+    """ASGI middleware: every HTTP request but version discovery (and the token-optional
+    /healthcheck and /metrics) needs a valid token."""
 
     def __init__(self, app: ASGIApp, options: KeystoneAuthtoken) -> None:
         check_options(options)
@@ -124,7 +128,9 @@ class KeystoneAuth:
         return environ.get(SCOPE_KEY), answer["status"], answer["headers"], body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in NOAUTH_PATHS:
+        if scope["type"] != "http" or scope["path"] in NOAUTH_PATHS or (
+                scope["path"] in TOKEN_OPTIONAL_PATHS
+                and not any(name == b"x-auth-token" for name, _ in scope["headers"])):
             await self.app(scope, receive, send)
             return
         identity, status, headers, body = await to_thread.run_sync(self._validate, scope)

@@ -162,6 +162,8 @@ _route("GET", "/networks", "network:get_all", READ)
 _route("GET", "/networks/{}", "network:get_one", READ)
 _route("GET", "/subnets", "subnet:get_all", READ)
 _route("GET", "/subnets/{}", "subnet:get_one", READ)
+# Ours: the control plane's Prometheus metrics (lbaas.api.monitoring).
+_route("GET", "/metrics", "metrics:get_all", ADMIN)
 
 RULE_DEFAULTS = [policy.RuleDefault(f"{PREFIX}:{action}", check)
                  for action, check in ACTION_DEFAULTS.items()]
@@ -169,8 +171,8 @@ RULE_DEFAULTS = [policy.RuleDefault(f"{PREFIX}:{action}", check)
 # Read when [oslo_policy] policy_file is unset, if it exists (upstream: policy.yaml in
 # /etc/octavia).
 DEFAULT_POLICY_FILE = Path("/etc/lbaas/policy.yaml")
-# Routes that answer without a policy check: the version documents.
-PUBLIC_PATHS = frozenset({"/", "/v2", "/v2.0"})
+# Routes that answer without a policy check: the version documents, the health check.
+PUBLIC_PATHS = frozenset({"/", "/v2", "/v2.0", "/healthcheck"})
 
 _VERSION = re.compile(r"^/v2(\.0)?(?=/)")
 _PARAMETER = re.compile(r"\{[^}]*\}")
@@ -238,9 +240,13 @@ def authorize(request: Request, enforcer: policy.Enforcer) -> RequestContext:
     rule again against each object the handler loads (``RequestContext.authorize``).
     """
     route = request.scope.get("route")
+    identity: Identity | None = request.scope.get(SCOPE_KEY)
+    if identity is None:  # a route Keystone's middleware answers without a token
+        return RequestContext(project_id=None, is_admin=False, all_projects=False,
+                              anonymous=True)
     if route is not None and route.path in PUBLIC_PATHS:
-        return RequestContext(project_id=None, is_admin=False, all_projects=False)
-    identity: Identity = request.scope[SCOPE_KEY]
+        return RequestContext(project_id=identity.project_id, all_projects=False,
+                              is_admin=bool(_credentials(enforcer, identity)["is_admin"]))
     action = ROUTE_RULES.get(route_key(request.method, route.path)) if route else None
     if action is None:
         LOG.error("no policy rule for %s %s; refusing", request.method, request.url.path)

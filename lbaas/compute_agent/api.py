@@ -14,6 +14,7 @@ from fastapi import FastAPI, HTTPException, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from lbaas.amphora.agent.logs import LogOffload
 from lbaas.compute_agent.host import AgentSettings, ComputeHost
 from lbaas.drivers.compute.netns import ComputeError
 from lbaas.drivers.network.base import Port
@@ -57,6 +58,7 @@ class AgentBody(BaseModel):
     bind_port: int
     controller_ip_port_list: list[str]
     heartbeat_interval: float
+    log_offload: dict[str, Any] = {}
 
 
 class BuildBody(BaseModel):
@@ -94,7 +96,8 @@ def create_app(host: ComputeHost) -> FastAPI:
     @app.post("/1.0/amphorae/{amphora_id}")
     def build(body: BuildBody, amphora_id: str = AmphoraId) -> dict[str, Any]:
         agent = AgentSettings(body.agent.bind_port, tuple(body.agent.controller_ip_port_list),
-                              body.agent.heartbeat_interval)
+                              body.agent.heartbeat_interval,
+                              LogOffload.from_dict(body.agent.log_offload))
         files = {name: base64.b64decode(content) for name, content in body.files.items()}
         instance = host.build(amphora_id, body.management_port.port(), body.segment.segment(),
                               files, agent)

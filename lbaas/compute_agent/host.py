@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lbaas.amphora.agent.logs import LogOffload
 from lbaas.drivers.compute.base import ComputeInstance
 from lbaas.drivers.compute.netns import NetnsComputeDriver
 from lbaas.drivers.network.base import Port
@@ -21,6 +22,7 @@ class AgentSettings:
     bind_port: int
     controller_ip_port_list: tuple[str, ...]
     heartbeat_interval: float
+    log_offload: LogOffload = LogOffload()
 
 
 @dataclass
@@ -37,7 +39,7 @@ class ComputeHost:
         return NetnsComputeDriver(
             self.base_path, agent_port=agent.bind_port, host=self.name,
             controller_ip_port_list=agent.controller_ip_port_list,
-            heartbeat_interval=agent.heartbeat_interval)
+            heartbeat_interval=agent.heartbeat_interval, log_offload=agent.log_offload)
 
     def ensure_segment(self, segment: segments.Segment) -> None:
         with self._segments:  # two plugs into one new network must not both create it

@@ -43,6 +43,7 @@ class FlowContext:
     store: dict[str, Any] = field(default_factory=dict)
     lease: Lease | None = None
     step: str = ""  # "<flow>:<step>" running now, for crash points inside a step
+    failure: str = ""  # why the flow is being reverted, for the log line of its ERROR
 
     @contextlib.contextmanager
     def write(self, *, final: bool = False) -> Iterator[Session]:
@@ -92,8 +93,10 @@ def run(name: str, steps: list[Step], context: FlowContext) -> None:
     except LeaseLost:
         LOG.warning("flow %s: another worker took the job over; stopping here", name)
         raise
-    except Exception:
-        LOG.exception("flow %s failed at step %s; reverting", name, started[-1].name)
+    except Exception as exc:
+        LOG.warning("flow %s failed at step %s (%s); reverting", name, started[-1].name,
+                    exc, exc_info=LOG.isEnabledFor(logging.DEBUG))
+        context.failure = f"{started[-1].name}: {exc}"
         revert(name, started, context)
         raise
 

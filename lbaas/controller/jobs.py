@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from lbaas import log
 from lbaas.db.engine import Database
 from lbaas.db.models import Job, utcnow
 
@@ -60,8 +61,11 @@ class Wakeup:
 
 
 def enqueue(session: Session, action: str, **payload: Any) -> None:
-    """Add a job to the caller's transaction (on PostgreSQL, with a wake-up on commit)."""
-    session.add(Job(action=action, payload=payload))
+    """Add a job to the caller's transaction (on PostgreSQL, with a wake-up on commit); it
+    carries the request id of the work that queued it, for the worker's log lines."""
+    caller = log.request_id.get()
+    session.add(Job(action=action, payload=payload,
+                    state={"request_id": caller} if caller != "-" else None))
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"NOTIFY {CHANNEL}"))
 
@@ -145,6 +149,16 @@ def take_back(db: Database, host: str, owner: str) -> list[int]:
                             .values(lease_owner=None, lease_expires=None)
                             .execution_options(synchronize_session=False))
     return dead
+
+
+def hand_back(db: Database, owner: str, job_ids: list[int]) -> None:
+    """A stopping worker lets go of jobs it has not finished: any worker may claim them now.
+    The attempt is not counted: a job handed back did not crash a worker."""
+    with db.write() as session:
+        session.execute(update(Job).where(Job.id.in_(job_ids), Job.lease_owner == owner)
+                        .values(lease_owner=None, lease_expires=None,
+                                attempts=Job.attempts - 1)
+                        .execution_options(synchronize_session=False))
 
 
 def finish(db: Database, job_id: int, owner: str) -> None:

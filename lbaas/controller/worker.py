@@ -11,8 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 
+from lbaas import log
+from lbaas.db import metrics
 from lbaas.config import Settings
 from lbaas.controller import jobs, reconciler
 from lbaas.controller.flow import FlowContext, Step, revert, run
@@ -52,6 +55,8 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self._running: dict[int, jobs.Lease] = {}
         self._running_lock = threading.Lock()
+        # Told what the worker last did (its entry in ``lbaas status``).
+        self.on_activity: Callable[[str], None] = lambda _activity: None
 
     def start(self) -> None:
         taken = jobs.take_back(self.db, self.settings.DEFAULT.host, self.owner)
@@ -67,12 +72,28 @@ class Worker:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, grace: float | None = None) -> None:
+        """Take no more jobs; let the running ones finish for ``grace`` seconds
+        (``[DEFAULT] graceful_shutdown_timeout``), then hand the others back: their leases
+        are released, so another worker takes them at once, and their flows here stop at
+        their next write."""
+        grace = self.settings.DEFAULT.graceful_shutdown_timeout if grace is None else grace
         self._stop.set()
         for _ in self._threads:
             self.wakeup.notify_local()
+        deadline = time.monotonic() + grace
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._running_lock:
+            unfinished = dict(self._running)
+        if unfinished:
+            jobs.hand_back(self.db, self.owner, list(unfinished))
+            for lease in unfinished.values():
+                lease.lost.set()
+            LOG.warning("stopping: handed %d running job(s) back to the other workers: %s",
+                        len(unfinished), ", ".join(map(str, unfinished)))
+        for thread in self._threads:
+            thread.join(5)
         self._threads.clear()
 
     def _keep_leases(self) -> None:
@@ -106,6 +127,9 @@ class Worker:
             if job is None:
                 self.wakeup.wait(wait)
                 continue
+            if self._stop.is_set():  # claimed while stopping (perhaps a job just handed back)
+                jobs.hand_back(self.db, self.owner, [job.id])
+                return
             self.run_job(job)
             # Another job may be waiting: wake a sibling rather than let it sleep a poll.
             self.wakeup.notify_local()
@@ -114,11 +138,17 @@ class Worker:
         lease = jobs.Lease(job.id, self.owner, self.lease, state=dict(job.state or {}))
         with self._running_lock:
             self._running[job.id] = lease
+        # The request that queued the job names its log lines (else the job does).
+        token = log.request_id.set(lease.state.get("request_id") or f"job-{job.id}")
         try:
             self._run(job, lease)
         finally:
+            log.request_id.reset(token)
             with self._running_lock:
-                del self._running[job.id]
+                # Only our own entry: once this job left the board, SQLite may give its id
+                # to a new job that another thread already runs.
+                if self._running.get(job.id) is lease:
+                    del self._running[job.id]
 
     def _run(self, job: Job, lease: jobs.Lease) -> None:
         flow = FLOWS.get(job.action)
@@ -132,15 +162,30 @@ class Worker:
         if job.attempts > 1:
             LOG.warning("job %s (%s) is run again (attempt %d): its worker died", job.id,
                         job.action, job.attempts)
+        began, outcome = time.monotonic(), "done"
         try:
             if job.attempts > MAX_ATTEMPTS:
                 LOG.error("job %s (%s) was tried %d times; reverting it", job.id, job.action,
                           MAX_ATTEMPTS)
                 revert(job.action, steps, context)
+                outcome = "abandoned"
             else:
                 run(job.action, steps, context)
         except jobs.LeaseLost:
             return  # another worker runs it now
         except Exception:
             LOG.warning("job %s (%s) failed and was reverted", job.id, job.action)
+            outcome = "reverted"
         jobs.finish(self.db, job.id, self.owner)
+        took = time.monotonic() - began
+        self.on_activity(f"job {job.id} ({job.action}) {outcome} in {took:.1f} s")
+        self._count(job.action, outcome, took)
+
+    def _count(self, action: str, outcome: str, seconds: float) -> None:
+        """The shared metrics of flows: how many ended how, and how long they took."""
+        try:
+            with self.db.write() as session:
+                metrics.add(session, "lbaas_flows_total", action=action, outcome=outcome)
+                metrics.observe(session, "lbaas_flow_duration_seconds", seconds, action=action)
+        except Exception:  # a metric must never fail a job that has already ended
+            LOG.warning("could not record the metrics of a %s flow", action, exc_info=True)

@@ -376,6 +376,33 @@ class Job(Base):
     state: Mapped[dict | None] = mapped_column(JSON)
 
 
+class Service(Base):
+    """A running controller process (API, worker, health manager, housekeeping): it
+    records itself at start and stamps ``last_seen`` every few seconds, so that
+    /healthcheck and ``lbaas status`` can tell which run (lbaas.db.services)."""
+
+    __tablename__ = "service"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # What it last did ("ran job 12 (create_load_balancer)"), for ``lbaas status``.
+    activity: Mapped[str | None] = mapped_column(String(255))
+
+
+class Metric(Base):
+    """A counter or gauge that several processes add to (builds, failovers, heartbeats),
+    which the API's /metrics reads (lbaas.db.metrics). ``labels`` is the label set as sorted
+    JSON."""
+
+    __tablename__ = "metric"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    labels: Mapped[str] = mapped_column(String(512), primary_key=True)
+    value: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 class ControllerLock(Base):
     """A named row that controllers lock (``SELECT ... FOR UPDATE``) to take turns on work
     that two of them must not do at once, such as filling the spare pool."""

@@ -3,9 +3,11 @@ picks them (upstream's option names in ``[controller_worker]`` and ``[certificat
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from lbaas.amphora.agent.logs import LogOffload
 from lbaas.config import Settings
 from lbaas.db.engine import Database
 from lbaas.drivers.amphora.base import AmphoraDriver
@@ -39,7 +41,8 @@ def _netns_compute(settings: Settings, db: Database) -> ComputeDriver:
                               host=settings.DEFAULT.host,
                               controller_ip_port_list=tuple(heartbeats.controller_ip_port_list(settings)),
                               heartbeat_interval=settings.health_manager.heartbeat_interval,
-                              hosts=lambda: list(settings.compute.hosts))
+                              hosts=lambda: list(settings.compute.hosts),
+                              log_offload=log_offload(settings))
 
 
 def _agent_compute(settings: Settings, db: Database) -> ComputeDriver:
@@ -50,7 +53,19 @@ def _agent_compute(settings: Settings, db: Database) -> ComputeDriver:
     return ComputeAgentDriver(db, paths.client_cert, paths.server_ca, amphora_agent={
         "bind_port": settings.haproxy_amphora.bind_port,
         "controller_ip_port_list": heartbeats.controller_ip_port_list(settings),
-        "heartbeat_interval": settings.health_manager.heartbeat_interval})
+        "heartbeat_interval": settings.health_manager.heartbeat_interval,
+        "log_offload": dataclasses.asdict(log_offload(settings))})
+
+
+def log_offload(settings: Settings) -> LogOffload:
+    """Where amphorae keep and send their logs (``[amphora_agent]``)."""
+    options = settings.amphora_agent
+    return LogOffload(admin_log_targets=tuple(options.admin_log_targets),
+                      tenant_log_targets=tuple(options.tenant_log_targets),
+                      user_log_facility=options.user_log_facility,
+                      administrative_log_facility=options.administrative_log_facility,
+                      log_protocol=options.log_protocol,
+                      disable_local_log_storage=options.disable_local_log_storage)
 
 
 def _noop_network(settings: Settings, db: Database) -> NetworkDriver:
@@ -74,7 +89,7 @@ def _rest_amphora(settings: Settings, db: Database) -> AmphoraDriver:
     from lbaas.drivers.amphora.rest import RestAmphoraDriver
     paths = store.ensure(settings)
     return RestAmphoraDriver(settings.haproxy_amphora, paths.client_cert, paths.server_ca,
-                             vrrp=settings.keepalived_vrrp,
+                             vrrp=settings.keepalived_vrrp, logs=settings.amphora_agent,
                              cert_manager=cert_manager.load(settings, db))
 
 

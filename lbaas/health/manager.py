@@ -5,6 +5,7 @@ import functools
 import logging
 from collections.abc import Callable
 
+from lbaas.db import metrics
 from lbaas.amphora.agent.loop import Loop
 from lbaas.config import Settings
 from lbaas.db.engine import Database
@@ -17,6 +18,7 @@ from lbaas.health.update import HealthUpdater
 
 LOG = logging.getLogger(__name__)
 REPORT_INTERVAL = 60.0
+METRICS_INTERVAL = 10.0
 
 
 class HealthManager:
@@ -39,6 +41,11 @@ class HealthManager:
                       if drivers is not None and HostMonitor.applies(settings) else None)
         self._reported: dict[str, int] = {}
         self._reporter = Loop("hm-report", self._report, REPORT_INTERVAL)
+        self.db, self.host = db, settings.DEFAULT.host
+        self._flushed: dict[str, int] = {}
+        self._metrics = Loop("hm-metrics", self._flush_metrics, METRICS_INTERVAL)
+        # Told what this health manager last did (its entry in ``lbaas status``).
+        self.on_activity: Callable[[str], None] = lambda _activity: None
 
     def _report(self) -> None:
         """Log the heartbeat counters (drops included) when they changed."""
@@ -47,6 +54,22 @@ class HealthManager:
             LOG.info("heartbeats: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
             self._reported = counts
 
+    def _flush_metrics(self) -> None:
+        """Add what the counters grew by since the last flush to the shared metrics, and
+        set this health manager's lag."""
+        counts = self.counters.snapshot()
+        accepted = counts.get("accepted", 0) - self._flushed.get("accepted", 0)
+        self.on_activity(f"{accepted} heartbeat(s) accepted in {METRICS_INTERVAL:g} s, "
+                         f"lag {self.updater.lag:.2f} s")
+        with self.db.write() as session:
+            for result, count in counts.items():
+                if count > self._flushed.get(result, 0):
+                    metrics.add(session, "lbaas_heartbeats_total",
+                                count - self._flushed.get(result, 0), result=result)
+            metrics.set_value(session, "lbaas_health_manager_lag_seconds", self.updater.lag,
+                              host=self.host)
+        self._flushed = counts
+
     def start(self) -> None:
         self.updater.start()
         self.receiver.start()
@@ -54,9 +77,11 @@ class HealthManager:
         if self.hosts is not None:
             self.hosts.start()
         self._reporter.start()
+        self._metrics.start()
         LOG.info("health manager listening on %s:%s (UDP)", *self.receiver.address)
 
     def stop(self) -> None:
+        self._metrics.stop()
         self._reporter.stop()
         if self.hosts is not None:
             self.hosts.stop()

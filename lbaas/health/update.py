@@ -134,6 +134,8 @@ class HealthUpdater:
         # Raw datagrams: one object each, cheap to hold while a batch is written.
         self.queue: queue.SimpleQueue[tuple[bytes, float]] = queue.SimpleQueue()
         self._newest: dict[str, int] = {}
+        # How long the last batch's oldest heartbeat waited between arrival and its write.
+        self.lag = 0.0
         self._loop = Loop("hm-updater", self.process_waiting)
 
     def submit(self, datagram: bytes, received_at: float) -> None:
@@ -310,6 +312,7 @@ class HealthUpdater:
             except Exception:  # a failed batch is lost (the next heartbeats come soon)
                 self.counters.add("failed", len(batch))
                 raise
+            self.lag = time.monotonic() - min(heartbeat.received_at for heartbeat in batch)
 
     def start(self) -> None:
         self._loop.start()

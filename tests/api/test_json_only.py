@@ -7,9 +7,11 @@ from tests.api.helpers import create_lb
 def test_client_that_accepts_only_html_gets_406_in_api_wg_format(api_only):
     response = api_only.get("/v2/lbaas/loadbalancers", headers={"Accept": "text/html"})
     assert response.status_code == 406
+    request_id = response.headers["x-openstack-request-id"]
+    assert request_id.startswith("req-")
     assert response.json() == {"errors": [{"status": 406, "title": "Not Acceptable",
                                            "detail": "Only application/json is supported.",
-                                           "request_id": None}]}
+                                           "request_id": request_id}]}
 
 
 def test_client_that_accepts_json_among_others_is_served(api_only):

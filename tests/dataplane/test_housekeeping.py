@@ -9,18 +9,19 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from lbaas import constants, service
 from lbaas.amphora.agent.haproxy import HaproxyPaths
 from lbaas.certs import store, tls
 from lbaas.controller.housekeeping import HouseKeeping, spare_pool
 from lbaas.controller.tasks.amphora import SPARE
-from lbaas.db.models import Amphora, utcnow
+from lbaas.db.models import Amphora, LoadBalancer, utcnow
 from lbaas.drivers import Drivers
 from lbaas.drivers.compute.netns import namespace_of
 from tests.api.helpers import wait_lb_active
-from tests.dataplane.conftest import Topology
+from tests.clients.conftest import clean_environment, lbaas_command
+from tests.dataplane.conftest import Topology, remove_leftovers
 from tests.dataplane.test_load_balancing import balanced, build, wait_until
 
 pytestmark = pytest.mark.root
@@ -186,3 +187,49 @@ def test_an_amphora_whose_certificate_expired_unrotated_is_replaced(
         assert _served_expiry(services, replacement) > utcnow()
         assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
     assert namespace_of(old.id) not in _namespaces()
+
+
+def _lbaas_down_all(services: service.Services) -> subprocess.CompletedProcess[str]:
+    """``lbaas down --all --yes`` run as an operator would, on this test's settings."""
+    settings = services.settings
+    env = {**clean_environment(),
+           "LBAAS__DEFAULT__state_path": str(settings.DEFAULT.state_path),
+           "LBAAS__haproxy_amphora__base_path": str(settings.haproxy_amphora.base_path),
+           "LBAAS__networking__lb_network_cidr": settings.networking.lb_network_cidr,
+           "LBAAS__networking__lb_network_bridge": settings.networking.lb_network_bridge}
+    return subprocess.run([str(lbaas_command()), "down", "--all", "--yes"], env=env,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+
+
+def test_down_all_removes_spares_and_the_bridge_once_lbaas_is_stopped(services, drivers):
+    keeping = services.settings.house_keeping
+    keeping.spare_amphora_pool_size, keeping.spare_check_interval = 1, 1
+    bridge = services.settings.networking.lb_network_bridge
+    try:
+        with service.running_worker(services, drivers), \
+                service.running_housekeeping(services, drivers):
+            wait_until(lambda: len(_spares(services)) == 1, timeout=60)
+            refused = _lbaas_down_all(services)
+            assert refused.returncode == 1
+            assert refused.stderr.startswith("error: lbaas still runs (")
+        [spare] = _spares(services)
+        assert namespace_of(spare.id) in _namespaces()
+        with services.db.write() as session:  # a load balancer's amphora stops it too
+            session.add(LoadBalancer(id="lb-down", provisioning_status=constants.ACTIVE,
+                                     operating_status=constants.ONLINE))
+            session.add(Amphora(id="amp-down", status=constants.ALLOCATED,
+                                load_balancer_id="lb-down"))
+        refused = _lbaas_down_all(services)
+        assert refused.returncode == 1
+        assert "1 amphora(e) still serve load balancers" in refused.stderr
+        with services.db.write() as session:
+            session.execute(delete(Amphora).where(Amphora.id == "amp-down"))
+            session.execute(delete(LoadBalancer).where(LoadBalancer.id == "lb-down"))
+        done = _lbaas_down_all(services)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"removed 1 spare amphora(e) and the bridge {bridge}." in done.stdout + done.stderr
+        assert namespace_of(spare.id) not in _namespaces()
+        assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode
+        assert _spares(services) == []
+    finally:
+        remove_leftovers(services)

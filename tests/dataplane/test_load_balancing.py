@@ -112,6 +112,28 @@ def test_allowed_cidrs_reject_outside_clients(dataplane, topology, client_host):
     assert curl(topology.client, made["url"]).startswith("failed")
 
 
+
+def test_prometheus_listener_serves_haproxys_exporter_to_allowed_clients(
+        dataplane, topology, client_host):
+    """A tenant scrapes its own load balancer: haproxy's exporter on the listener's port,
+    with its other listeners' figures; allowed_cidrs applies as to any listener."""
+    made = build(dataplane, topology)
+    assert curl(topology.client, made["url"]) in ("backend-1", "backend-2")
+    exporter = create_listener(dataplane, made["lb"]["id"], "PROMETHEUS", 9100)
+    url = f"http://{made['lb']['vip_address']}:9100/metrics"
+    scraped = curl(topology.client, url)
+    assert "haproxy_process_uptime_seconds" in scraped
+    assert f'haproxy_frontend_http_responses_total{{proxy="{made["listener"]["id"]}"' in scraped
+    assert curl(topology.client, url.replace("/metrics", "/other"), "-o", "/dev/null",
+                "-w", "%{http_code}") == "403"
+    other = client_host(topology.vips, "10.240.2.61")
+    response = dataplane.put(f"/v2/lbaas/listeners/{exporter['id']}", json={
+        "listener": {"allowed_cidrs": ["10.240.2.61/32"]}})
+    assert response.status_code == 200, response.text
+    wait_lb_active(dataplane, made["lb"]["id"])
+    assert "haproxy_process_uptime_seconds" in curl(other, url)
+    assert curl(topology.client, url).startswith("failed")
+
 def _assert_nothing_left(services, amphora_ids: list[str], port_ids: list[str]) -> None:
     """No namespace, directory, interface or address of these amphorae and ports remains."""
     namespaces = netns.ip("netns", "list").stdout

@@ -183,6 +183,7 @@ PROBES: list[Probe] = [
     Probe("PUT", f"/v2/octavia/amphorae/{MISSING}/failover", "admin", 404),
     Probe("PUT", f"/v2/octavia/amphorae/{MISSING}/config", "admin", 404),
     Probe("DELETE", f"/v2/octavia/amphorae/{MISSING}", "admin", 404),
+    Probe("GET", "/metrics", "admin", 200),
 ]
 
 

@@ -49,4 +49,67 @@ def test_show_round_trips(tmp_path):
     text = config.load(environ={}).to_ini()
     conf = tmp_path / "shown.conf"
     conf.write_text(text)
-    assert config.load(conf, environ={}) == config.load(environ={})
+    assert config.load(conf, environ={}).model_dump() == config.load(environ={}).model_dump()
+
+
+def test_unknown_sections_and_options_are_warned_with_a_suggestion(tmp_path):
+    conf = tmp_path / "lbaas.conf"
+    conf.write_text("[api_setings]\nbind_port = 1\n"
+                    "[api_settings]\nbind_prot = 1\n"
+                    "[house_keeping]\n"
+                    "[controller_worker]\nloadbalancer_topology = SINGLE\n"
+                    "[health_manager]\nheartbeat_key = k\nspare_amphora_pool_size = 1\n")
+    settings = config.load(conf, environ={"LBAAS__api_settings__workerz": "2",
+                                          "LBAAS__nosuch__thing": "1"})
+    text = "\n".join(settings.warnings)
+    assert "[api_setings] is not an lbaas section; ignored (did you mean api_settings?)" in text
+    assert "[api_settings] bind_prot is not an lbaas option; ignored (did you mean bind_port?)" \
+        in text
+    assert "[health_manager] spare_amphora_pool_size is not an lbaas option; ignored " \
+           "(it belongs in [house_keeping])" in text
+    assert "LBAAS__api_settings__workerz is not an lbaas option" in text
+    assert "LBAAS__nosuch__thing is not LBAAS__<section>__<option>" in text
+    # Options that are known give no warning.
+    assert "loadbalancer_topology" not in text and "heartbeat_key" not in text
+
+
+@pytest.mark.parametrize("value, message", [
+    ("172.29.232.1/22", "172.29.232.1/22 has host bits set; did you mean 172.29.232.0/22?"),
+    ("172.29.232.1", "write 172.29.232.1/32"),
+    ("nonsense", "nonsense"),
+])
+def test_a_bad_cidr_is_refused_with_what_to_write(tmp_path, value, message):
+    conf = tmp_path / "lbaas.conf"
+    conf.write_text(f"[networking]\nlb_network_cidr = {value}\n")
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(conf, environ={})
+    assert str(caught.value).startswith(
+        f"invalid configuration: {conf}: [networking] lb_network_cidr: ")
+    assert message in str(caught.value)
+    assert "Value error" not in str(caught.value)
+
+
+def test_an_error_set_by_the_environment_names_the_variable():
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(environ={"LBAAS__api_settings__bind_port": "70000"})
+    assert str(caught.value).startswith(
+        "invalid configuration: LBAAS__api_settings__bind_port: ")
+    assert "65535" in str(caught.value)
+
+
+def test_unmasked_show_round_trips_secrets(tmp_path):
+    conf = tmp_path / "lbaas.conf"
+    conf.write_text("[health_manager]\nheartbeat_key = s3cret\n")
+    settings = config.load(conf, environ={})
+    assert "s3cret" not in settings.to_ini()
+    shown = tmp_path / "shown.conf"
+    shown.write_text(settings.to_ini(unmasked=True))
+    assert config.load(shown, environ={}).health_manager.heartbeat_key.get_secret_value() == "s3cret"
+
+
+def test_log_targets_are_address_and_port():
+    settings = config.load(environ={
+        "LBAAS__amphora_agent__tenant_log_targets": "192.0.2.1:514, [2001:db8::1]:10514"})
+    assert settings.amphora_agent.tenant_log_targets == ["192.0.2.1:514", "[2001:db8::1]:10514"]
+    with pytest.raises(config.ConfigError, match="'syslog.example' is not address:port"):
+        config.load(environ={"LBAAS__amphora_agent__admin_log_targets": "syslog.example"})

@@ -324,7 +324,20 @@ CASES: dict[str, Callable[[], models.LoadBalancer]] = {
         rule(3, "HEADER", "EQUAL_TO", '""', key="X-Empty"))),
     "persistence_app_cookie_escaped": lambda: http_lb(
         session_persistence={"type": "APP_COOKIE", "cookie_name": "#sid$"}),
+    "access_logs": lambda: load_balancer(
+        listener(default_pool=pool()), listener("TCP", 5432, pool("TCP", number=2), number=2),
+        project_id="p1"),
+    "access_logs_connection_logging_off": lambda: load_balancer(
+        listener(default_pool=pool()), project_id="p1"),
 }
+# Cases rendered with other options than OPTIONS: flow logs to the agent's socket, with
+# upstream's format (one with a quote to escape), or haproxy's notices only.
+LOGGING = dataclasses.replace(
+    OPTIONS, log_socket=f"{AMPHORA_DIR}/log.sock",
+    user_log_format=config.HaproxyAmphora().user_log_format + ' "%[dst]" %HU')
+CASE_OPTIONS = {"access_logs": LOGGING,
+                "access_logs_connection_logging_off": dataclasses.replace(
+                    LOGGING, user_log_format=None)}
 
 
 def golden_path(case: str) -> Path:
@@ -333,7 +346,7 @@ def golden_path(case: str) -> Path:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_rendered_configuration_matches_golden_file(case: str):
-    text = render(CASES[case](), OPTIONS, PLACEHOLDER_MATERIAL)
+    text = render(CASES[case](), CASE_OPTIONS.get(case, OPTIONS), PLACEHOLDER_MATERIAL)
     path = golden_path(case)
     if os.environ.get("LBAAS_UPDATE_GOLDEN"):
         path.write_text(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import threading
 
 import pytest
 from sqlalchemy import select
@@ -174,3 +175,41 @@ def test_a_worker_that_lost_its_lease_leaves_the_job_and_statuses_alone(services
     with services.db.read() as session:
         assert session.get(LoadBalancer, lb_id).provisioning_status == constants.PENDING_UPDATE
         assert session.get(Job, job.id).lease_owner == "worker-b"
+
+
+def test_a_stopping_worker_hands_back_what_outlasts_its_grace(services, drivers, monkeypatch):
+    """Stopped (SIGTERM) with a flow still running past ``grace``, a worker releases the
+    job: another worker runs it at once and it is not counted as a crash; the first flow
+    stops at its next write, which is rolled back."""
+    lb_id = _pending_lb(services)
+    started, release, ended = threading.Event(), threading.Event(), threading.Event()
+
+    def slow(ctx: FlowContext) -> None:
+        started.set()
+        release.wait(30)
+        try:
+            with ctx.write() as session:
+                session.get(LoadBalancer, lb_id).name = "written by the stopped worker"
+        finally:
+            ended.set()
+    monkeypatch.setitem(FLOWS, "change", lambda lb_id, targets: [Step("slow", slow)])
+    first = Worker(services.settings, services.db, drivers)
+    first.start()
+    assert started.wait(10)
+    first.stop(grace=0.2)
+    with services.db.read() as session:
+        job = session.scalars(select(Job)).one()
+        assert (job.lease_owner, job.attempts) == (None, 0)
+    release.set()
+    assert ended.wait(10)
+    with services.db.read() as session:
+        assert session.get(LoadBalancer, lb_id).name is None  # its write was refused
+    monkeypatch.setitem(FLOWS, "change", lambda lb_id, targets: [
+        lifecycle.settle(lb_id, targets)])
+    second = Worker(services.settings, services.db, drivers)
+    job = jobs.claim(services.db, second.owner, MINUTE)
+    assert job.attempts == 1
+    second.run_job(job)
+    with services.db.read() as session:
+        assert session.get(LoadBalancer, lb_id).provisioning_status == constants.ACTIVE
+        assert session.query(Job).count() == 0

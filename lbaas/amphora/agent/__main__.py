@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.heartbeat import HeartbeatSender
+from lbaas.amphora.agent.logs import LogForwarder
 from lbaas.amphora.agent.server import serve
 
 
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     HeartbeatSender(config).start()
+    LogForwarder(config.base_path, config.log_offload, config.log_max_bytes,
+                 config.log_backup_count).start()
     serve(config)
 
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import configparser
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from lbaas.amphora.agent.logs import LogOffload
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,9 @@ class AgentConfig:
     log_file: Path | None = None
     log_max_bytes: int = 1024 * 1024
     log_backup_count: int = 2
+    # haproxy's flow and administrative logs: kept here (bounded as the agent's own log)
+    # and sent to syslog receivers (lbaas.amphora.agent.logs).
+    log_offload: LogOffload = field(default_factory=LogOffload)
 
     @classmethod
     def load(cls, path: Path) -> AgentConfig:
@@ -51,6 +56,14 @@ class AgentConfig:
             log_file=Path(agent["log_file"]) if agent.get("log_file") else None,
             log_max_bytes=agent.getint("log_max_bytes", 1024 * 1024),
             log_backup_count=agent.getint("log_backup_count", 2),
+            log_offload=LogOffload(
+                admin_log_targets=_targets(agent.get("admin_log_targets", "")),
+                tenant_log_targets=_targets(agent.get("tenant_log_targets", "")),
+                user_log_facility=agent.getint("user_log_facility", 0),
+                administrative_log_facility=agent.getint("administrative_log_facility", 1),
+                log_protocol=agent.get("log_protocol", "UDP"),
+                disable_local_log_storage=agent.getboolean("disable_local_log_storage",
+                                                           False)),
         )
 
     def write(self, path: Path) -> None:
@@ -63,6 +76,12 @@ class AgentConfig:
             "log_file": str(self.log_file or ""),
             "log_max_bytes": str(self.log_max_bytes),
             "log_backup_count": str(self.log_backup_count),
+            "admin_log_targets": ", ".join(self.log_offload.admin_log_targets),
+            "tenant_log_targets": ", ".join(self.log_offload.tenant_log_targets),
+            "user_log_facility": str(self.log_offload.user_log_facility),
+            "administrative_log_facility": str(self.log_offload.administrative_log_facility),
+            "log_protocol": self.log_offload.log_protocol,
+            "disable_local_log_storage": str(self.log_offload.disable_local_log_storage),
         }
         parser["haproxy_amphora"] = {
             "base_path": str(self.base_path),
@@ -78,3 +97,7 @@ class AgentConfig:
         with path.open("w") as handle:
             parser.write(handle)
         path.chmod(0o600)
+
+
+def _targets(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from lbaas.amphora.agent import certificate, interfaces, keepalived
+from lbaas.amphora.agent import certificate, interfaces, keepalived, logs
 from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.haproxy import (
     Haproxy, HaproxyPaths, InvalidConfig, ReloadFailed, install_certificate,
@@ -95,6 +95,8 @@ class Agent:
                      "haproxy_version": self._haproxy_version(),
                      "amphora_id": self.config.amphora_id,
                      "base_path": str(self.config.base_path),
+                     # Where haproxy sends its logs (lbaas.amphora.agent.logs).
+                     "log_socket": str(self.config.base_path / logs.SOCKET_NAME),
                      "fd_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[1]}, {}
 
     def details(self, body: bytes) -> Response:

@@ -20,7 +20,7 @@ import collections
 import datetime as dt
 import logging
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from lbaas import constants
 from lbaas.controller import jobs
@@ -28,7 +28,8 @@ from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation
 from lbaas.controller.tasks import amphora as amphora_tasks
 from lbaas.db import locks
-from lbaas.db.models import Amphora, AmphoraHealth, utcnow
+from lbaas.db.engine import Database
+from lbaas.db.models import Amphora, AmphoraHealth, Job, utcnow
 from lbaas.drivers.compute import placement
 
 LOG = logging.getLogger(__name__)
@@ -97,6 +98,32 @@ def _remove(ctx: FlowContext, amphora_id: str, why: str) -> None:
             .execution_options(synchronize_session=False)).rowcount
     if not taken:
         return
+    _destroy(ctx, amphora_id)
+    LOG.info("spare pool: removed spare amphora %s (%s)", amphora_id, why)
+
+
+def spares(db: Database) -> list[str]:
+    """The pool's amphorae: booted, booting, or queued to boot."""
+    with db.read() as session:
+        return list(session.scalars(select(Amphora.id).where(*IN_POOL)))
+
+
+def empty(ctx: FlowContext) -> list[str]:
+    """Remove every spare and the jobs that would boot more (``lbaas down --all``, with no
+    housekeeping or worker running); returns the ids removed."""
+    with ctx.db.write() as session:
+        ids = list(session.scalars(select(Amphora.id).where(*IN_POOL)))
+        session.execute(delete(Job).where(Job.action == "build_spare"))
+        session.execute(update(Amphora).where(Amphora.id.in_(ids))
+                        .values(status=constants.PENDING_DELETE)
+                        .execution_options(synchronize_session=False))
+    for amphora_id in ids:
+        _destroy(ctx, amphora_id)
+    return ids
+
+
+def _destroy(ctx: FlowContext, amphora_id: str) -> None:
+    """A spare already PENDING_DELETE: its instance and addresses go, its row is DELETED."""
     with ctx.db.read() as session:
         amphora = session.get(Amphora, amphora_id)
     amphora_tasks.destroy(ctx, amphora)
@@ -104,4 +131,3 @@ def _remove(ctx: FlowContext, amphora_id: str, why: str) -> None:
         session.execute(update(Amphora).where(Amphora.id == amphora_id)
                         .values(status=constants.DELETED)
                         .execution_options(synchronize_session=False))
-    LOG.info("spare pool: removed spare amphora %s (%s)", amphora_id, why)

@@ -153,6 +153,8 @@ def _ensure_role(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
             unreachable.add(_abandon(ctx, amphora_id, exc))
             continue
         _set(ctx, amphora_id, status=constants.ALLOCATED)
+        LOG.info("amphora %s is up for load balancer %s (%s%s)", amphora_id, lb_id, role,
+                 f", host {amphora.cached_zone}" if amphora.cached_zone else "")
         return amphora.cached_zone
 
 
@@ -304,6 +306,7 @@ def _remove(ctx: FlowContext, amphora_ids: list[str]) -> None:
     for amphora in amphorae:
         destroy(ctx, amphora)
         _set(ctx, amphora.id, status=constants.DELETED)
+        LOG.info("amphora %s is removed", amphora.id)
 
 
 def delete_amphorae(lb_id: str) -> Step:

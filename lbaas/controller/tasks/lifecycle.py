@@ -7,10 +7,19 @@ never released (ACTIVE or ERROR, open to new changes) while its job could still 
 """
 from __future__ import annotations
 
+import logging
+
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.db import status
 from lbaas.db.models import ROW_ONLY, LoadBalancer, utcnow
+
+LOG = logging.getLogger(__name__)
+
+
+def _changed(targets: dict[str, list[str]]) -> str:
+    return ", ".join(f"{len(ids)} {kind}{'s' if len(ids) > 1 else ''}"
+                     for kind, ids in targets.items() if kind != "loadbalancer") or "itself"
 
 
 def error_on_revert(lb_id: str, targets: dict[str, list[str]]) -> Step:
@@ -18,6 +27,9 @@ def error_on_revert(lb_id: str, targets: dict[str, list[str]]) -> Step:
     def revert(ctx: FlowContext) -> None:
         with ctx.write(final=True) as session:
             status.fail(session, lb_id, targets)
+        LOG.error("load balancer %s: the change of %s failed (%s); %s ERROR", lb_id,
+                  _changed(targets), ctx.failure or "reverted",
+                  "it is" if "loadbalancer" in targets else "they are")
     return Step("error-on-revert", lambda ctx: None, revert)
 
 
@@ -27,6 +39,8 @@ def error_tree_on_revert(lb_id: str) -> Step:
         with ctx.write(final=True) as session:
             status.fail(session, lb_id, {"loadbalancer": [lb_id],
                                          **status.pending_tree_objects(session, lb_id)})
+        LOG.error("load balancer %s is ERROR: its creation failed (%s)", lb_id,
+                  ctx.failure or "reverted")
     return Step("error-tree-on-revert", lambda ctx: None, revert)
 
 
@@ -35,6 +49,7 @@ def settle(lb_id: str, targets: dict[str, list[str]]) -> Step:
     def execute(ctx: FlowContext) -> None:
         with ctx.write(final=True) as session:
             status.settle(session, lb_id, targets)
+        LOG.info("load balancer %s is ACTIVE (%s applied)", lb_id, _changed(targets))
     return Step("settle", execute)
 
 
@@ -43,6 +58,7 @@ def settle_tree(lb_id: str) -> Step:
     def execute(ctx: FlowContext) -> None:
         with ctx.write(final=True) as session:
             status.settle(session, lb_id, status.pending_tree_objects(session, lb_id))
+        LOG.info("load balancer %s is ACTIVE (created)", lb_id)
     return Step("settle-tree", execute)
 
 
@@ -54,6 +70,7 @@ def mark_deleted(lb_id: str) -> Step:
             if lb is not None:
                 lb.provisioning_status = constants.DELETED
                 lb.updated_at = utcnow()
+        LOG.info("load balancer %s is deleted", lb_id)
     return Step("mark-lb-deleted", execute)
 
 

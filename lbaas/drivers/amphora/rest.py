@@ -25,7 +25,7 @@ from lbaas.amphora.agent.haproxy import HaproxyPaths
 from lbaas.amphora.agent.keepalived import KeepalivedPaths
 from lbaas.cert_manager.base import CertManager
 from lbaas.certs import tls as agent_tls
-from lbaas.config import HaproxyAmphora, KeepalivedVrrp
+from lbaas.config import AmphoraAgentSection, HaproxyAmphora, KeepalivedVrrp
 from lbaas.db.models import Amphora, LoadBalancer
 from lbaas.drivers.amphora import tls
 from lbaas.drivers.amphora.base import AmphoraDriver
@@ -41,12 +41,13 @@ class AgentError(Exception):
 
 class RestAmphoraDriver(AmphoraDriver):
     def __init__(self, settings: HaproxyAmphora, client_cert: Path, server_ca: Path,
-                 vrrp: KeepalivedVrrp | None = None, cert_manager: CertManager | None = None
-                 ) -> None:
+                 vrrp: KeepalivedVrrp | None = None, cert_manager: CertManager | None = None,
+                 logs: AmphoraAgentSection | None = None) -> None:
         self.settings = settings
         # Reads tenants' certificates for TERMINATED_HTTPS listeners and TLS pools.
         self.cert_manager = cert_manager
         self.vrrp = vrrp or KeepalivedVrrp()
+        self.logs = logs or AmphoraAgentSection()
         self.client_cert = client_cert
         self.server_ca = server_ca
         self._clients: dict[str, httpx.Client] = {}
@@ -124,8 +125,11 @@ class RestAmphoraDriver(AmphoraDriver):
         options = haproxy_config.RenderOptions.from_settings(
             self.settings, amphora.id, stats_socket=paths.stats_socket,
             server_state_file=paths.state_file, pid_file=paths.pid, certs_dir=paths.certs,
-            fd_limit=info.get("fd_limit"))
-        return dataclasses.replace(options, user="haproxy", group="haproxy")
+            fd_limit=info.get("fd_limit"), log_socket=info.get("log_socket"))
+        return dataclasses.replace(
+            options, user="haproxy", group="haproxy",
+            user_log_facility=self.logs.user_log_facility,
+            administrative_log_facility=self.logs.administrative_log_facility)
 
     def update(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
         serving = [listener for listener in load_balancer.listeners

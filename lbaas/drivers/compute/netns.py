@@ -27,6 +27,7 @@ from pathlib import Path
 
 from lbaas import crashpoint
 from lbaas.amphora.agent.config import AgentConfig
+from lbaas.amphora.agent.logs import LogOffload
 from lbaas.drivers.certificates.base import HEARTBEAT_KEY
 from lbaas.drivers.compute.base import ComputeDriver, ComputeInstance
 from lbaas.drivers.network.base import Port
@@ -91,7 +92,8 @@ class NetnsComputeDriver(ComputeDriver):
     def __init__(self, amphorae_path: Path, agent_port: int = 9443, host: str | None = None,
                  python: str = sys.executable, controller_ip_port_list: tuple[str, ...] = (),
                  heartbeat_interval: float = 10.0,
-                 hosts: Callable[[], list[str]] | None = None) -> None:
+                 hosts: Callable[[], list[str]] | None = None,
+                 log_offload: LogOffload | None = None) -> None:
         self.amphorae_path = amphorae_path
         self.agent_port = agent_port
         self.host = host
@@ -99,6 +101,7 @@ class NetnsComputeDriver(ComputeDriver):
         self.python = python
         self.heartbeat = {"controller_ip_port_list": controller_ip_port_list,
                           "heartbeat_interval": heartbeat_interval}
+        self.log_offload = log_offload or LogOffload()
 
     def directory(self, amphora_id: str) -> Path:
         return self.amphorae_path / amphora_id
@@ -146,7 +149,7 @@ class NetnsComputeDriver(ComputeDriver):
             agent_server_cert=directory / "server.pem", agent_server_ca=directory / "client_ca.pem",
             # The amphora's own heartbeat key, derived by the controller (never its secret).
             heartbeat_key=files.get(HEARTBEAT_KEY, b"").decode(),
-            log_file=directory / "agent.log", **self.heartbeat)
+            log_file=directory / "agent.log", log_offload=self.log_offload, **self.heartbeat)
         config.write(directory / "amphora-agent.conf")
         if not self._agent_running(namespace):
             # `setsid -f` detaches the agent: it outlives a restart of this controller

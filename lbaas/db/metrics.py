@@ -1,0 +1,85 @@
+"""Counters and gauges that every controller process adds to, kept in the database so
+that one endpoint (the API's ``/metrics``) shows the whole control plane, whichever
+process did the work, and so that counters survive restarts (they only grow).
+
+Histograms are counters too: ``<name>_bucket{le=...}``, ``<name>_sum``, ``<name>_count``.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lbaas.db.models import Metric
+
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, float("inf"))
+# Every metric kept here: its type and what it counts (the API's /metrics help text).
+DECLARED = {
+    "lbaas_flows_total": ("counter", "Flows the workers ended, by action and outcome "
+                                     "(done, reverted, abandoned after too many attempts)."),
+    "lbaas_flow_duration_seconds": ("histogram", "How long flows took, by action (builds, "
+                                                 "updates, failovers)."),
+    "lbaas_heartbeats_total": ("counter", "Amphora heartbeats the health managers received, "
+                                          "by result (accepted, or why dropped)."),
+    "lbaas_health_manager_lag_seconds": ("gauge", "How long the last heartbeats a health "
+                                                  "manager wrote had waited, by host."),
+}
+
+
+def _key(labels: dict[str, str]) -> str:
+    return json.dumps(labels, sort_keys=True)
+
+
+def _check(name: str) -> None:
+    base = name.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count")
+    if base not in DECLARED:
+        raise ValueError(f"undeclared metric {name}: add it to lbaas.db.metrics.DECLARED")
+
+
+def add(session: Session, name: str, amount: float = 1.0, **labels: str) -> None:
+    """Add ``amount`` to the counter ``name`` with ``labels`` (in the caller's transaction)."""
+    _check(name)
+    key = _key(labels)
+    if session.execute(update(Metric).where(Metric.name == name, Metric.labels == key)
+                       .values(value=Metric.value + amount)
+                       .execution_options(synchronize_session=False)).rowcount:
+        return
+    try:
+        with session.begin_nested():
+            session.add(Metric(name=name, labels=key, value=amount))
+    except IntegrityError:  # another process made the row first
+        session.execute(update(Metric).where(Metric.name == name, Metric.labels == key)
+                        .values(value=Metric.value + amount)
+                        .execution_options(synchronize_session=False))
+
+
+def set_value(session: Session, name: str, value: float, **labels: str) -> None:
+    """Set the gauge ``name`` with ``labels`` (a process's latest reading)."""
+    _check(name)
+    key = _key(labels)
+    if not session.execute(update(Metric).where(Metric.name == name, Metric.labels == key)
+                           .values(value=value)
+                           .execution_options(synchronize_session=False)).rowcount:
+        try:
+            with session.begin_nested():
+                session.add(Metric(name=name, labels=key, value=value))
+        except IntegrityError:
+            pass  # another process of the same labels just set it
+
+
+def observe(session: Session, name: str, value: float,
+            buckets: Iterable[float] = DURATION_BUCKETS, **labels: str) -> None:
+    """One observation of the histogram ``name``."""
+    for bound in buckets:
+        if value <= bound:
+            add(session, f"{name}_bucket", 1.0, le="+Inf" if bound == float("inf") else str(bound),
+                **labels)
+    add(session, f"{name}_sum", value, **labels)
+    add(session, f"{name}_count", 1.0, **labels)
+
+
+def read(session: Session) -> list[tuple[str, dict[str, str], float]]:
+    return [(row.name, json.loads(row.labels), row.value) for row in session.query(Metric)]
