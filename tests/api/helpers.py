@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from lbaas.amphora import haproxy_config
+from lbaas.amphora import haproxy_config, udp_config
 from lbaas.drivers import Drivers
 from tests.conftest import wait_for
 
@@ -135,6 +135,7 @@ def haproxy_checked_pushes(drivers: Drivers) -> Iterator[list[str]]:
     def checked(load_balancer: Any, amphora: Any) -> None:
         text = haproxy_config.render(load_balancer, render_options(amphora.id))
         haproxy_check(text)
+        udp_config.render(load_balancer)  # the UDP part, if any, must be served too
         pushed.append(text)
         push(load_balancer, amphora)
 

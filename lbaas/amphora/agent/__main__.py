@@ -9,6 +9,7 @@ from pathlib import Path
 from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.heartbeat import HeartbeatSender
 from lbaas.amphora.agent.server import serve
+from lbaas.amphora.agent.udp import UdpServices
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,8 +29,10 @@ def main(argv: list[str] | None = None) -> None:
             config.log_file, maxBytes=config.log_max_bytes, backupCount=config.log_backup_count)
     logging.basicConfig(level=logging.INFO, handlers=[handler],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    HeartbeatSender(config).start()
-    serve(config)
+    udp_services = UdpServices(config.base_path)
+    udp_services.restore()
+    HeartbeatSender(config, udp_services=udp_services).start()
+    serve(config, udp_services)
 
 
 if __name__ == "__main__":
