@@ -73,7 +73,9 @@ def _listener(listener: models.Listener, vips: tuple[str, ...]) -> Listener:
     return Listener(
         id=listener.id, protocol=listener.protocol, port=listener.protocol_port, vips=vips,
         connection_limit=limit if limit is not None and limit > 0 else None,
-        pool=_pool(served_pool) if served_pool is not None else None)
+        pool=_pool(served_pool) if served_pool is not None else None,
+        allowed_cidrs=tuple(_cidr(cidr, f"{where}: allowed_cidrs")
+                            for cidr in listener.allowed_cidrs or ()))
 
 
 def _pool(pool: models.Pool) -> Pool:
@@ -83,7 +85,8 @@ def _pool(pool: models.Pool) -> Pool:
     _checked(validate.datagram_protocol, pool.protocol, f"{where}: protocol")
     _checked(validate.datagram_algorithm, pool.lb_algorithm, f"{where}: lb_algorithm")
     monitor = pool.health_monitor
-    served_monitor = monitor if monitor is not None and monitor.enabled and _served(monitor) else None
+    served_monitor = (monitor if monitor is not None and monitor.enabled and _served(monitor)
+                      else None)
     return Pool(
         id=pool.id, algorithm=pool.lb_algorithm, persistence=_persistence(pool),
         monitor=_monitor(served_monitor) if served_monitor is not None else None,
@@ -143,6 +146,13 @@ def _address(value: str | None, what: str) -> str:
         return str(ipaddress.ip_address(value or ""))
     except ValueError as exc:
         raise UnsupportedConfiguration(f"{what} {value!r} is not an IP address") from exc
+
+
+def _cidr(value: str, what: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError as exc:
+        raise UnsupportedConfiguration(f"{what} {value!r} is not a CIDR") from exc
 
 
 def _checked(check: Callable[[T], T], value: T | None, what: str) -> T:

@@ -157,6 +157,9 @@ def test_udp_listener_balances_by_algorithm_weight_and_persistence(
     assert status["loadbalancer"]["operating_status"] == "ONLINE"
     assert {member["operating_status"] for member in listener["pools"][0]["members"]} == {
         "NO_MONITOR"}
+    # allowed_cidrs: a client outside them gets nothing.
+    _put(dataplane, path, "listener", lb_id, allowed_cidrs=["192.0.2.0/24"])
+    assert query(topology, made["vip"], 2, 0.5) == ["TimeoutError"] * 2
 
 
 def test_udp_monitor_takes_a_killed_member_out_and_back(
@@ -204,5 +207,6 @@ def test_udp_service_follows_the_vip_when_the_master_dies(
     assert answers[0].startswith("backend") and answers[-1].startswith("backend")
     assert len(answers) - len(served) <= 10, answers  # at most ~2 s of lost queries
     wait_until(lambda: len(vip_holders(services, drivers, made["lb"])) == 1, timeout=10)
-    assert [amphora.role for amphora in vip_holders(services, drivers, made["lb"])] == ["BACKUP"], answers
+    holders = vip_holders(services, drivers, made["lb"])
+    assert [amphora.role for amphora in holders] == ["BACKUP"], answers
     assert collections.Counter(query(topology, made["vip"])) == {"backend-1": 5, "backend-2": 5}

@@ -25,9 +25,9 @@ MONITOR = Monitor("66666666-1111-4111-8111-111111111111", "UDP-CONNECT", 5, 3, 2
 
 
 def service(pool: Pool, connection_limit: int | None = None,
-            vips: tuple[str, ...] = ("203.0.113.10",)) -> UdpService:
+            vips: tuple[str, ...] = ("203.0.113.10",), cidrs: tuple[str, ...] = ()) -> UdpService:
     return UdpService(LB, (Listener("77777777-1111-4111-8111-111111111111", "UDP", 53, vips,
-                                    connection_limit, pool),))
+                                    connection_limit, pool, cidrs),))
 
 
 CASES = {
@@ -36,7 +36,8 @@ CASES = {
     "source_ip_persistence_dual_stack": service(
         Pool("99999999-1111-4111-8111-111111111111", "SOURCE_IP",
              Persistence(360, "255.255.255.0"), MONITOR, (M1, M2, M6)),
-        connection_limit=1000, vips=("203.0.113.10", "2001:db8::10")),
+        connection_limit=1000, vips=("203.0.113.10", "2001:db8::10"),
+        cidrs=("192.0.2.0/24", "198.51.100.0/24")),
     "no_pool": service(None),  # type: ignore[arg-type]
 }
 

@@ -242,7 +242,8 @@ class UdpLoadBalancer:
 
                 listeners[listener.id] = {
                     "status": "OPEN", "conns": self.active_flows(listener),
-                    "row": {"bin": value(names["in"], "bytes"), "bout": value(names["out"], "bytes"),
+                    "row": {"bin": value(names["in"], "bytes"),
+                            "bout": value(names["out"], "bytes"),
                             "stot": value(names["new"], "packets"),
                             "ereq": value(names["drop"], "packets")}}
                 pool = listener.pool
@@ -300,6 +301,10 @@ class UdpServices:
         return self.get(lb_id).install(text)
 
     def remove(self, lb_id: str) -> None:
+        with self._lock:
+            known = lb_id in self._services
+        if not known and not UdpPaths(self.base_path, lb_id).config.exists():
+            return  # never served UDP here: no table to delete
         self.get(lb_id).remove()
         with self._lock:
             self._services.pop(lb_id, None)

@@ -70,6 +70,8 @@ class Listener:
     connection_limit: int | None
     """Flows tracked at once for this listener; None: no limit."""
     pool: Pool | None
+    allowed_cidrs: tuple[str, ...] = ()
+    """Clients allowed (empty: all); the others' packets are dropped."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ def _listener(data: dict[str, Any]) -> Listener:
         vips=tuple(str(vip) for vip in data["vips"]),
         connection_limit=(int(data["connection_limit"])
                           if data["connection_limit"] is not None else None),
-        pool=_pool(pool) if pool is not None else None)
+        pool=_pool(pool) if pool is not None else None,
+        allowed_cidrs=tuple(str(cidr) for cidr in data.get("allowed_cidrs", ())))
 
 
 def _pool(data: dict[str, Any]) -> Pool:

@@ -12,7 +12,8 @@ Per listener (``ct mark`` = the listener's mark, so later packets of a flow and 
 replies are known without looking at addresses again):
 
 * ``dnat_in`` (nat prerouting: the first packet of each flow): a packet for a VIP and the
-  listener's port gets the mark; over ``connection_limit`` tracked flows it is dropped
+  listener's port from a client outside ``allowed_cidrs`` (if any) is dropped, any other
+  gets the mark; over ``connection_limit`` tracked flows it is dropped
   (counted ``l_<id>_drop``); otherwise it is counted (``_new``) and DNATed: with SOURCE_IP
   persistence to the member its client (network) had within ``persistence_timeout``, else
   by the pool's algorithm, ``numgen inc`` (ROUND_ROBIN) or ``jhash`` of the source address
@@ -139,7 +140,8 @@ class _Rules:
 
     def object(self, kind: str, name: str, spec: str = "") -> None:
         self.objects[name] = kind
-        self.lines.append(f"add {kind} {FAMILY} {self.table} {name}{f' {{ {spec} }}' if spec else ''}")
+        body = f" {{ {spec} }}" if spec else ""
+        self.lines.append(f"add {kind} {FAMILY} {self.table} {name}{body}")
 
 
 def commands(service: UdpService, served: Mapping[str, tuple[Member, ...]],
@@ -176,6 +178,12 @@ def _listener(rules: _Rules, listener: Listener, members: tuple[Member, ...]) ->
         rules.object("counter", name)
     for version in (4, 6):
         vips = [vip for vip in listener.vips if _version(vip) == version]
+        if vips and listener.allowed_cidrs:
+            cidrs = [cidr for cidr in listener.allowed_cidrs
+                     if _version(cidr.split("/")[0]) == version]
+            allowed = f" {ADDRESS[version]} saddr != {{ {', '.join(cidrs)} }}" if cidrs else ""
+            rules.rule("dnat_in", f"{ADDRESS[version]} daddr {{ {', '.join(vips)} }} {protocol} "
+                                  f"th dport {listener.port}{allowed} drop")
         if vips:
             rules.rule("dnat_in", f"{ADDRESS[version]} daddr {{ {', '.join(vips)} }} {protocol} "
                                   f"th dport {listener.port} ct mark set {mark(listener.id):#010x}")
@@ -183,18 +191,21 @@ def _listener(rules: _Rules, listener: Listener, members: tuple[Member, ...]) ->
         flows = _flows_set(listener.id)
         rules.object("set", flows, "type mark; flags dynamic;")
         rules.rule("dnat_in", f"{ct_mark} add @{flows} {{ ct mark ct count over "
-                              f"{listener.connection_limit} }} counter name \"{counters['drop']}\" drop")
+                              f"{listener.connection_limit} }} "
+                              f"counter name \"{counters['drop']}\" drop")
     rules.rule("dnat_in", f"{ct_mark} counter name \"{counters['new']}\"")
     pool = listener.pool
     if pool is not None:
         for version in (4, 6):
-            family_members = tuple(member for member in members if _version(member.address) == version)
+            family_members = tuple(member for member in members
+                                   if _version(member.address) == version)
             if family_members:
                 _balance(rules, listener, pool, version, family_members, ct_mark)
         for member in pool.members:
             _member(rules, member, ct_mark)
-    rules.rule("filter_fwd", f"{ct_mark} ct direction original counter name \"{counters['in']}\" accept")
-    rules.rule("filter_fwd", f"{ct_mark} ct direction reply counter name \"{counters['out']}\" accept")
+    for direction, counter in (("original", counters["in"]), ("reply", counters["out"])):
+        rules.rule("filter_fwd", f"{ct_mark} ct direction {direction} counter name \"{counter}\" "
+                                 "accept")
     rules.rule("snat_out", f"{ct_mark} masquerade")
 
 
