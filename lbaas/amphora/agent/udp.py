@@ -157,7 +157,6 @@ class UdpLoadBalancer:
                 raise InvalidConfig(f"nftables refused the UDP rules: {exc}") from exc
             gone = self._alive - alive
             self._alive = alive
-        set_forwarding(True)
         for listener_id, member_id in gone:
             self._forget_flows(listener_id, member_id)
 
@@ -266,21 +265,15 @@ class UdpLoadBalancer:
             return listeners, pools
 
 
-def set_forwarding(enabled: bool) -> None:
-    for path in FORWARDING:
-        try:
-            path.write_text("1\n" if enabled else "0\n")
-        except OSError as exc:  # IPv6 may be off in the namespace
-            LOG.debug("cannot set %s: %s", path, exc)
-
-
 class UdpServices:
     """The UDP services of every load balancer on this amphora (the agent's one registry,
     shared by its REST API and its heartbeat sender)."""
 
-    def __init__(self, base_path: Path, nft: Nft | None = None) -> None:
+    def __init__(self, base_path: Path, nft: Nft | None = None,
+                 forwarding: tuple[Path, ...] = FORWARDING) -> None:
         self.base_path = base_path
         self.nft = nft or Nft()
+        self.forwarding = forwarding
         self._services: dict[str, UdpLoadBalancer] = {}
         self._lock = threading.Lock()
 
@@ -298,7 +291,17 @@ class UdpServices:
                       if (directory / CONFIG_NAME).exists())
 
     def install(self, lb_id: str, text: str) -> str:
-        return self.get(lb_id).install(text)
+        etag = self.get(lb_id).install(text)
+        self._forward(True)
+        return etag
+
+    def _forward(self, enabled: bool) -> None:
+        """Forwarding on while a UDP service is installed (the agent's namespace only)."""
+        for path in self.forwarding:
+            try:
+                path.write_text("1\n" if enabled else "0\n")
+            except OSError as exc:  # IPv6 may be off in the namespace
+                LOG.debug("cannot set %s: %s", path, exc)
 
     def remove(self, lb_id: str) -> None:
         with self._lock:
@@ -308,14 +311,16 @@ class UdpServices:
         self.get(lb_id).remove()
         with self._lock:
             self._services.pop(lb_id, None)
-            if not self._services:
-                set_forwarding(False)
+            idle = not self._services
+        if idle:
+            self._forward(False)
 
     def restore(self) -> None:
         """At agent start: serve what was installed before (rules, monitors)."""
         for lb_id in self.installed():
             try:
                 self.get(lb_id).restore()
+                self._forward(True)
             except (InvalidConfig, OSError) as exc:
                 LOG.error("could not serve the UDP listeners of load balancer %s: %s", lb_id, exc)
 
