@@ -10,7 +10,7 @@ the lines.
 
 What is left out, as upstream does:
 
-* UDP and SCTP listeners (keepalived's LVS serves them, not haproxy);
+* UDP and SCTP listeners (nftables in the amphora serves them: ``udp_config``);
 * objects in ``PENDING_DELETE`` (the change being applied removes them);
 * objects in ``ERROR``: a change that could not be applied leaves its objects ERROR, and
   from then on they are not served (a policy with a rule in ERROR does not apply), so one

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lbaas.amphora.agent import udp, udp_rules
+from lbaas.amphora.agent import heartbeat, udp, udp_rules
 from lbaas.amphora.agent.nft import NftError
 from lbaas.amphora.agent.udp_model import Listener, Member, Pool, UdpService
 
@@ -59,6 +59,7 @@ def test_install_report_restore_and_remove(tmp_path, forwarding):
     listeners, pools = services.report()
     assert listeners[LISTENER]["status"] == "OPEN"
     assert listeners[LISTENER]["row"] == {"bin": 700, "bout": 700, "stot": 7, "ereq": 7}
+    assert listeners[LISTENER]["packets"] == {"rx": 7, "tx": 7}
     assert pools[f"p:{LISTENER}"]["members"] == {MEMBER.id: "no check"}
     assert pools[f"p:{LISTENER}"]["member_stats"][MEMBER.id]["rx_packets"] == 7
 
@@ -103,3 +104,21 @@ def test_the_agent_imports_only_the_standard_library():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True)
     assert result.stdout.split() == []
+
+
+def test_heartbeat_carries_udp_listeners_with_deltas(tmp_path):
+    counters = heartbeat.StatsCounters(tmp_path / "counters.json")
+    pools = {f"p:{LISTENER}": {"status": "UP", "members": {MEMBER.id: "UP"}}}
+
+    def sent(row: dict[str, int]) -> dict[str, Any]:
+        message: dict[str, Any] = {"listeners": {}, "pools": {}}
+        listener = {"status": "OPEN", "conns": 2, "packets": {"rx": 5, "tx": 4}, "row": row}
+        heartbeat.add_udp(message, {LISTENER: listener}, pools, counters)
+        assert message["pools"] == pools
+        return message["listeners"][LISTENER]
+
+    first = sent({"bin": 100, "bout": 50, "stot": 3, "ereq": 0})
+    assert first["status"] == "OPEN" and first["packets"] == {"rx": 5, "tx": 4}
+    assert first["stats"] == {"rx": 100, "tx": 50, "totconns": 3, "ereq": 0, "conns": 2}
+    assert sent({"bin": 150, "bout": 80, "stot": 4, "ereq": 1})["stats"] == {
+        "rx": 50, "tx": 30, "totconns": 1, "ereq": 1, "conns": 2}

@@ -10,8 +10,9 @@ address of ``controller_ip_port_list``:
      "pools": {"<pool id>:<listener id>": {"status": "UP", "members": {<member id>: "UP"}}}}
 
 UDP listeners (nftables, see ``udp``) are in it as upstream puts its LVS ones: ``OPEN``,
-counters from nftables (``totconns``: flows), and their pools with upstream's member
-statuses plus ``member_stats`` (absolute bytes and packets per member, ours).
+counters from nftables (``totconns``: flows) plus ``packets`` (absolute, ours), and their
+pools with upstream's member statuses plus ``member_stats`` (absolute bytes and packets
+per member, ours).
 
 Counters are deltas since the previous message (``conns`` is the current count); the
 last values are kept in a file so that an agent restart does not report them twice.
@@ -130,7 +131,8 @@ def add_udp(message: dict[str, Any], listeners: dict[str, Any],
     for listener_id, listener in listeners.items():
         deltas = counters.deltas(listener_id, listener["row"])
         message["listeners"][listener_id] = {
-            "status": listener["status"], "stats": {**deltas, "conns": listener["conns"]}}
+            "status": listener["status"], "stats": {**deltas, "conns": listener["conns"]},
+            "packets": listener["packets"]}
     message["pools"].update(pools)
 
 

@@ -224,8 +224,9 @@ class UdpLoadBalancer:
     def report(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """(listeners, pools) for the heartbeat. A listener's ``row`` holds absolute
         counters under haproxy's ``show stat`` names (``bin``, ``bout``, ``stot``: flows,
-        ``ereq``: flows refused over the connection limit) for the sender's deltas;
-        pools carry their members' statuses and absolute byte and packet counters."""
+        ``ereq``: flows refused over the connection limit) for the sender's deltas, and
+        ``packets`` its absolute packet counts; pools carry their members' statuses and
+        absolute byte and packet counters."""
         with self._lock:
             service = self.service
             if service is None:
@@ -241,6 +242,8 @@ class UdpLoadBalancer:
 
                 listeners[listener.id] = {
                     "status": "OPEN", "conns": self.active_flows(listener),
+                    "packets": {"rx": value(names["in"], "packets"),
+                                "tx": value(names["out"], "packets")},
                     "row": {"bin": value(names["in"], "bytes"),
                             "bout": value(names["out"], "bytes"),
                             "stot": value(names["new"], "packets"),
