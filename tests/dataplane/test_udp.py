@@ -160,6 +160,12 @@ def test_udp_listener_balances_by_algorithm_weight_and_persistence(
     # allowed_cidrs: a client outside them gets nothing.
     _put(dataplane, path, "listener", lb_id, allowed_cidrs=["192.0.2.0/24"])
     assert query(topology, made["vip"], 2, 0.5) == ["TimeoutError"] * 2
+    # connection_limit: flows tracked at once; those beyond it are dropped and counted.
+    _put(dataplane, path, "listener", lb_id, allowed_cidrs=[], connection_limit=3)
+    answers = query(topology, made["vip"], 6, 0.5)
+    assert answers.count("TimeoutError") == 3 and len(answers) == 6, answers
+    wait_until(lambda: dataplane.get(f"{path}/stats").json()["stats"]["request_errors"] >= 3,
+               timeout=10)
 
 
 def test_udp_monitor_takes_a_killed_member_out_and_back(
