@@ -7,6 +7,8 @@ is balanced on its own unless the pool persists sessions.
 from __future__ import annotations
 
 import collections
+import contextlib
+import random
 import subprocess
 import sys
 import time
@@ -16,10 +18,16 @@ import pytest
 
 from lbaas import config, service
 from lbaas.health.manager import HealthManager
-from tests.api.helpers import create_lb, create_listener, create_member, create_pool, wait_lb_active
+from tests.api.helpers import (
+    create_lb,
+    create_listener,
+    create_member,
+    create_pool,
+    wait_lb_active,
+)
 from tests.conftest import wait_for
 from tests.dataplane import netns
-from tests.dataplane.conftest import BackendHosts, Topology
+from tests.dataplane.conftest import Backend, Topology
 from tests.dataplane.test_active_standby import crash, vip_holders
 from tests.dataplane.test_load_balancing import wait_until
 
@@ -30,16 +38,20 @@ INTERVAL = 0.5
 
 SERVER = """
 import socket, sys
-sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
 sock.bind((sys.argv[1], int(sys.argv[2])))
 while True:
     data, peer = sock.recvfrom(2048)
-    sock.sendto(sys.argv[3].encode() + b" " + data, peer)
+    try:
+        sock.sendto(sys.argv[3].encode() + b" " + data, peer)
+    except OSError:  # a peer it has no route to: that query goes unanswered
+        pass
 """
 CLIENT = """
 import socket, sys
 for index in range(int(sys.argv[3])):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(float(sys.argv[4]))
         try:
             sock.sendto(b"query-%d" % index, (sys.argv[1], int(sys.argv[2])))
@@ -50,14 +62,14 @@ for index in range(int(sys.argv[3])):
 
 
 class UdpServers:
-    """A UDP echo server next to each backend's web server (in its namespace)."""
+    """A UDP echo server in each backend's namespace (next to its web server, if any)."""
 
-    def __init__(self, backends: BackendHosts) -> None:
-        self.backends = backends
+    def __init__(self, backends: list[Backend]) -> None:
+        self.backends = {backend.name: backend for backend in backends}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str) -> None:
-        backend = self.backends.hosts[name]
+        backend = self.backends[name]
         self.processes[name] = subprocess.Popen(
             ["ip", "netns", "exec", backend.namespace, sys.executable, "-c", SERVER,
              backend.address, str(MEMBER_PORT), name],
@@ -85,15 +97,56 @@ def settings(settings: config.Settings, request) -> config.Settings:
     return settings
 
 
-@pytest.fixture
-def udp_servers(topology: Topology, backends: BackendHosts) -> Iterator[UdpServers]:
+@contextlib.contextmanager
+def serving(backends: list[Backend]) -> Iterator[UdpServers]:
     servers = UdpServers(backends)
     try:
-        for backend in topology.backends:
+        for backend in backends:
             servers.start(backend.name)
         yield servers
     finally:
         servers.close()
+
+
+@pytest.fixture
+def udp_servers(topology: Topology) -> Iterator[UdpServers]:
+    with serving(topology.backends) as servers:
+        yield servers
+
+
+def _unused_ula_prefix() -> str:
+    """A random unique local /48 (``fdxx:xxxx:xxxx``) that no route of the host uses."""
+    routes = netns.ip("-6", "route", "show").stdout
+    while True:
+        prefix = f"fd{random.randrange(256):02x}:{random.randrange(65536):x}:" \
+                 f"{random.randrange(65536):x}"
+        if f"{prefix}:" not in routes:
+            return prefix
+
+
+def _settled(namespace: str) -> bool:
+    """Whether duplicate address detection is over (a tentative address cannot be bound)."""
+    return not netns.ip("-n", namespace, "-6", "addr", "show", "tentative").stdout.strip()
+
+
+@pytest.fixture
+def topology6(make_network, tmp_path) -> Iterator[Topology]:
+    """``topology`` over IPv6: two members and a client, each a namespace on its network."""
+    prefix = _unused_ula_prefix()
+    members = make_network("members6", f"{prefix}:1::/64", f"{prefix}:1::100-{prefix}:1::200")
+    vips = make_network("vips6", f"{prefix}:2::/64", f"{prefix}:2::100-{prefix}:2::200")
+    with contextlib.ExitStack() as stack:
+        hosts = []
+        for index in (1, 2):
+            address = f"{prefix}:1::1{index}"
+            namespace = stack.enter_context(netns.namespace(
+                f"lbt-backend-{index}-{netns.short_id()}", members.bridge, f"{address}/64"))
+            hosts.append(Backend(f"backend-{index}", address, namespace, tmp_path))
+        client = stack.enter_context(netns.namespace(
+            f"lbt-client-{netns.short_id()}", vips.bridge, f"{prefix}:2::50/64"))
+        for namespace in (client, *(host.namespace for host in hosts)):
+            wait_until(lambda namespace=namespace: _settled(namespace), timeout=10)
+        yield Topology(members, vips, hosts, client)
 
 
 @pytest.fixture
@@ -193,6 +246,24 @@ def test_udp_monitor_takes_a_killed_member_out_and_back(
              timeout=10)
 
 
+def test_udp_listener_serves_ipv6(dataplane, topology6, health_manager):
+    with serving(topology6.backends):
+        made = build_udp(dataplane, topology6)
+        assert made["vip"].startswith(topology6.vips.cidr.split("::")[0])
+        # Served as soon as the load balancer is ACTIVE (the amphora's IPv6 addresses skip
+        # duplicate address detection); then balanced and persisted as over IPv4.
+        assert query(topology6, made["vip"], 1)[0].startswith("backend")
+        assert collections.Counter(query(topology6, made["vip"])) == {"backend-1": 5,
+                                                                       "backend-2": 5}
+        _put(dataplane, f"/v2/lbaas/pools/{made['pool']['id']}", "pool", made["lb"]["id"],
+             session_persistence={"type": "SOURCE_IP", "persistence_timeout": 60})
+        answers = query(topology6, made["vip"])
+        assert len(answers) == 10 and len(set(answers)) == 1 and answers[0].startswith("backend")
+        path = f"/v2/lbaas/listeners/{made['listener']['id']}/stats"
+        wait_until(lambda: dataplane.get(path).json()["stats"]["total_connections"] >= 21,
+                   timeout=10)
+        stats = dataplane.get(path).json()["stats"]
+        assert stats["total_connections"] == 21 and stats["bytes_out"] > 0, stats
 
 
 @pytest.mark.parametrize("settings", ["ACTIVE_STANDBY"], indirect=True)
