@@ -21,8 +21,14 @@ from typing import TypeVar
 
 from lbaas import constants as c
 from lbaas import validate
-from lbaas.amphora.agent.udp_model import (Listener, Member, Monitor, Persistence, Pool,
-                                           UdpService)
+from lbaas.amphora.agent.udp_model import (
+    Listener,
+    Member,
+    Monitor,
+    Persistence,
+    Pool,
+    UdpService,
+)
 from lbaas.amphora.haproxy_config import UnsupportedConfiguration
 from lbaas.db import models
 

@@ -9,7 +9,7 @@ from lbaas.amphora import capabilities
 
 @pytest.fixture(autouse=True)
 def sctp_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(capabilities, "unserved_protocols", lambda: {})
+    monkeypatch.setattr(capabilities, "unserved_protocols", dict)
 
 
 @pytest.fixture

@@ -28,7 +28,13 @@ from typing import Any
 
 from lbaas.amphora.agent import udp_rules
 from lbaas.amphora.agent.nft import Nft, NftError
-from lbaas.amphora.agent.udp_model import InvalidService, Listener, Member, Pool, UdpService
+from lbaas.amphora.agent.udp_model import (
+    InvalidService,
+    Listener,
+    Member,
+    Pool,
+    UdpService,
+)
 from lbaas.amphora.agent.udp_monitor import PoolMonitor
 
 LOG = logging.getLogger(__name__)
@@ -184,7 +190,7 @@ class UdpLoadBalancer:
         command = [self.conntrack, "-D", "-f", family, "--mark", str(udp_rules.mark(listener_id)),
                    "--reply-src", member.address]
         try:
-            subprocess.run(command, capture_output=True, timeout=10)
+            subprocess.run(command, capture_output=True, timeout=10, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             LOG.warning("could not forget the flows to member %s: %s", member_id, exc)
 
@@ -215,7 +221,8 @@ class UdpLoadBalancer:
         """Flows conntrack tracks for the listener now (0 if conntrack cannot tell)."""
         command = [self.conntrack, "-L", "--mark", str(udp_rules.mark(listener.id))]
         try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=10)
+            result = subprocess.run(command, capture_output=True, text=True, timeout=10,
+                                    check=False)
         except (OSError, subprocess.TimeoutExpired):
             return 0
         found = FLOWS_SHOWN.search(result.stderr)

@@ -95,7 +95,8 @@ def check_http(monitor: Monitor, address: str, port: int, timeout: float) -> boo
 def check_ping(address: str, timeout: float) -> bool:
     command = ["ping", "-n", "-q", "-c", "1", "-W", str(max(1, int(timeout))), address]
     try:
-        return subprocess.run(command, capture_output=True, timeout=timeout + 2).returncode == 0
+        return subprocess.run(command, capture_output=True, timeout=timeout + 2,
+                              check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
