@@ -347,7 +347,7 @@ def _served_listeners(load_balancer: models.LoadBalancer) -> list[models.Listene
               if listener.enabled and _served(listener)
               and listener.protocol not in NOT_SERVED_BY_HAPROXY]
     for listener in served:
-        _checked(validate.listener_protocol, listener.protocol, f"listener {listener.id}: protocol")
+        checked(validate.listener_protocol, listener.protocol, f"listener {listener.id}: protocol")
         if listener.protocol not in FRONTEND_MODES:
             raise UnsupportedConfiguration(
                 f"listener {listener.id}: protocol {listener.protocol} is not rendered yet")
@@ -487,7 +487,7 @@ def _backend_name(pool: models.Pool, listener: models.Listener) -> str:
 
 def _backend(listener: models.Listener, pool: models.Pool, listener_mode: str, limit: int,
              options: RenderOptions) -> Backend:
-    _checked(validate.pool_tls, pool.tls_enabled, f"pool {pool.id}: tls_enabled")
+    checked(validate.pool_tls, pool.tls_enabled, f"pool {pool.id}: tls_enabled")
     if pool.lb_algorithm not in BALANCE:
         raise UnsupportedConfiguration(
             f"pool {pool.id}: lb_algorithm {pool.lb_algorithm} is not supported by haproxy")
@@ -532,7 +532,7 @@ def _persistence(pool: models.Pool) -> Persistence | None:
     cookie_name = None
     if kind == "APP_COOKIE":
         what = f"pool {pool.id}: session persistence cookie_name"
-        cookie_name = _word(_checked(validate.cookie_name, settings.get("cookie_name"), what),
+        cookie_name = _word(checked(validate.cookie_name, settings.get("cookie_name"), what),
                             what)
     return Persistence(type=kind, cookie_name=cookie_name)
 
@@ -541,9 +541,9 @@ def _health_check(monitor: models.HealthMonitor, options: RenderOptions) -> Heal
     where = f"health monitor {monitor.id}"
     if monitor.type not in c.HEALTH_MONITORS_FOR_STREAM:
         raise UnsupportedConfiguration(f"{where}: type {monitor.type} cannot check a haproxy pool")
-    _checked(lambda value: validate.timer_seconds(value, "delay", validate.MIN_DELAY_SECONDS),
+    checked(lambda value: validate.timer_seconds(value, "delay", validate.MIN_DELAY_SECONDS),
              monitor.delay, f"{where}: delay")
-    _checked(lambda value: validate.timer_seconds(value, "timeout"), monitor.timeout,
+    checked(lambda value: validate.timer_seconds(value, "timeout"), monitor.timeout,
              f"{where}: timeout")
     if monitor.type in ("HTTP", "HTTPS"):
         return HealthCheck(timeout=monitor.timeout, http=_http_check(monitor))
@@ -555,13 +555,13 @@ def _health_check(monitor: models.HealthMonitor, options: RenderOptions) -> Heal
 def _http_check(monitor: models.HealthMonitor) -> HttpCheck:
     """The HTTP request of an HTTP(S) monitor, with upstream's defaults for unset fields."""
     where = f"health monitor {monitor.id}"
-    codes = _checked(validate.expected_codes, monitor.expected_codes or "200",
+    codes = checked(validate.expected_codes, monitor.expected_codes or "200",
                      f"{where}: expected_codes")
     return HttpCheck(
         method=monitor.http_method or "GET",
-        path=_checked(validate.url_path, monitor.url_path or "/", f"{where}: url_path"),
+        path=checked(validate.url_path, monitor.url_path or "/", f"{where}: url_path"),
         version=f"{monitor.http_version:.1f}" if monitor.http_version else None,
-        host=(_checked(validate.domain_name, monitor.domain_name, f"{where}: domain_name")
+        host=(checked(validate.domain_name, monitor.domain_name, f"{where}: domain_name")
               if monitor.domain_name else None),
         expected_statuses=codes.replace(" ", ""),
     )
@@ -577,10 +577,10 @@ def _server(member: models.Member, pool: models.Pool, monitor: models.HealthMoni
             port=member.monitor_port)
     where = f"member {member.id}"
     if member.monitor_address:
-        _checked(validate.server_address, member.monitor_address, f"{where}: monitor_address")
+        checked(validate.server_address, member.monitor_address, f"{where}: monitor_address")
     return Server(
         name=member.id,
-        address=_checked(validate.server_address, member.ip_address, f"{where}: address"),
+        address=checked(validate.server_address, member.ip_address, f"{where}: address"),
         port=member.protocol_port,
         weight=member.weight,
         check=check,
@@ -607,18 +607,19 @@ def _word(value: str | None, what: str) -> str:
 def _redirect(value: str | None, what: str) -> str:
     """A redirect target, written as given (a frontend's ``redirect`` takes it literally,
     unlike ``http-request redirect``'s log-format)."""
-    return _word(_checked(validate.redirect_url, value, what), what)
+    return _word(checked(validate.redirect_url, value, what), what)
 
 
-def _checked(check: Callable[[T], T], value: T | None, what: str) -> T:
-    """``value`` if ``check`` (one of ``lbaas.validate``'s) accepts it, else an error naming it."""
+def checked(check: Callable[[T], T], value: T | None, what: str,
+            refusal: str = "cannot be written to haproxy.cfg") -> T:
+    """``value`` if ``check`` (one of ``lbaas.validate``'s) accepts it, else an error naming
+    it (``udp_config`` shares it, with its own ``refusal``)."""
     if value is None:
         raise UnsupportedConfiguration(f"{what} is missing")
     try:
         return check(value)
     except validate.InvalidValue as exc:
-        raise UnsupportedConfiguration(f"{what} {value!r} cannot be written to haproxy.cfg: "
-                                       f"{exc}") from exc
+        raise UnsupportedConfiguration(f"{what} {value!r} {refusal}: {exc}") from exc
 
 
 def _template() -> jinja2.Template:

@@ -15,9 +15,8 @@ same values with a 400 (``lbaas.validate``).
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
-from collections.abc import Callable
-from typing import TypeVar
 
 from lbaas import constants as c
 from lbaas import validate
@@ -29,7 +28,7 @@ from lbaas.amphora.agent.udp_model import (
     Pool,
     UdpService,
 )
-from lbaas.amphora.haproxy_config import UnsupportedConfiguration
+from lbaas.amphora.haproxy_config import UnsupportedConfiguration, checked
 from lbaas.db import models
 
 DATAGRAM_PROTOCOLS = (c.UDP, c.SCTP)
@@ -37,7 +36,8 @@ UNSERVED = (c.PENDING_DELETE, c.ERROR)
 DEFAULT_PERSISTENCE_TIMEOUT = 360
 """Seconds, upstream's default for UDP pools (LVS ``persistence_timeout``)."""
 DEFAULT_GRANULARITY = "255.255.255.255"
-T = TypeVar("T")
+_checked = functools.partial(checked, refusal="cannot be served")
+"""``lbaas.validate``'s check of a value, or ``UnsupportedConfiguration`` naming it."""
 
 
 def _served(obj: models.StatusMixin) -> bool:
@@ -159,13 +159,3 @@ def _cidr(value: str, what: str) -> str:
         return str(ipaddress.ip_network(value, strict=False))
     except ValueError as exc:
         raise UnsupportedConfiguration(f"{what} {value!r} is not a CIDR") from exc
-
-
-def _checked(check: Callable[[T], T], value: T | None, what: str) -> T:
-    """``value`` if ``check`` (one of ``lbaas.validate``'s) accepts it, else an error naming it."""
-    if value is None:
-        raise UnsupportedConfiguration(f"{what} is missing")
-    try:
-        return check(value)
-    except validate.InvalidValue as exc:
-        raise UnsupportedConfiguration(f"{what} {value!r} cannot be served: {exc}") from exc
