@@ -76,8 +76,9 @@ SESSION_PERSISTENCE_TYPES = ("SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE")
 HEALTH_MONITOR_TYPES = ("HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH")
 HTTP_VERSIONS = (1.0, 1.1)
-# In upstream's order (it appears in an error text).
-HEALTH_MONITORS_FOR_L4_DATAGRAM = ("UDP-CONNECT", "SCTP", "TCP", "HTTP")
+# In upstream's order (it appears in an error text); PING too, as upstream's amphorae
+# allowed it for UDP pools, since the amphora agent runs these monitors itself.
+HEALTH_MONITORS_FOR_L4_DATAGRAM = ("UDP-CONNECT", "SCTP", "TCP", "HTTP", "PING")
 HEALTH_MONITORS_FOR_STREAM = ("HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO")
 
 # Listener options

@@ -22,11 +22,13 @@ upstream lets through what haproxy then refuses:
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 import ssl
 from typing import NoReturn
 
 from lbaas import constants
+from lbaas.amphora import capabilities
 
 
 class InvalidValue(ValueError):
@@ -183,6 +185,53 @@ def tls_ciphers(value: str) -> str:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(value)
     except ssl.SSLError:
         _fail(f"The cipher list {value} names no cipher that OpenSSL supports.")
+    return value
+
+
+# --- UDP and SCTP: served by nftables in the amphora (lbaas.amphora.udp_config) ----------
+
+DATAGRAM_LB_ALGORITHMS = ("ROUND_ROBIN", "SOURCE_IP")
+"""What nftables balances by: ``numgen inc`` and ``jhash`` of the source address (it keeps
+no connection counts, so no LEAST_CONNECTIONS)."""
+
+
+def datagram_protocol(protocol: str) -> str:
+    """A protocol this host's kernel can serve (SCTP needs the kernel's SCTP)."""
+    reason = capabilities.unserved_protocols().get(protocol)
+    if reason:
+        _fail(reason)
+    return protocol
+
+
+def datagram_algorithm(algorithm: str) -> str:
+    if algorithm not in DATAGRAM_LB_ALGORITHMS:
+        _fail(f"lb_algorithm {algorithm} is not served for UDP and SCTP pools (nftables "
+              f"balances by {' or '.join(DATAGRAM_LB_ALGORITHMS)})")
+    return algorithm
+
+
+def datagram_monitor_type(monitor_type: str) -> str:
+    if monitor_type not in constants.HEALTH_MONITORS_FOR_L4_DATAGRAM:
+        _fail(f"a {monitor_type} health monitor is not run for UDP and SCTP pools")
+    return datagram_protocol(monitor_type)
+
+
+def persistence_timeout(value: int) -> int:
+    """Seconds a client keeps its member (0: upstream's default, 360)."""
+    if not 0 <= value <= MAX_TIMER_SECONDS:
+        _fail(f"persistence_timeout must be between 0 and {MAX_TIMER_SECONDS} seconds")
+    return value
+
+
+def persistence_granularity(value: str) -> str:
+    """An IPv4 netmask (``255.255.255.0``): clients within one such network persist
+    together, as with upstream's LVS ``persistence_granularity``."""
+    try:
+        netmask = str(ipaddress.IPv4Network(f"0.0.0.0/{value}").netmask)
+    except ValueError:
+        netmask = None
+    if netmask != value:  # also refuses a host mask (0.0.0.255), which ipaddress takes
+        _fail(f"persistence_granularity {value!r} is not an IPv4 netmask")
     return value
 
 

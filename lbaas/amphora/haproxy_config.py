@@ -10,7 +10,7 @@ the lines.
 
 What is left out, as upstream does:
 
-* UDP and SCTP listeners (keepalived's LVS serves them, not haproxy);
+* UDP and SCTP listeners (nftables in the amphora serves them: ``udp_config``);
 * objects in ``PENDING_DELETE`` (the change being applied removes them);
 * objects in ``ERROR``: a change that could not be applied leaves its objects ERROR, and
   from then on they are not served (a policy with a rule in ERROR does not apply), so one
@@ -544,12 +544,12 @@ def _tls_protocols(ciphers: str | None, versions: list[str] | None,
     """Ciphers (TLS 1.2 and older), the TLS versions turned off, and the ALPN protocols."""
     words: list[str] = []
     if ciphers:
-        words += ["ciphers", _checked(validate.tls_ciphers, ciphers, f"{where}: tls_ciphers")]
+        words += ["ciphers", checked(validate.tls_ciphers, ciphers, f"{where}: tls_ciphers")]
     if versions:
         unknown = [version for version in versions if version not in NO_TLS_VERSION]
         if unknown:
             raise UnsupportedConfiguration(f"{where}: TLS versions {unknown} are unknown")
-        _checked(validate.tls_versions, versions, f"{where}: tls_versions")
+        checked(validate.tls_versions, versions, f"{where}: tls_versions")
         words += [option for version, option in NO_TLS_VERSION.items() if version not in versions]
     if alpn_protocols:
         unknown = [name for name in alpn_protocols if name not in c.ALPN_PROTOCOLS]
@@ -725,7 +725,7 @@ def _persistence(pool: models.Pool) -> Persistence | None:
     cookie_name = None
     if kind == "APP_COOKIE":
         what = f"pool {pool.id}: session persistence cookie_name"
-        cookie_name = _word(_checked(validate.cookie_name, settings.get("cookie_name"), what),
+        cookie_name = _word(checked(validate.cookie_name, settings.get("cookie_name"), what),
                             what)
     return Persistence(type=kind, cookie_name=cookie_name)
 
@@ -734,9 +734,9 @@ def _health_check(monitor: models.HealthMonitor, options: RenderOptions) -> Heal
     where = f"health monitor {monitor.id}"
     if monitor.type not in c.HEALTH_MONITORS_FOR_STREAM:
         raise UnsupportedConfiguration(f"{where}: type {monitor.type} cannot check a haproxy pool")
-    _checked(lambda value: validate.timer_seconds(value, "delay", validate.MIN_DELAY_SECONDS),
+    checked(lambda value: validate.timer_seconds(value, "delay", validate.MIN_DELAY_SECONDS),
              monitor.delay, f"{where}: delay")
-    _checked(lambda value: validate.timer_seconds(value, "timeout"), monitor.timeout,
+    checked(lambda value: validate.timer_seconds(value, "timeout"), monitor.timeout,
              f"{where}: timeout")
     if monitor.type in ("HTTP", "HTTPS"):
         return HealthCheck(timeout=monitor.timeout, http=_http_check(monitor))
@@ -748,13 +748,13 @@ def _health_check(monitor: models.HealthMonitor, options: RenderOptions) -> Heal
 def _http_check(monitor: models.HealthMonitor) -> HttpCheck:
     """The HTTP request of an HTTP(S) monitor, with upstream's defaults for unset fields."""
     where = f"health monitor {monitor.id}"
-    codes = _checked(validate.expected_codes, monitor.expected_codes or "200",
+    codes = checked(validate.expected_codes, monitor.expected_codes or "200",
                      f"{where}: expected_codes")
     return HttpCheck(
         method=monitor.http_method or "GET",
-        path=_checked(validate.url_path, monitor.url_path or "/", f"{where}: url_path"),
+        path=checked(validate.url_path, monitor.url_path or "/", f"{where}: url_path"),
         version=f"{monitor.http_version:.1f}" if monitor.http_version else None,
-        host=(_checked(validate.domain_name, monitor.domain_name, f"{where}: domain_name")
+        host=(checked(validate.domain_name, monitor.domain_name, f"{where}: domain_name")
               if monitor.domain_name else None),
         expected_statuses=codes.replace(" ", ""),
     )
@@ -779,10 +779,10 @@ def _server(member: models.Member, pool: models.Pool, monitor: models.HealthMoni
             port=member.monitor_port)
     where = f"member {member.id}"
     if member.monitor_address:
-        _checked(validate.server_address, member.monitor_address, f"{where}: monitor_address")
+        checked(validate.server_address, member.monitor_address, f"{where}: monitor_address")
     return Server(
         name=member.id,
-        address=_checked(validate.server_address, member.ip_address, f"{where}: address"),
+        address=checked(validate.server_address, member.ip_address, f"{where}: address"),
         port=member.protocol_port,
         weight=member.weight,
         check=check,
@@ -810,18 +810,19 @@ def _word(value: str | None, what: str) -> str:
 def _redirect(value: str | None, what: str) -> str:
     """A redirect target, written as given (a frontend's ``redirect`` takes it literally,
     unlike ``http-request redirect``'s log-format)."""
-    return _word(_checked(validate.redirect_url, value, what), what)
+    return _word(checked(validate.redirect_url, value, what), what)
 
 
-def _checked(check: Callable[[T], T], value: T | None, what: str) -> T:
-    """``value`` if ``check`` (one of ``lbaas.validate``'s) accepts it, else an error naming it."""
+def checked(check: Callable[[T], T], value: T | None, what: str,
+            refusal: str = "cannot be written to haproxy.cfg") -> T:
+    """``value`` if ``check`` (one of ``lbaas.validate``'s) accepts it, else an error naming
+    it (``udp_config`` shares it, with its own ``refusal``)."""
     if value is None:
         raise UnsupportedConfiguration(f"{what} is missing")
     try:
         return check(value)
     except validate.InvalidValue as exc:
-        raise UnsupportedConfiguration(f"{what} {value!r} cannot be written to haproxy.cfg: "
-                                       f"{exc}") from exc
+        raise UnsupportedConfiguration(f"{what} {value!r} {refusal}: {exc}") from exc
 
 
 def _template() -> jinja2.Template:

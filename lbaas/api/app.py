@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lbaas import log
+from lbaas.amphora import capabilities
 from lbaas.api import faults, monitoring, network, policy, root
 from lbaas.api.common import ApiState, context
 from lbaas.api.keystone import KeystoneAuth
@@ -101,6 +102,8 @@ def create_app(api: ApiState) -> FastAPI:
     app = FastAPI(title="lbaas: Octavia-compatible load balancing", version="2.30",
                   docs_url="/docs", redoc_url=None, dependencies=[Depends(context)])
     app.state.api = api
+    for protocol, reason in capabilities.unserved_protocols().items():  # probed once, here
+        LOG.warning("%s listeners, pools and monitors will be refused: %s", protocol, reason)
 
     app.add_middleware(JsonOnly, openapi_url=app.openapi_url)
     if api.settings.api_settings.auth_strategy == "keystone":

@@ -200,6 +200,10 @@ def _check_type_for_pool(hm_type: str, delay: int, pool: Pool, settings: Setting
             raise faults.ValidationException(
                 detail=f"The associated pool protocol is {pool.protocol}, so only a "
                        f"{'/'.join(allowed)} health monitor is supported.")
+        try:  # an SCTP monitor needs the kernel's SCTP
+            validate.datagram_monitor_type(hm_type)
+        except validate.InvalidValue as exc:
+            raise faults.DisabledOption(option="type", value=f"{hm_type} ({exc})") from exc
         minimum = settings.api_settings.udp_connect_min_interval_health_monitor
         if hm_type == "UDP-CONNECT" and 0 <= minimum and delay < minimum:
             raise faults.ValidationException(

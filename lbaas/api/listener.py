@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lbaas import constants
+from lbaas import constants, validate
 from lbaas.api import certificates, faults, listing
 from lbaas.api.common import (
     ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, get_subresource,
@@ -355,7 +355,16 @@ def validate_listener(spec: ListenerFields, lb: LoadBalancer, settings: Settings
     check_tls_options(spec.tls_ciphers, spec.tls_versions, spec.alpn_protocols,
                       terminates_tls(spec.protocol), settings)
     _check_hsts(spec)
+    _check_served(spec.protocol)
 
+
+
+def _check_served(protocol: str) -> None:
+    """Last: a valid listener this host cannot serve (SCTP without the kernel's) is a 400."""
+    try:
+        validate.datagram_protocol(protocol)
+    except validate.InvalidValue as exc:
+        raise faults.DisabledOption(option="protocol", value=f"{protocol} ({exc})") from exc
 
 def default_pool(session: Session, lb: LoadBalancer, pool_id: str, protocol: str) -> Pool:
     """Pool ``pool_id`` as the default pool of a ``protocol`` listener on ``lb``.

@@ -318,6 +318,23 @@ def validate_pool(spec: PoolFields, lb: LoadBalancer, settings: Settings) -> Non
     check_tls_options(spec.tls_ciphers, spec.tls_versions, spec.alpn_protocols,
                       spec.tls_enabled, settings)
     check_algorithm(spec.lb_algorithm, lb)
+    if spec.protocol in DATAGRAM_PROTOCOLS:  # last: valid, but can nftables serve it?
+        try:
+            _check_datagram_served(spec)
+        except validate.InvalidValue as exc:
+            raise faults.ValidationException(detail=f"{exc}.") from exc
+
+
+def _check_datagram_served(spec: PoolFields) -> None:
+    """What nftables in the amphora can do: the protocol (SCTP needs the kernel's), the
+    algorithm, persistence by netmask."""
+    validate.datagram_protocol(spec.protocol)
+    validate.datagram_algorithm(spec.lb_algorithm)
+    persistence = spec.session_persistence
+    if persistence is not None and persistence.persistence_timeout is not None:
+        validate.persistence_timeout(persistence.persistence_timeout)
+    if persistence is not None and persistence.persistence_granularity:
+        validate.persistence_granularity(str(persistence.persistence_granularity))
 
 
 def with_defaults(spec: PoolFields, settings: Settings) -> PoolFields:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from lbaas import constants
+from lbaas.amphora import capabilities
 from lbaas.api import faults, listing
 from lbaas.api.common import ApiState, state
 
@@ -105,8 +106,18 @@ def _capabilities(schema: dict[str, dict[str, Any]], request: Request,
 def list_all(request: Request, api: ApiState = Depends(state)) -> Any:
     fields = listing.parse_fields(request.query_params, api.settings)
     return {"providers": [
-        listing.select_fields({"name": name, "description": description}, fields)
+        listing.select_fields({"name": name, "description": _description(name, description)},
+                              fields)
         for name, description in api.settings.api_settings.enabled_provider_drivers.items()]}
+
+
+def _description(provider: str, description: str) -> str:
+    """The configured description, plus what this host's amphorae cannot serve (SCTP
+    where the kernel has none), so that clients see it before a create is refused."""
+    unserved = capabilities.unserved_protocols()
+    if provider not in DRIVER_SCHEMAS or not unserved:
+        return description
+    return f"{description} ({'; '.join(unserved.values())}.)"
 
 
 @router.get("/{provider}/flavor_capabilities", response_model=FlavorCapabilitiesResponse,

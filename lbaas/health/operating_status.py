@@ -55,14 +55,19 @@ class LoadBalancerState:
 Changes = dict[str, dict[str, str]]  # kind ("loadbalancer", ...) -> object id -> new status
 
 
-def listener_count_matches(lb: LoadBalancerState, message: dict[str, Any]) -> bool:
-    """Upstream's liveness test: the amphora reports every listener it serves (any count
-    passes while the load balancer is PENDING_* or disabled); a listener in ERROR is not
-    rendered, so it is not expected."""
+def missing_listeners(lb: LoadBalancerState, message: dict[str, Any]) -> list[str]:
+    """The listeners the amphora should serve but does not report (none while the load
+    balancer is PENDING_* or disabled; a listener in ERROR is not rendered, so not expected).
+
+    Upstream counts them and takes an amphora reporting fewer for dead, failing it over
+    again and again when the cause is the configuration (a listener it cannot serve);
+    here the heartbeat proves the amphora alive and the listeners it lacks go ERROR
+    (``derive``), with the reason logged by the health manager."""
     if lb.provisioning_status.startswith("PENDING") or not lb.enabled:
-        return True
-    expected = sum(1 for listener in lb.listeners.values() if listener.served)
-    return len(message.get("listeners", {})) == expected
+        return []
+    reported = message.get("listeners", {})
+    return [listener_id for listener_id, listener in lb.listeners.items()
+            if listener.served and listener_id not in reported]
 
 
 def _listener_status(lb: LoadBalancerState, listener: ListenerState,

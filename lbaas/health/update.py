@@ -6,8 +6,10 @@ short write transaction that
 
 * keeps only heartbeats newer than the amphora's recorded ``sequence`` (replays and
   copies already handled by another health manager are dropped and counted),
-* upserts ``amphora_health`` (``last_update`` only when every enabled listener reported,
-  as upstream),
+* upserts ``amphora_health`` (``last_update`` whenever the heartbeat came in time; upstream
+  also wants every enabled listener reported, and so fails over an amphora whose
+  configuration lacks one, again and again: here that listener goes ERROR, the reason
+  logged),
 * writes the operating statuses that changed (``operating_status.derive``),
 * adds the counters' deltas to ``listener_statistics`` per (listener, amphora)
   (``active_connections`` is replaced).
@@ -105,6 +107,19 @@ def load_trees(session: Session, lb_ids: Iterable[str]) -> dict[str, LoadBalance
     return trees
 
 
+def _log_missing(amphora_id: str, tree: LoadBalancerState, message: dict[str, Any],
+                 changes: Changes) -> None:
+    """Say why a listener goes ERROR when its amphora does not serve it (once, when it
+    changes): the amphora is alive, its configuration lacks the listener."""
+    missing = operating_status.missing_listeners(tree, message)
+    for listener_id in missing:
+        if changes["listener"].get(listener_id) == constants.ERROR:
+            LOG.warning("listener %s is ERROR: amphora %s is alive but does not serve it "
+                        "(its heartbeat reports %d listeners, the database expects %d)",
+                        listener_id, amphora_id, len(message.get("listeners", {})),
+                        sum(1 for listener in tree.listeners.values() if listener.served))
+
+
 def _counter_rows(report: AmphoraReport, amphora_id: str,
                   heartbeats: list[Heartbeat]) -> dict[str, dict[str, Any]]:
     """Per listener of the amphora's load balancer: the summed deltas of ``heartbeats``."""
@@ -182,9 +197,9 @@ class HealthUpdater:
             if tree is None:  # a spare: alive, nothing else to record
                 report.alive = not late
                 continue
-            report.alive = not late and operating_status.listener_count_matches(
-                tree, report.latest.message)
+            report.alive = not late
             report.changes = operating_status.derive(tree, report.latest.message)
+            _log_missing(amphora_id, tree, report.latest.message, report.changes)
             operating_status.apply(tree, report.changes)
             report.listener_ids = frozenset(tree.listeners)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from lbaas.amphora import haproxy_config
+from lbaas.amphora import haproxy_config, udp_config
 from lbaas.cert_manager.base import CertManager
 from lbaas.drivers import Drivers
 from lbaas.drivers.amphora import tls
@@ -157,6 +157,7 @@ def haproxy_checked_pushes(drivers: Drivers, manager: CertManager | None = None
 
     def checked(load_balancer: Any, amphora: Any) -> None:
         pushed.append(render_checked(load_balancer, amphora.id, manager))
+        udp_config.render(load_balancer)  # the UDP part, if any, must be served too
         push(load_balancer, amphora)
 
     drivers.amphora.update = checked  # type: ignore[method-assign]

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lbaas.amphora import udp_config
 from lbaas.db.models import LoadBalancer
 from tests.api.helpers import SUBNET, render_checked, store_tls_refs
 from tests.conftest import PROJECT
@@ -99,7 +100,7 @@ rules = st.sampled_from(["HOST_NAME", "PATH", "FILE_TYPE", "HEADER", "COOKIE",
 
 monitors = st.builds(
     without_none,
-    type=st.sampled_from(["HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO"]),
+    type=st.sampled_from(["HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO", "UDP-CONNECT"]),
     delay=number(1, 60, 2_147_483, 2_147_484), timeout=number(0, 60, 2_147_483, 2_147_484),
     max_retries=number(1, 10, 11), max_retries_down=maybe(number(1, 10, 11)),
     admin_state_up=maybe(st.booleans()))
@@ -167,7 +168,10 @@ def pools(name: str, protocols: list[str]) -> st.SearchStrategy[dict[str, Any]]:
         lb_algorithm=st.sampled_from(["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"]),
         session_persistence=maybe(st.one_of(
             st.builds(dict, type=st.sampled_from(["SOURCE_IP", "HTTP_COOKIE"])),
-            st.builds(dict, type=st.just("APP_COOKIE"), cookie_name=mostly(*TOKENS)))),
+            st.builds(dict, type=st.just("APP_COOKIE"), cookie_name=mostly(*TOKENS)),
+            st.builds(without_none, type=st.just("SOURCE_IP"),
+                      persistence_timeout=maybe(number(0, 3600, -1, 2_147_484)),
+                      persistence_granularity=maybe(mostly("255.255.255.0", "0.0.0.255"))))),
         members=maybe(st.lists(members, max_size=3, unique_by=lambda m: m["address"])),
         healthmonitor=maybe(st.one_of(monitors, http_monitors)),
         admin_state_up=maybe(st.booleans())), pool_tls)
@@ -189,7 +193,7 @@ policies = st.sampled_from(sorted(REDIRECT_FIELDS)).flatmap(lambda action: st.bu
               admin_state_up=maybe(st.booleans()))))
 POOL_PROTOCOLS = {"HTTP": ["HTTP", "PROXY", "PROXYV2"], "TCP": ["HTTP", "TCP", "PROXY"],
                   "HTTPS": ["HTTPS", "TCP", "PROXYV2"],
-                  "TERMINATED_HTTPS": ["HTTP", "PROXY", "PROXYV2"]}
+                  "TERMINATED_HTTPS": ["HTTP", "PROXY", "PROXYV2"], "UDP": ["UDP"]}
 L7_PROTOCOLS = ("HTTP", "TERMINATED_HTTPS")
 
 
@@ -221,7 +225,7 @@ valid_load_balancers = st.builds(
     st.lists(st.integers(0, 2), min_size=1, max_size=2, unique=True).flatmap(
         lambda numbers_: st.tuples(*(st.sampled_from(["HTTP", "HTTP", "TCP", "HTTPS",
                                                        "PROMETHEUS", "TERMINATED_HTTPS",
-                                                       "TERMINATED_HTTPS"]).flatmap(
+                                                       "TERMINATED_HTTPS", "UDP"]).flatmap(
             lambda protocol, n=n: listener(n, protocol)) for n in numbers_))),
     maybe(mostly("web", "caf\u00e9")))
 load_balancers = st.builds(
@@ -249,6 +253,7 @@ def test_every_load_balancer_the_api_accepts_renders(api_only, services):
             lb = session.get(LoadBalancer, response.json()["loadbalancer"]["id"])
             lb.vip_address = lb.vip_address or "192.0.2.99"  # the worker would allocate it
             render_checked(lb, manager=manager)
+            udp_config.render(lb)  # raises if a UDP part cannot be served
             session.rollback()
 
     check()

@@ -146,10 +146,10 @@ def test_monitor_on_unknown_pool_is_404(client):
 @pytest.mark.parametrize("protocol", ["UDP", "SCTP"])
 def test_datagram_pools_accept_only_their_monitor_types(client, lb, protocol):
     pool = create_pool(client, lb["id"], protocol, lb_algorithm="SOURCE_IP")
-    for hm_type in ("HTTPS", "PING", "TLS-HELLO"):
+    for hm_type in ("HTTPS", "TLS-HELLO"):
         text = fault(post_hm(client, pool["id"], hm_type), 400)
         assert text == (f"Validation failure: The associated pool protocol is {protocol}, so "
-                        "only a UDP-CONNECT/SCTP/TCP/HTTP health monitor is supported.")
+                        "only a UDP-CONNECT/SCTP/TCP/HTTP/PING health monitor is supported.")
     hm = create_hm(client, pool["id"], "SCTP" if protocol == "SCTP" else "UDP-CONNECT")
     assert hm["pools"] == [{"id": pool["id"]}]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from lbaas.health.operating_status import (ListenerState, LoadBalancerState, PoolState, apply,
-                                           derive, listener_count_matches)
+                                           derive, missing_listeners)
 
 LB, LISTENER, POOL, M1, M2 = "lb", "listener", "pool", "member-1", "member-2"
 
@@ -96,18 +96,19 @@ def test_a_disabled_load_balancer_is_offline():
     assert derive(tree(enabled=False), heartbeat())["loadbalancer"] == {LB: "OFFLINE"}
 
 
-def test_the_amphora_is_alive_only_if_it_reports_every_enabled_listener():
-    assert listener_count_matches(tree(), heartbeat())
-    assert not listener_count_matches(tree(), heartbeat(listeners={}))
-    assert listener_count_matches(tree(listener_enabled=False), heartbeat(listeners={}))
-    assert listener_count_matches(tree(provisioning="PENDING_UPDATE"), heartbeat(listeners={}))
+def test_an_enabled_listener_not_reported_is_missing_and_error():
+    assert missing_listeners(tree(), heartbeat()) == []
+    assert missing_listeners(tree(), heartbeat(listeners={})) == [LISTENER]
+    assert derive(tree(), heartbeat(listeners={}))["listener"] == {LISTENER: "ERROR"}
+    assert missing_listeners(tree(listener_enabled=False), heartbeat(listeners={})) == []
+    assert missing_listeners(tree(provisioning="PENDING_UPDATE"), heartbeat(listeners={})) == []
 
 
 def test_a_listener_in_error_is_not_expected_in_the_heartbeat():
     """It is left out of haproxy.cfg: an amphora not reporting it is healthy (no failover)."""
     state = tree()
     state.listeners["broken"] = ListenerState(True, "ERROR", "ERROR")
-    assert listener_count_matches(state, heartbeat())
+    assert missing_listeners(state, heartbeat()) == []
 
 
 def test_applied_changes_are_not_derived_again():

@@ -136,14 +136,22 @@ def test_a_heartbeat_already_handled_by_another_health_manager_is_not_counted_tw
     assert stats(client, tree)["bytes_in"] == 1000
 
 
-def test_an_amphora_missing_a_listener_is_not_counted_alive(client, services, tree, send):
+def test_an_amphora_missing_a_listener_is_alive_and_the_listener_error(
+        client, services, tree, send, caplog):
+    """What the amphora serves differs from what the database expects: that is reported
+    (the listener ERROR, the reason logged), not taken for a dead amphora to fail over."""
     send(heartbeat(tree, 1))
     alive_at = health(services, tree["amphora"])[0]
     silent = heartbeat(tree, 2)
     silent["listeners"] = {}
-    send(silent)
-    assert health(services, tree["amphora"])[:2] == (alive_at, 2)
+    with caplog.at_level("WARNING", logger="lbaas.health.update"):
+        send(silent)
+    last_update, sequence, _ = health(services, tree["amphora"])
+    assert sequence == 2 and last_update > alive_at
     assert statuses(client, tree)["listener"] == "ERROR"
+    assert (f"listener {tree['listener']} is ERROR: amphora {tree['amphora']} is alive but "
+            "does not serve it (its heartbeat reports 0 listeners, the database expects 1)"
+            ) in caplog.text
 
 
 def test_statistics_are_kept_per_amphora(client, services, tree, send):

@@ -10,6 +10,7 @@ from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.heartbeat import HeartbeatSender
 from lbaas.amphora.agent.logs import LogForwarder
 from lbaas.amphora.agent.server import serve
+from lbaas.amphora.agent.udp import UdpServices
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,10 +30,12 @@ def main(argv: list[str] | None = None) -> None:
             config.log_file, maxBytes=config.log_max_bytes, backupCount=config.log_backup_count)
     logging.basicConfig(level=logging.INFO, handlers=[handler],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    HeartbeatSender(config).start()
+    udp_services = UdpServices(config.base_path)
+    udp_services.restore()
+    HeartbeatSender(config, udp_services=udp_services).start()
     LogForwarder(config.base_path, config.log_offload, config.log_max_bytes,
                  config.log_backup_count).start()
-    serve(config)
+    serve(config, udp_services)
 
 
 if __name__ == "__main__":

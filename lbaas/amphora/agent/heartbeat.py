@@ -9,6 +9,11 @@ address of ``controller_ip_port_list``:
                                                                "totconns", "ereq"}}},
      "pools": {"<pool id>:<listener id>": {"status": "UP", "members": {<member id>: "UP"}}}}
 
+UDP listeners (nftables, see ``udp``) are in it as upstream puts its LVS ones: ``OPEN``,
+counters from nftables (``totconns``: flows) plus ``packets`` (absolute, ours), and their
+pools with upstream's member statuses plus ``member_stats`` (absolute bytes and packets
+per member, ours).
+
 Counters are deltas since the previous message (``conns`` is the current count); the
 last values are kept in a file so that an agent restart does not report them twice.
 ``seq`` starts from the clock, so it keeps growing across restarts of the agent (the
@@ -29,6 +34,7 @@ from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.haproxy import Haproxy, HaproxyPaths
 from lbaas.amphora.agent.loop import Loop
 from lbaas.amphora.agent.status_message import wrap
+from lbaas.amphora.agent.udp import UdpServices
 
 LOG = logging.getLogger(__name__)
 MSG_VER = 3
@@ -118,6 +124,18 @@ def build_message(amphora_id: str, seq: int, stats_by_lb: dict[str, str],
     return message
 
 
+def add_udp(message: dict[str, Any], listeners: dict[str, Any],
+            pools: dict[str, dict[str, Any]], counters: StatsCounters) -> None:
+    """The UDP listeners and pools (``UdpServices.report``) in the message, as upstream
+    adds its LVS ones: counters as deltas, ``conns`` the flows tracked now."""
+    for listener_id, listener in listeners.items():
+        deltas = counters.deltas(listener_id, listener["row"])
+        message["listeners"][listener_id] = {
+            "status": listener["status"], "stats": {**deltas, "conns": listener["conns"]},
+            "packets": listener["packets"]}
+    message["pools"].update(pools)
+
+
 def parse_destination(entry: str) -> tuple[str, int]:
     """``ip:port`` or ``[ipv6]:port`` -> (ip, port)."""
     host, _, port = entry.strip().rpartition(":")
@@ -129,8 +147,10 @@ def parse_destination(entry: str) -> tuple[str, int]:
 class HeartbeatSender:
     """Sends a heartbeat every interval until stopped."""
 
-    def __init__(self, config: AgentConfig, read_stats: StatReader | None = None) -> None:
+    def __init__(self, config: AgentConfig, read_stats: StatReader | None = None,
+                 udp_services: UdpServices | None = None) -> None:
         self.config = config
+        self.udp = udp_services
         self.destinations = [parse_destination(entry) for entry in config.controller_ip_port_list]
         self.read_stats = read_stats or self._show_stat
         self.counters = StatsCounters(config.base_path / COUNTERS_FILE)
@@ -151,6 +171,8 @@ class HeartbeatSender:
                  if (text := self.read_stats(lb_id)) is not None}
         self.seq += 1
         message = build_message(self.config.amphora_id, self.seq, stats, self.counters)
+        if self.udp is not None:
+            add_udp(message, *self.udp.report(), self.counters)
         self.counters.save()
         return message
 

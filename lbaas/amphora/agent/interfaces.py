@@ -49,7 +49,11 @@ def configure(ifname: str, addresses: list[str], *, gateway: str | None = None,
             if info.get("scope") == "global" and present not in wanted:
                 _ip("addr", "del", present, "dev", ifname)
     for address in sorted(wanted):
-        _ip("addr", "replace", address, "dev", ifname)
+        # The controller hands each address out once, so IPv6 duplicate address detection
+        # would only leave it tentative for a second or two: unusable as a source, so the
+        # kernel would masquerade UDP flows to members from another interface's address.
+        nodad = ["nodad"] if ipaddress.ip_interface(address).version == 6 else []
+        _ip("addr", "replace", address, "dev", ifname, *nodad)
     if mtu:
         _ip("link", "set", "dev", ifname, "mtu", str(mtu))
     _ip("link", "set", "dev", ifname, "up")

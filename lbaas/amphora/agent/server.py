@@ -17,7 +17,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from lbaas.amphora.agent import certificate, interfaces, keepalived, logs
+from lbaas.amphora.agent import certificate, interfaces, keepalived, logs, udp
 from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.haproxy import (
     Haproxy, HaproxyPaths, InvalidConfig, ReloadFailed, install_certificate,
@@ -41,8 +41,10 @@ class Agent:
     """The operations behind the routes; one instance per amphora."""
 
     def __init__(self, config: AgentConfig,
-                 certificate_installed: Callable[[], None] = lambda: None) -> None:
+                 certificate_installed: Callable[[], None] = lambda: None,
+                 udp_services: udp.UdpServices | None = None) -> None:
         self.config = config
+        self.udp = udp_services or udp.UdpServices(config.base_path)
         # Called once a rotated certificate is in place (the server reloads its context).
         self.certificate_installed = certificate_installed
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
@@ -61,6 +63,13 @@ class Agent:
             ("PUT", re.compile(rf"/{API_VERSION}/loadbalancer/(?P<lb_id>{UUID})/certificates/"
                                rf"(?P<name>[0-9a-f]{{32}}\.(?:pem|crtlist))"),
              self.upload_tls_file),
+            ("DELETE", re.compile(rf"/{API_VERSION}/loadbalancer/(?P<lb_id>{UUID})/haproxy"),
+             self.delete_haproxy),
+            ("PUT", re.compile(rf"/{API_VERSION}/loadbalancer/(?P<amphora_id>{UUID})/(?P<lb_id>{UUID})/udp"),
+             self.upload_udp),
+            ("GET", re.compile(rf"/{API_VERSION}/loadbalancer/(?P<lb_id>{UUID})/udp"), self.get_udp),
+            ("DELETE", re.compile(rf"/{API_VERSION}/loadbalancer/(?P<lb_id>{UUID})/udp"),
+             self.delete_udp),
             ("DELETE", re.compile(rf"/{API_VERSION}/listeners/(?P<lb_id>{UUID})"), self.delete_lb),
             ("POST", re.compile(rf"/{API_VERSION}/plug/vip/(?P<vip>[0-9a-fA-F.:]+)"), self.plug_vip),
             ("POST", re.compile(rf"/{API_VERSION}/plug/network"), self.plug_network),
@@ -115,6 +124,10 @@ class Agent:
                     running = self._haproxy(directory.name).running()
                     found.append({"uuid": directory.name,
                                   "status": "ACTIVE" if running else "STOPPED", "type": "haproxy"})
+                if (directory / udp.CONFIG_NAME).exists():
+                    serving = self.udp.get(directory.name).service is not None
+                    found.append({"uuid": directory.name,
+                                  "status": "ACTIVE" if serving else "STOPPED", "type": "udp"})
         return 200, found, {}
 
     def upload_haproxy(self, body: bytes, amphora_id: str, lb_id: str) -> Response:
@@ -164,7 +177,37 @@ class Agent:
     def delete_lb(self, body: bytes, lb_id: str) -> Response:
         haproxy = self._haproxy(lb_id)
         haproxy.stop()
+        self.udp.remove(lb_id)
         shutil.rmtree(haproxy.paths.directory, ignore_errors=True)
+        return 200, {"message": "OK"}, {}
+
+    def delete_haproxy(self, body: bytes, lb_id: str) -> Response:
+        """Stop serving the load balancer's TCP-family listeners (its UDP ones stay)."""
+        haproxy = self._haproxy(lb_id)
+        haproxy.stop()
+        haproxy.paths.config.unlink(missing_ok=True)
+        return 200, {"message": "OK"}, {}
+
+    def upload_udp(self, body: bytes, amphora_id: str, lb_id: str) -> Response:
+        """Serve the load balancer's UDP/SCTP listeners as described (nftables rules,
+        health monitors) at once; a description nftables refuses is a 400 and the old
+        rules keep serving."""
+        if amphora_id != self.config.amphora_id:
+            raise HttpError(400, "Invalid request", f"this is amphora {self.config.amphora_id}")
+        try:
+            etag = self.udp.install(lb_id, body.decode())
+        except udp.InvalidConfig as exc:
+            raise HttpError(400, "Invalid request", str(exc)) from exc
+        return 202, {"message": "OK"}, {"ETag": etag}
+
+    def get_udp(self, body: bytes, lb_id: str) -> Response:
+        paths = udp.UdpPaths(self.config.base_path, lb_id)
+        if not paths.config.exists():
+            raise HttpError(404, "Not Found", f"no UDP service for load balancer {lb_id}")
+        return 200, paths.config.read_text(), {}
+
+    def delete_udp(self, body: bytes, lb_id: str) -> Response:
+        self.udp.remove(lb_id)
         return 200, {"message": "OK"}, {}
 
     def plug_vip(self, body: bytes, vip: str) -> Response:
@@ -319,11 +362,13 @@ class AgentServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, config: AgentConfig, context: ssl.SSLContext) -> None:
+    def __init__(self, config: AgentConfig, context: ssl.SSLContext,
+                 udp_services: udp.UdpServices | None = None) -> None:
         self.address_family = socket.AF_INET6 if ":" in config.bind_host else socket.AF_INET
         self.config = config
         self.failures = FailureLog()
-        agent = Agent(config, certificate_installed=self.reload_certificate)
+        agent = Agent(config, certificate_installed=self.reload_certificate,
+                      udp_services=udp_services)
         super().__init__((config.bind_host, config.bind_port), _handler(agent))
         self.context = context
 
@@ -356,8 +401,8 @@ class AgentServer(ThreadingHTTPServer):
         self.failures.failed(client_address, sys.exc_info()[1])
 
 
-def serve(config: AgentConfig) -> None:
-    server = AgentServer(config, server_context(config))
+def serve(config: AgentConfig, udp_services: udp.UdpServices | None = None) -> None:
+    server = AgentServer(config, server_context(config), udp_services)
     LOG.info("amphora agent %s listening on %s:%s", config.amphora_id,
              config.bind_host, config.bind_port)
     server.serve_forever()

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from lbaas import constants
-from lbaas.amphora import haproxy_config, keepalived_config
+from lbaas.amphora import haproxy_config, keepalived_config, udp_config
 from lbaas.amphora.agent.haproxy import HaproxyPaths
 from lbaas.amphora.agent.keepalived import KeepalivedPaths
 from lbaas.cert_manager.base import CertManager
@@ -132,23 +132,37 @@ class RestAmphoraDriver(AmphoraDriver):
             administrative_log_facility=self.logs.administrative_log_facility)
 
     def update(self, load_balancer: LoadBalancer, amphora: Amphora) -> None:
-        serving = [listener for listener in load_balancer.listeners
-                   if listener.provisioning_status != constants.PENDING_DELETE
-                   and listener.protocol not in (constants.UDP, constants.SCTP)]
-        if not serving:
+        """haproxy for the TCP-family listeners, nftables (the agent's UDP service) for
+        the UDP and SCTP ones; each part is removed when nothing is left for it."""
+        listeners = [listener for listener in load_balancer.listeners
+                     if listener.provisioning_status != constants.PENDING_DELETE]
+        haproxy_part = any(listener.protocol not in udp_config.DATAGRAM_PROTOCOLS
+                           for listener in listeners)
+        udp_part = udp_config.render(load_balancer)
+        if not haproxy_part and udp_part is None:
             self.delete(load_balancer, amphora)
             return
-        material = tls.fetch(load_balancer, self.cert_manager) if self.cert_manager else None
-        text, files = haproxy_config.render_files(
-            load_balancer, self._render_options(load_balancer, amphora), material)
-        # Certificates first (over this mutual-TLS channel only): haproxy -c reads them.
-        for name, content in sorted(files.items()):
+        if haproxy_part:
+            material = tls.fetch(load_balancer, self.cert_manager) if self.cert_manager else None
+            text, files = haproxy_config.render_files(
+                load_balancer, self._render_options(load_balancer, amphora), material)
+            # Certificates first (over this mutual-TLS channel only): haproxy -c reads them.
+            for name, content in sorted(files.items()):
+                self._request("PUT", amphora,
+                              f"{API}/loadbalancer/{load_balancer.id}/certificates/{name}",
+                              content=content)
             self._request("PUT", amphora,
-                          f"{API}/loadbalancer/{load_balancer.id}/certificates/{name}",
-                          content=content)
-        self._request("PUT", amphora, f"{API}/loadbalancer/{amphora.id}/{load_balancer.id}/haproxy",
-                      content=text.encode())
-        self._request("PUT", amphora, f"{API}/loadbalancer/{load_balancer.id}/reload")
+                          f"{API}/loadbalancer/{amphora.id}/{load_balancer.id}/haproxy",
+                          content=text.encode())
+            self._request("PUT", amphora, f"{API}/loadbalancer/{load_balancer.id}/reload")
+        else:
+            self._request("DELETE", amphora, f"{API}/loadbalancer/{load_balancer.id}/haproxy")
+        if udp_part is not None:
+            self._request("PUT", amphora,
+                          f"{API}/loadbalancer/{amphora.id}/{load_balancer.id}/udp",
+                          content=udp_part.encode())
+        else:
+            self._request("DELETE", amphora, f"{API}/loadbalancer/{load_balancer.id}/udp")
 
     def vrrp_interface(self, amphora: Amphora) -> str:
         return self._request("GET", amphora, f"{API}/interface/{amphora.vrrp_ip}").json()["interface"]
