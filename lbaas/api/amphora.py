@@ -15,7 +15,7 @@ from lbaas.api import faults, listing
 from lbaas.api.common import ApiState, context, show_object, state, timestamp
 from lbaas.api.context import RequestContext
 from lbaas.config import Settings
-from lbaas.controller import jobs
+from lbaas.controller import actions
 from lbaas.db import status
 from lbaas.db.models import ROW_ONLY, Amphora, Listener, ListenerStatistics, utcnow
 
@@ -136,11 +136,11 @@ def failover(amphora_id: str, api: ApiState = Depends(state),
         lb_id = amphora.load_balancer_id
         if lb_id is None:
             _mark_for_delete(session, amphora, (constants.READY, constants.ERROR))
-            jobs.enqueue(session, "delete_amphora", amphora_id=amphora_id)
+            actions.delete_amphora(session, amphora_id=amphora_id)
         else:
             if not status.test_and_set(session, lb_id, constants.PENDING_UPDATE):
                 raise faults.ImmutableObject(resource="Load Balancer", id=lb_id)
-            jobs.enqueue(session, "failover_amphora", lb_id=lb_id, amphora_id=amphora_id)
+            actions.failover_amphora(session, lb_id=lb_id, amphora_id=amphora_id)
     api.wakeup.notify()
     return Response(status_code=202)
 
@@ -151,7 +151,7 @@ def configure(amphora_id: str, api: ApiState = Depends(state),
               ctx: RequestContext = Depends(context)) -> Response:
     with api.db.write() as session:
         _find(session, amphora_id)
-        jobs.enqueue(session, "update_amphora_config", amphora_id=amphora_id)
+        actions.update_amphora_config(session, amphora_id=amphora_id)
     api.wakeup.notify()
     return Response(status_code=202)
 
@@ -194,6 +194,6 @@ def delete(amphora_id: str, api: ApiState = Depends(state),
     with api.db.write() as session:
         amphora = _find(session, amphora_id)
         _mark_for_delete(session, amphora, (constants.READY, constants.ERROR))
-        jobs.enqueue(session, "delete_amphora", amphora_id=amphora_id)
+        actions.delete_amphora(session, amphora_id=amphora_id)
     api.wakeup.notify()
     return Response(status_code=204)

@@ -17,7 +17,7 @@ from lbaas.api import faults, listing, policy
 from lbaas.api.context import RequestContext, noauth_context
 from lbaas.cert_manager.base import CertManager
 from lbaas.config import Settings
-from lbaas.controller import jobs
+from lbaas.controller import actions, jobs
 from lbaas.db import status
 from lbaas.db.engine import Database
 from lbaas.db.models import (
@@ -132,7 +132,7 @@ def apply_changes(obj: Any, changes: dict[str, Any], renames: dict[str, str]) ->
 
 def submit_change(session: Session, lb_id: str, **targets: list[str]) -> None:
     """Queue the flow that pushes the change and settles the targets' statuses."""
-    jobs.enqueue(session, "change", lb_id=lb_id, targets=targets)
+    actions.change(session, lb_id=lb_id, targets=targets)
 
 
 QUOTA_COUNTED: dict[str, tuple[str, Any, str]] = {

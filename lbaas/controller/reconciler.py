@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lbaas import constants
-from lbaas.controller import jobs
+from lbaas.controller import actions
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.tasks.amphora import BUILDING
 from lbaas.db import status
@@ -185,8 +185,8 @@ def _lost_instance(ctx: FlowContext, row: _Row, settled: dt.datetime, report: Re
         elif amphora.status == constants.ALLOCATED and amphora.load_balancer_id and \
                 status.test_and_set(session, amphora.load_balancer_id, constants.PENDING_UPDATE,
                                     constants.FAILOVERABLE_STATUSES):
-            jobs.enqueue(session, "failover_amphora", lb_id=amphora.load_balancer_id,
-                         amphora_id=amphora.id)
+            actions.failover_amphora(session, lb_id=amphora.load_balancer_id,
+                                     amphora_id=amphora.id)
             spare = False
         else:
             return

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from lbaas import constants
 from lbaas.amphora.agent.loop import Loop
 from lbaas.config import Settings
-from lbaas.controller import jobs
+from lbaas.controller import actions
 from lbaas.db import status
 from lbaas.db.engine import Database
 from lbaas.db.models import Amphora, AmphoraHealth, LoadBalancer, utcnow
@@ -67,8 +67,8 @@ def start_failover(session: Session, amphora_id: str) -> bool:
         session.execute(update(AmphoraHealth).where(AmphoraHealth.amphora_id == amphora_id)
                         .values(busy=False).execution_options(synchronize_session=False))
         return False
-    jobs.enqueue(session, "failover_amphora", lb_id=amphora.load_balancer_id,
-                 amphora_id=amphora_id)
+    actions.failover_amphora(session, lb_id=amphora.load_balancer_id,
+                              amphora_id=amphora_id)
     return True
 
 

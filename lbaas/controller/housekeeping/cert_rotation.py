@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from lbaas import constants
-from lbaas.controller import jobs
+from lbaas.controller import actions
 from lbaas.controller.flow import FlowContext
 from lbaas.db import status
 from lbaas.db.models import Amphora, utcnow
@@ -62,7 +62,7 @@ def replace_expired(ctx: FlowContext) -> list[str]:
         for amphora_id, lb_id in rows:
             if status.test_and_set(session, lb_id, constants.PENDING_UPDATE,
                                    constants.FAILOVERABLE_STATUSES):
-                jobs.enqueue(session, "failover_amphora", lb_id=lb_id, amphora_id=amphora_id)
+                actions.failover_amphora(session, lb_id=lb_id, amphora_id=amphora_id)
                 started.append(amphora_id)
     for amphora_id in started:
         LOG.warning("the certificate of amphora %s expired before it was rotated; failing "

@@ -23,7 +23,7 @@ import logging
 from sqlalchemy import delete, func, select, update
 
 from lbaas import constants
-from lbaas.controller import jobs
+from lbaas.controller import actions
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation
 from lbaas.controller.tasks import amphora as amphora_tasks
@@ -57,7 +57,7 @@ def check(ctx: FlowContext) -> int:
         missing = max(0, size - len(rows))
         for host in _spread(ctx.drivers.compute.hosts(), [host for _, host in rows], missing):
             amphora_id = amphora_tasks.new_amphora(ctx, None, host, session=session)
-            jobs.enqueue(session, "build_spare", amphora_id=amphora_id)
+            actions.build_spare(session, amphora_id=amphora_id)
     if missing:
         LOG.info("spare pool: %d of %d present; booting %d", len(rows), size, missing)
     for amphora_id, _ in rows[size:]:
