@@ -203,7 +203,8 @@ def validate_member(session: Session, body: MemberSingleCreate, pool: Pool,
     check_member_address(body.monitor_address, pool, settings, "member monitor address")
     subnets.check_subnet(session, settings, body.subnet_id)
     if body.request_sriov:
-        # SR-IOV members need a flavor with allow_member_sriov; there are no flavors yet.
+        # SR-IOV members need a flavor with allow_member_sriov, and no amphora here has
+        # SR-IOV ports to give them.
         raise faults.MemberSRIOVDisabled()
     _check_vip_family(body.address, pool)
 

@@ -411,9 +411,6 @@ class ControllerLock(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
-TAGGED_MODELS = (LoadBalancer, Listener, Pool, Member, HealthMonitor, L7Policy, L7Rule)
-
-
 class Network(IdMixin, TimestampMixin, Base):
     """A network of the local registry (lbaas.network): a Linux bridge on every host that
     needs it, joined across hosts as its ``network_type`` says (lbaas.network.segments):
