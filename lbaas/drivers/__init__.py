@@ -35,7 +35,7 @@ def _noop_compute(settings: Settings, db: Database) -> ComputeDriver:
 
 def _netns_compute(settings: Settings, db: Database) -> ComputeDriver:
     from lbaas.drivers.compute.netns import NetnsComputeDriver
-    from lbaas.health import settings as heartbeats
+    from lbaas.amphora import heartbeat_settings as heartbeats
     return NetnsComputeDriver(settings.haproxy_amphora.base_path,
                               agent_port=settings.haproxy_amphora.bind_port,
                               host=settings.DEFAULT.host,
@@ -48,7 +48,7 @@ def _netns_compute(settings: Settings, db: Database) -> ComputeDriver:
 def _agent_compute(settings: Settings, db: Database) -> ComputeDriver:
     from lbaas.certs import store
     from lbaas.drivers.compute.agent import ComputeAgentDriver
-    from lbaas.health import settings as heartbeats
+    from lbaas.amphora import heartbeat_settings as heartbeats
     paths = store.ensure(settings)
     return ComputeAgentDriver(db, paths.client_cert, paths.server_ca, amphora_agent={
         "bind_port": settings.haproxy_amphora.bind_port,
@@ -100,7 +100,7 @@ def _noop_certificates(settings: Settings, db: Database) -> CertificateDriver:
 
 def _local_certificates(settings: Settings, db: Database) -> CertificateDriver:
     from lbaas.drivers.certificates.local import LocalCertificateDriver
-    from lbaas.health import settings as heartbeats
+    from lbaas.amphora import heartbeat_settings as heartbeats
     return LocalCertificateDriver(settings, heartbeats.heartbeat_key(settings))
 
 

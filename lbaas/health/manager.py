@@ -10,7 +10,7 @@ from lbaas.amphora.agent.loop import Loop
 from lbaas.config import Settings
 from lbaas.db.engine import Database
 from lbaas.drivers import Drivers
-from lbaas.health import settings as heartbeats
+from lbaas.amphora import heartbeat_settings as heartbeats
 from lbaas.health.failover import FailoverChecker
 from lbaas.health.hosts import HostMonitor
 from lbaas.health.receiver import Counters, HeartbeatReceiver, decode
