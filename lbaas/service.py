@@ -110,7 +110,7 @@ def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
     if settings.DEFAULT.transport_url:
         bell = RabbitBell(settings.DEFAULT.transport_url.get_secret_value())
         bell.start()
-    return Services(settings=settings, db=db, wakeup=Wakeup(bell and bell.ring), bell=bell)
+    return Services(settings=settings, db=db, wakeup=Wakeup(bell.ring if bell is not None else None), bell=bell)
 
 
 class Presence:

@@ -61,14 +61,13 @@ class SessionPersistencePOST(SessionPersistencePUT):
     type: PersistenceType
 
 
-class PoolFields(Schema):
-    """A pool's settings: the part of every body that creates a pool."""
+class PoolOptions(Schema):
+    """A pool's settings but its protocol and algorithm (which a pool named in a load
+    balancer's create may leave out, to refer to a pool defined there)."""
 
     name: Name | None = None
     description: Description | None = None
     admin_state_up: bool = True
-    protocol: PoolProtocol
-    lb_algorithm: LbAlgorithm
     session_persistence: SessionPersistencePOST | None = None
     tls_enabled: bool = False
     tls_container_ref: CertRef | None = None
@@ -78,6 +77,13 @@ class PoolFields(Schema):
     tls_versions: list[TlsVersion] | None = None
     alpn_protocols: list[AlpnProtocol] | None = None
     tags: Tags | None = None
+
+
+class PoolFields(PoolOptions):
+    """A pool's settings: the part of every body that creates a pool."""
+
+    protocol: PoolProtocol
+    lb_algorithm: LbAlgorithm
 
 
 class PoolPOST(PoolFields):

@@ -5,13 +5,14 @@ amphora it named in its store): ``Session.get`` answers None for a row that is g
 here that is an error naming the row, raised where it happens instead of an
 ``AttributeError`` on ``None`` a few lines later. ``changed`` runs an UPDATE or DELETE
 and says how many rows it changed (conditional updates decide races by that count).
+``table_of`` gives a model's table for bulk Core statements.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TypeVar
 
-from sqlalchemy import CursorResult
+from sqlalchemy import CursorResult, Table
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import ORMOption
 from sqlalchemy.sql.dml import UpdateBase
@@ -40,3 +41,11 @@ def changed(session: Session, statement: UpdateBase) -> int:
     if not isinstance(result, CursorResult):  # DML always answers with a cursor's result
         raise TypeError(f"{type(result).__name__} has no row count")
     return result.rowcount
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's table (``__table__`` is declared as any FROM clause)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to one table")
+    return table

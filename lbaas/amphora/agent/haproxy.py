@@ -194,7 +194,7 @@ def _cmdline(pid: int) -> list[bytes]:
 
 def _sockets(pid: int) -> set[str]:
     """The sockets a process holds open, as ``socket:[inode]``."""
-    found = set()
+    found: set[str] = set()
     try:
         descriptors = os.listdir(f"/proc/{pid}/fd")
     except OSError:

@@ -3,6 +3,8 @@
 Revision ID: 0002
 Revises: 0001
 """
+from typing import Any
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -12,7 +14,7 @@ branch_labels = None
 depends_on = None
 
 
-def _id_and_timestamps() -> list[sa.Column]:
+def _id_and_timestamps() -> list[sa.Column[Any]]:
     return [
         sa.Column('id', sa.String(length=36), nullable=False),
         sa.Column('created_at', sa.DateTime(), nullable=False),
