@@ -37,12 +37,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from api_bench import Target, percentile
 from dataplane_bench import (
-    COLLECTION, PREFIX, BenchError, Service, Teardown, bench_first_request, in_namespace,
-    lb_body, load_average, ms, run_benchmark, set_up, wait_status,
+    COLLECTION,
+    PREFIX,
+    BenchError,
+    Service,
+    Teardown,
+    bench_first_request,
+    in_namespace,
+    lb_body,
+    load_average,
+    ms,
+    run_benchmark,
+    set_up,
+    wait_status,
 )
+
 from lbaas.drivers.compute.netns import namespace_of
 
 PROBE_INTERVAL_S = 0.01

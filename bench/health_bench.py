@@ -32,9 +32,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from api_bench import machine, percentile
 from sqlalchemy import insert
 
-from api_bench import machine, percentile
 from lbaas import config, service
 from lbaas.amphora.agent.status_message import amphora_key, wrap
 from lbaas.db.models import Amphora, Listener, LoadBalancer, Member, Pool

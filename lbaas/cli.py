@@ -16,9 +16,9 @@ from rich.console import Console
 
 from lbaas import config, host, log, service, status_view, systemd
 from lbaas import drivers as driver_registry
-from lbaas.console import print_error
-from lbaas.certs import cli as certs_cli
 from lbaas.cert_manager import cli as secret_cli
+from lbaas.certs import cli as certs_cli
+from lbaas.console import print_error
 from lbaas.db import migrate, overview
 from lbaas.db.engine import Database
 from lbaas.health import failover

@@ -17,9 +17,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
-                      NonNegativeInt, PositiveFloat, PositiveInt, PrivateAttr, SecretStr,
-                      ValidationError, field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG_FILE = Path("/etc/lbaas/lbaas.conf")
 DEFAULT_STATE_PATH = Path("/var/lib/lbaas")

@@ -24,8 +24,8 @@ from lbaas.controller.jobs import Wakeup
 from lbaas.controller.wakeups import PostgresListener, RabbitBell, kombu_url
 from lbaas.controller.worker import Worker
 from lbaas.db import migrate
-from lbaas.db.engine import Database
 from lbaas.db import services as presence
+from lbaas.db.engine import Database
 from lbaas.health import settings as heartbeats
 from lbaas.health.hosts import HostMonitor
 from lbaas.health.manager import HealthManager

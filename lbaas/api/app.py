@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,10 +22,21 @@ LOG = logging.getLogger(__name__)
 
 def v2_router() -> APIRouter:
     """Every resource of the v2 API, mounted once under each prefix."""
-    from lbaas.api import health_monitor, listener, load_balancer, member, pool, provider, quota
-    from lbaas.api import l7policy, l7rule
     from lbaas.api import (
-        amphora, availability_zone, availability_zone_profile, flavor, flavor_profile,
+        amphora,
+        availability_zone,
+        availability_zone_profile,
+        flavor,
+        flavor_profile,
+        health_monitor,
+        l7policy,
+        l7rule,
+        listener,
+        load_balancer,
+        member,
+        pool,
+        provider,
+        quota,
     )
 
     router = APIRouter()

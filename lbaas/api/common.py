@@ -21,7 +21,14 @@ from lbaas.controller import jobs
 from lbaas.db import status
 from lbaas.db.engine import Database
 from lbaas.db.models import (
-    HealthMonitor, L7Policy, L7Rule, Listener, LoadBalancer, Member, Pool, Quota,
+    HealthMonitor,
+    L7Policy,
+    L7Rule,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+    Quota,
 )
 from lbaas.drivers.network.base import NetworkDriver
 

@@ -20,8 +20,20 @@ from sqlalchemy.orm import Session
 from lbaas import constants, validate
 from lbaas.api import certificates, faults, listing
 from lbaas.api.common import (
-    ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, get_subresource, ids,
-    lock_load_balancer, lock_parents, state, submit_change, timestamp,
+    ApiState,
+    apply_changes,
+    check_quota,
+    context,
+    get_or_404,
+    get_subresource,
+    ids,
+    list_objects,
+    lock_load_balancer,
+    lock_parents,
+    show_object,
+    state,
+    submit_change,
+    timestamp,
 )
 from lbaas.api.context import RequestContext
 from lbaas.api.types import Description, IPAddress, Name, OneOf, ProjectId, Schema, Tags, Uuid

@@ -21,7 +21,11 @@ from keystoneauth1.identity import v3
 from lbaas import cert_manager
 from lbaas.cert_manager import pem
 from lbaas.cert_manager.base import (
-    CertificateError, CertManager, Requester, SecretNotFound, TlsCertificate,
+    CertificateError,
+    CertManager,
+    Requester,
+    SecretNotFound,
+    TlsCertificate,
 )
 from lbaas.config import ConfigError, Settings
 

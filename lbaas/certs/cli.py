@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from lbaas import config
-from lbaas.console import print_error
 from lbaas.certs import store, tls
+from lbaas.console import print_error
 
 app = typer.Typer(help="The two CAs and the controller's client certificate.",
                   no_args_is_help=True)

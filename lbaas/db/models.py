@@ -6,11 +6,26 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, Float, ForeignKey, Integer, BigInteger, LargeBinary, String, Text,
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import (
-    DeclarativeBase, Mapped, declared_attr, foreign, lazyload, mapped_column, relationship,
+    DeclarativeBase,
+    Mapped,
+    declared_attr,
+    foreign,
+    lazyload,
+    mapped_column,
+    relationship,
 )
 
 

@@ -17,8 +17,19 @@ from sqlalchemy.orm import Session
 from lbaas import constants as c
 from lbaas.config import Settings
 from lbaas.db import services
-from lbaas.db.models import (Amphora, AmphoraHealth, HealthMonitor, Host, Job, Listener,
-                             LoadBalancer, Member, Pool, Service, utcnow)
+from lbaas.db.models import (
+    Amphora,
+    AmphoraHealth,
+    HealthMonitor,
+    Host,
+    Job,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+    Service,
+    utcnow,
+)
 
 # Objects counted by (provisioning_status, operating_status).
 StatusModel = type[LoadBalancer] | type[Listener] | type[Pool] | type[Member] | type[HealthMonitor]

@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 from lbaas import constants
 from lbaas.db import l7_order
 from lbaas.db.models import (
-    HealthMonitor, L7Policy, L7Rule, Listener, LoadBalancer, Member, Pool, utcnow,
+    HealthMonitor,
+    L7Policy,
+    L7Rule,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+    utcnow,
 )
 from lbaas.db.rows import changed
 

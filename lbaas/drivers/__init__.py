@@ -2,8 +2,8 @@
 picks them (upstream's option names in ``[controller_worker]`` and ``[certificates]``)."""
 from __future__ import annotations
 
-from collections.abc import Callable
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 

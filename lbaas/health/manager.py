@@ -5,9 +5,9 @@ import functools
 import logging
 from collections.abc import Callable
 
-from lbaas.db import metrics
 from lbaas.amphora.agent.loop import Loop
 from lbaas.config import Settings
+from lbaas.db import metrics
 from lbaas.db.engine import Database
 from lbaas.drivers import Drivers
 from lbaas.health import settings as heartbeats

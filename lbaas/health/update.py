@@ -35,12 +35,19 @@ from lbaas import constants
 from lbaas.amphora.agent.loop import Loop
 from lbaas.db import status as db_status
 from lbaas.db.engine import Database
-from lbaas.db.models import (Amphora, AmphoraHealth, Listener, ListenerStatistics, LoadBalancer,
-                             Member, Pool, utcnow)
+from lbaas.db.models import (
+    Amphora,
+    AmphoraHealth,
+    Listener,
+    ListenerStatistics,
+    LoadBalancer,
+    Member,
+    Pool,
+    utcnow,
+)
 from lbaas.db.rows import table_of
 from lbaas.health import operating_status
-from lbaas.health.operating_status import (Changes, ListenerState, LoadBalancerState,
-                                           PoolState)
+from lbaas.health.operating_status import Changes, ListenerState, LoadBalancerState, PoolState
 from lbaas.health.receiver import Counters
 
 LOG = logging.getLogger(__name__)

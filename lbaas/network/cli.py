@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from lbaas import config, service
-from lbaas.console import print_error
 from lbaas.api.network import network_to_api, subnet_to_api
+from lbaas.console import print_error
 from lbaas.db.engine import Database
 from lbaas.db.models import Host, Network, Subnet
 from lbaas.network import hosts, registry, segments

@@ -16,8 +16,14 @@ from sqlalchemy.orm import Session
 from lbaas.db.models import Network, Port, Subnet
 from lbaas.network import addresses, segments
 from lbaas.network.bridge import bridge_name, valid_interface_name
-from lbaas.network.errors import Duplicate, InUse, InvalidAddress, InvalidNetwork, InvalidSubnet, NotFound
-
+from lbaas.network.errors import (
+    Duplicate,
+    InUse,
+    InvalidAddress,
+    InvalidNetwork,
+    InvalidSubnet,
+    NotFound,
+)
 
 NamedT = TypeVar("NamedT", Network, Subnet)
 

@@ -30,7 +30,6 @@ from tests.conftest import PROJECT
 from tests.dataplane import netns
 
 
-
 def _unused_management_cidr() -> str:
     """A /24 for a test's management network that no route of the host uses yet (another
     test run, on the same host, may have a management network of its own)."""

@@ -25,8 +25,17 @@ from lbaas.db.models import Amphora, AmphoraHealth, Job, utcnow
 from tests.conftest import PROJECT, wait_for
 from tests.dataplane.conftest import Topology, dataplane_environ
 from tests.dataplane.controllers import (
-    CONVERGE, LBS, Controllers, active, amphorae_of, assert_converged, create,
-    module_services, reserve_second_host, serves, shared_topology,
+    CONVERGE,
+    LBS,
+    Controllers,
+    active,
+    amphorae_of,
+    assert_converged,
+    create,
+    module_services,
+    reserve_second_host,
+    serves,
+    shared_topology,
 )
 from tests.dataplane.test_active_standby import crash
 from tests.db import servers

@@ -33,8 +33,20 @@ from lbaas.db.models import Job
 from tests.conftest import PROJECT, wait_for
 from tests.dataplane.conftest import Topology, dataplane_environ
 from tests.dataplane.controllers import (
-    CONVERGE, LBAAS, LBS, Controllers, active, amphorae_of, arp_answers, assert_converged,
-    create, module_services, populated, reserve_second_host, serves, shared_topology,
+    CONVERGE,
+    LBAAS,
+    LBS,
+    Controllers,
+    active,
+    amphorae_of,
+    arp_answers,
+    assert_converged,
+    create,
+    module_services,
+    populated,
+    reserve_second_host,
+    serves,
+    shared_topology,
 )
 
 pytestmark = pytest.mark.root

@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from lbaas.health.operating_status import (ListenerState, LoadBalancerState, PoolState, apply,
-                                           derive, missing_listeners)
+from lbaas.health.operating_status import (
+    ListenerState,
+    LoadBalancerState,
+    PoolState,
+    apply,
+    derive,
+    missing_listeners,
+)
 
 LB, LISTENER, POOL, M1, M2 = "lb", "listener", "pool", "member-1", "member-2"
 

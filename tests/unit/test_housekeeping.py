@@ -24,8 +24,18 @@ from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation, cleanup, spare_pool
 from lbaas.controller.tasks import amphora as amphora_tasks
 from lbaas.controller.worker import Worker
-from lbaas.db.models import (Amphora, AmphoraHealth, Job, Listener, ListenerStatistics, LoadBalancer,
-                             Member, Pool, Tag, utcnow)
+from lbaas.db.models import (
+    Amphora,
+    AmphoraHealth,
+    Job,
+    Listener,
+    ListenerStatistics,
+    LoadBalancer,
+    Member,
+    Pool,
+    Tag,
+    utcnow,
+)
 from lbaas.drivers import Drivers
 from lbaas.drivers.amphora.rest import AgentError, RestAmphoraDriver
 from lbaas.drivers.certificates.base import SERVER_PEM, AmphoraIdentity

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
+from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer, new_id
+from lbaas.db.rows import changed, get_row
 from lbaas.drivers.compute import placement
 from lbaas.drivers.compute.base import HostUnreachable
 from lbaas.network import hosts
-from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer, new_id
-from lbaas.db.rows import changed, get_row
 
 LOG = logging.getLogger(__name__)
 

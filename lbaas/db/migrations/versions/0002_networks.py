@@ -5,8 +5,8 @@ Revises: 0001
 """
 from typing import Any
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'
