@@ -23,6 +23,7 @@ from lbaas.network import management
 from lbaas.network.bridge import Bridges
 from lbaas.network.management import MANAGEMENT_BRIDGE, ensure_management_network
 
+
 def firewall_spec(settings: Settings) -> firewall.FirewallSpec:
     """The firewall of this lbaas; a non-default management bridge gets chains of its own."""
     bridge = settings.networking.lb_network_bridge

@@ -25,8 +25,8 @@ from lbaas.controller.jobs import Wakeup
 from lbaas.controller.wakeups import PostgresListener, RabbitBell, kombu_url
 from lbaas.controller.worker import Worker
 from lbaas.db import migrate
-from lbaas.db.engine import Database
 from lbaas.db import services as presence
+from lbaas.db.engine import Database
 from lbaas.health.hosts import HostMonitor
 from lbaas.health.manager import HealthManager
 from lbaas.network import management
@@ -110,7 +110,7 @@ def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
     if settings.DEFAULT.transport_url:
         bell = RabbitBell(settings.DEFAULT.transport_url.get_secret_value())
         bell.start()
-    return Services(settings=settings, db=db, wakeup=Wakeup(bell and bell.ring), bell=bell)
+    return Services(settings=settings, db=db, wakeup=Wakeup(bell.ring if bell is not None else None), bell=bell)
 
 
 class Presence:

@@ -18,6 +18,7 @@ from lbaas.config import Settings
 from lbaas.controller import actions
 from lbaas.db import status
 from lbaas.db.models import ROW_ONLY, Amphora, Listener, ListenerStatistics, utcnow
+from lbaas.db.rows import changed
 
 router = APIRouter(prefix="/octavia/amphorae", tags=["amphorae"])
 RESOURCE = "Amphora"
@@ -179,10 +180,10 @@ def stats(amphora_id: str, api: ApiState = Depends(state),
 
 def _mark_for_delete(session: Session, amphora: Amphora, allowed: tuple[str, ...]) -> None:
     """PENDING_DELETE if the status is one of ``allowed`` (one conditional UPDATE), else 409."""
-    marked = session.execute(
+    marked = changed(session,
         update(Amphora).where(Amphora.id == amphora.id, Amphora.status.in_(allowed))
         .values(status=constants.PENDING_DELETE, updated_at=utcnow())
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))
     if not marked:
         raise faults.ImmutableObject(resource=RESOURCE, id=amphora.id)
 

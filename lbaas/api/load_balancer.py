@@ -10,15 +10,27 @@ from sqlalchemy.orm import Session, immediateload, joinedload
 
 from lbaas import constants
 from lbaas.api import certificates, faults, listing, single_create, subnets
+from lbaas.api.availability_zone import apply_availability_zone
 from lbaas.api.common import (
-    ApiState, list_objects, show_object, check_quota, context, get_or_404, ids, lock_load_balancer, state, submit_change,
+    ApiState,
+    check_quota,
+    context,
+    get_or_404,
+    ids,
+    list_objects,
+    lock_load_balancer,
+    show_object,
+    state,
+    submit_change,
     timestamp,
 )
-from lbaas.api.availability_zone import apply_availability_zone
 from lbaas.api.context import RequestContext
 from lbaas.api.flavor import apply_flavor
 from lbaas.api.single_create import (
-    ListenerFullResponse, ListenerSingleCreate, PoolFullResponse, PoolSingleCreate,
+    ListenerFullResponse,
+    ListenerSingleCreate,
+    PoolFullResponse,
+    PoolSingleCreate,
 )
 from lbaas.api.stats import statistics
 from lbaas.api.types import Description, IPAddress, Name, ProjectId, Schema, Tags, Uuid, updates

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import enum
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -189,7 +188,7 @@ HOST_COLUMNS = (("Name", "name"), ("Kind", "kind"), ("Status", "status"), ("Agen
 
 
 def host_view(host: Host, amphorae: list[str] | None = None) -> dict[str, Any]:
-    view = {"name": host.name, "kind": host.kind, "status": host.status,
+    view: dict[str, Any] = {"name": host.name, "kind": host.kind, "status": host.status,
             "agent_url": host.agent_url, "tunnel_ip": host.tunnel_ip,
             "amphorae": host.amphorae, "max_amphorae": host.capacity,
             "last_seen": host.last_seen.isoformat() if host.last_seen else None}

@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable
 
 from lbaas import log
-from lbaas.db import metrics
 from lbaas.config import Settings
 from lbaas.controller import jobs, reconciler
 from lbaas.controller.actions import Action
 from lbaas.controller.flow import FlowContext, Step, revert, run
 from lbaas.controller.flows import amphora, change, failover, load_balancer
 from lbaas.controller.tasks import lifecycle
+from lbaas.db import metrics
 from lbaas.db.engine import Database
 from lbaas.db.models import Job
 from lbaas.drivers import Drivers

@@ -30,6 +30,7 @@ from lbaas.controller.tasks import amphora as amphora_tasks
 from lbaas.db import locks
 from lbaas.db.engine import Database
 from lbaas.db.models import Amphora, AmphoraHealth, Job, utcnow
+from lbaas.db.rows import changed
 from lbaas.drivers.compute import placement
 
 LOG = logging.getLogger(__name__)
@@ -92,10 +93,10 @@ def _spread(hosts: list[str], taken: list[str | None], count: int) -> list[str]:
 def _remove(ctx: FlowContext, amphora_id: str, why: str) -> None:
     """Remove a spare, unless a flow claimed it first."""
     with ctx.db.write() as session:
-        taken = session.execute(
+        taken = changed(session,
             update(Amphora).where(Amphora.id == amphora_id, *amphora_tasks.SPARE)
             .values(status=constants.PENDING_DELETE)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False))
     if not taken:
         return
     _destroy(ctx, amphora_id)
@@ -126,7 +127,8 @@ def _destroy(ctx: FlowContext, amphora_id: str) -> None:
     """A spare already PENDING_DELETE: its instance and addresses go, its row is DELETED."""
     with ctx.db.read() as session:
         amphora = session.get(Amphora, amphora_id)
-    amphora_tasks.destroy(ctx, amphora)
+    if amphora is not None:  # else its row is gone already: nothing is left to remove
+        amphora_tasks.destroy(ctx, amphora)
     with ctx.db.write() as session:
         session.execute(update(Amphora).where(Amphora.id == amphora_id)
                         .values(status=constants.DELETED)
