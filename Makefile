@@ -1,11 +1,12 @@
 # make up     start the all-in-one service (API on 127.0.0.1:9876 by default); Ctrl-C stops
 # make test   run the whole test suite
+# make lint   ruff (lint, imports, complexity) and mypy (strict) over the tree
 # Both first install whatever is missing (scripts/bootstrap). Extra arguments go in ARGS:
 #   make up ARGS="--config-file ./lbaas.conf"    make test ARGS="-x tests/api"
 VENV ?= .venv
 ARGS ?=
 
-.PHONY: up test
+.PHONY: up test lint
 
 up:
 	@VENV=$(VENV) bash scripts/bootstrap
@@ -14,3 +15,8 @@ up:
 test:
 	@VENV=$(VENV) bash scripts/bootstrap --test
 	$(VENV)/bin/pytest $(ARGS)
+
+lint:
+	@VENV=$(VENV) bash scripts/bootstrap --test
+	$(VENV)/bin/ruff check lbaas tests bench
+	$(VENV)/bin/mypy

@@ -30,7 +30,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from api_bench import (
-    Target, client, create_to_active, free_port, lbaas_command, machine, percentile, stop,
+    Target,
+    client,
+    create_to_active,
+    free_port,
+    lbaas_command,
+    machine,
+    percentile,
+    stop,
     wait_until_serving,
 )
 

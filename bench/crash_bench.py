@@ -32,12 +32,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-
 from api_bench import Target, lbaas_command, percentile, stop
 from dataplane_bench import (
-    COLLECTION, CONTROLLER_IP, FIRST_VIP, FIRST_REQUEST_TIMEOUT_S, Environment, Teardown,
-    BenchError, await_poller, clean_environment, delete_lb, in_namespace, lb_body,
-    load_average, read_line, run_benchmark, set_up,
+    COLLECTION,
+    CONTROLLER_IP,
+    FIRST_REQUEST_TIMEOUT_S,
+    FIRST_VIP,
+    BenchError,
+    Environment,
+    Teardown,
+    await_poller,
+    clean_environment,
+    delete_lb,
+    in_namespace,
+    lb_body,
+    load_average,
+    read_line,
+    run_benchmark,
+    set_up,
 )
 
 SECOND_CONTROLLER_IP = CONTROLLER_IP.rsplit(".", 1)[0] + ".2"

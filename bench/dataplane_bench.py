@@ -53,8 +53,16 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from api_bench import (
+    Target,
+    free_port,
+    lbaas_command,
+    machine,
+    percentile,
+    stop,
+    wait_until_serving,
+)
 
-from api_bench import Target, free_port, lbaas_command, machine, percentile, stop, wait_until_serving
 from lbaas.drivers.compute.netns import namespace_of
 
 # A management network of its own ([networking] lb_network_bridge, with firewall chains

@@ -37,12 +37,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from api_bench import Target, percentile
 from dataplane_bench import (
-    COLLECTION, PREFIX, BenchError, Service, Teardown, bench_first_request, in_namespace,
-    lb_body, load_average, ms, run_benchmark, set_up, wait_status,
+    COLLECTION,
+    PREFIX,
+    BenchError,
+    Service,
+    Teardown,
+    bench_first_request,
+    in_namespace,
+    lb_body,
+    load_average,
+    ms,
+    run_benchmark,
+    set_up,
+    wait_status,
 )
+
 from lbaas.drivers.compute.netns import namespace_of
 
 PROBE_INTERVAL_S = 0.01
@@ -118,7 +129,7 @@ def outage(results: list[tuple[float, bool]], start: float, end: float) -> Outag
     successes and how many failed."""
     window = [(at, ok) for at, ok in results if start <= at <= end]
     successes = [at for at, ok in window if ok]
-    gaps = [later - earlier for earlier, later in zip(successes, successes[1:])]
+    gaps = [later - earlier for earlier, later in zip(successes, successes[1:], strict=False)]
     return Outage(max(gaps, default=end - start), sum(1 for _, ok in window if not ok))
 
 

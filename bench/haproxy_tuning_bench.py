@@ -24,6 +24,7 @@ from pathlib import Path
 
 from api_bench import machine
 from dataplane_bench import NGINX_CONF, load_average
+
 from lbaas.amphora.haproxy_config import FDS_PER_CONNECTION, RESERVED_FDS
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests/unit/golden/haproxy/http_listener_round_robin.cfg"

@@ -32,9 +32,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from api_bench import machine, percentile
 from sqlalchemy import insert
 
-from api_bench import machine, percentile
 from lbaas import config, service
 from lbaas.amphora.agent.status_message import amphora_key, wrap
 from lbaas.db.models import Amphora, Listener, LoadBalancer, Member, Pool
@@ -111,7 +111,7 @@ def offer(manager: HealthManager, fleet: list[dict[str, Any]], rate: float, seco
     values = [multiprocessing.Value("q", 0) for _ in range(senders)]
     processes = [multiprocessing.Process(target=send_heartbeats, args=(
         manager.receiver.address, part, rate / senders, seconds, value))
-        for part, value in zip(slices, values)]
+        for part, value in zip(slices, values, strict=True)]
     started, cpu = time.monotonic(), time.process_time()
     for process in processes:
         process.start()

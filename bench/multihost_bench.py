@@ -35,8 +35,19 @@ from typing import Any
 
 from api_bench import Target, percentile
 from dataplane_bench import (
-    NGINX_CONF, WRK_REPORT, BenchError, Load, Teardown, in_namespace, lb_body, load_average,
-    run_wrk, set_up, time_first_request, wait_active, wait_for_backend,
+    NGINX_CONF,
+    WRK_REPORT,
+    BenchError,
+    Load,
+    Teardown,
+    in_namespace,
+    lb_body,
+    load_average,
+    run_wrk,
+    set_up,
+    time_first_request,
+    wait_active,
+    wait_for_backend,
 )
 from dataplane_bench import Backend as Nginx
 from dataplane_bench import run_benchmark as run_dataplane_benchmark

@@ -28,14 +28,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select
-
 from api_bench import Target, percentile
 from dataplane_bench import (
-    COLLECTION, FIRST_REQUEST_TIMEOUT_S, FIRST_VIP, BenchError, Teardown, await_poller,
-    in_namespace, lb_body, load_average, ms, read_line, remove_namespace, run_benchmark, set_up,
+    COLLECTION,
+    FIRST_REQUEST_TIMEOUT_S,
+    FIRST_VIP,
+    BenchError,
+    Teardown,
+    await_poller,
+    in_namespace,
+    lb_body,
+    load_average,
+    ms,
+    read_line,
+    remove_namespace,
+    run_benchmark,
+    set_up,
     wait_active,
 )
+from sqlalchemy import select
+
 from lbaas import constants
 from lbaas.controller.tasks.amphora import SPARE
 from lbaas.db.engine import Database

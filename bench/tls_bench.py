@@ -30,15 +30,27 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from api_bench import Target
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
-from api_bench import Target
 from dataplane_bench import (
-    COLLECTION, WRK_REPORT, Backend, BenchError, Load, Network, Service, Teardown, in_namespace,
-    load_average, only_amphora, run_benchmark, run_wrk, set_up, wait_active,
+    COLLECTION,
+    WRK_REPORT,
+    Backend,
+    BenchError,
+    Load,
+    Network,
+    Service,
+    Teardown,
+    in_namespace,
+    load_average,
+    only_amphora,
+    run_benchmark,
+    run_wrk,
+    set_up,
+    wait_active,
 )
 
 HOST = "www.example.com"

@@ -29,8 +29,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from api_bench import Target
-from dataplane_bench import (COLLECTION, Backend, BenchError, Environment, Teardown,
-                             in_namespace, load_average, run_benchmark, set_up, wait_active)
+from dataplane_bench import (
+    COLLECTION,
+    Backend,
+    BenchError,
+    Environment,
+    Teardown,
+    in_namespace,
+    load_average,
+    run_benchmark,
+    set_up,
+    wait_active,
+)
 
 LISTENER_PORT = 5353
 MEMBER_PORT = 53

@@ -13,12 +13,25 @@ import configparser
 import difflib
 import ipaddress
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
-                      NonNegativeInt, PositiveFloat, PositiveInt, PrivateAttr, SecretStr,
-                      ValidationError, field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG_FILE = Path("/etc/lbaas/lbaas.conf")
 DEFAULT_STATE_PATH = Path("/var/lib/lbaas")
@@ -227,8 +240,8 @@ class AmphoraAgentSection(Section):
 
     admin_log_targets: EndpointList = []
     tenant_log_targets: EndpointList = []
-    user_log_facility: int = Field(0, ge=0, le=7)
-    administrative_log_facility: int = Field(1, ge=0, le=7)
+    user_log_facility: int = Field(default=0, ge=0, le=7)
+    administrative_log_facility: int = Field(default=1, ge=0, le=7)
     log_protocol: Literal["UDP", "TCP"] = "UDP"
     disable_local_log_storage: bool = False
 
@@ -543,9 +556,10 @@ class ConfigError(Exception):
     """The configuration file cannot be used; the message says which option and why."""
 
 
-def load(path: Path | str | None = None, *, environ: dict[str, str] | None = None) -> Settings:
+def load(path: Path | str | None = None, *,
+         environ: Mapping[str, str] | None = None) -> Settings:
     """Read the INI file (default /etc/lbaas/lbaas.conf if present) and the environment."""
-    environ = os.environ if environ is None else environ
+    variables = os.environ if environ is None else environ
     explicit = path is not None
     path = Path(path) if path is not None else DEFAULT_CONFIG_FILE
     parser = configparser.ConfigParser(interpolation=None)
@@ -568,7 +582,7 @@ def load(path: Path | str | None = None, *, environ: dict[str, str] | None = Non
                 {key: value for key, value in parser.items(section, raw=True)
                  if key not in parser.defaults()})
     from_env: dict[tuple[str, str], str] = {}
-    for key, value in environ.items():
+    for key, value in variables.items():
         parts = key.split("__")
         if len(parts) == 3 and parts[0] == "LBAAS" and parts[1] in raw:
             raw[parts[1]][parts[2]] = value

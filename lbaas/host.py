@@ -23,12 +23,6 @@ from lbaas.network import management
 from lbaas.network.bridge import Bridges
 from lbaas.network.management import MANAGEMENT_BRIDGE, ensure_management_network
 
-LOCAL_NETWORK_DRIVERS = ("network_local_driver",)
-
-
-def uses_local_network(settings: Settings) -> bool:
-    return settings.controller_worker.network_driver in LOCAL_NETWORK_DRIVERS
-
 
 def firewall_spec(settings: Settings) -> firewall.FirewallSpec:
     """The firewall of this lbaas; a non-default management bridge gets chains of its own."""
@@ -45,7 +39,7 @@ def firewall_spec(settings: Settings) -> firewall.FirewallSpec:
 
 def prepare(settings: Settings, db: Database) -> None:
     """Create the management network and install the firewall (both idempotent)."""
-    if not uses_local_network(settings):
+    if not management.uses_local_network(settings):
         return
     ensure_management_network(db, settings)
     # New amphorae appear on the management bridge every few seconds: ask again for an
@@ -85,7 +79,7 @@ def tear_down(settings: Settings, db: Database, drivers: Drivers) -> list[str]:
     """Remove the spares and this host's side of the management network (``lbaas down
     --all``); the caller has checked ``teardown_plan``. Returns the spares removed."""
     removed = spare_pool.empty(FlowContext(db=db, drivers=drivers, settings=settings))
-    if uses_local_network(settings):
+    if management.uses_local_network(settings):
         with db.read() as session:
             try:
                 segment = management.segment(session, settings)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from lbaas import cert_manager, config, host
 from lbaas import drivers as driver_registry
+from lbaas.amphora import heartbeat_settings as heartbeats
 from lbaas.amphora import keepalived_config
 from lbaas.amphora.agent.loop import Loop
 from lbaas.config import ConfigError, Settings
@@ -24,9 +25,8 @@ from lbaas.controller.jobs import Wakeup
 from lbaas.controller.wakeups import PostgresListener, RabbitBell, kombu_url
 from lbaas.controller.worker import Worker
 from lbaas.db import migrate
-from lbaas.db.engine import Database
 from lbaas.db import services as presence
-from lbaas.health import settings as heartbeats
+from lbaas.db.engine import Database
 from lbaas.health.hosts import HostMonitor
 from lbaas.health.manager import HealthManager
 from lbaas.network import management
@@ -77,13 +77,13 @@ def check(settings: Settings) -> None:
             kombu_url(settings.DEFAULT.transport_url.get_secret_value())
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
-    if host.uses_local_network(settings):
+    if management.uses_local_network(settings):
         management.layout(settings.networking)  # one line naming the option, not a traceback
 
 
 def check_privileges(settings: Settings) -> None:
     """The real drivers make bridges, namespaces and firewall rules: they need root."""
-    if host.uses_local_network(settings) and os.geteuid() != 0:
+    if management.uses_local_network(settings) and os.geteuid() != 0:
         raise ConfigError("the real drivers make bridges, namespaces and firewall rules: run "
                           "lbaas as root, or choose the no-op drivers ([controller_worker] "
                           "*_driver, README \"Configuration\") for API-only use")
@@ -110,7 +110,7 @@ def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
     if settings.DEFAULT.transport_url:
         bell = RabbitBell(settings.DEFAULT.transport_url.get_secret_value())
         bell.start()
-    return Services(settings=settings, db=db, wakeup=Wakeup(bell and bell.ring), bell=bell)
+    return Services(settings=settings, db=db, wakeup=Wakeup(bell.ring if bell is not None else None), bell=bell)
 
 
 class Presence:

@@ -128,7 +128,7 @@ def _plain(value: Any) -> Any:
 
 def as_json(view: Overview) -> dict[str, Any]:
     """The overview as JSON-ready data, with the derived figures the screen shows."""
-    data = _plain(view)
+    data: dict[str, Any] = _plain(view)
     data["stuck"] = [{"id": lb_id, "provisioning_status": status, "since": _plain(since)}
                      for lb_id, status, since in view.stuck]
     data["spares"] = view.spares

@@ -15,9 +15,10 @@ from lbaas.api import faults, listing
 from lbaas.api.common import ApiState, context, show_object, state, timestamp
 from lbaas.api.context import RequestContext
 from lbaas.config import Settings
-from lbaas.controller import jobs
+from lbaas.controller import actions
 from lbaas.db import status
 from lbaas.db.models import ROW_ONLY, Amphora, Listener, ListenerStatistics, utcnow
+from lbaas.db.rows import changed
 
 router = APIRouter(prefix="/octavia/amphorae", tags=["amphorae"])
 RESOURCE = "Amphora"
@@ -136,11 +137,11 @@ def failover(amphora_id: str, api: ApiState = Depends(state),
         lb_id = amphora.load_balancer_id
         if lb_id is None:
             _mark_for_delete(session, amphora, (constants.READY, constants.ERROR))
-            jobs.enqueue(session, "delete_amphora", amphora_id=amphora_id)
+            actions.delete_amphora(session, amphora_id=amphora_id)
         else:
             if not status.test_and_set(session, lb_id, constants.PENDING_UPDATE):
                 raise faults.ImmutableObject(resource="Load Balancer", id=lb_id)
-            jobs.enqueue(session, "failover_amphora", lb_id=lb_id, amphora_id=amphora_id)
+            actions.failover_amphora(session, lb_id=lb_id, amphora_id=amphora_id)
     api.wakeup.notify()
     return Response(status_code=202)
 
@@ -151,7 +152,7 @@ def configure(amphora_id: str, api: ApiState = Depends(state),
               ctx: RequestContext = Depends(context)) -> Response:
     with api.db.write() as session:
         _find(session, amphora_id)
-        jobs.enqueue(session, "update_amphora_config", amphora_id=amphora_id)
+        actions.update_amphora_config(session, amphora_id=amphora_id)
     api.wakeup.notify()
     return Response(status_code=202)
 
@@ -179,10 +180,10 @@ def stats(amphora_id: str, api: ApiState = Depends(state),
 
 def _mark_for_delete(session: Session, amphora: Amphora, allowed: tuple[str, ...]) -> None:
     """PENDING_DELETE if the status is one of ``allowed`` (one conditional UPDATE), else 409."""
-    marked = session.execute(
+    marked = changed(session,
         update(Amphora).where(Amphora.id == amphora.id, Amphora.status.in_(allowed))
         .values(status=constants.PENDING_DELETE, updated_at=utcnow())
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))
     if not marked:
         raise faults.ImmutableObject(resource=RESOURCE, id=amphora.id)
 
@@ -194,6 +195,6 @@ def delete(amphora_id: str, api: ApiState = Depends(state),
     with api.db.write() as session:
         amphora = _find(session, amphora_id)
         _mark_for_delete(session, amphora, (constants.READY, constants.ERROR))
-        jobs.enqueue(session, "delete_amphora", amphora_id=amphora_id)
+        actions.delete_amphora(session, amphora_id=amphora_id)
     api.wakeup.notify()
     return Response(status_code=204)

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lbaas import log
 from lbaas.amphora import capabilities
@@ -23,10 +22,21 @@ LOG = logging.getLogger(__name__)
 
 def v2_router() -> APIRouter:
     """Every resource of the v2 API, mounted once under each prefix."""
-    from lbaas.api import health_monitor, listener, load_balancer, member, pool, provider, quota
-    from lbaas.api import l7policy, l7rule
     from lbaas.api import (
-        amphora, availability_zone, availability_zone_profile, flavor, flavor_profile,
+        amphora,
+        availability_zone,
+        availability_zone_profile,
+        flavor,
+        flavor_profile,
+        health_monitor,
+        l7policy,
+        l7rule,
+        listener,
+        load_balancer,
+        member,
+        pool,
+        provider,
+        quota,
     )
 
     router = APIRouter()
@@ -85,7 +95,7 @@ class RequestId:
         current = log.new_request_id()
         token = log.request_id.set(current)
 
-        async def send_with_id(message: dict[str, Any]) -> None:
+        async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []),
                                       (b"x-openstack-request-id", current.encode())]

@@ -43,7 +43,7 @@ def no_check(session: Session, api: ApiState, values: dict[str, Any], row: Any) 
 class Catalog:
     """One admin collection and the rules of its rows."""
 
-    model: type
+    model: type[Any]  # a model class with a ``name`` column
     resource: str  # as error texts name it: "Flavor profile"
     root: str  # the body's root key: "flavorprofile"
     plural: str

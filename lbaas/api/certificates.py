@@ -17,7 +17,7 @@ from lbaas.api import faults
 from lbaas.api.context import RequestContext
 from lbaas.cert_manager import pem
 from lbaas.cert_manager.base import CertificateError, CertManager, Requester
-from lbaas.db.models import LoadBalancer, Listener, Pool
+from lbaas.db.models import Listener, LoadBalancer, Pool
 
 Refs = tuple[tuple[str, ...], tuple[str | None, str | None]]
 """An object's certificate references and its (CA, CRL) pair: what its check reads."""

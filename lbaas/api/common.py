@@ -5,7 +5,7 @@ import datetime as dt
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import Select, func, select
@@ -17,11 +17,18 @@ from lbaas.api import faults, listing, policy
 from lbaas.api.context import RequestContext, noauth_context
 from lbaas.cert_manager.base import CertManager
 from lbaas.config import Settings
-from lbaas.controller import jobs
+from lbaas.controller import actions, jobs
 from lbaas.db import status
 from lbaas.db.engine import Database
 from lbaas.db.models import (
-    HealthMonitor, L7Policy, L7Rule, Listener, LoadBalancer, Member, Pool, Quota,
+    HealthMonitor,
+    L7Policy,
+    L7Rule,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+    Quota,
 )
 from lbaas.drivers.network.base import NetworkDriver
 
@@ -46,7 +53,8 @@ class ApiState:
 # The dependencies below never block, so they are coroutines: FastAPI would run a plain
 # function in the thread pool, one hand-off per dependency per request.
 async def state(request: Request) -> ApiState:
-    return request.app.state.api
+    api: ApiState = request.app.state.api
+    return api
 
 
 async def context(request: Request, api: ApiState = Depends(state)) -> RequestContext:
@@ -69,8 +77,18 @@ def ids(objects: Any) -> list[dict[str, str]]:
     return [{"id": obj.id} for obj in objects]
 
 
-def get_or_404(session: Session, model: type, object_id: str, resource: str,
-               ctx: RequestContext, options: Sequence[Any] = ()) -> Any:
+class Owned(Protocol):
+    """A model an API caller acts on: it belongs to a project."""
+
+    @property
+    def project_id(self) -> str | None: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=Owned)
+
+
+def get_or_404(session: Session, model: type[OwnedT], object_id: str, resource: str,
+               ctx: RequestContext, options: Sequence[Any] = ()) -> OwnedT:
     """The object, 404 if it does not exist or is deleted, 403 if the caller may not act
     on its project (as upstream: the object is loaded, then the policy checked on it).
 
@@ -132,7 +150,7 @@ def apply_changes(obj: Any, changes: dict[str, Any], renames: dict[str, str]) ->
 
 def submit_change(session: Session, lb_id: str, **targets: list[str]) -> None:
     """Queue the flow that pushes the change and settles the targets' statuses."""
-    jobs.enqueue(session, "change", lb_id=lb_id, targets=targets)
+    actions.change(session, lb_id=lb_id, targets=targets)
 
 
 QUOTA_COUNTED: dict[str, tuple[str, Any, str]] = {
@@ -150,8 +168,9 @@ QUOTA_COUNTED: dict[str, tuple[str, Any, str]] = {
 def quota_limit(session: Session, settings: Settings, project_id: str, resource: str) -> int:
     column, _, default_option = QUOTA_COUNTED[resource]
     row = session.get(Quota, project_id)
-    value = getattr(row, column) if row is not None else None
-    return getattr(settings.quotas, default_option) if value is None else value
+    value: int | None = getattr(row, column) if row is not None else None
+    default: int = getattr(settings.quotas, default_option)
+    return default if value is None else value
 
 
 def quota_usage(session: Session, project_id: str, resource: str) -> int:
@@ -176,14 +195,17 @@ def _lock_project(session: Session, project_id: str) -> None:
         session.execute(locked)
 
 
-def check_quota(session: Session, settings: Settings, project_id: str,
+def check_quota(session: Session, settings: Settings, project_id: str | None,
                 wanted: dict[str, int]) -> None:
-    """403 if creating ``wanted`` objects would exceed any of the project's quotas.
+    """403 if creating ``wanted`` objects would exceed any of the project's quotas; 400 for
+    an object of no project (none to count it against, as upstream).
 
     Runs inside the write transaction that creates the objects; writers are serialized
     (SQLite's write lock, or the quota row's lock elsewhere), so two creates cannot both
     squeeze under the limit.
     """
+    if project_id is None:
+        raise faults.MissingProjectID()
     _lock_project(session, project_id)
     over = []
     for resource, count in wanted.items():
@@ -196,7 +218,7 @@ def check_quota(session: Session, settings: Settings, project_id: str,
         raise faults.QuotaException(resource=", ".join(over))
 
 
-def list_objects(request: Request, api: ApiState, ctx: RequestContext, stmt: Select,
+def list_objects(request: Request, api: ApiState, ctx: RequestContext, stmt: Select[Any],
                  collection: listing.Collection, to_api: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
     """A collection's list response, limited to the caller's project unless it sees all."""
     if not ctx.all_projects:

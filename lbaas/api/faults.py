@@ -104,11 +104,6 @@ class MissingProjectID(APIError):
     msg = "Missing project ID in request where one is required."
 
 
-class SingleCreateDetailsMissing(APIError):
-    code = 400
-    msg = "Missing details for %(type)s object: %(name)s"
-
-
 class ListenerNoChildren(APIError):
     code = 400
     msg = "Protocol %(protocol)s listeners cannot have child objects."
@@ -170,11 +165,6 @@ class NotAcceptable(APIError):
 class ImmutableObject(APIError):
     code = 409
     msg = "%(resource)s %(id)s is immutable and cannot be updated."
-
-
-class LBPendingStateError(APIError):
-    code = 409
-    msg = "Invalid state %(state)s of loadbalancer resource %(id)s"
 
 
 class DuplicateListenerEntry(APIError):

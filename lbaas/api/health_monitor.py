@@ -12,7 +12,16 @@ from sqlalchemy import select
 from lbaas import constants, validate
 from lbaas.api import faults, listing
 from lbaas.api.common import (
-    ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, lock_pool, state, submit_change,
+    ApiState,
+    apply_changes,
+    check_quota,
+    context,
+    get_or_404,
+    list_objects,
+    lock_pool,
+    show_object,
+    state,
+    submit_change,
     timestamp,
 )
 from lbaas.api.context import RequestContext

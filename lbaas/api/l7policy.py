@@ -18,9 +18,19 @@ from sqlalchemy.orm import Session
 from lbaas import constants, validate
 from lbaas.api import faults, listing
 from lbaas.api.common import (
-    ApiState, apply_changes, check_quota, context, get_or_404, ids, list_objects, lock_load_balancer,
-    lock_parents, show_object,
-    state, submit_change, timestamp,
+    ApiState,
+    apply_changes,
+    check_quota,
+    context,
+    get_or_404,
+    ids,
+    list_objects,
+    lock_load_balancer,
+    lock_parents,
+    show_object,
+    state,
+    submit_change,
+    timestamp,
 )
 from lbaas.api.context import RequestContext
 from lbaas.api.l7rule import L7RuleSingleCreate, check_rule_count, new_rule, validate_rule

@@ -16,9 +16,18 @@ from sqlalchemy.orm import Session
 from lbaas import constants, validate
 from lbaas.api import faults, listing
 from lbaas.api.common import (
-    ApiState, apply_changes, check_quota, context, get_or_404, list_objects, lock_load_balancer,
+    ApiState,
+    apply_changes,
+    check_quota,
+    context,
+    get_or_404,
+    list_objects,
+    lock_load_balancer,
     lock_parents,
-    show_object, state, submit_change, timestamp,
+    show_object,
+    state,
+    submit_change,
+    timestamp,
 )
 from lbaas.api.context import RequestContext
 from lbaas.api.types import OneOf, ProjectId, Schema, Tags, no_control_characters, updates

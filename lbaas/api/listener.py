@@ -17,17 +17,42 @@ from sqlalchemy.orm import Session
 from lbaas import constants, validate
 from lbaas.api import certificates, faults, listing
 from lbaas.api.common import (
-    ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, get_subresource,
-    ids, lock_load_balancer, state, submit_change, timestamp,
+    ApiState,
+    apply_changes,
+    check_quota,
+    context,
+    get_or_404,
+    get_subresource,
+    ids,
+    list_objects,
+    lock_load_balancer,
+    show_object,
+    state,
+    submit_change,
+    timestamp,
 )
 from lbaas.api.context import RequestContext
 from lbaas.api.pool import (
-    DATAGRAM_PROTOCOLS, AlpnProtocol, CertRef, Ciphers, TlsVersion, check_protocols,
+    DATAGRAM_PROTOCOLS,
+    AlpnProtocol,
+    CertRef,
+    Ciphers,
+    TlsVersion,
+    check_protocols,
     check_tls_options,
 )
 from lbaas.api.stats import statistics
 from lbaas.api.types import (
-    MAX_DB_INTEGER, Cidr, Description, Name, OneOf, Port, ProjectId, Schema, Tags, Uuid,
+    MAX_DB_INTEGER,
+    Cidr,
+    Description,
+    Name,
+    OneOf,
+    Port,
+    ProjectId,
+    Schema,
+    Tags,
+    Uuid,
 )
 from lbaas.config import Settings
 from lbaas.db.models import Listener, LoadBalancer, Pool

@@ -28,10 +28,10 @@ DEFAULT_SORT = ("created_at", "id")
 class Collection:
     """How one API collection maps onto its table."""
 
-    model: type
+    model: type[Any]  # a model class: its columns are looked up by API name
     plural: str
     # API attribute name -> model column; these are the sortable and filterable ones.
-    columns: dict[str, InstrumentedAttribute]
+    columns: dict[str, InstrumentedAttribute[Any]]
     tagged: bool = True
     links_key: str = ""
     # The API attribute that identifies a row: the pagination marker and last sort key.
@@ -46,7 +46,7 @@ class Collection:
 
 
 def columns(model: type, names: tuple[str, ...],
-            renames: dict[str, str] | None = None) -> dict[str, InstrumentedAttribute]:
+            renames: dict[str, str] | None = None) -> dict[str, InstrumentedAttribute[Any]]:
     """API attribute -> column of ``model`` for ``names``; ``renames`` maps the API names
     that differ from the column's (``admin_state_up`` -> ``enabled``)."""
     renames = renames or {}
@@ -72,7 +72,7 @@ def _comma_values(params: QueryParams, name: str) -> list[str]:
     return [item.strip() for raw in params.getlist(name) for item in raw.split(",") if item.strip()]
 
 
-def _convert(column: InstrumentedAttribute, value: str) -> Any:
+def _convert(column: InstrumentedAttribute[Any], value: str) -> Any:
     column_type = column.property.columns[0].type
     try:
         if isinstance(column_type, Boolean):
@@ -94,19 +94,40 @@ def _convert(column: InstrumentedAttribute, value: str) -> Any:
 def parse(params: QueryParams, collection: Collection, settings: Settings) -> ListRequest:
     """Read the list parameters, answering 400 for anything upstream would reject."""
     api = settings.api_settings
-    max_limit = None if api.pagination_max_limit.lower() == "infinite" else int(api.pagination_max_limit)
-    limit = max_limit
-    if "limit" in params:
-        raw = params["limit"]
-        if raw.lower() == "infinite":
-            limit = max_limit
-        else:
-            try:
-                requested = int(raw)
-            except ValueError as exc:
-                raise faults.InvalidLimit(key=raw) from exc
-            if requested >= 1:
-                limit = requested if max_limit is None else min(requested, max_limit)
+    limit = _limit(params, api.pagination_max_limit)
+    sort = _sort(params, collection)
+    filters, tags = _filters(params, collection)
+    if not api.allow_filtering:
+        filters, tags = {}, {}
+    fields = parse_fields(params, settings)
+    if not api.allow_sorting:
+        sort = [(key, "asc") for key in collection.default_sort]
+    return ListRequest(
+        limit=limit if api.allow_pagination else None,
+        marker=params.get("marker") if api.allow_pagination else None,
+        page_reverse=_truthy(params.get("page_reverse", "false")),
+        sort=sort, filters=filters, tags=tags, fields=fields,
+    )
+
+
+def _limit(params: QueryParams, pagination_max_limit: str) -> int | None:
+    """``limit``, capped at ``pagination_max_limit`` (None: no limit)."""
+    max_limit = None if pagination_max_limit.lower() == "infinite" else int(pagination_max_limit)
+    raw = params.get("limit")
+    if raw is None or raw.lower() == "infinite":
+        return max_limit
+    try:
+        requested = int(raw)
+    except ValueError as exc:
+        raise faults.InvalidLimit(key=raw) from exc
+    if requested < 1:
+        return max_limit
+    return requested if max_limit is None else min(requested, max_limit)
+
+
+def _sort(params: QueryParams, collection: Collection) -> list[tuple[str, str]]:
+    """(key, direction) pairs from ``sort`` or ``sort_key``/``sort_dir``, ending with the
+    collection's key so that the order (and the marker) is total."""
     sort: list[tuple[str, str]] = []
     if "sort" in params:
         for item in _comma_values(params, "sort"):
@@ -130,7 +151,12 @@ def parse(params: QueryParams, collection: Collection, settings: Settings) -> Li
         sort = [(key, "asc") for key in collection.default_sort]
     if collection.key not in (key for key, _ in sort):
         sort.append((collection.key, sort[-1][1]))
+    return sort
 
+
+def _filters(params: QueryParams,
+             collection: Collection) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Column filters and tag filters; any other parameter is a 400."""
     filters: dict[str, Any] = {}
     tags: dict[str, list[str]] = {}
     for name in params.keys():
@@ -145,52 +171,43 @@ def parse(params: QueryParams, collection: Collection, settings: Settings) -> Li
         if column is None or len(params.getlist(name)) > 1:
             raise faults.InvalidFilterArgument()
         filters[name] = _convert(column, params[name])
-    if not api.allow_filtering:
-        filters, tags = {}, {}
-    fields = parse_fields(params, settings)
-    if not api.allow_sorting:
-        sort = [(key, "asc") for key in collection.default_sort]
-    return ListRequest(
-        limit=limit if api.allow_pagination else None,
-        marker=params.get("marker") if api.allow_pagination else None,
-        page_reverse=_truthy(params.get("page_reverse", "false")),
-        sort=sort, filters=filters, tags=tags, fields=fields,
-    )
+    return filters, tags
 
 
 MAX_TAG_VALUES = 10_000
 """More values in one tag filter are a 400 (the query stays within every database's limits)."""
 
 
-def _tagged_with_all(tags: list[str]) -> Select:
+def _tagged_with_all(tags: list[str]) -> Select[Any]:
     """Ids of the objects carrying every one of ``tags``: one flat query whatever their
     number (a clause per tag nested 1,000 deep, beyond SQLite's expression depth)."""
     return (select(Tag.resource_id).where(Tag.tag.in_(tags)).group_by(Tag.resource_id)
             .having(func.count(distinct(Tag.tag)) == len(tags)))
 
 
-def _tagged_with_any(tags: list[str]) -> Select:
+def _tagged_with_any(tags: list[str]) -> Select[Any]:
     return select(Tag.resource_id).where(Tag.tag.in_(tags))
 
 
-def filter_column(collection: Collection, name: str) -> InstrumentedAttribute | None:
+def filter_column(collection: Collection, name: str) -> InstrumentedAttribute[Any] | None:
     """The column a filter parameter names: an API attribute, or (as upstream, which also
     accepts data-model names) a column of the model, such as the ``load_balancer_id``
     openstacksdk filters listeners by."""
     if name in collection.columns:
         return collection.columns[name]
     if name in inspect(collection.model).column_attrs:
-        return getattr(collection.model, name)
+        column: InstrumentedAttribute[Any] = getattr(collection.model, name)
+        return column
     return None
 
 
-def apply_filters(stmt: Select, collection: Collection, request: ListRequest) -> Select:
+def apply_filters(stmt: Select[Any], collection: Collection, request: ListRequest) -> Select[Any]:
     model = collection.model
     for name, value in request.filters.items():
         stmt = stmt.where(filter_column(collection, name) == value)
     if not any(request.tags.values()):
         return stmt
-    key = model.id  # type: ignore[attr-defined]  # tagged collections are keyed by id
+    key = model.id  # tagged collections are keyed by id
     if request.tags.get("tags"):
         stmt = stmt.where(key.in_(_tagged_with_all(request.tags["tags"])))
     if request.tags.get("tags-any"):
@@ -212,7 +229,7 @@ def _keyset_after(columns: list[tuple[Any, bool]], marker_values: list[Any]) -> 
     return or_(*clauses)
 
 
-def fetch(session: Session, stmt: Select, collection: Collection, request: ListRequest) -> list[Any]:
+def fetch(session: Session, stmt: Select[Any], collection: Collection, request: ListRequest) -> list[Any]:
     """Run ``stmt`` with filters, sorting and one page of keyset pagination."""
     stmt = apply_filters(stmt, collection, request)
     order = [(collection.columns[key], (direction == "asc") != request.page_reverse)
@@ -261,7 +278,7 @@ def select_fields(item: dict[str, Any], fields: list[str]) -> dict[str, Any]:
     return {key: value for key, value in item.items() if key in fields}
 
 
-def respond(session: Session, stmt: Select, collection: Collection, params: QueryParams,
+def respond(session: Session, stmt: Select[Any], collection: Collection, params: QueryParams,
             settings: Settings, url: str, to_api: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
     """The whole list response: ``{plural: [...], plural_links: [...]}``."""
     request = parse(params, collection, settings)

@@ -10,19 +10,31 @@ from sqlalchemy.orm import Session, immediateload, joinedload
 
 from lbaas import constants
 from lbaas.api import certificates, faults, listing, single_create, subnets
+from lbaas.api.availability_zone import apply_availability_zone
 from lbaas.api.common import (
-    ApiState, list_objects, show_object, check_quota, context, get_or_404, ids, lock_load_balancer, state, submit_change,
+    ApiState,
+    check_quota,
+    context,
+    get_or_404,
+    ids,
+    list_objects,
+    lock_load_balancer,
+    show_object,
+    state,
+    submit_change,
     timestamp,
 )
-from lbaas.api.availability_zone import apply_availability_zone
 from lbaas.api.context import RequestContext
 from lbaas.api.flavor import apply_flavor
 from lbaas.api.single_create import (
-    ListenerFullResponse, ListenerSingleCreate, PoolFullResponse, PoolSingleCreate,
+    ListenerFullResponse,
+    ListenerSingleCreate,
+    PoolFullResponse,
+    PoolSingleCreate,
 )
 from lbaas.api.stats import statistics
 from lbaas.api.types import Description, IPAddress, Name, ProjectId, Schema, Tags, Uuid, updates
-from lbaas.controller import jobs
+from lbaas.controller import actions
 from lbaas.db import status
 from lbaas.db.models import AdditionalVip, LoadBalancer, new_id
 from lbaas.drivers.network.base import VipRequest
@@ -275,7 +287,7 @@ def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
         certificates.check_load_balancer(lb, api.cert_manager, ctx)
         session.add(lb)  # with everything built on it
         session.flush()
-        jobs.enqueue(session, "create_load_balancer", lb_id=lb.id)
+        actions.create_load_balancer(session, lb_id=lb.id)
         result = {"loadbalancer": {**to_api(lb), **single_create.full_children(lb)}}
     api.wakeup.notify()
     return result
@@ -328,7 +340,7 @@ def delete(lb_id: str, cascade: bool = Query(False), api: ApiState = Depends(sta
         if not status.test_and_set(session, lb_id, constants.PENDING_DELETE,
                                    constants.DELETABLE_STATUSES):
             raise faults.ImmutableObject(resource=RESOURCE, id=lb_id)
-        jobs.enqueue(session, "delete_load_balancer", lb_id=lb_id, cascade=cascade)
+        actions.delete_load_balancer(session, lb_id=lb_id, cascade=cascade)
     api.wakeup.notify()
     return Response(status_code=204)
 
@@ -341,7 +353,7 @@ def failover(lb_id: str, api: ApiState = Depends(state),
         if not status.test_and_set(session, lb_id, constants.PENDING_UPDATE,
                                    constants.FAILOVERABLE_STATUSES):
             raise faults.ImmutableObject(resource=RESOURCE, id=lb_id)
-        jobs.enqueue(session, "failover_load_balancer", lb_id=lb_id)
+        actions.failover_load_balancer(session, lb_id=lb_id)
     api.wakeup.notify()
     return Response(status_code=202)
 

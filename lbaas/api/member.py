@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 from lbaas import constants
 from lbaas.api import faults, listing, subnets
 from lbaas.api.common import (
-    ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, lock_pool, state, submit_change,
+    ApiState,
+    apply_changes,
+    check_quota,
+    context,
+    get_or_404,
+    list_objects,
+    lock_pool,
+    show_object,
+    state,
+    submit_change,
     timestamp,
 )
 from lbaas.api.context import RequestContext
@@ -203,7 +212,8 @@ def validate_member(session: Session, body: MemberSingleCreate, pool: Pool,
     check_member_address(body.monitor_address, pool, settings, "member monitor address")
     subnets.check_subnet(session, settings, body.subnet_id)
     if body.request_sriov:
-        # SR-IOV members need a flavor with allow_member_sriov; there are no flavors yet.
+        # SR-IOV members need a flavor with allow_member_sriov, and no amphora here has
+        # SR-IOV ports to give them.
         raise faults.MemberSRIOVDisabled()
     _check_vip_family(body.address, pool)
 

@@ -9,6 +9,7 @@ Errors are Neutron's ``{"NeutronError": {"type", "message", "detail"}}``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -172,6 +173,10 @@ def _matches(value: Any, wanted: list[str]) -> bool:
     return any((want.lower() if isinstance(value, bool) else want) in texts for want in wanted)
 
 
+def _sort_by(key: str) -> Callable[[dict[str, Any]], tuple[bool, Any]]:
+    return lambda item: _sort_value(item.get(key))
+
+
 def _sort_value(value: Any) -> tuple[bool, Any]:
     """Numbers by value, anything else by its text; missing values last."""
     if value is None:
@@ -200,8 +205,7 @@ def _sort(items: list[dict[str, Any]], params: QueryParams, known: set[str]) -> 
             raise BadRequest(f"{key} is an invalid attribute for sort_key")
         if direction not in ("asc", "desc"):
             raise BadRequest(f"{direction} is an invalid value for sort_dir")
-        items = sorted(items, key=lambda item, key=key: _sort_value(item.get(key)),
-                       reverse=direction == "desc")
+        items = sorted(items, key=_sort_by(key), reverse=direction == "desc")
     return items
 
 

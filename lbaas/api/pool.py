@@ -20,8 +20,20 @@ from sqlalchemy.orm import Session
 from lbaas import constants, validate
 from lbaas.api import certificates, faults, listing
 from lbaas.api.common import (
-    ApiState, list_objects, show_object, apply_changes, check_quota, context, get_or_404, get_subresource, ids,
-    lock_load_balancer, lock_parents, state, submit_change, timestamp,
+    ApiState,
+    apply_changes,
+    check_quota,
+    context,
+    get_or_404,
+    get_subresource,
+    ids,
+    list_objects,
+    lock_load_balancer,
+    lock_parents,
+    show_object,
+    state,
+    submit_change,
+    timestamp,
 )
 from lbaas.api.context import RequestContext
 from lbaas.api.types import Description, IPAddress, Name, OneOf, ProjectId, Schema, Tags, Uuid
@@ -61,14 +73,13 @@ class SessionPersistencePOST(SessionPersistencePUT):
     type: PersistenceType
 
 
-class PoolFields(Schema):
-    """A pool's settings: the part of every body that creates a pool."""
+class PoolOptions(Schema):
+    """A pool's settings but its protocol and algorithm (which a pool named in a load
+    balancer's create may leave out, to refer to a pool defined there)."""
 
     name: Name | None = None
     description: Description | None = None
     admin_state_up: bool = True
-    protocol: PoolProtocol
-    lb_algorithm: LbAlgorithm
     session_persistence: SessionPersistencePOST | None = None
     tls_enabled: bool = False
     tls_container_ref: CertRef | None = None
@@ -78,6 +89,13 @@ class PoolFields(Schema):
     tls_versions: list[TlsVersion] | None = None
     alpn_protocols: list[AlpnProtocol] | None = None
     tags: Tags | None = None
+
+
+class PoolFields(PoolOptions):
+    """A pool's settings: the part of every body that creates a pool."""
+
+    protocol: PoolProtocol
+    lb_algorithm: LbAlgorithm
 
 
 class PoolPOST(PoolFields):

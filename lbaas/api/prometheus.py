@@ -16,8 +16,12 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 
-from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                    HistogramMetricFamily, Metric)
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector as BaseCollector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session

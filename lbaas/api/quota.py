@@ -6,6 +6,7 @@ A limit stored as NULL means "the configured default" (``[quotas] default_*_quot
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -78,7 +79,7 @@ COLLECTION = listing.Collection(
 )
 
 
-def to_api(project_id: str, limits: dict[str, int | None]) -> dict[str, Any]:
+def to_api(project_id: str, limits: Mapping[str, int | None]) -> dict[str, Any]:
     """The response body from ``{column: limit}``, with the deprecated aliases."""
     body: dict[str, Any] = {"project_id": project_id, "tenant_id": project_id}
     body.update({name: limits[column] for name, column in LIMITS.items()})

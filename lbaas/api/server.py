@@ -7,6 +7,7 @@ the usual one with that answer replaced.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -25,11 +26,11 @@ def fault_response(message: str) -> bytes:
 
 
 class _FaultBodyMixin:
-    transport: object
+    transport: asyncio.Transport
 
     def send_400_response(self, msg: str) -> None:
-        self.transport.write(fault_response(msg))  # type: ignore[attr-defined]
-        self.transport.close()  # type: ignore[attr-defined]
+        self.transport.write(fault_response(msg))
+        self.transport.close()
 
 
 class FaultH11Protocol(_FaultBodyMixin, H11Protocol):

@@ -32,13 +32,24 @@ ALWAYS_PRESENT = {"admin_state_up", "tls_enabled"}
 REFERENCE_SIZE = 3
 
 
-class PoolSingleCreate(pool_api.PoolFields):
+class PoolSingleCreate(pool_api.PoolOptions):
     """A pool nested in a load balancer create: a definition, or a reference by name."""
 
     protocol: pool_api.PoolProtocol | None = None
     lb_algorithm: pool_api.LbAlgorithm | None = None
     healthmonitor: hm_api.HealthMonitorSingleCreate | None = None
     members: list[member_api.MemberSingleCreate] | None = None
+
+    def definition(self) -> pool_api.PoolFields:
+        """The pool's settings, once it is known to be a definition: 400 if it lacks
+        its protocol or algorithm."""
+        for attribute in ("protocol", "lb_algorithm"):
+            if getattr(self, attribute) is None:
+                raise faults.ValidationException(
+                    detail=f"Pool definition for '{self.name}' missing required attribute: "
+                           f"{attribute}")
+        return pool_api.PoolFields.model_validate(
+            self.model_dump(include=set(pool_api.PoolFields.model_fields), exclude_unset=True))
 
 
 class L7PolicySingleCreate(l7policy_api.L7PolicyFields):
@@ -56,7 +67,7 @@ class ListenerSingleCreate(listener_api.ListenerFields):
 
 def _variant(name: str, base: type[BaseModel], drop: tuple[str, ...], **extra: Any) -> Any:
     """A response model like ``base`` without the ``drop`` fields and with ``extra`` ones."""
-    kept = {key: (field.annotation, field) for key, field in base.model_fields.items()
+    kept: dict[str, Any] = {key: (field.annotation, field) for key, field in base.model_fields.items()
             if key not in drop and key not in extra}
     return create_model(name, **kept, **extra)
 
@@ -65,7 +76,8 @@ L7PolicyFullResponse = _variant("L7PolicyFullResponse", l7policy_api.L7PolicyRes
                                 rules=(list[l7rule_api.L7RuleResponse], ...))
 ListenerFullResponse = _variant("ListenerFullResponse", listener_api.ListenerResponse,
                                 drop=("loadbalancers",),
-                                l7policies=(list[L7PolicyFullResponse], ...))
+                                # A model made at import time: a value mypy cannot type.
+                                l7policies=(list[L7PolicyFullResponse], ...))  # type: ignore[valid-type]
 PoolFullResponse = _variant(
     "PoolFullResponse", pool_api.PoolResponse, drop=("loadbalancers", "healthmonitor_id"),
     members=(list[member_api.MemberResponse], ...),
@@ -130,17 +142,13 @@ def plan(listeners: list[ListenerSingleCreate], pools: list[PoolSingleCreate]) -
             raise faults.ValidationException(
                 detail=f"Pool '{name}' was referenced but no full definition was found.")
     for pool in definitions:
-        for attribute in ("protocol", "lb_algorithm"):
-            if getattr(pool, attribute) is None:
-                raise faults.ValidationException(
-                    detail=f"Pool definition for '{pool.name}' missing required attribute: "
-                           f"{attribute}")
+        pool.definition()
     return Tree(pools=definitions, listeners=wiring)
 
 
 def _new_pool(spec: PoolSingleCreate, lb: LoadBalancer, settings: Settings) -> Pool:
     """The pool and its health monitor (first, so members get the right operating status)."""
-    pool = pool_api.new_pool(spec, lb, settings)
+    pool = pool_api.new_pool(spec.definition(), lb, settings)
     if spec.healthmonitor is not None:
         hm_api.validate_health_monitor(spec.healthmonitor, pool, settings)
         hm_api.new_health_monitor(spec.healthmonitor, pool)
@@ -169,10 +177,10 @@ def build(session: Session, tree: Tree, lb: LoadBalancer, settings: Settings) ->
         elif spec.default_pool_id:
             listener.default_pool = listener_api.default_pool(
                 session, lb, spec.default_pool_id, spec.protocol)
-        for policy, redirect_pool in zip(spec.l7policies or [], redirect_pools):
-            _add_policy(policy, listener, redirect_pool and created[redirect_pool])
-    for spec in tree.pools:
-        _add_members(session, spec, created[spec.name], settings)
+        for policy, redirect_pool in zip(spec.l7policies or [], redirect_pools, strict=True):
+            _add_policy(policy, listener, created[redirect_pool] if redirect_pool else None)
+    for pool_spec in tree.pools:
+        _add_members(session, pool_spec, created[pool_spec.name], settings)
 
 
 def _add_policy(spec: L7PolicySingleCreate, listener: Listener, pool: Pool | None) -> None:

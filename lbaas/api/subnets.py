@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lbaas import host
 from lbaas.api import faults
 from lbaas.config import Settings
 from lbaas.db.models import Network, Port, Subnet
@@ -24,7 +23,7 @@ from lbaas.network import management
 
 def check_subnet(session: Session, settings: Settings, subnet_id: str | None) -> Subnet | None:
     """The registry's subnet ``subnet_id`` (400 if unknown); None without the registry."""
-    if subnet_id is None or not host.uses_local_network(settings):
+    if subnet_id is None or not management.uses_local_network(settings):
         return None
     subnet = session.get(Subnet, subnet_id)
     if subnet is None or management.is_management_network(subnet.network):
@@ -34,7 +33,7 @@ def check_subnet(session: Session, settings: Settings, subnet_id: str | None) ->
 
 def check_vip(session: Session, settings: Settings, body: Any) -> None:
     """The VIP's network, subnet and address exist, fit together and are free."""
-    if not host.uses_local_network(settings):
+    if not management.uses_local_network(settings):
         return
     if body.vip_port_id:
         port = session.get(Port, body.vip_port_id)

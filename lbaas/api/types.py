@@ -7,8 +7,14 @@ from collections.abc import Iterable
 from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler,
-    StringConstraints, model_validator,
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError, core_schema
 

@@ -1,12 +1,14 @@
 """Turns pydantic's validation errors into upstream's 400 fault texts."""
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.exceptions import RequestValidationError
 
 from lbaas.api import faults
 
 
-def _describe(error: dict) -> faults.APIError:
+def _describe(error: dict[str, Any]) -> faults.APIError:
     # List positions are skipped: a bad list item is reported under the list's name.
     location = [str(part) for part in error.get("loc", ())
                 if part != "body" and not isinstance(part, int)]

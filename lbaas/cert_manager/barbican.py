@@ -21,9 +21,13 @@ from keystoneauth1.identity import v3
 from lbaas import cert_manager
 from lbaas.cert_manager import pem
 from lbaas.cert_manager.base import (
-    CertificateError, CertManager, Requester, SecretNotFound, TlsCertificate,
+    CertificateError,
+    CertManager,
+    Requester,
+    SecretNotFound,
+    TlsCertificate,
 )
-from lbaas.config import Settings
+from lbaas.config import ConfigError, Settings
 
 UUID = re.compile(r"[0-9a-fA-F-]{36}")
 INTERFACES = {"publicURL": "public", "internalURL": "internal", "adminURL": "admin"}
@@ -38,7 +42,8 @@ class BarbicanCertManager(CertManager):
     def from_settings(cls, settings: Settings) -> BarbicanCertManager:
         auth = settings.service_auth
         cert_manager.check(settings)
-        assert auth.password is not None
+        if auth.auth_url is None or auth.password is None:  # check() names them, and more
+            raise ConfigError("[service_auth] auth_url and password must be set")
         plugin = v3.Password(auth_url=auth.auth_url, username=auth.username,
                              password=auth.password.get_secret_value(),
                              project_name=auth.project_name,

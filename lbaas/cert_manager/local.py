@@ -21,7 +21,11 @@ from sqlalchemy.orm import Session
 from lbaas import keyfile
 from lbaas.cert_manager import pem
 from lbaas.cert_manager.base import (
-    CertificateError, CertManager, Requester, SecretNotFound, TlsCertificate,
+    CertificateError,
+    CertManager,
+    Requester,
+    SecretNotFound,
+    TlsCertificate,
 )
 from lbaas.config import Settings
 from lbaas.db.engine import Database

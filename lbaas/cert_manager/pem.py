@@ -45,7 +45,7 @@ def _key_pem(key: object, what: str) -> bytes:
 def _matching(certificate: x509.Certificate, key_pem: bytes, intermediates: list[x509.Certificate],
               what: str) -> TlsCertificate:
     key = serialization.load_pem_private_key(key_pem, None)
-    if certificate.public_key() != key.public_key():  # type: ignore[union-attr]
+    if certificate.public_key() != key.public_key():
         raise CertificateError(f"{what}: key and x509 certificate do not match")
     return TlsCertificate(certificate.public_bytes(PEM), key_pem, _pem(intermediates))
 

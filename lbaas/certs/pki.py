@@ -24,7 +24,7 @@ from lbaas.config import ConfigError
 CA_VALIDITY = dt.timedelta(days=1825)
 CLIENT_CERT_VALIDITY = dt.timedelta(days=1825)
 ORGANIZATION = "lbaas"
-SIGNING_DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
+SIGNING_DIGESTS: dict[str, type[hashes.SHA224 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "sha224": hashes.SHA224, "sha256": hashes.SHA256,
     "sha384": hashes.SHA384, "sha512": hashes.SHA512,
 }

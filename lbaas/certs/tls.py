@@ -33,14 +33,14 @@ class AmphoraClientContext(ssl.SSLContext):
 
     amphora_id: str
 
-    def wrap_socket(self, sock: socket.socket, server_side: bool = False,  # type: ignore[override]
+    def wrap_socket(self, sock: socket.socket, server_side: bool = False,
                     do_handshake_on_connect: bool = True, suppress_ragged_eofs: bool = True,
                     server_hostname: str | bytes | None = None,
                     session: ssl.SSLSession | None = None) -> ssl.SSLSocket:
         return super().wrap_socket(sock, server_side, do_handshake_on_connect,
                                    suppress_ragged_eofs, self.amphora_id, session)
 
-    def wrap_bio(self, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO,  # type: ignore[override]
+    def wrap_bio(self, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO,
                  server_side: bool = False, server_hostname: str | bytes | None = None,
                  session: ssl.SSLSession | None = None) -> ssl.SSLObject:
         return super().wrap_bio(incoming, outgoing, server_side, self.amphora_id, session)

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from lbaas import log
 from lbaas.db.engine import Database
 from lbaas.db.models import Job, utcnow
+from lbaas.db.rows import changed
 
 CHANNEL = "lbaas_jobs"
 
@@ -108,12 +109,12 @@ def claim(db: Database, owner: str, lease: dt.timedelta) -> Job | None:
         ).first()
         if job is None:
             return None
-        claimed = session.execute(
+        claimed = changed(session,
             update(Job)
             .where(Job.id == job.id, _claimable(owner, now))
             .values(lease_owner=owner, lease_expires=now + lease, attempts=Job.attempts + 1)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         if not claimed:
             return None
         session.refresh(job)
@@ -143,7 +144,7 @@ def take_back(db: Database, host: str, owner: str) -> list[int]:
     with db.write() as session:
         held = session.execute(select(Job.id, Job.lease_owner).where(
             Job.lease_owner.like(f"{host}:%"), Job.lease_owner != owner)).all()
-        dead = [job_id for job_id, holder in held if not _is_running(holder)]
+        dead = [job_id for job_id, holder in held if holder and not _is_running(holder)]
         if dead:
             session.execute(update(Job).where(Job.id.in_(dead))
                             .values(lease_owner=None, lease_expires=None)
@@ -180,18 +181,18 @@ class Lease:
     def keep(self, session: Session) -> None:
         """In the caller's transaction: the job is still ours (else ``LeaseLost``, and the
         transaction rolls back), its lease is renewed and ``state`` saved with the rows."""
-        held = session.execute(
+        held = changed(session,
             update(Job).where(Job.id == self.job_id, Job.lease_owner == self.owner)
             .values(lease_expires=utcnow() + self.duration, state=self.state)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False))
         if not held:
             self.lost.set()
         self.check()
 
     def end(self, session: Session) -> None:
         """In the caller's transaction: remove the job (the flow's last write)."""
-        ended = session.execute(delete(Job).where(Job.id == self.job_id,
-                                                  Job.lease_owner == self.owner)).rowcount
+        ended = changed(session, delete(Job).where(Job.id == self.job_id,
+                                                   Job.lease_owner == self.owner))
         if not ended:
             self.lost.set()
         self.check()

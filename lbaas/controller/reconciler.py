@@ -25,18 +25,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lbaas import constants
-from lbaas.controller import jobs
+from lbaas.controller import actions
+from lbaas.controller.actions import Action
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.tasks.amphora import BUILDING
 from lbaas.db import status
 from lbaas.db.models import ROW_ONLY, Amphora, Job, LoadBalancer, utcnow
 from lbaas.drivers.compute.base import HostUnreachable
+from lbaas.drivers.network.base import Port
 
 LOG = logging.getLogger(__name__)
 MARGIN = dt.timedelta(seconds=30)
@@ -79,19 +82,33 @@ def run(ctx: FlowContext, hosts: list[str | None] | None = None) -> Report:
             select(LoadBalancer.id, LoadBalancer.provisioning_status,
                    func.coalesce(LoadBalancer.updated_at, LoadBalancer.created_at)))}
     settled = now - MARGIN
+    live = {amphora_id for amphora_id, row in amphorae.items()
+            if row.status != constants.DELETED}
+    _remove_orphan_instances(ctx, instances, live, report)
+    _check_amphorae(ctx, amphorae.values(), instances, settled, report)
+    _release_orphan_ports(ctx, devices, live, balancers, settled, report)
+    _fail_stuck_load_balancers(ctx, balancers, settled, report)
+    return report
 
-    def live(amphora_id: str) -> bool:
-        row = amphorae.get(amphora_id)
-        return row is not None and row.status != constants.DELETED
 
+def _remove_orphan_instances(ctx: FlowContext, instances: dict[str | None, dict[str, bool] | None],
+                             live: set[str], report: Report) -> None:
+    """Instances that no live row owns (a flow died between building and recording)."""
     for host, found in instances.items():
         for amphora_id in sorted(found or {}):
-            if not live(amphora_id):
+            if amphora_id not in live:
                 LOG.warning("reconciler: amphora %s runs%s but no live row owns it; removing it",
                             amphora_id, f" on {host}" if host else "")
                 _remove_instance(ctx, amphora_id, host)
                 report.removed_instances.append(amphora_id)
-    for row in amphorae.values():
+
+
+def _check_amphorae(ctx: FlowContext, rows: Iterable[_Row],
+                    instances: dict[str | None, dict[str, bool] | None],
+                    settled: dt.datetime, report: Report) -> None:
+    """Rows left building or deleting by a flow that no longer runs, and rows whose
+    instance is gone."""
+    for row in rows:
         if row.changed > settled or row.status == constants.DELETED:
             continue
         if row.status in (*BUILDING, constants.PENDING_DELETE):
@@ -106,9 +123,15 @@ def run(ctx: FlowContext, hosts: list[str | None] | None = None) -> Report:
         found = instances[None] if None in instances else instances.get(row.host)
         if found is not None and not found.get(row.id):
             _lost_instance(ctx, row, settled, report)
+
+
+def _release_orphan_ports(ctx: FlowContext, devices: dict[str, list[Port]], live: set[str],
+                          balancers: dict[str, tuple[str, dt.datetime]],
+                          settled: dt.datetime, report: Report) -> None:
+    """Ports held for an amphora or a load balancer that is gone."""
     for device_id, ports in devices.items():
         holder_status = balancers.get(device_id, (constants.DELETED,))[0]
-        if live(device_id) or holder_status != constants.DELETED:
+        if device_id in live or holder_status != constants.DELETED:
             continue
         for port in ports:
             if port.created_at is None or port.created_at < settled:
@@ -116,12 +139,17 @@ def run(ctx: FlowContext, hosts: list[str | None] | None = None) -> Report:
                             "releasing it", port.id, port.ip_address, device_id)
                 ctx.drivers.network.release_port(port.id)
                 report.released_ports.append(port.id)
+
+
+def _fail_stuck_load_balancers(ctx: FlowContext,
+                               balancers: dict[str, tuple[str, dt.datetime]],
+                               settled: dt.datetime, report: Report) -> None:
+    """Load balancers PENDING_* with no job to finish them."""
     for lb_id, (lb_status, changed) in balancers.items():
         if lb_status in status.PENDING and changed < settled and _fail_stuck(ctx, lb_id, settled):
             LOG.error("reconciler: load balancer %s was %s with no job to finish it; it is "
                       "ERROR now (delete it or fail it over)", lb_id, lb_status)
             report.errored_load_balancers.append(lb_id)
-    return report
 
 
 def _queued(session: Session) -> tuple[set[str], set[str]]:
@@ -131,7 +159,7 @@ def _queued(session: Session) -> tuple[set[str], set[str]]:
         payload = payload or {}
         if payload.get("lb_id"):
             balancers.add(payload["lb_id"])
-        if action == "build_spare" and payload.get("amphora_id"):
+        if action == Action.BUILD_SPARE and payload.get("amphora_id"):
             spares.add(payload["amphora_id"])
     return balancers, spares
 
@@ -185,8 +213,8 @@ def _lost_instance(ctx: FlowContext, row: _Row, settled: dt.datetime, report: Re
         elif amphora.status == constants.ALLOCATED and amphora.load_balancer_id and \
                 status.test_and_set(session, amphora.load_balancer_id, constants.PENDING_UPDATE,
                                     constants.FAILOVERABLE_STATUSES):
-            jobs.enqueue(session, "failover_amphora", lb_id=amphora.load_balancer_id,
-                         amphora_id=amphora.id)
+            actions.failover_amphora(session, lb_id=amphora.load_balancer_id,
+                                     amphora_id=amphora.id)
             spare = False
         else:
             return

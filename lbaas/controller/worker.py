@@ -4,7 +4,8 @@ At start it takes back the jobs of its dead predecessors on this host and reconc
 host with the database (``lbaas.controller.reconciler``); while it runs, a keeper thread
 renews the leases of its running jobs. A job that has already been tried
 ``MAX_ATTEMPTS`` times (its flow crashed every worker that ran it) is not run again but
-reverted, so that its objects end in ERROR instead of PENDING_* for ever.
+reverted, so that its objects end in ERROR instead of PENDING_* for ever; so does a job
+no flow can run (an action or arguments this version does not know).
 """
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import time
 from collections.abc import Callable
 
 from lbaas import log
-from lbaas.db import metrics
 from lbaas.config import Settings
 from lbaas.controller import jobs, reconciler
+from lbaas.controller.actions import Action
 from lbaas.controller.flow import FlowContext, Step, revert, run
 from lbaas.controller.flows import amphora, change, failover, load_balancer
+from lbaas.controller.tasks import lifecycle
+from lbaas.db import metrics
 from lbaas.db.engine import Database
 from lbaas.db.models import Job
 from lbaas.drivers import Drivers
@@ -27,15 +30,15 @@ from lbaas.drivers import Drivers
 LOG = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 
-FLOWS: dict[str, Callable[..., list[Step]]] = {
-    "create_load_balancer": load_balancer.create,
-    "delete_load_balancer": load_balancer.delete,
-    "failover_load_balancer": failover.failover_load_balancer,
-    "failover_amphora": failover.failover_amphora,
-    "change": change.change,
-    "delete_amphora": amphora.delete,
-    "update_amphora_config": amphora.update_config,
-    "build_spare": amphora.build_spare,
+FLOWS: dict[Action, Callable[..., list[Step]]] = {
+    Action.CREATE_LOAD_BALANCER: load_balancer.create,
+    Action.DELETE_LOAD_BALANCER: load_balancer.delete,
+    Action.FAILOVER_LOAD_BALANCER: failover.failover_load_balancer,
+    Action.FAILOVER_AMPHORA: failover.failover_amphora,
+    Action.CHANGE: change.change,
+    Action.DELETE_AMPHORA: amphora.delete,
+    Action.UPDATE_AMPHORA_CONFIG: amphora.update_config,
+    Action.BUILD_SPARE: amphora.build_spare,
 }
 
 
@@ -151,14 +154,13 @@ class Worker:
                     del self._running[job.id]
 
     def _run(self, job: Job, lease: jobs.Lease) -> None:
-        flow = FLOWS.get(job.action)
-        if flow is None:
-            LOG.error("job %s names an unknown action %r; dropping it", job.id, job.action)
-            jobs.finish(self.db, job.id, self.owner)
+        try:
+            steps = FLOWS[Action(job.action)](**job.payload)
+        except (ValueError, TypeError) as exc:  # an unknown action, or arguments that do not fit
+            self._cannot_run(job, str(exc))
             return
         context = FlowContext(db=self.db, drivers=self.drivers, settings=self.settings,
                               store=lease.state, lease=lease)
-        steps = flow(**job.payload)
         if job.attempts > 1:
             LOG.warning("job %s (%s) is run again (attempt %d): its worker died", job.id,
                         job.action, job.attempts)
@@ -180,6 +182,17 @@ class Worker:
         took = time.monotonic() - began
         self.on_activity(f"job {job.id} ({job.action}) {outcome} in {took:.1f} s")
         self._count(job.action, outcome, took)
+
+    def _cannot_run(self, job: Job, reason: str) -> None:
+        """A job no flow of this version can run (queued by another version, or by a bug):
+        its objects go ERROR with the reason in the log, and it leaves the board."""
+        LOG.error("job %s (%s, %s) cannot run: %s; the objects it names are ERROR", job.id,
+                  job.action, job.payload, reason)
+        with self.db.write() as session:
+            lifecycle.fail_unrunnable(session, dict(job.payload or {}))
+        jobs.finish(self.db, job.id, self.owner)
+        self.on_activity(f"job {job.id} ({job.action}) cannot run: {reason}")
+        self._count(job.action, "unrunnable", 0.0)
 
     def _count(self, action: str, outcome: str, seconds: float) -> None:
         """The shared metrics of flows: how many ended how, and how long they took."""

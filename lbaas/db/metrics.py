@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lbaas.db.models import Metric
+from lbaas.db.rows import changed
 
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, float("inf"))
 # Every metric kept here: its type and what it counts (the API's /metrics help text).
@@ -43,9 +44,9 @@ def add(session: Session, name: str, amount: float = 1.0, **labels: str) -> None
     """Add ``amount`` to the counter ``name`` with ``labels`` (in the caller's transaction)."""
     _check(name)
     key = _key(labels)
-    if session.execute(update(Metric).where(Metric.name == name, Metric.labels == key)
-                       .values(value=Metric.value + amount)
-                       .execution_options(synchronize_session=False)).rowcount:
+    if changed(session, update(Metric).where(Metric.name == name, Metric.labels == key)
+                        .values(value=Metric.value + amount)
+                        .execution_options(synchronize_session=False)):
         return
     try:
         with session.begin_nested():
@@ -60,9 +61,9 @@ def set_value(session: Session, name: str, value: float, **labels: str) -> None:
     """Set the gauge ``name`` with ``labels`` (a process's latest reading)."""
     _check(name)
     key = _key(labels)
-    if not session.execute(update(Metric).where(Metric.name == name, Metric.labels == key)
-                           .values(value=value)
-                           .execution_options(synchronize_session=False)).rowcount:
+    if not changed(session, update(Metric).where(Metric.name == name, Metric.labels == key)
+                            .values(value=value)
+                            .execution_options(synchronize_session=False)):
         try:
             with session.begin_nested():
                 session.add(Metric(name=name, labels=key, value=value))

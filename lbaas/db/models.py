@@ -3,13 +3,29 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, Float, ForeignKey, Integer, BigInteger, LargeBinary, String, Text,
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import (
-    DeclarativeBase, Mapped, declared_attr, foreign, lazyload, mapped_column, relationship,
+    DeclarativeBase,
+    Mapped,
+    declared_attr,
+    foreign,
+    lazyload,
+    mapped_column,
+    relationship,
 )
 
 
@@ -154,7 +170,7 @@ class Pool(IdMixin, TimestampMixin, StatusMixin, NameMixin, TaggedMixin, Base):
     load_balancer_id: Mapped[str] = mapped_column(ForeignKey("load_balancer.id"), index=True)
     protocol: Mapped[str] = mapped_column(String(16))
     lb_algorithm: Mapped[str] = mapped_column(String(255))
-    session_persistence: Mapped[dict | None] = mapped_column(JSON)
+    session_persistence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     tls_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     tls_certificate_id: Mapped[str | None] = mapped_column(String(255))
     ca_tls_certificate_id: Mapped[str | None] = mapped_column(String(255))
@@ -367,13 +383,13 @@ class Job(Base):
     __tablename__ = "job"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     action: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_expires: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
-    state: Mapped[dict | None] = mapped_column(JSON)
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Service(Base):
@@ -409,9 +425,6 @@ class ControllerLock(Base):
 
     __tablename__ = "controller_lock"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
-
-
-TAGGED_MODELS = (LoadBalancer, Listener, Pool, Member, HealthMonitor, L7Policy, L7Rule)
 
 
 class Network(IdMixin, TimestampMixin, Base):

@@ -17,11 +17,23 @@ from sqlalchemy.orm import Session
 from lbaas import constants as c
 from lbaas.config import Settings
 from lbaas.db import services
-from lbaas.db.models import (Amphora, AmphoraHealth, HealthMonitor, Host, Job, Listener,
-                             LoadBalancer, Member, Pool, Service, utcnow)
+from lbaas.db.models import (
+    Amphora,
+    AmphoraHealth,
+    HealthMonitor,
+    Host,
+    Job,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+    Service,
+    utcnow,
+)
 
 # Objects counted by (provisioning_status, operating_status).
-COUNTED = {"load_balancer": LoadBalancer, "listener": Listener, "pool": Pool,
+StatusModel = type[LoadBalancer] | type[Listener] | type[Pool] | type[Member] | type[HealthMonitor]
+COUNTED: dict[str, StatusModel] = {"load_balancer": LoadBalancer, "listener": Listener, "pool": Pool,
            "member": Member, "health_monitor": HealthMonitor}
 # A PENDING_* object older than this is stuck, not busy.
 STUCK_AFTER = dt.timedelta(minutes=5)
@@ -129,7 +141,7 @@ def _amphorae(session: Session) -> list[AmphoraState]:
             for amphora, heard in rows]
 
 
-def _counts(session: Session, model: type) -> Counter[tuple[str, str]]:
+def _counts(session: Session, model: StatusModel) -> Counter[tuple[str, str]]:
     rows = session.execute(select(model.provisioning_status, model.operating_status,
                                   func.count()).group_by(model.provisioning_status,
                                                          model.operating_status))

@@ -10,6 +10,7 @@ from sqlalchemy import delete, update
 
 from lbaas.db.engine import Database
 from lbaas.db.models import Service, utcnow
+from lbaas.db.rows import changed
 
 INTERVAL = 5.0
 
@@ -27,8 +28,8 @@ def stamp(db: Database, kind: str, host: str, activity: str | None) -> None:
     processes of the same kind are forgotten."""
     this = service_id(kind, host)
     with db.write() as session:
-        if not session.execute(update(Service).where(Service.id == this)
-                               .values(last_seen=utcnow(), activity=activity)).rowcount:
+        if not changed(session, update(Service).where(Service.id == this)
+                                .values(last_seen=utcnow(), activity=activity)):
             session.add(Service(id=this, kind=kind, host=host, pid=os.getpid(),
                                 activity=activity))
         session.execute(delete(Service).where(Service.host == host, Service.kind == kind,

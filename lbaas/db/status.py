@@ -15,8 +15,16 @@ from sqlalchemy.orm import Session
 from lbaas import constants
 from lbaas.db import l7_order
 from lbaas.db.models import (
-    HealthMonitor, L7Policy, L7Rule, Listener, LoadBalancer, Member, Pool, utcnow,
+    HealthMonitor,
+    L7Policy,
+    L7Rule,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+    utcnow,
 )
+from lbaas.db.rows import changed
 
 KINDS: dict[str, Any] = {
     "loadbalancer": LoadBalancer,
@@ -33,12 +41,11 @@ PENDING = (constants.PENDING_CREATE, constants.PENDING_UPDATE, constants.PENDING
 def test_and_set(session: Session, lb_id: str, status: str,
                  allowed: Iterable[str] = constants.MUTABLE_STATUSES) -> bool:
     """Move the load balancer to ``status`` if it is in ``allowed``; False if it is not."""
-    result = session.execute(
+    return changed(session,
         update(LoadBalancer)
         .where(LoadBalancer.id == lb_id, LoadBalancer.provisioning_status.in_(tuple(allowed)))
         .values(provisioning_status=status, updated_at=utcnow())
-        .execution_options(synchronize_session=False))
-    return result.rowcount == 1
+        .execution_options(synchronize_session=False)) == 1
 
 
 def set_status(session: Session, kind: str, ids: Iterable[str], status: str) -> None:

@@ -2,8 +2,8 @@
 picks them (upstream's option names in ``[controller_worker]`` and ``[certificates]``)."""
 from __future__ import annotations
 
-from collections.abc import Callable
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +34,8 @@ def _noop_compute(settings: Settings, db: Database) -> ComputeDriver:
 
 
 def _netns_compute(settings: Settings, db: Database) -> ComputeDriver:
+    from lbaas.amphora import heartbeat_settings as heartbeats
     from lbaas.drivers.compute.netns import NetnsComputeDriver
-    from lbaas.health import settings as heartbeats
     return NetnsComputeDriver(settings.haproxy_amphora.base_path,
                               agent_port=settings.haproxy_amphora.bind_port,
                               host=settings.DEFAULT.host,
@@ -46,9 +46,9 @@ def _netns_compute(settings: Settings, db: Database) -> ComputeDriver:
 
 
 def _agent_compute(settings: Settings, db: Database) -> ComputeDriver:
+    from lbaas.amphora import heartbeat_settings as heartbeats
     from lbaas.certs import store
     from lbaas.drivers.compute.agent import ComputeAgentDriver
-    from lbaas.health import settings as heartbeats
     paths = store.ensure(settings)
     return ComputeAgentDriver(db, paths.client_cert, paths.server_ca, amphora_agent={
         "bind_port": settings.haproxy_amphora.bind_port,
@@ -99,8 +99,8 @@ def _noop_certificates(settings: Settings, db: Database) -> CertificateDriver:
 
 
 def _local_certificates(settings: Settings, db: Database) -> CertificateDriver:
+    from lbaas.amphora import heartbeat_settings as heartbeats
     from lbaas.drivers.certificates.local import LocalCertificateDriver
-    from lbaas.health import settings as heartbeats
     return LocalCertificateDriver(settings, heartbeats.heartbeat_key(settings))
 
 

@@ -33,10 +33,11 @@ from sqlalchemy.orm import Session
 from lbaas import constants
 from lbaas.amphora.agent.loop import Loop
 from lbaas.config import Settings
-from lbaas.controller import jobs
+from lbaas.controller import actions
 from lbaas.db import status
 from lbaas.db.engine import Database
 from lbaas.db.models import Amphora, AmphoraHealth, LoadBalancer, utcnow
+from lbaas.db.rows import changed
 
 LOG = logging.getLogger(__name__)
 
@@ -55,10 +56,10 @@ def start_failover(session: Session, amphora_id: str) -> bool:
     False (and nothing changed) if another health manager holds it or the load balancer
     is busy with another change (the next pass tries again).
     """
-    taken = session.execute(
+    taken = changed(session,
         update(AmphoraHealth)
         .where(AmphoraHealth.amphora_id == amphora_id, AmphoraHealth.busy.is_(False))
-        .values(busy=True).execution_options(synchronize_session=False)).rowcount
+        .values(busy=True).execution_options(synchronize_session=False))
     amphora = session.get(Amphora, amphora_id)
     if not taken or amphora is None or amphora.load_balancer_id is None:
         return False
@@ -67,8 +68,8 @@ def start_failover(session: Session, amphora_id: str) -> bool:
         session.execute(update(AmphoraHealth).where(AmphoraHealth.amphora_id == amphora_id)
                         .values(busy=False).execution_options(synchronize_session=False))
         return False
-    jobs.enqueue(session, "failover_amphora", lb_id=amphora.load_balancer_id,
-                 amphora_id=amphora_id)
+    actions.failover_amphora(session, lb_id=amphora.load_balancer_id,
+                              amphora_id=amphora_id)
     return True
 
 

@@ -5,12 +5,12 @@ import functools
 import logging
 from collections.abc import Callable
 
-from lbaas.db import metrics
+from lbaas.amphora import heartbeat_settings as heartbeats
 from lbaas.amphora.agent.loop import Loop
 from lbaas.config import Settings
+from lbaas.db import metrics
 from lbaas.db.engine import Database
 from lbaas.drivers import Drivers
-from lbaas.health import settings as heartbeats
 from lbaas.health.failover import FailoverChecker
 from lbaas.health.hosts import HostMonitor
 from lbaas.health.receiver import Counters, HeartbeatReceiver, decode

@@ -35,11 +35,19 @@ from lbaas import constants
 from lbaas.amphora.agent.loop import Loop
 from lbaas.db import status as db_status
 from lbaas.db.engine import Database
-from lbaas.db.models import (Amphora, AmphoraHealth, Listener, ListenerStatistics, LoadBalancer,
-                             Member, Pool, utcnow)
+from lbaas.db.models import (
+    Amphora,
+    AmphoraHealth,
+    Listener,
+    ListenerStatistics,
+    LoadBalancer,
+    Member,
+    Pool,
+    utcnow,
+)
+from lbaas.db.rows import table_of
 from lbaas.health import operating_status
-from lbaas.health.operating_status import (Changes, ListenerState, LoadBalancerState,
-                                           PoolState)
+from lbaas.health.operating_status import Changes, ListenerState, LoadBalancerState, PoolState
 from lbaas.health.receiver import Counters
 
 LOG = logging.getLogger(__name__)
@@ -59,11 +67,13 @@ class Heartbeat:
 
     @property
     def amphora_id(self) -> str:
-        return self.message["id"]
+        amphora_id: str = self.message["id"]  # receiver.py checked both
+        return amphora_id
 
     @property
     def seq(self) -> int:
-        return self.message["seq"]
+        seq: int = self.message["seq"]
+        return seq
 
 
 @dataclass
@@ -98,12 +108,12 @@ def load_trees(session: Session, lb_ids: Iterable[str]) -> dict[str, LoadBalance
         trees[row.load_balancer_id].listeners[row.id] = ListenerState(
             row.enabled, row.operating_status, row.provisioning_status)
     pools: dict[str, PoolState] = {}
-    for row in connection.execute(select(Pool.id, Pool.load_balancer_id, Pool.operating_status)
+    for pool in connection.execute(select(Pool.id, Pool.load_balancer_id, Pool.operating_status)
                                .where(Pool.load_balancer_id.in_(trees))).all():
-        pools[row.id] = trees[row.load_balancer_id].pools[row.id] = PoolState(row.operating_status)
-    for row in connection.execute(select(Member.id, Member.pool_id, Member.operating_status)
-                               .where(Member.pool_id.in_(pools))).all():
-        pools[row.pool_id].members[row.id] = row.operating_status
+        pools[pool.id] = trees[pool.load_balancer_id].pools[pool.id] = PoolState(pool.operating_status)
+    for member in connection.execute(select(Member.id, Member.pool_id, Member.operating_status)
+                                  .where(Member.pool_id.in_(pools))).all():
+        pools[member.pool_id].members[member.id] = member.operating_status
     return trees
 
 
@@ -250,7 +260,7 @@ class HealthUpdater:
 
     @staticmethod
     def _update_health(session: Session, updates: list[dict[str, Any]]) -> None:
-        table = AmphoraHealth.__table__
+        table = table_of(AmphoraHealth)
         alive = [row for row in updates if row["last_update"] is not None]
         silent = [{"b_id": row["b_id"], "sequence": row["sequence"]}
                   for row in updates if row["last_update"] is None]
@@ -264,7 +274,7 @@ class HealthUpdater:
     def _add_statistics(session: Session, rows: dict[tuple[str, str], dict[str, Any]]) -> None:
         if not rows:
             return
-        table = ListenerStatistics.__table__
+        table = table_of(ListenerStatistics)
         amphora_ids = {amphora_id for _, amphora_id in rows}
         existing = {tuple(row) for row in session.connection().execute(
             select(table.c.listener_id, table.c.amphora_id)

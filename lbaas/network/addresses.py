@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from lbaas.network.errors import InvalidAddress, InvalidSubnet
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Addresses of one version are compared as integers: ``ipaddress`` orders only addresses
+# of the same class, which a type checker cannot see through the union above.
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 AUTO = "auto"
@@ -32,11 +34,12 @@ class Pool:
 
     def __contains__(self, address: object) -> bool:
         return (isinstance(address, (ipaddress.IPv4Address, ipaddress.IPv6Address))
-                and address.version == self.start.version and self.start <= address <= self.end)
+                and address.version == self.start.version
+                and int(self.start) <= int(address) <= int(self.end))
 
     def overlaps(self, other: Pool) -> bool:
         return (self.start.version == other.start.version
-                and self.start <= other.end and other.start <= self.end)
+                and int(self.start) <= int(other.end) and int(other.start) <= int(self.end))
 
     @property
     def size(self) -> int:
@@ -97,7 +100,7 @@ def parse_pool(text: str) -> Pool:
     end = parse_address(end_text, "allocation pool end")
     if start.version != end.version:
         raise InvalidSubnet(f"allocation pool {start}-{end} mixes IPv4 and IPv6")
-    if start > end:
+    if int(start) > int(end):
         raise InvalidSubnet(f"allocation pool {start}-{end}: the start is after the end")
     return Pool(start, end)
 
@@ -129,7 +132,7 @@ def usable_range(cidr: Network) -> Pool:
     if _point_to_point(cidr):
         return Pool(cidr.network_address, cidr.broadcast_address)
     last = cidr.broadcast_address - 1 if cidr.version == 4 else cidr.broadcast_address
-    if cidr.network_address + 1 > last:
+    if int(cidr.network_address) + 1 > int(last):
         raise InvalidSubnet(f"subnet {cidr} has no address a host could use; choose a shorter prefix")
     return Pool(cidr.network_address + 1, last)
 
@@ -138,14 +141,15 @@ def pools_excluding(usable: Pool, excluded: Iterable[Pool]) -> list[Pool]:
     """``usable`` split into the ranges that avoid every excluded range (Neutron's default pools)."""
     pools = []
     start = usable.start
-    for gap in sorted(excluded):
-        if gap.end < start or gap.start > usable.end:
+    for gap in sorted(excluded, key=lambda pool: (int(pool.start), int(pool.end))):
+        if (gap.start.version != start.version  # another family's range takes nothing here
+                or int(gap.end) < int(start) or int(gap.start) > int(usable.end)):
             continue
-        if gap.start > start:
+        if int(gap.start) > int(start):
             pools.append(Pool(start, gap.start - 1))
-        if gap.end >= usable.end:
+        if int(gap.end) >= int(usable.end):
             return pools
-        start = max(start, gap.end + 1)
+        start = max(start, gap.end + 1, key=int)
     pools.append(Pool(start, usable.end))
     return pools
 
@@ -178,7 +182,7 @@ def _check_pools(cidr: Network, gateway: Address | None, pools: Sequence[Pool]) 
             raise InvalidSubnet(f"gateway ip {gateway} conflicts with allocation pool {pool}; "
                                 "leave the gateway out of the pool or choose another --gateway")
     ordered = sorted(pools)
-    for first, second in zip(ordered, ordered[1:]):
+    for first, second in zip(ordered, ordered[1:], strict=False):
         if first.overlaps(second):
             raise InvalidSubnet(f"allocation pools {first} and {second} overlap")
 

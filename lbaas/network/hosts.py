@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from lbaas import constants
 from lbaas.db.models import Amphora, Host, utcnow
+from lbaas.db.rows import changed
 from lbaas.network.errors import Duplicate, InUse, InvalidNetwork, NotFound
 
 COMPUTE, CONTROLLER = "compute", "controller"
@@ -126,7 +127,7 @@ def record_silence(session: Session, name: str, down_after: float) -> bool:
     """The agent did not answer: DOWN once silent for ``down_after`` seconds; True if it
     just went DOWN."""
     cutoff = utcnow() - dt.timedelta(seconds=down_after)
-    return bool(session.execute(
+    return bool(changed(session,
         update(Host).where(Host.name == name, Host.status != DOWN,
                            (Host.last_seen.is_(None)) | (Host.last_seen < cutoff))
-        .values(status=DOWN).execution_options(synchronize_session=False)).rowcount)
+        .values(status=DOWN).execution_options(synchronize_session=False)))

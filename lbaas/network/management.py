@@ -31,6 +31,15 @@ MANAGEMENT_SUBNET = "lbaas-mgmt-subnet"
 MANAGEMENT_BRIDGE = "lbaas-mgmt"  # the default of [networking] lb_network_bridge
 
 
+LOCAL_NETWORK_DRIVERS = ("network_local_driver",)
+
+
+def uses_local_network(settings: Settings) -> bool:
+    """Whether amphorae and networks live on this host's bridges (the real network
+    driver): then there is a management network here, and root is needed."""
+    return settings.controller_worker.network_driver in LOCAL_NETWORK_DRIVERS
+
+
 def is_management_network(network: Network) -> bool:
     """Whether ``network`` is ``lbaas-mgmt``: never shown to tenants, never a VIP or member
     network (the amphora agents listen there)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,10 +16,19 @@ from sqlalchemy.orm import Session
 from lbaas.db.models import Network, Port, Subnet
 from lbaas.network import addresses, segments
 from lbaas.network.bridge import bridge_name, valid_interface_name
-from lbaas.network.errors import Duplicate, InUse, InvalidAddress, InvalidNetwork, InvalidSubnet, NotFound
+from lbaas.network.errors import (
+    Duplicate,
+    InUse,
+    InvalidAddress,
+    InvalidNetwork,
+    InvalidSubnet,
+    NotFound,
+)
+
+NamedT = TypeVar("NamedT", Network, Subnet)
 
 
-def _by_name_or_id(session: Session, model: type, name_or_id: str) -> Network | Subnet | None:
+def _by_name_or_id(session: Session, model: type[NamedT], name_or_id: str) -> NamedT | None:
     return session.get(model, name_or_id) or session.scalar(select(model).where(model.name == name_or_id))
 
 
@@ -55,7 +65,7 @@ def list_subnets(session: Session, network: Network | None = None) -> list[Subne
     return list(session.scalars(stmt))
 
 
-def _check_name_free(session: Session, model: type, name: str, kind: str) -> None:
+def _check_name_free(session: Session, model: type[NamedT], name: str, kind: str) -> None:
     if not name:
         raise InvalidNetwork(f"a {kind} needs a name")
     taken = session.scalar(select(model).where(model.name == name))

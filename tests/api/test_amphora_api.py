@@ -7,7 +7,13 @@ import uuid
 import pytest
 
 from lbaas.db.models import Amphora, Listener, ListenerStatistics
-from tests.api.helpers import amphora_updates_held, create_lb, create_listener, fault, wait_lb_active
+from tests.api.helpers import (
+    amphora_updates_held,
+    create_lb,
+    create_listener,
+    fault,
+    wait_lb_active,
+)
 from tests.conftest import wait_for
 
 AMPHORAE = "/v2/octavia/amphorae"

@@ -17,8 +17,15 @@ from lbaas.controller import jobs
 from lbaas.db import status
 from lbaas.db.models import L7Policy, Listener, LoadBalancer, Member, Pool
 from tests.api.helpers import (
-    create_lb, create_listener, create_member, create_pool, haproxy_checked_pushes, render_options,
-    wait_active, wait_gone, wait_lb_active,
+    create_lb,
+    create_listener,
+    create_member,
+    create_pool,
+    haproxy_checked_pushes,
+    render_options,
+    wait_active,
+    wait_gone,
+    wait_lb_active,
 )
 from tests.conftest import PROJECT, wait_for
 

@@ -6,8 +6,15 @@ import uuid
 import pytest
 
 from tests.api.helpers import (
-    SUBNET, amphora_updates_held, create_lb, create_listener, create_pool, fault, wait_active,
-    wait_gone, wait_lb_active,
+    SUBNET,
+    amphora_updates_held,
+    create_lb,
+    create_listener,
+    create_pool,
+    fault,
+    wait_active,
+    wait_gone,
+    wait_lb_active,
 )
 from tests.conftest import PROJECT, wait_for
 

@@ -7,8 +7,16 @@ import pytest
 
 from lbaas.db.models import Amphora, ListenerStatistics
 from tests.api.helpers import (
-    amphora_updates_held, as_member, create_lb, create_listener, create_pool, fault,
-    store_tls_refs, wait_active, wait_gone, wait_lb_active,
+    amphora_updates_held,
+    as_member,
+    create_lb,
+    create_listener,
+    create_pool,
+    fault,
+    store_tls_refs,
+    wait_active,
+    wait_gone,
+    wait_lb_active,
 )
 from tests.conftest import PROJECT, wait_for
 

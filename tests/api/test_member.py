@@ -6,7 +6,13 @@ import uuid
 import pytest
 
 from tests.api.helpers import (
-    amphora_updates_held, create_lb, create_member, create_pool, fault, wait_active, wait_gone,
+    amphora_updates_held,
+    create_lb,
+    create_member,
+    create_pool,
+    fault,
+    wait_active,
+    wait_gone,
     wait_lb_active,
 )
 from tests.conftest import PROJECT, wait_for

@@ -23,7 +23,11 @@ from schemathesis.generation import GenerationMode
 from schemathesis.schemas import APIOperation
 
 from tests.api.helpers import (
-    create_lb, create_listener, create_member, create_pool, wait_lb_active,
+    create_lb,
+    create_listener,
+    create_member,
+    create_pool,
+    wait_lb_active,
 )
 from tests.conftest import PROJECT
 

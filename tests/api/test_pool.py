@@ -8,8 +8,17 @@ import pytest
 
 from lbaas.db.models import HealthMonitor, Member
 from tests.api.helpers import (
-    SUBNET, amphora_updates_held, create_lb, create_listener, create_member, create_pool,
-    fault, store_tls_refs, wait_active, wait_gone, wait_lb_active,
+    SUBNET,
+    amphora_updates_held,
+    create_lb,
+    create_listener,
+    create_member,
+    create_pool,
+    fault,
+    store_tls_refs,
+    wait_active,
+    wait_gone,
+    wait_lb_active,
 )
 from tests.conftest import PROJECT, wait_for
 

@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from tests.api.helpers import (
-    create_lb, create_listener, create_pool, fault, haproxy_checked_pushes, wait_active,
+    create_lb,
+    create_listener,
+    create_pool,
+    fault,
+    haproxy_checked_pushes,
+    wait_active,
     wait_lb_active,
 )
 

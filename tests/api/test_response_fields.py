@@ -7,7 +7,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.api.helpers import (
-    SUBNET, create_lb, create_listener, create_member, create_pool, wait_lb_active,
+    SUBNET,
+    create_lb,
+    create_listener,
+    create_member,
+    create_pool,
+    wait_lb_active,
 )
 from tests.conftest import PROJECT
 

@@ -12,8 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.clients.conftest import (SUBNET, Service, clean_environment, free_port,
-                                    lbaas_command, running, write_config)
+from tests.clients.conftest import (
+    SUBNET,
+    Service,
+    clean_environment,
+    free_port,
+    lbaas_command,
+    running,
+    write_config,
+)
 
 REQUIRED = {"api", "worker", "health-manager", "housekeeping"}
 

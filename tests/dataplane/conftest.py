@@ -30,7 +30,6 @@ from tests.conftest import PROJECT
 from tests.dataplane import netns
 
 
-
 def _unused_management_cidr() -> str:
     """A /24 for a test's management network that no route of the host uses yet (another
     test run, on the same host, may have a management network of its own)."""
@@ -100,11 +99,12 @@ def _delete_all_load_balancers(client: TestClient) -> None:
     from tests.conftest import wait_for
     for lb in client.get("/v2/lbaas/loadbalancers").json()["loadbalancers"]:
         path = f"/v2/lbaas/loadbalancers/{lb['id']}"
-        wait_for(lambda: client.get(path).json()["loadbalancer"], "provisioning_status",
+        wait_for(lambda path=path: client.get(path).json()["loadbalancer"], "provisioning_status",
                  lb["provisioning_status"] if lb["provisioning_status"] in ("ACTIVE", "ERROR")
                  else "ACTIVE", timeout=60)
         client.delete(f"{path}?cascade=true")
-        wait_for(lambda: {"code": client.get(path).status_code}, "code", 404, timeout=60)
+        wait_for(lambda path=path: {"code": client.get(path).status_code}, "code", 404,
+                 timeout=60)
 
 
 @dataclass

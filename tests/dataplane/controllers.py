@@ -29,8 +29,16 @@ from lbaas.network import ports as registry_ports
 from tests.conftest import wait_for
 from tests.dataplane import netns
 from tests.dataplane.conftest import (
-    CLIENT_ADDRESS, MEMBER_CIDR, MEMBER_POOL, VIP_CIDR, VIP_POOL, BackendHosts, Topology, curl,
-    new_network, remove_leftovers,
+    CLIENT_ADDRESS,
+    MEMBER_CIDR,
+    MEMBER_POOL,
+    VIP_CIDR,
+    VIP_POOL,
+    BackendHosts,
+    Topology,
+    curl,
+    new_network,
+    remove_leftovers,
 )
 
 LBAAS = Path(sys.executable).parent / "lbaas"

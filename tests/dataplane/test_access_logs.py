@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from lbaas import config
 from lbaas.amphora.agent.logs import facility
+from lbaas.amphora.heartbeat_settings import bind_ip
 from lbaas.db.models import Amphora
-from lbaas.health.settings import bind_ip
 from tests.conftest import PROJECT
 from tests.dataplane.conftest import CLIENT_ADDRESS, curl, dataplane_environ
 from tests.dataplane.test_load_balancing import _put, build

@@ -25,8 +25,17 @@ from lbaas.db.models import Amphora, AmphoraHealth, Job, utcnow
 from tests.conftest import PROJECT, wait_for
 from tests.dataplane.conftest import Topology, dataplane_environ
 from tests.dataplane.controllers import (
-    CONVERGE, LBS, Controllers, active, amphorae_of, assert_converged, create,
-    module_services, reserve_second_host, serves, shared_topology,
+    CONVERGE,
+    LBS,
+    Controllers,
+    active,
+    amphorae_of,
+    assert_converged,
+    create,
+    module_services,
+    reserve_second_host,
+    serves,
+    shared_topology,
 )
 from tests.dataplane.test_active_standby import crash
 from tests.db import servers
@@ -121,7 +130,7 @@ def hosts(environ: dict[str, str], db_services: service.Services,
             survivor = second if "worker" in second.processes else first
             for lb in survivor.api.get(LBS).json()["loadbalancers"]:
                 survivor.api.delete(f"{LBS}/{lb['id']}?cascade=true")
-                wait_for(lambda: {"code": survivor.api.get(f"{LBS}/{lb['id']}").status_code},
+                wait_for(lambda lb=lb: {"code": survivor.api.get(f"{LBS}/{lb['id']}").status_code},
                          "code", 404, timeout=CONVERGE)
         finally:
             controllers.stop()
@@ -155,7 +164,7 @@ def test_two_controller_hosts_share_the_work_and_survive_one_hosts_death(
 
     # Each health manager alone hears every amphora: with the other one dead for longer
     # than heartbeat_timeout, no amphora goes stale and nothing is failed over.
-    for alone, dead in ((second, first), (first, second)):
+    for _alone, dead in ((second, first), (first, second)):
         dead.kill("health-manager")
         wait_for(lambda: {"fresh": fresh_heartbeats(db_services, amphorae)}, "fresh", True)
         time.sleep(HEARTBEAT_TIMEOUT + 1)  # the survivor's failover checks run meanwhile

@@ -33,8 +33,20 @@ from lbaas.db.models import Job
 from tests.conftest import PROJECT, wait_for
 from tests.dataplane.conftest import Topology, dataplane_environ
 from tests.dataplane.controllers import (
-    CONVERGE, LBAAS, LBS, Controllers, active, amphorae_of, arp_answers, assert_converged,
-    create, module_services, populated, reserve_second_host, serves, shared_topology,
+    CONVERGE,
+    LBAAS,
+    LBS,
+    Controllers,
+    active,
+    amphorae_of,
+    arp_answers,
+    assert_converged,
+    create,
+    module_services,
+    populated,
+    reserve_second_host,
+    serves,
+    shared_topology,
 )
 
 pytestmark = pytest.mark.root
@@ -80,10 +92,10 @@ def controllers(environ: dict[str, str], api: TestClient, tmp_path: Path
                 made.worker()
             for lb in api.get(LBS).json()["loadbalancers"]:
                 if lb["provisioning_status"].startswith("PENDING"):
-                    lb = wait_for(lambda: api.get(f"{LBS}/{lb['id']}").json()["loadbalancer"],
+                    lb = wait_for(lambda lb=lb: api.get(f"{LBS}/{lb['id']}").json()["loadbalancer"],
                                   "provisioning_status", "ACTIVE", timeout=CONVERGE)
                 api.delete(f"{LBS}/{lb['id']}?cascade=true")
-                wait_for(lambda: {"code": api.get(f"{LBS}/{lb['id']}").status_code}, "code",
+                wait_for(lambda lb=lb: {"code": api.get(f"{LBS}/{lb['id']}").status_code}, "code",
                          404, timeout=CONVERGE)
         finally:
             made.stop()
@@ -155,7 +167,7 @@ def test_delete_finishes_after_the_worker_is_killed(point, api, controllers, top
     assert api.delete(f"{LBS}/{lb['id']}?cascade=true").status_code == 204
     controllers.crashed(crashing)
     controllers.worker()
-    wait_for(lambda: {"code": api.get(f"{LBS}/{lb['id']}").status_code}, "code", 404,
+    wait_for(lambda lb=lb: {"code": api.get(f"{LBS}/{lb['id']}").status_code}, "code", 404,
              timeout=CONVERGE)
     assert amphorae_of(crash_services, lb["id"]) == []
     assert_converged(crash_services, topology)

@@ -1,6 +1,7 @@
 """From an amphora's namespace, the controller host answers heartbeats and ping only."""
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import threading
@@ -50,12 +51,21 @@ def listeners():
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind((HOST, HEARTBEAT_PORT))
     udp.settimeout(3)
-    threading.Thread(target=lambda: [tcp.accept() for _ in range(4)], daemon=True).start()
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # the socket is closed when the test ends
+            for _ in range(4):
+                tcp.accept()
+
+    accepting = threading.Thread(target=accept, daemon=True)
+    accepting.start()
     try:
         yield tcp.getsockname()[1], udp
     finally:
+        tcp.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
         tcp.close()
         udp.close()
+        accepting.join(5)
 
 
 def test_amphora_reaches_only_the_heartbeat_port(amphora_network, listeners):

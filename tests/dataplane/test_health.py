@@ -117,14 +117,15 @@ def test_a_storm_of_dead_amphorae_stops_failover_until_the_operator_resumes(
     _kill(*olds)
     # Two stale at once is more than failover_threshold (1): nothing is rebuilt.
     wait_until(lambda: all(_amphorae(services, m["lb"]["id"])[a] == "FAILOVER_STOPPED"
-                           for m, a in zip(made, olds)), timeout=30)
+                           for m, a in zip(made, olds, strict=True)), timeout=30)
     health_manager.checker.run_once()
     with services.db.read() as session:
         assert session.scalars(select(Job)).all() == []
     assert all(len(_amphorae(services, m["lb"]["id"])) == 1 for m in made)
     resumed = failover.resume(services.db, services.settings)
     assert sorted(resumed.started) == sorted(olds)
-    for m, old in zip(made, olds):
-        wait_until(lambda: _amphorae(services, m["lb"]["id"]).get(old) == "DELETED", timeout=60)
+    for m, old in zip(made, olds, strict=True):
+        wait_until(lambda m=m, old=old: _amphorae(services, m["lb"]["id"]).get(old) == "DELETED",
+                   timeout=60)
         wait_lb_active(dataplane, m["lb"]["id"])
-        wait_until(lambda: curl(topology.client, m["url"]).startswith("backend-"))
+        wait_until(lambda m=m: curl(topology.client, m["url"]).startswith("backend-"))

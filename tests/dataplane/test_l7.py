@@ -6,7 +6,11 @@ from typing import Any
 import pytest
 
 from tests.api.helpers import (
-    create_lb, create_listener, create_member, create_pool, wait_lb_active,
+    create_lb,
+    create_listener,
+    create_member,
+    create_pool,
+    wait_lb_active,
 )
 from tests.dataplane.conftest import Topology, curl
 

@@ -11,10 +11,15 @@ from sqlalchemy import select
 from lbaas.db.models import Amphora, Port
 from lbaas.drivers.compute.netns import host_ifname
 from tests.api.helpers import (
-    create_lb, create_listener, create_member, create_pool, wait_gone, wait_lb_active,
+    create_lb,
+    create_listener,
+    create_member,
+    create_pool,
+    wait_gone,
+    wait_lb_active,
 )
-from tests.dataplane import netns
 from tests.conftest import wait_for
+from tests.dataplane import netns
 from tests.dataplane.conftest import Topology, curl
 
 pytestmark = pytest.mark.root

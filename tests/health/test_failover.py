@@ -5,7 +5,6 @@ import datetime as dt
 import re
 
 import pytest
-
 from sqlalchemy import select
 from typer.testing import CliRunner
 

@@ -9,8 +9,13 @@ from pathlib import Path
 import pytest
 
 from lbaas.amphora.agent.config import AgentConfig
-from lbaas.amphora.agent.heartbeat import (HeartbeatSender, StatsCounters, build_message,
-                                           parse_destination, parse_show_stat)
+from lbaas.amphora.agent.heartbeat import (
+    HeartbeatSender,
+    StatsCounters,
+    build_message,
+    parse_destination,
+    parse_show_stat,
+)
 from lbaas.amphora.agent.status_message import unwrap
 
 # Captured from haproxy 2.x: a frontend, a backend "<pool>:<listener>" with a server

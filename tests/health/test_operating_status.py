@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from lbaas.health.operating_status import (ListenerState, LoadBalancerState, PoolState, apply,
-                                           derive, missing_listeners)
+from lbaas.health.operating_status import (
+    ListenerState,
+    LoadBalancerState,
+    PoolState,
+    apply,
+    derive,
+    missing_listeners,
+)
 
 LB, LISTENER, POOL, M1, M2 = "lb", "listener", "pool", "member-1", "member-2"
 
@@ -21,7 +27,7 @@ def heartbeat(members=("UP", "UP"), pool="UP", listener="OPEN", **extra):
     message = {"id": "amp", "seq": 1, "ver": 3,
                "listeners": {LISTENER: {"status": listener, "stats": {}}},
                "pools": {f"{POOL}:{LISTENER}": {"status": pool,
-                                                 "members": dict(zip((M1, M2), members))}}}
+                                                 "members": dict(zip((M1, M2), members, strict=True))}}}
     message.update(extra)
     return message
 

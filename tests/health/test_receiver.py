@@ -30,7 +30,7 @@ def heartbeat(tree: dict[str, Any], seq: int, members=("UP", "UP"), rx=0, conns=
             "listeners": {tree["listener"]: {"status": "OPEN", "stats": {
                 "rx": rx, "tx": 2 * rx, "conns": conns, "totconns": rx // 100, "ereq": 0}}},
             "pools": {f"{tree['pool']}:{tree['listener']}": {
-                "status": "UP", "members": dict(zip(tree["members"], members))}}}
+                "status": "UP", "members": dict(zip(tree["members"], members, strict=True))}}}
 
 
 def statuses(client, tree) -> dict[str, str]:

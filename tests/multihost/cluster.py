@@ -191,10 +191,11 @@ def _delete_all(api: TestClient) -> None:
     for lb in api.get("/v2/lbaas/loadbalancers").json()["loadbalancers"]:
         path = f"/v2/lbaas/loadbalancers/{lb['id']}"
         if lb["provisioning_status"].startswith("PENDING"):
-            wait_for(lambda: api.get(path).json()["loadbalancer"], "provisioning_status",
+            wait_for(lambda path=path: api.get(path).json()["loadbalancer"], "provisioning_status",
                      "ACTIVE", timeout=CONVERGE)
         api.delete(f"{path}?cascade=true")
-        wait_for(lambda: {"code": api.get(path).status_code}, "code", 404, timeout=CONVERGE)
+        wait_for(lambda path=path: {"code": api.get(path).status_code}, "code", 404,
+                 timeout=CONVERGE)
 
 
 @contextlib.contextmanager
@@ -259,7 +260,8 @@ def running_cluster(workdir: Path, **options: str) -> Iterator[Cluster]:
         api = stack.enter_context(TestClient(create_app(services.api_state),
                                              headers={"X-Project-Id": PROJECT}))
         for name in HOSTS:
-            wait_for(lambda: {"status": _status(services, name)}, "status", "UP", timeout=30)
+            wait_for(lambda name=name: {"status": _status(services, name)}, "status", "UP",
+                     timeout=30)
         made = Cluster(services, api, hosts, controller_ip, vips, members, client, started,
                        underlay, web)
         try:

@@ -16,8 +16,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.clients.conftest import (Service, clean_environment, free_port, running, stop,
-                                    wait_until_answering, write_config)
+from tests.clients.conftest import (
+    Service,
+    clean_environment,
+    free_port,
+    running,
+    stop,
+    wait_until_answering,
+    write_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYSTONE_VENV = ROOT / ".venv-keystone"

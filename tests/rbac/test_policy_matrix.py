@@ -23,8 +23,13 @@ import httpx
 import pytest
 
 from tests.clients.conftest import SUBNET
-from tests.clients.test_openstack_cli import (LB_PATH, create_child, create_lb, wait_gone,
-                                              wait_status)
+from tests.clients.test_openstack_cli import (
+    LB_PATH,
+    create_child,
+    create_lb,
+    wait_gone,
+    wait_status,
+)
 from tests.rbac.conftest import PASSWORD, Keystone, KeystoneService, user_name
 
 FORBIDDEN = {"faultcode": "Client", "faultstring": "Policy does not allow this request to be performed.",

@@ -24,9 +24,9 @@ from typer.testing import CliRunner
 from lbaas import config
 from lbaas.amphora.agent.status_message import amphora_key
 from lbaas.certs import pki, store, tls
+from lbaas.cli import app
 from lbaas.drivers.certificates.base import HEARTBEAT_KEY
 from lbaas.drivers.certificates.local import LocalCertificateDriver
-from lbaas.cli import app
 
 AMPHORA = "5b6d4c3e-0f1a-4e2b-9c8d-7a6b5c4d3e2f"
 OTHER_AMPHORA = "0e9d8c7b-6a5f-4e3d-2c1b-0a9f8e7d6c5b"

@@ -22,7 +22,13 @@ import pytest
 from lbaas.amphora import haproxy_config
 from lbaas.amphora.agent.haproxy import Haproxy, HaproxyPaths
 from tests.unit.test_haproxy_config import (
-    OPTIONS, free_port, listener, load_balancer, member, pool, uid,
+    OPTIONS,
+    free_port,
+    listener,
+    load_balancer,
+    member,
+    pool,
+    uid,
 )
 
 pytestmark = pytest.mark.root  # haproxy drops to user nobody

@@ -24,8 +24,18 @@ from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation, cleanup, spare_pool
 from lbaas.controller.tasks import amphora as amphora_tasks
 from lbaas.controller.worker import Worker
-from lbaas.db.models import (Amphora, AmphoraHealth, Job, Listener, ListenerStatistics, LoadBalancer,
-                             Member, Pool, Tag, utcnow)
+from lbaas.db.models import (
+    Amphora,
+    AmphoraHealth,
+    Job,
+    Listener,
+    ListenerStatistics,
+    LoadBalancer,
+    Member,
+    Pool,
+    Tag,
+    utcnow,
+)
 from lbaas.drivers import Drivers
 from lbaas.drivers.amphora.rest import AgentError, RestAmphoraDriver
 from lbaas.drivers.certificates.base import SERVER_PEM, AmphoraIdentity
@@ -199,7 +209,7 @@ def test_active_standby_takes_spares_on_two_different_hosts(context):
     with context.db.write() as session:
         for spare, host in zip(session.scalars(select(Amphora).order_by(Amphora.created_at,
                                                                        Amphora.id)),
-                               ("host-a", "host-a", "host-b")):
+                               ("host-a", "host-a", "host-b"), strict=True):
             spare.cached_zone = host
     lb_id = _add_lb(context, topology=constants.TOPOLOGY_ACTIVE_STANDBY)
     amphora_tasks.build_missing(lb_id).execute(context)

@@ -3,6 +3,7 @@ a job outlives the worker that dies running it."""
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import subprocess
 import sys
 import threading
@@ -11,11 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from lbaas import constants
-from lbaas.controller import jobs
+from lbaas.controller import actions, jobs
+from lbaas.controller.actions import Action
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.controller.tasks import lifecycle
 from lbaas.controller.worker import FLOWS, MAX_ATTEMPTS, Worker
-from lbaas.db.models import Job, LoadBalancer
+from lbaas.db.models import Amphora, Job, LoadBalancer, Pool
 
 MINUTE = dt.timedelta(seconds=60)
 
@@ -212,4 +214,60 @@ def test_a_stopping_worker_hands_back_what_outlasts_its_grace(services, drivers,
     second.run_job(job)
     with services.db.read() as session:
         assert session.get(LoadBalancer, lb_id).provisioning_status == constants.ACTIVE
+        assert session.query(Job).count() == 0
+
+
+def test_every_action_has_its_flow_and_a_typed_function_with_the_flows_parameters():
+    assert set(FLOWS) == set(Action)
+    for action in Action:
+        queue = getattr(actions, action.value)
+        queued = list(inspect.signature(queue).parameters)
+        assert queued[0] == "session"
+        assert queued[1:] == list(inspect.signature(FLOWS[action]).parameters), action
+
+
+def test_a_typed_function_puts_its_action_and_arguments_on_the_board(services):
+    with services.db.write() as session:
+        actions.delete_load_balancer(session, lb_id="lb-1", cascade=True)
+    with services.db.read() as session:
+        job = session.scalars(select(Job)).one()
+    assert (job.action, job.payload) == ("delete_load_balancer",
+                                         {"lb_id": "lb-1", "cascade": True})
+
+
+@pytest.mark.parametrize("action, payload", [
+    ("resize_load_balancer", {}),  # queued by a newer version
+    ("change", {"target": {}}),  # arguments the flow does not take
+])
+def test_a_job_no_flow_can_run_marks_its_objects_error(services, drivers, action, payload):
+    lb_id = _pending_lb(services)
+    with services.db.write() as session:
+        session.query(Job).delete()
+        pool = Pool(load_balancer_id=lb_id, protocol="HTTP", lb_algorithm="ROUND_ROBIN",
+                    provisioning_status=constants.PENDING_CREATE,
+                    operating_status=constants.OFFLINE)
+        session.add(pool)
+        session.flush()
+        pool_id = pool.id
+        session.add(Job(action=action, payload={"lb_id": lb_id, **payload}))
+    worker = Worker(services.settings, services.db, drivers)
+    worker.run_job(jobs.claim(services.db, worker.owner, MINUTE))
+    with services.db.read() as session:
+        assert session.get(LoadBalancer, lb_id).provisioning_status == constants.ERROR
+        assert session.get(Pool, pool_id).provisioning_status == constants.ERROR
+        assert session.query(Job).count() == 0
+
+
+def test_an_amphora_job_no_flow_can_run_marks_the_amphora_error(services, drivers):
+    with services.db.write() as session:
+        session.add(Amphora(id="amp-1", status=constants.PENDING_CREATE))
+        session.add(Job(action="build_spare", payload={"amphora": "amp-1"}))  # wrong name
+        session.add(Job(action="build_spare", payload={"amphora_id": "amp-1", "x": 1}))
+    worker = Worker(services.settings, services.db, drivers)
+    worker.run_job(jobs.claim(services.db, worker.owner, MINUTE))  # names no amphora
+    with services.db.read() as session:
+        assert session.get(Amphora, "amp-1").status == constants.PENDING_CREATE
+    worker.run_job(jobs.claim(services.db, worker.owner, MINUTE))
+    with services.db.read() as session:
+        assert session.get(Amphora, "amp-1").status == constants.ERROR
         assert session.query(Job).count() == 0

@@ -24,7 +24,13 @@ from lbaas.db.models import Amphora, Port, Subnet
 from lbaas.network import addresses, management, ports, registry
 from lbaas.network.bridge import Bridges, bridge_name, valid_interface_name
 from lbaas.network.errors import (
-    AddressInUse, Duplicate, InUse, InvalidAddress, InvalidNetwork, InvalidSubnet, NoFreeAddress,
+    AddressInUse,
+    Duplicate,
+    InUse,
+    InvalidAddress,
+    InvalidNetwork,
+    InvalidSubnet,
+    NoFreeAddress,
     NotFound,
 )
 

@@ -82,7 +82,7 @@ def runtime_changes(served: str, wanted: str) -> list[str] | None:
     served_lines, wanted_lines = served.splitlines(), wanted.splitlines()
     if len(served_lines) != len(wanted_lines):
         return None
-    for old, new in zip(served_lines, wanted_lines):
+    for old, new in zip(served_lines, wanted_lines, strict=True):
         if old == new:
             continue
         if new.split()[:1] != ["server"] or old.split()[:1] != ["server"]:
@@ -194,7 +194,7 @@ def _cmdline(pid: int) -> list[bytes]:
 
 def _sockets(pid: int) -> set[str]:
     """The sockets a process holds open, as ``socket:[inode]``."""
-    found = set()
+    found: set[str] = set()
     try:
         descriptors = os.listdir(f"/proc/{pid}/fd")
     except OSError:

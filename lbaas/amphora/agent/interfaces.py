@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+from typing import Any
 
 from lbaas.amphora.agent import garp
 
@@ -16,15 +17,16 @@ def _ip(*args: str) -> str:
     return subprocess.run(["ip", *args], check=True, capture_output=True, text=True).stdout
 
 
-def interfaces() -> list[dict]:
+def interfaces() -> list[dict[str, Any]]:
     """``ip -j addr`` as parsed JSON: name, MAC, state and addresses of each interface."""
-    return json.loads(_ip("-j", "addr", "show"))
+    links: list[dict[str, Any]] = json.loads(_ip("-j", "addr", "show"))
+    return links
 
 
 def by_mac(mac_address: str) -> str:
     for link in interfaces():
         if link.get("address", "").lower() == mac_address.lower():
-            return link["ifname"]
+            return str(link["ifname"])
     raise InterfaceNotFound(f"No suitable network interface found for MAC {mac_address}")
 
 
@@ -33,7 +35,7 @@ def by_address(ip_address: str) -> str:
     for link in interfaces():
         for info in link.get("addr_info", []):
             if ipaddress.ip_address(info["local"]) == wanted:
-                return link["ifname"]
+                return str(link["ifname"])
     raise InterfaceNotFound(f"No interface has address {ip_address}")
 
 

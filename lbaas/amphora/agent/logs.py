@@ -46,8 +46,9 @@ class LogOffload:
     def from_dict(cls, data: dict[str, Any]) -> LogOffload:
         """From its JSON form (``dataclasses.asdict``; lists for the targets)."""
         known = {f.name for f in fields(cls)}
-        return cls(**{key: tuple(value) if isinstance(value, list) else value
-                      for key, value in data.items() if key in known})
+        values: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
+                                  for key, value in data.items() if key in known}
+        return cls(**values)
 
 
 def facility(message: bytes) -> int | None:

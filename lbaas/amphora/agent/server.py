@@ -20,7 +20,11 @@ from typing import Any
 from lbaas.amphora.agent import certificate, interfaces, keepalived, logs, udp
 from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.haproxy import (
-    Haproxy, HaproxyPaths, InvalidConfig, ReloadFailed, install_certificate,
+    Haproxy,
+    HaproxyPaths,
+    InvalidConfig,
+    ReloadFailed,
+    install_certificate,
 )
 
 LOG = logging.getLogger(__name__)

@@ -14,10 +14,14 @@ import hashlib
 import hmac
 import json
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 HEX_DIGEST_SIZE = 64
 RAW_DIGEST_SIZE = 32
+# How a signature may be sent: its size, and the digest written that way.
+SIGNATURE_FORMS: tuple[tuple[int, Callable[[bytes], bytes]], ...] = (
+    (HEX_DIGEST_SIZE, lambda digest: digest.hex().encode()), (RAW_DIGEST_SIZE, lambda digest: digest))
 # A datagram inflates to at most this much JSON: a forged "zip bomb" stops here.
 MAX_MESSAGE_SIZE = 4 * 1024 * 1024
 
@@ -41,8 +45,7 @@ def wrap(message: dict[str, Any], key: str) -> bytes:
 
 
 def _signed_payload(envelope: bytes, key: bytes) -> bytes:
-    for size, encode in ((HEX_DIGEST_SIZE, lambda d: d.hex().encode()),
-                         (RAW_DIGEST_SIZE, lambda d: d)):
+    for size, encode in SIGNATURE_FORMS:
         if len(envelope) > size:
             payload, signature = envelope[:-size], envelope[-size:]
             if hmac.compare_digest(encode(_digest(payload, key)), signature):
@@ -80,8 +83,7 @@ def unwrap_from_amphora(envelope: bytes, secret: str) -> dict[str, Any]:
     says which key must have signed it.
     """
     malformed: InvalidMessage | None = None
-    for size, encode in ((HEX_DIGEST_SIZE, lambda d: d.hex().encode()),
-                         (RAW_DIGEST_SIZE, lambda d: d)):
+    for size, encode in SIGNATURE_FORMS:
         if len(envelope) <= size:
             continue
         payload, signature = envelope[:-size], envelope[-size:]

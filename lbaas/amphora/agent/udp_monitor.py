@@ -170,7 +170,7 @@ class PoolMonitor:
         with ThreadPoolExecutor(max_workers=min(16, len(self.members))) as pool:
             results = list(pool.map(lambda member: self._safe_check(member), self.members))
         changed = False
-        for member, passed in zip(self.members, results):
+        for member, passed in zip(self.members, results, strict=True):
             if self.health[member.id].record(passed):
                 changed = True
                 LOG.info("UDP member %s (%s:%s) is %s", member.id, member.address, member.port,

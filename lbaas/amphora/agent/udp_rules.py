@@ -97,7 +97,7 @@ def slots(weights: list[int]) -> list[int]:
     current = [0] * len(reduced)
     order = []
     for _ in range(total):
-        current = [value + weight for value, weight in zip(current, reduced)]
+        current = [value + weight for value, weight in zip(current, reduced, strict=True)]
         chosen = max(range(len(current)), key=lambda index: current[index])
         current[chosen] -= total
         order.append(chosen)

@@ -25,10 +25,11 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from lbaas import constants
-from lbaas.controller import jobs
+from lbaas.controller import actions
 from lbaas.controller.flow import FlowContext
 from lbaas.db import status
 from lbaas.db.models import Amphora, utcnow
+from lbaas.db.rows import changed, get_row
 from lbaas.drivers.certificates.base import SERVER_PEM
 
 LOG = logging.getLogger(__name__)
@@ -60,9 +61,9 @@ def replace_expired(ctx: FlowContext) -> list[str]:
             expired(utcnow()), Amphora.status == constants.ALLOCATED,
             Amphora.load_balancer_id.is_not(None))).all()
         for amphora_id, lb_id in rows:
-            if status.test_and_set(session, lb_id, constants.PENDING_UPDATE,
-                                   constants.FAILOVERABLE_STATUSES):
-                jobs.enqueue(session, "failover_amphora", lb_id=lb_id, amphora_id=amphora_id)
+            if lb_id is not None and status.test_and_set(session, lb_id, constants.PENDING_UPDATE,
+                                                         constants.FAILOVERABLE_STATUSES):
+                actions.failover_amphora(session, lb_id=lb_id, amphora_id=amphora_id)
                 started.append(amphora_id)
     for amphora_id in started:
         LOG.warning("the certificate of amphora %s expired before it was rotated; failing "
@@ -77,9 +78,9 @@ def claim_due(ctx: FlowContext) -> list[str]:
     claimed = []
     for amphora_id in candidates:
         with ctx.db.write() as session:
-            if session.execute(update(Amphora).where(Amphora.id == amphora_id, *_due(ctx))
-                               .values(cert_busy=True)
-                               .execution_options(synchronize_session=False)).rowcount:
+            if changed(session, update(Amphora).where(Amphora.id == amphora_id, *_due(ctx))
+                                .values(cert_busy=True)
+                                .execution_options(synchronize_session=False)):
                 claimed.append(amphora_id)
     return claimed
 
@@ -89,7 +90,7 @@ def rotate(ctx: FlowContext, amphora_id: str) -> bool:
     values: dict[str, Any] = {"cert_busy": False}
     try:
         with ctx.db.read() as session:
-            amphora = session.get(Amphora, amphora_id)
+            amphora = get_row(session, Amphora, amphora_id)
         identity = ctx.drivers.certificates.amphora_identity(amphora_id)
         if SERVER_PEM in identity.files:
             ctx.drivers.amphora.upload_cert_amp(amphora, identity.files[SERVER_PEM])

@@ -18,8 +18,14 @@ from sqlalchemy.orm import Session
 from lbaas import constants
 from lbaas.db import locks, status
 from lbaas.db.engine import Database
-from lbaas.db.models import (Amphora, AmphoraHealth, Listener, ListenerStatistics, LoadBalancer,
-                             utcnow)
+from lbaas.db.models import (
+    Amphora,
+    AmphoraHealth,
+    Listener,
+    ListenerStatistics,
+    LoadBalancer,
+    utcnow,
+)
 
 LOG = logging.getLogger(__name__)
 

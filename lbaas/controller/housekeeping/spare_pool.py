@@ -23,13 +23,14 @@ import logging
 from sqlalchemy import delete, func, select, update
 
 from lbaas import constants
-from lbaas.controller import jobs
+from lbaas.controller import actions
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation
 from lbaas.controller.tasks import amphora as amphora_tasks
 from lbaas.db import locks
 from lbaas.db.engine import Database
 from lbaas.db.models import Amphora, AmphoraHealth, Job, utcnow
+from lbaas.db.rows import changed
 from lbaas.drivers.compute import placement
 
 LOG = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def check(ctx: FlowContext) -> int:
         missing = max(0, size - len(rows))
         for host in _spread(ctx.drivers.compute.hosts(), [host for _, host in rows], missing):
             amphora_id = amphora_tasks.new_amphora(ctx, None, host, session=session)
-            jobs.enqueue(session, "build_spare", amphora_id=amphora_id)
+            actions.build_spare(session, amphora_id=amphora_id)
     if missing:
         LOG.info("spare pool: %d of %d present; booting %d", len(rows), size, missing)
     for amphora_id, _ in rows[size:]:
@@ -92,10 +93,10 @@ def _spread(hosts: list[str], taken: list[str | None], count: int) -> list[str]:
 def _remove(ctx: FlowContext, amphora_id: str, why: str) -> None:
     """Remove a spare, unless a flow claimed it first."""
     with ctx.db.write() as session:
-        taken = session.execute(
+        taken = changed(session,
             update(Amphora).where(Amphora.id == amphora_id, *amphora_tasks.SPARE)
             .values(status=constants.PENDING_DELETE)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False))
     if not taken:
         return
     _destroy(ctx, amphora_id)
@@ -126,7 +127,8 @@ def _destroy(ctx: FlowContext, amphora_id: str) -> None:
     """A spare already PENDING_DELETE: its instance and addresses go, its row is DELETED."""
     with ctx.db.read() as session:
         amphora = session.get(Amphora, amphora_id)
-    amphora_tasks.destroy(ctx, amphora)
+    if amphora is not None:  # else its row is gone already: nothing is left to remove
+        amphora_tasks.destroy(ctx, amphora)
     with ctx.db.write() as session:
         session.execute(update(Amphora).where(Amphora.id == amphora_id)
                         .values(status=constants.DELETED)

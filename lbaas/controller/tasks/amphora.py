@@ -15,14 +15,15 @@ from sqlalchemy.orm import Session
 
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
+from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer, new_id
+from lbaas.db.rows import changed, get_row
 from lbaas.drivers.compute import placement
 from lbaas.drivers.compute.base import HostUnreachable
 from lbaas.network import hosts
-from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer, new_id
 
 LOG = logging.getLogger(__name__)
 
-ROLES = {
+ROLES: dict[str, list[tuple[str, int | None]]] = {
     constants.TOPOLOGY_SINGLE: [(constants.ROLE_STANDALONE, None)],
     constants.TOPOLOGY_ACTIVE_STANDBY: [
         (constants.ROLE_MASTER, constants.ROLE_MASTER_PRIORITY),
@@ -113,11 +114,11 @@ def claim_spare(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
         if host in avoid_hosts or host not in placeable:  # its host is down, or full
             continue
         with ctx.write() as session:
-            taken = session.execute(
+            taken = changed(session,
                 update(Amphora).where(Amphora.id == amphora_id, *SPARE)
                 .values(load_balancer_id=lb_id, status=constants.ALLOCATED, role=role,
                         vrrp_priority=priority)
-                .execution_options(synchronize_session=False)).rowcount
+                .execution_options(synchronize_session=False))
             if taken:
                 _built(ctx, amphora_id)
         if taken:
@@ -192,7 +193,7 @@ def _take_spare(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
     if spare is None:
         return None
     with ctx.db.read() as session:
-        return session.get(Amphora, spare, options=ROW_ONLY).cached_zone
+        return get_row(session, Amphora, spare, ROW_ONLY).cached_zone
 
 
 def _abandon(ctx: FlowContext, amphora_id: str, error: HostUnreachable) -> str | None:
@@ -214,9 +215,10 @@ def _abandon(ctx: FlowContext, amphora_id: str, error: HostUnreachable) -> str |
 def _host_load(ctx: FlowContext) -> dict[str, int]:
     """How many amphorae (not deleted) each compute host runs."""
     with ctx.db.read() as session:
-        return dict(session.execute(
+        rows = session.execute(
             select(Amphora.cached_zone, func.count()).where(Amphora.status != constants.DELETED)
-            .group_by(Amphora.cached_zone)).all())
+            .group_by(Amphora.cached_zone)).all()
+    return {host: count for host, count in rows if host is not None}  # None: not placed yet
 
 
 def destroy(ctx: FlowContext, amphora: Amphora) -> None:
@@ -238,7 +240,7 @@ def build_missing(lb_id: str) -> Step:
     the amphorae this flow built or took are removed."""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            topology = (session.get(LoadBalancer, lb_id, options=ROW_ONLY).topology
+            topology = (get_row(session, LoadBalancer, lb_id, ROW_ONLY).topology
                         or constants.TOPOLOGY_SINGLE)
             hosts = {amphora.cached_zone for amphora in live_amphorae(session, lb_id)
                      if amphora.status == constants.ALLOCATED}
@@ -288,7 +290,7 @@ def update_amphorae(lb_id: str) -> Step:
     """Push the load balancer's whole current configuration to each of its amphorae."""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            lb = session.get(LoadBalancer, lb_id)
+            lb = get_row(session, LoadBalancer, lb_id)
             for amphora in live_amphorae(session, lb_id):
                 ctx.drivers.amphora.update(lb, amphora)
     return Step("update-amphorae", execute)

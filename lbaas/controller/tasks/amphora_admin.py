@@ -37,7 +37,8 @@ def push_configuration(amphora_id: str) -> Step:
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
             amphora = session.get(Amphora, amphora_id)
-            lb = amphora and amphora.load_balancer
-            if lb is not None and amphora.status == constants.ALLOCATED:
-                ctx.drivers.amphora.update(lb, amphora)
+            if amphora is None or amphora.status != constants.ALLOCATED:
+                return
+            if amphora.load_balancer is not None:
+                ctx.drivers.amphora.update(amphora.load_balancer, amphora)
     return Step("push-amphora-configuration", execute)

@@ -10,6 +10,7 @@ from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step, run
 from lbaas.controller.tasks.vrrp import each_live_amphora
 from lbaas.db.models import Amphora, LoadBalancer
+from lbaas.db.rows import get_row
 
 LOG = logging.getLogger(__name__)
 
@@ -26,15 +27,16 @@ def _failover_order(ctx: FlowContext, lb_id: str) -> list[str]:
     """The amphorae to replace, the one holding the VIP last (upstream: the BACKUP first),
     so that an ACTIVE_STANDBY pair keeps serving throughout."""
     with ctx.db.read() as session:
-        lb = session.get(LoadBalancer, lb_id)
+        lb = get_row(session, LoadBalancer, lb_id)
         amphorae = list(session.scalars(select(Amphora).where(
             Amphora.load_balancer_id == lb_id,
             Amphora.status.notin_((constants.DELETED, constants.PENDING_DELETE)))
             .order_by(Amphora.created_at, Amphora.id)))
         if lb.topology != constants.TOPOLOGY_ACTIVE_STANDBY:
             return [amphora.id for amphora in amphorae]
+        vip = lb.vip_address
         serving = {amphora.id for amphora in amphorae
-                   if ctx.drivers.amphora.holds_address(amphora, lb.vip_address)}
+                   if vip is not None and ctx.drivers.amphora.holds_address(amphora, vip)}
         return [amphora.id for amphora in sorted(amphorae, key=lambda a: (
             a.id in serving, a.role == constants.ROLE_MASTER))]
 

@@ -8,11 +8,15 @@ never released (ACTIVE or ERROR, open to new changes) while its job could still 
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.db import status
-from lbaas.db.models import ROW_ONLY, LoadBalancer, utcnow
+from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer, utcnow
 
 LOG = logging.getLogger(__name__)
 
@@ -79,3 +83,21 @@ def delete_children(lb_id: str) -> Step:
         with ctx.write() as session:
             status.delete_children(session, lb_id)
     return Step("delete-children", execute)
+
+
+def fail_unrunnable(session: Session, payload: dict[str, Any]) -> None:
+    """A job no flow can run (an action or arguments this version does not know): the
+    objects it names go ERROR, so that they are not left PENDING_* for ever and an update
+    or a failover can repair them."""
+    lb_id = payload.get("lb_id")
+    if isinstance(lb_id, str):
+        targets = payload.get("targets")
+        if not isinstance(targets, dict):
+            targets = {"loadbalancer": [lb_id], **status.pending_tree_objects(session, lb_id)}
+        status.fail(session, lb_id, targets)
+    amphora_id = payload.get("amphora_id")
+    if isinstance(amphora_id, str):
+        session.execute(update(Amphora).where(Amphora.id == amphora_id,
+                                              Amphora.status != constants.DELETED)
+                        .values(status=constants.ERROR)
+                        .execution_options(synchronize_session=False))

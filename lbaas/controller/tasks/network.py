@@ -14,6 +14,7 @@ from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.controller.tasks.amphora import live_amphorae
 from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer, Member, Pool
+from lbaas.db.rows import get_row
 from lbaas.drivers.network.base import Port, VipRequest
 
 
@@ -25,11 +26,11 @@ def _vip_request(lb: LoadBalancer) -> VipRequest:
 def allocate_vip(lb_id: str) -> Step:
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            request = _vip_request(session.get(LoadBalancer, lb_id, options=ROW_ONLY))
+            request = _vip_request(get_row(session, LoadBalancer, lb_id, ROW_ONLY))
         vip = ctx.drivers.network.allocate_vip(request)
         with ctx.write() as session:
             ctx.store["vip_port_id"] = vip.id
-            lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
+            lb = get_row(session, LoadBalancer, lb_id, ROW_ONLY)
             lb.vip_address, lb.vip_port_id = vip.ip_address, vip.id
             lb.vip_subnet_id, lb.vip_network_id = vip.subnet_id, vip.network_id
 
@@ -69,7 +70,7 @@ def plug_vip(lb_id: str, with_vip: bool = True) -> Step:
     address (not ``with_vip``: its own only, until ``take_vip``)."""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
+            lb = get_row(session, LoadBalancer, lb_id, ROW_ONLY)
             amphorae = [a for a in live_amphorae(session, lb_id) if a.vrrp_port_id is None]
         if not amphorae:
             return
@@ -79,7 +80,7 @@ def plug_vip(lb_id: str, with_vip: bool = True) -> Step:
             ctx.drivers.amphora.post_vip_plug(amphora, vip, vrrp, mac, with_vip=with_vip,
                                               topology=lb.topology or constants.TOPOLOGY_SINGLE)
             with ctx.write() as session:
-                row = session.get(Amphora, amphora.id, options=ROW_ONLY)
+                row = get_row(session, Amphora, amphora.id, ROW_ONLY)
                 row.vrrp_ip, row.vrrp_port_id = vrrp.ip_address, vrrp.id
                 row.ha_ip, row.ha_port_id = vip.ip_address, vip.id
     return Step("plug-vip", execute)
@@ -92,7 +93,7 @@ def take_vip(lb_id: str) -> Step:
     moves the VIP.)"""
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
+            lb = get_row(session, LoadBalancer, lb_id, ROW_ONLY)
             amphorae = live_amphorae(session, lb_id)
         if lb.topology == constants.TOPOLOGY_ACTIVE_STANDBY:
             return
@@ -121,7 +122,7 @@ def plug_member_networks(lb_id: str) -> Step:
     def execute(ctx: FlowContext) -> None:
         network, compute = ctx.drivers.network, ctx.drivers.compute
         with ctx.db.read() as session:
-            lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
+            lb = get_row(session, LoadBalancer, lb_id, ROW_ONLY)
             needed = _member_subnets(session, lb)
             amphorae = live_amphorae(session, lb_id)
         unfinished = set(ctx.store.get("plugging", []))
@@ -145,7 +146,8 @@ def plug_member_networks(lb_id: str) -> Step:
 def release_vip(lb_id: str) -> Step:
     def execute(ctx: FlowContext) -> None:
         with ctx.db.read() as session:
-            port_id = session.get(LoadBalancer, lb_id, options=ROW_ONLY).vip_port_id
+            lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
+            port_id = lb.vip_port_id if lb is not None else None  # purged: nothing to give back
         if port_id:
             ctx.drivers.network.release_port(port_id)
     return Step("release-vip", execute)

@@ -10,13 +10,14 @@ from lbaas.amphora.keepalived_config import VRRP_ID
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.controller.tasks.amphora import live_amphorae
 from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer
+from lbaas.db.rows import get_row
 
 LOG = logging.getLogger(__name__)
 
 
 def _active_standby(ctx: FlowContext, lb_id: str) -> bool:
     with ctx.db.read() as session:
-        lb = session.get(LoadBalancer, lb_id, options=ROW_ONLY)
+        lb = get_row(session, LoadBalancer, lb_id, ROW_ONLY)
         return lb.topology == constants.TOPOLOGY_ACTIVE_STANDBY
 
 
@@ -29,7 +30,7 @@ def each_live_amphora(ctx: FlowContext, lb_id: str,
     a warning."""
     built = set(ctx.store.get("built_amphorae", []))
     with ctx.db.read() as session:
-        lb = session.get(LoadBalancer, lb_id)
+        lb = get_row(session, LoadBalancer, lb_id)
         for amphora in sorted(live_amphorae(session, lb_id),
                               key=lambda a: (a.id in built, a.role != constants.ROLE_MASTER)):
             if amphora.id in built:
@@ -54,7 +55,7 @@ def configure_vrrp(lb_id: str) -> Step:
         for amphora in missing:
             interface = ctx.drivers.amphora.vrrp_interface(amphora)
             with ctx.write() as session:
-                row = session.get(Amphora, amphora.id, options=ROW_ONLY)
+                row = get_row(session, Amphora, amphora.id, ROW_ONLY)
                 row.vrrp_interface, row.vrrp_id = interface, VRRP_ID
         each_live_amphora(ctx, lb_id, ctx.drivers.amphora.update_vrrp, "VRRP configuration")
     return Step("configure-vrrp", execute)
@@ -70,9 +71,13 @@ def hand_over_vip(lb_id: str, timeout: float = 10.0) -> Step:
         if not _active_standby(ctx, lb_id):
             return
         with ctx.db.read() as session:
-            lb = session.get(LoadBalancer, lb_id)
-            retired = [session.get(Amphora, amphora_id) for amphora_id in ctx.store.get("retired", [])]
-            holding = [a for a in retired if ctx.drivers.amphora.holds_address(a, lb.vip_address)]
+            lb = get_row(session, LoadBalancer, lb_id)
+            vip = lb.vip_address
+            if vip is None:
+                return  # no VIP address yet: none to hand over
+            retired = [get_row(session, Amphora, amphora_id)
+                       for amphora_id in ctx.store.get("retired", [])]
+            holding = [a for a in retired if ctx.drivers.amphora.holds_address(a, vip)]
             built = set(ctx.store.get("built_amphorae", []))
             peers = [a for a in live_amphorae(session, lb_id)  # running keepalived already
                      if a.id not in built and a.vrrp_interface]
@@ -86,7 +91,7 @@ def hand_over_vip(lb_id: str, timeout: float = 10.0) -> Step:
                             "the old one's keepalived is stopped anyway", peer.id, lb_id, exc)
                 return
         deadline = time.monotonic() + timeout
-        while not ctx.drivers.amphora.holds_address(peer, lb.vip_address):
+        while not ctx.drivers.amphora.holds_address(peer, vip):
             if time.monotonic() > deadline:
                 LOG.warning("amphora %s did not take the VIP of load balancer %s within %.0f s; "
                             "the old one's keepalived is stopped anyway", peer.id, lb_id, timeout)
@@ -104,7 +109,7 @@ def stop_retired_vrrp(lb_id: str) -> Step:
             return
         for amphora_id in ctx.store.get("retired", []):
             with ctx.db.read() as session:
-                amphora = session.get(Amphora, amphora_id)
+                amphora = get_row(session, Amphora, amphora_id)
             try:
                 ctx.drivers.amphora.stop_vrrp(amphora)
             except Exception as exc:

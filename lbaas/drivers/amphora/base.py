@@ -54,5 +54,6 @@ class AmphoraDriver(abc.ABC):
     def holds_address(self, amphora: Amphora, ip_address: str) -> bool:
         """Whether the amphora has ``ip_address`` now (False if it does not answer)."""
 
+    @abc.abstractmethod
     def forget(self, amphora_id: str) -> None:
         """The amphora is gone: drop whatever the driver kept for it (connections)."""

@@ -37,5 +37,8 @@ class NoopAmphoraDriver(AmphoraDriver):
     def holds_address(self, amphora: Amphora, ip_address: str) -> bool:
         return False
 
+    def forget(self, amphora_id: str) -> None:
+        return None  # nothing is kept per amphora
+
     def upload_cert_amp(self, amphora: Amphora, pem: bytes) -> None:
         return None

@@ -165,7 +165,7 @@ class RestAmphoraDriver(AmphoraDriver):
             self._request("DELETE", amphora, f"{API}/loadbalancer/{load_balancer.id}/udp")
 
     def vrrp_interface(self, amphora: Amphora) -> str:
-        return self._request("GET", amphora, f"{API}/interface/{amphora.vrrp_ip}").json()["interface"]
+        return str(self._request("GET", amphora, f"{API}/interface/{amphora.vrrp_ip}").json()["interface"])
 
     def _vrrp_password(self, lb_id: str) -> str:
         """The pair's VRRP password: derived from the load balancer id with the controller's

@@ -4,8 +4,13 @@ from __future__ import annotations
 from lbaas.amphora.agent.status_message import amphora_key
 from lbaas.certs import pki, store
 from lbaas.config import Settings
-from lbaas.drivers.certificates.base import (CLIENT_CA_PEM, HEARTBEAT_KEY, SERVER_PEM,
-                                             AmphoraIdentity, CertificateDriver)
+from lbaas.drivers.certificates.base import (
+    CLIENT_CA_PEM,
+    HEARTBEAT_KEY,
+    SERVER_PEM,
+    AmphoraIdentity,
+    CertificateDriver,
+)
 
 
 class LocalCertificateDriver(CertificateDriver):

@@ -24,10 +24,10 @@ import httpx
 from lbaas.certs import tls
 from lbaas.db.engine import Database
 from lbaas.db.models import Host, Network
-from lbaas.network import hosts as host_registry
 from lbaas.drivers.compute.base import ComputeDriver, ComputeInstance, HostUnreachable
 from lbaas.drivers.compute.netns import ComputeError, namespace_of
 from lbaas.drivers.network.base import Port
+from lbaas.network import hosts as host_registry
 from lbaas.network import registry, segments
 
 LOG = logging.getLogger(__name__)

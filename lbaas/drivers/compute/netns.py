@@ -99,8 +99,8 @@ class NetnsComputeDriver(ComputeDriver):
         self.host = host
         self._hosts = hosts or (lambda: [host] if host else [])
         self.python = python
-        self.heartbeat = {"controller_ip_port_list": controller_ip_port_list,
-                          "heartbeat_interval": heartbeat_interval}
+        self.controller_ip_port_list = controller_ip_port_list
+        self.heartbeat_interval = heartbeat_interval
         self.log_offload = log_offload or LogOffload()
 
     def directory(self, amphora_id: str) -> Path:
@@ -149,7 +149,9 @@ class NetnsComputeDriver(ComputeDriver):
             agent_server_cert=directory / "server.pem", agent_server_ca=directory / "client_ca.pem",
             # The amphora's own heartbeat key, derived by the controller (never its secret).
             heartbeat_key=files.get(HEARTBEAT_KEY, b"").decode(),
-            log_file=directory / "agent.log", log_offload=self.log_offload, **self.heartbeat)
+            log_file=directory / "agent.log", log_offload=self.log_offload,
+            controller_ip_port_list=self.controller_ip_port_list,
+            heartbeat_interval=self.heartbeat_interval)
         config.write(directory / "amphora-agent.conf")
         if not self._agent_running(namespace):
             # `setsid -f` detaches the agent: it outlives a restart of this controller

@@ -1,10 +1,10 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -180,7 +180,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_health_monitor_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_health_monitor_pool_id'), ['pool_id'], unique=True)
         batch_op.create_index(batch_op.f('ix_health_monitor_project_id'), ['project_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_health_monitor_provisioning_status'), ['provisioning_status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_health_monitor_provisioning_status'),
+                              ['provisioning_status'], unique=False)
 
     op.create_table('listener',
     sa.Column('description', sa.String(length=255), nullable=True),

@@ -3,8 +3,10 @@
 Revision ID: 0002
 Revises: 0001
 """
-from alembic import op
+from typing import Any
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'
@@ -12,7 +14,7 @@ branch_labels = None
 depends_on = None
 
 
-def _id_and_timestamps() -> list[sa.Column]:
+def _id_and_timestamps() -> list[sa.Column[Any]]:
     return [
         sa.Column('id', sa.String(length=36), nullable=False),
         sa.Column('created_at', sa.DateTime(), nullable=False),

@@ -3,8 +3,8 @@
 Revision ID: 0003
 Revises: 0002
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'
@@ -46,7 +46,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('name')
     )
     with op.batch_alter_table('availability_zone', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_availability_zone_availability_zone_profile_id'), ['availability_zone_profile_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_availability_zone_availability_zone_profile_id'),
+                              ['availability_zone_profile_id'], unique=False)
 
     op.create_table('flavor',
     sa.Column('name', sa.String(length=255), nullable=False),

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from lbaas import config, service
-from lbaas.console import print_error
+from lbaas import config
 from lbaas.api.network import network_to_api, subnet_to_api
-from lbaas.db.engine import Database
+from lbaas.cli import common
+from lbaas.cli.common import ConfigFile, Format, OutputFormat, print_list, print_show
+from lbaas.console import print_error
 from lbaas.db.models import Host, Network, Subnet
 from lbaas.network import hosts, registry, segments
 from lbaas.network.bridge import Bridges
@@ -32,14 +29,6 @@ subnet_app = typer.Typer(help="Subnets (CIDR, gateway, allocation pools) of regi
                          no_args_is_help=True)
 
 
-class OutputFormat(str, enum.Enum):
-    table = "table"
-    json = "json"
-
-
-ConfigFile = Annotated[Optional[Path], typer.Option(
-    "--config-file", help=f"INI file with octavia.conf sections (default {config.DEFAULT_CONFIG_FILE}).")]
-Format = Annotated[OutputFormat, typer.Option("-f", "--format", help="Output format.")]
 Project = Annotated[Optional[str], typer.Option("--project", help="Owning project id.")]
 
 NETWORK_COLUMNS = (("ID", "id"), ("Name", "name"), ("Subnets", "subnets"), ("Bridge", "bridge"))
@@ -57,58 +46,6 @@ def _reporting() -> Iterator[None]:
     except config.ConfigError as exc:
         print_error(exc)
         raise typer.Exit(2) from exc
-
-
-def _settings(config_file: Path | None) -> config.Settings:
-    with _reporting():
-        return config.load(config_file)
-
-
-def _database(config_file: Path | None) -> Database:
-    with _reporting():
-        return service.open_services(config.load(config_file), upgrade=False).db
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return "\n".join(_cell(item) for item in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{key}={_cell(item)}" for key, item in value.items())
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _table(headers: Sequence[str]) -> Table:
-    """A table that wraps long values (ids, addresses) instead of cutting them short."""
-    table = Table()
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    return table
-
-
-def print_show(item: dict[str, Any], fmt: OutputFormat) -> None:
-    """One object: a Field/Value table, or a JSON object."""
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps(item, indent=2))
-        return
-    table = _table(["Field", "Value"])
-    for key in sorted(item):
-        table.add_row(key, _cell(item[key]))
-    Console().print(table)
-
-
-def print_list(items: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]],
-               fmt: OutputFormat) -> None:
-    """Rows with the given (header, field) columns: a table, or a JSON list keyed by header."""
-    rows = [{header: item[key] for header, key in columns} for item in items]
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    table = _table([header for header, _ in columns])
-    for row in rows:
-        table.add_row(*(_cell(value) for value in row.values()))
-    Console().print(table)
 
 
 def network_view(network: Network) -> dict[str, Any]:
@@ -144,8 +81,8 @@ def network_create(
     project: Project = None, config_file: ConfigFile = None, fmt: Format = OutputFormat.table,
 ) -> None:
     """Create a network (and, for a local one, its bridge on this host)."""
-    settings = _settings(config_file)
-    db, bridges = _database(config_file), Bridges()
+    settings = common.settings(config_file)
+    db, bridges = common.database(config_file), Bridges()
     with _reporting(), db.write() as session:
         network = registry.create_network(
             session, name, physical_interface=physical_interface, mtu=mtu, project_id=project,
@@ -166,7 +103,7 @@ def network_create(
 @network_app.command("list")
 def network_list(config_file: ConfigFile = None, fmt: Format = OutputFormat.table) -> None:
     """List networks."""
-    with _database(config_file).read() as session:
+    with common.database(config_file).read() as session:
         items = [network_view(network) for network in registry.list_networks(session)]
     print_list(items, NETWORK_COLUMNS, fmt)
 
@@ -175,7 +112,7 @@ def network_list(config_file: ConfigFile = None, fmt: Format = OutputFormat.tabl
 def network_show(network: str, config_file: ConfigFile = None,
                  fmt: Format = OutputFormat.table) -> None:
     """Show a network (name or id)."""
-    with _reporting(), _database(config_file).read() as session:
+    with _reporting(), common.database(config_file).read() as session:
         view = network_view(registry.find_network(session, network))
     print_show(view, fmt)
 
@@ -184,7 +121,7 @@ def network_show(network: str, config_file: ConfigFile = None,
 def network_delete(networks: Annotated[list[str], typer.Argument(help="Names or ids.")],
                    config_file: ConfigFile = None) -> None:
     """Delete networks, their subnets and bridges (refused while addresses are handed out)."""
-    db, bridges = _database(config_file), Bridges()
+    db, bridges = common.database(config_file), Bridges()
     for name in networks:
         with _reporting(), db.write() as session:
             network = registry.find_network(session, name)
@@ -204,7 +141,7 @@ def subnet_create(
     project: Project = None, config_file: ConfigFile = None, fmt: Format = OutputFormat.table,
 ) -> None:
     """Create a subnet on a network."""
-    with _reporting(), _database(config_file).write() as session:
+    with _reporting(), common.database(config_file).write() as session:
         subnet = registry.create_subnet(session, name, registry.find_network(session, network),
                                         subnet_range, gateway=gateway,
                                         pools=allocation_pools or (), project_id=project)
@@ -218,7 +155,7 @@ def subnet_list(
     config_file: ConfigFile = None, fmt: Format = OutputFormat.table,
 ) -> None:
     """List subnets."""
-    with _reporting(), _database(config_file).read() as session:
+    with _reporting(), common.database(config_file).read() as session:
         parent = registry.find_network(session, network) if network else None
         items = [subnet_to_api(subnet) for subnet in registry.list_subnets(session, parent)]
     print_list(items, SUBNET_COLUMNS, fmt)
@@ -228,7 +165,7 @@ def subnet_list(
 def subnet_show(subnet: str, config_file: ConfigFile = None,
                 fmt: Format = OutputFormat.table) -> None:
     """Show a subnet (name or id)."""
-    with _reporting(), _database(config_file).read() as session:
+    with _reporting(), common.database(config_file).read() as session:
         view = subnet_to_api(registry.find_subnet(session, subnet))
     print_show(view, fmt)
 
@@ -237,7 +174,7 @@ def subnet_show(subnet: str, config_file: ConfigFile = None,
 def subnet_delete(subnets: Annotated[list[str], typer.Argument(help="Names or ids.")],
                   config_file: ConfigFile = None) -> None:
     """Delete subnets (refused while addresses on them are handed out)."""
-    db = _database(config_file)
+    db = common.database(config_file)
     for name in subnets:
         with _reporting(), db.write() as session:
             subnet: Subnet = registry.find_subnet(session, name)
@@ -251,7 +188,7 @@ HOST_COLUMNS = (("Name", "name"), ("Kind", "kind"), ("Status", "status"), ("Agen
 
 
 def host_view(host: Host, amphorae: list[str] | None = None) -> dict[str, Any]:
-    view = {"name": host.name, "kind": host.kind, "status": host.status,
+    view: dict[str, Any] = {"name": host.name, "kind": host.kind, "status": host.status,
             "agent_url": host.agent_url, "tunnel_ip": host.tunnel_ip,
             "amphorae": host.amphorae, "max_amphorae": host.capacity,
             "last_seen": host.last_seen.isoformat() if host.last_seen else None}
@@ -272,7 +209,7 @@ def host_add(
     config_file: ConfigFile = None, fmt: Format = OutputFormat.table,
 ) -> None:
     """Register a compute host: the controllers place amphorae on it once its agent answers."""
-    with _reporting(), _database(config_file).write() as session:
+    with _reporting(), common.database(config_file).write() as session:
         view = host_view(hosts.add(session, name, address, port, tunnel_ip))
     print_show(view, fmt)
 
@@ -280,7 +217,7 @@ def host_add(
 @host_app.command("list")
 def host_list(config_file: ConfigFile = None, fmt: Format = OutputFormat.table) -> None:
     """List the hosts, with their status as the health managers last saw it."""
-    with _database(config_file).read() as session:
+    with common.database(config_file).read() as session:
         items = [host_view(host) for host in hosts.list_hosts(session)]
     print_list(items, HOST_COLUMNS, fmt)
 
@@ -289,7 +226,7 @@ def host_list(config_file: ConfigFile = None, fmt: Format = OutputFormat.table) 
 def host_show(name: str, config_file: ConfigFile = None,
               fmt: Format = OutputFormat.table) -> None:
     """Show a host and the amphorae it runs."""
-    with _reporting(), _database(config_file).read() as session:
+    with _reporting(), common.database(config_file).read() as session:
         view = host_view(hosts.find(session, name), hosts.amphorae_on(session, name))
     print_show(view, fmt)
 
@@ -298,7 +235,7 @@ def host_show(name: str, config_file: ConfigFile = None,
 def host_delete(names: Annotated[list[str], typer.Argument(help="Host names.")],
                 config_file: ConfigFile = None) -> None:
     """Forget hosts (refused while amphorae run there: fail them over first)."""
-    db = _database(config_file)
+    db = common.database(config_file)
     for name in names:
         with _reporting(), db.write() as session:
             hosts.remove(session, name)

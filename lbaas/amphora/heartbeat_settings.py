@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import secrets
 
-from lbaas import host, keyfile
+from lbaas import keyfile
 from lbaas.amphora.agent.heartbeat import parse_destination
 from lbaas.config import ConfigError, Settings
-from lbaas.network.management import layout
+from lbaas.network.management import layout, uses_local_network
 
 KEY_FILE = "heartbeat.key"
 
@@ -15,7 +15,7 @@ def bind_ip(settings: Settings) -> str:
     """[health_manager] bind_ip, or where amphorae send: the controller's management address."""
     if settings.health_manager.bind_ip:
         return settings.health_manager.bind_ip
-    if host.uses_local_network(settings):
+    if uses_local_network(settings):
         return str(layout(settings.networking).controller_ip)
     return "127.0.0.1"
 

@@ -1,42 +1,31 @@
 """``lbaas certs``: where the certificate material is, and a copy of it for disaster recovery."""
 from __future__ import annotations
 
-import enum
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from lbaas import config
-from lbaas.console import print_error
 from lbaas.certs import store, tls
+from lbaas.cli import common
+from lbaas.cli.common import ConfigFile, Format, OutputFormat
 
 app = typer.Typer(help="The two CAs and the controller's client certificate.",
                   no_args_is_help=True)
 
 
-class OutputFormat(str, enum.Enum):
-    table = "table"
-    json = "json"
-
-
-ConfigFile = Annotated[Optional[Path], typer.Option(
-    "--config-file",
-    help=f"INI file with octavia.conf sections (default {config.DEFAULT_CONFIG_FILE}).")]
-Format = Annotated[OutputFormat, typer.Option("-f", "--format", help="Output format.")]
-
-
 @app.command("show")
 def show(config_file: ConfigFile = None, output: Format = OutputFormat.table) -> None:
     """Print where each certificate and key is, and when the certificates expire."""
-    settings = _settings(config_file)
+    settings = common.settings(config_file)
     try:
         rows = [_describe(entry) for entry in store.resolve(settings).entries()]
     except config.ConfigError as exc:
-        _fail(exc)
+        common.fail(exc)
     if output is OutputFormat.json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -55,11 +44,11 @@ def export(directory: Annotated[Path, typer.Argument(help="Where to copy (create
 
     The controller's certificate is copied too; every file is written 0600.
     """
-    settings = _settings(config_file)
+    settings = common.settings(config_file)
     try:
         copied = store.export(settings, directory)
     except config.ConfigError as exc:
-        _fail(exc)
+        common.fail(exc)
     for path in copied:
         typer.echo(path)
     if settings.certificates.ca_private_key_passphrase:
@@ -76,11 +65,11 @@ def issue_host(host: Annotated[str, typer.Argument(help="The compute host's name
                store.HOST_CERT_VALIDITY_DAYS) -> None:
     """Write a compute agent's certificate (from the server CA) and the client CA into
     DIRECTORY; copy them to the host as its [compute_agent] server_cert and client_ca."""
-    settings = _settings(config_file)
+    settings = common.settings(config_file)
     try:
         written = store.issue_host(settings, tls.compute_agent_identity(host), directory, days)
     except (config.ConfigError, ValueError) as exc:
-        _fail(exc)
+        common.fail(exc)
     for path in written:
         typer.echo(path)
 
@@ -95,15 +84,3 @@ def _describe(entry: store.Entry) -> dict[str, Any]:
         "exists": entry.path.exists(),
         "expires": expires.strftime("%Y-%m-%dT%H:%M:%SZ") if expires else None,
     }
-
-
-def _settings(config_file: Path | None) -> config.Settings:
-    try:
-        return config.load(config_file)
-    except config.ConfigError as exc:
-        _fail(exc)
-
-
-def _fail(exc: Exception) -> NoReturn:
-    print_error(exc)
-    raise typer.Exit(2) from exc

@@ -16,13 +16,15 @@ from rich.console import Console
 
 from lbaas import config, host, log, service, status_view, systemd
 from lbaas import drivers as driver_registry
+from lbaas.cli import certs as certs_cli
+from lbaas.cli import common
+from lbaas.cli import network as network_cli
+from lbaas.cli import secrets as secret_cli
+from lbaas.cli.common import ConfigFile
 from lbaas.console import print_error
-from lbaas.certs import cli as certs_cli
-from lbaas.cert_manager import cli as secret_cli
 from lbaas.db import migrate, overview
 from lbaas.db.engine import Database
 from lbaas.health import failover
-from lbaas.network import cli as network_cli
 
 app = typer.Typer(help="Octavia-compatible load balancing as a service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -38,26 +40,9 @@ app.add_typer(network_cli.subnet_app, name="subnet")
 app.add_typer(network_cli.host_app, name="host")
 console = Console(stderr=True)
 
-ConfigFile = Annotated[Optional[Path], typer.Option(
-    "--config-file", help=f"INI file with octavia.conf sections (default {config.DEFAULT_CONFIG_FILE}).")]
-
-
-def _settings(config_file: Path | None) -> config.Settings:
-    try:
-        return config.load(config_file)
-    except config.ConfigError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from exc
-
-
 def _open(config_file: Path | None, *, upgrade: bool) -> service.Services:
-    settings = _settings(config_file)
-    log.setup(settings)
-    try:
-        return service.open_services(settings, upgrade=upgrade)
-    except config.ConfigError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from exc
+    log.setup(common.settings(config_file))
+    return common.open_services(config_file, upgrade=upgrade)
 
 
 @contextlib.contextmanager
@@ -65,15 +50,14 @@ def _serving(config_file: Path | None, *, upgrade: bool = False) -> Iterator[ser
     """A service's process: its logging, privileges and database checked, SIGHUP reloading
     the logging options; an expected error (a port taken, an option that cannot work)
     ends it with one line and exit status 2, never a traceback."""
-    settings = _settings(config_file)
+    settings = common.settings(config_file)
     log.setup(settings)
     signal.signal(signal.SIGHUP, lambda *_: _reload_logging(config_file))
     try:
         service.check_privileges(settings)
         yield service.open_services(settings, upgrade=upgrade)
     except config.ConfigError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from exc
+        common.fail(exc)
 
 
 def _reload_logging(config_file: Path | None) -> None:
@@ -172,7 +156,7 @@ def down(config_file: ConfigFile = None,
          yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False) -> None:
     """Remove what `lbaas up` installed on the host: the firewall rules (amphorae keep
     running); with --all also the spares and the management bridge."""
-    settings = _settings(config_file)
+    settings = common.settings(config_file)
     if everything:
         _down_all(config_file, yes)
     host.down(settings)
@@ -216,7 +200,7 @@ def install_units(
         print_error(f"{config_file} does not exist; the services need it: write it first "
                     f"(`lbaas config show --unmasked > {config_file}`, then edit)")
         raise typer.Exit(2)
-    settings = _settings(config_file)
+    settings = common.settings(config_file)
     for warning in settings.warnings:
         console.print(f"warning: {warning}", markup=False, highlight=False)
     executable = Path(sys.executable).with_name("lbaas")
@@ -244,7 +228,7 @@ def compute_agent(config_file: ConfigFile = None) -> None:
     controllers place here, over mutual TLS ([compute_agent] options)."""
     from lbaas.compute_agent import run
 
-    settings = _settings(config_file)
+    settings = common.settings(config_file)
     log.setup(settings)
     try:
         agent = run.prepare(settings)
@@ -278,7 +262,7 @@ def status(config_file: ConfigFile = None,
 def db_upgrade(config_file: ConfigFile = None,
                revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Create or migrate the database schema."""
-    db = Database(_settings(config_file).database_url)
+    db = Database(common.settings(config_file).database_url)
     migrate.upgrade(db.engine, revision)
     console.print(f"database at revision {migrate.current_revision(db.engine)}")
 
@@ -290,7 +274,7 @@ def config_show(config_file: ConfigFile = None,
                     "configuration file); keep it 0600.")] = False) -> None:
     """Print the effective configuration (secrets masked unless --unmasked), and on standard
     error which file it came from and what in it was ignored."""
-    settings = _settings(config_file)
+    settings = common.settings(config_file)
     console.print(f"# configuration file: {settings.source or 'none (built-in defaults)'}",
                   markup=False, highlight=False)
     for warning in settings.warnings:

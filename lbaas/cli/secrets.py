@@ -21,9 +21,10 @@ from lbaas.cert_manager import expiry as tls_expiry
 from lbaas.cert_manager import pem
 from lbaas.cert_manager.base import CertificateError
 from lbaas.cert_manager.local import LocalCertManager
+from lbaas.cli import common
+from lbaas.cli.common import ConfigFile, Format, OutputFormat, print_list, print_show
 from lbaas.console import print_error
 from lbaas.db.models import utcnow
-from lbaas.network.cli import ConfigFile, Format, OutputFormat, _database, print_list, print_show
 
 app = typer.Typer(help="TLS certificates and CA/CRL secrets of the local certificate store.",
                   no_args_is_help=True)
@@ -47,7 +48,7 @@ def _reporting() -> Iterator[None]:
 def _manager(config_file: Path | None) -> LocalCertManager:
     with _reporting():
         settings = config.load(config_file)
-        return LocalCertManager.from_settings(settings, _database(config_file))
+        return LocalCertManager.from_settings(settings, common.database(config_file))
 
 
 def _file(flag: str, help: str) -> typing.Any:
@@ -147,7 +148,7 @@ def expiry(
     certificate manager (local or Barbican), soonest expiry first."""
     with _reporting():
         settings = config.load(config_file)
-        db = _database(config_file)
+        db = common.database(config_file)
         items = tls_expiry.in_use(db, cert_manager.load(settings, db))
     if within is not None:
         limit = utcnow() + dt.timedelta(days=within)
