@@ -1,7 +1,7 @@
 """Two writers racing for one load balancer: exactly one wins, the others get 409."""
 from __future__ import annotations
 
-from tests.api.helpers import race_updates
+from tests.helpers.api import race_updates
 
 
 def test_concurrent_updates_never_both_win(api_only, services):

@@ -16,8 +16,8 @@ from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation, cleanup, spare_pool
 from lbaas.controller.wakeups import PostgresListener, RabbitBell
 from lbaas.db.models import Amphora, Base, Job, utcnow
-from tests.api.helpers import create_lb, race_updates, wait_lb_active
-from tests.conftest import wait_for
+from tests.helpers import wait_for
+from tests.helpers.api import create_lb, race_updates, wait_lb_active
 
 
 def test_migrations_create_exactly_the_models(services):

@@ -18,7 +18,7 @@ from lbaas.cert_manager.base import CertManager
 from lbaas.db.models import LoadBalancer
 from lbaas.drivers import Drivers
 from lbaas.drivers.amphora import tls
-from tests.conftest import PROJECT, wait_for
+from tests.helpers import PROJECT, wait_for
 
 SUBNET = "8c1a4e5c-9b1f-4d5c-8f5e-0a6f3e2b9c10"
 
