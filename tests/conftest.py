@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,14 +12,7 @@ from lbaas import config, service
 from lbaas.api.app import create_app
 from lbaas.drivers import Drivers
 from lbaas.drivers import load as load_drivers
-
-PROJECT = "e3cd678b11784734bc366148aa37580e"
-NOOP_DRIVERS = {
-    "LBAAS__controller_worker__compute_driver": "compute_noop_driver",
-    "LBAAS__controller_worker__network_driver": "network_noop_driver",
-    "LBAAS__controller_worker__amphora_driver": "amphora_noop_driver",
-    "LBAAS__certificates__cert_generator": "cert_noop_generator",
-}
+from tests.helpers import NOOP_DRIVERS, PROJECT
 
 
 @pytest.fixture
@@ -71,16 +62,3 @@ def rabbitmq_url() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="lbaas-rabbitmq-") as workdir:
         with servers.rabbitmq(Path(workdir)) as url:
             yield url
-
-
-def wait_for(fetch: Callable[[], dict[str, Any]], field: str, wanted: str,
-             timeout: float = 10.0) -> dict[str, Any]:
-    """Poll ``fetch`` until ``field`` equals ``wanted``; fail with the last value seen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        current = fetch()
-        if current.get(field) == wanted:
-            return current
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{field} stayed {current.get(field)!r}, wanted {wanted!r}: {current}")
-        time.sleep(0.02)

@@ -3,9 +3,10 @@ options, reading the configuration and the service's database with one-line erro
 printing objects as a table or JSON."""
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
@@ -34,6 +35,18 @@ def fail(exc: Exception | str, code: int = 2) -> NoReturn:
     print_error(exc)
     raise typer.Exit(code)
 
+
+
+@contextlib.contextmanager
+def reporting(*expected: type[Exception]) -> Iterator[None]:
+    """One line instead of a traceback: an ``expected`` error (the command's own: a
+    network in use, a certificate that does not parse) exits 1, a configuration error 2."""
+    try:
+        yield
+    except config.ConfigError as exc:
+        fail(exc)
+    except expected as exc:
+        fail(exc, 1)
 
 def settings(config_file: Path | None) -> config.Settings:
     try:

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Iterator
+import functools
 from typing import Annotated, Any, Optional
 
 import typer
 
-from lbaas import config
 from lbaas.api.network import network_to_api, subnet_to_api
 from lbaas.cli import common
 from lbaas.cli.common import ConfigFile, Format, OutputFormat, print_list, print_show
-from lbaas.console import print_error
 from lbaas.db.models import Host, Network, Subnet
 from lbaas.network import hosts, registry, segments
 from lbaas.network.bridge import Bridges
@@ -35,17 +33,8 @@ NETWORK_COLUMNS = (("ID", "id"), ("Name", "name"), ("Subnets", "subnets"), ("Bri
 SUBNET_COLUMNS = (("ID", "id"), ("Name", "name"), ("Network", "network_id"), ("Subnet", "cidr"))
 
 
-@contextlib.contextmanager
-def _reporting() -> Iterator[None]:
-    """Turn registry and configuration errors into a message and a non-zero exit."""
-    try:
-        yield
-    except NetworkError as exc:
-        print_error(exc)
-        raise typer.Exit(1) from exc
-    except config.ConfigError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from exc
+# The command's own errors exit 1 with their message (common.reporting).
+_reporting = functools.partial(common.reporting, NetworkError)
 
 
 def network_view(network: Network) -> dict[str, Any]:

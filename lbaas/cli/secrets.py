@@ -7,10 +7,9 @@ prints the reference to give a listener (``--default-tls-container-ref``, ``--sn
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import functools
 import typing
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -33,16 +32,8 @@ COLUMNS = (("ID", "id"), ("Name", "name"), ("Project", "project_id"), ("Type", "
            ("Expiration", "expiration"))
 
 
-@contextlib.contextmanager
-def _reporting() -> Iterator[None]:
-    try:
-        yield
-    except CertificateError as exc:
-        print_error(exc)
-        raise typer.Exit(1) from exc
-    except config.ConfigError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from exc
+# The command's own errors exit 1 with their message (common.reporting).
+_reporting = functools.partial(common.reporting, CertificateError)
 
 
 def _manager(config_file: Path | None) -> LocalCertManager:

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from lbaas.amphora import udp_config
 from lbaas.db.models import LoadBalancer
-from tests.api.helpers import SUBNET, render_checked, store_tls_refs
-from tests.conftest import PROJECT
+from tests.helpers import PROJECT
+from tests.helpers.api import SUBNET, render_checked, store_tls_refs
 
 EXAMPLES = 300
 PROPERTY_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,

@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from lbaas import config
 from lbaas.db.models import Amphora
-from tests.api.helpers import SUBNET, create_lb, wait_lb_active
-from tests.conftest import NOOP_DRIVERS, wait_for
+from tests.helpers import NOOP_DRIVERS, wait_for
+from tests.helpers.api import SUBNET, create_lb, wait_lb_active
 
 
 @pytest.fixture

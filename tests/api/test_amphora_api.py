@@ -7,14 +7,14 @@ import uuid
 import pytest
 
 from lbaas.db.models import Amphora, Listener, ListenerStatistics
-from tests.api.helpers import (
+from tests.helpers import wait_for
+from tests.helpers.api import (
     amphora_updates_held,
     create_lb,
     create_listener,
     fault,
     wait_lb_active,
 )
-from tests.conftest import wait_for
 
 AMPHORAE = "/v2/octavia/amphorae"
 FIELDS = {"id", "loadbalancer_id", "compute_id", "lb_network_ip", "vrrp_ip", "ha_ip",

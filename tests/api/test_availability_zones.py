@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.api.helpers import SUBNET, create_lb, fault, wait_gone
+from tests.helpers.api import SUBNET, create_lb, fault, wait_gone
 
 PROFILES = "/v2/lbaas/availabilityzoneprofiles"
 ZONES = "/v2/lbaas/availabilityzones"

@@ -16,7 +16,8 @@ from lbaas.amphora import haproxy_config
 from lbaas.controller import jobs
 from lbaas.db import status
 from lbaas.db.models import L7Policy, Listener, LoadBalancer, Member, Pool
-from tests.api.helpers import (
+from tests.helpers import PROJECT, wait_for
+from tests.helpers.api import (
     create_lb,
     create_listener,
     create_member,
@@ -27,7 +28,6 @@ from tests.api.helpers import (
     wait_gone,
     wait_lb_active,
 )
-from tests.conftest import PROJECT, wait_for
 
 MODELS = {"listener": Listener, "pool": Pool, "member": Member, "l7policy": L7Policy}
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from lbaas.db.models import LoadBalancer
-from tests.api.helpers import SUBNET, create_lb, fault, wait_gone
+from tests.helpers.api import SUBNET, create_lb, fault, wait_gone
 
 PROFILES = "/v2/lbaas/flavorprofiles"
 FLAVORS = "/v2/lbaas/flavors"

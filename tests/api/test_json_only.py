@@ -1,7 +1,7 @@
 """Upstream's JSON-only rules: 406 when Accept rules JSON out; a ``.json`` suffix is ignored."""
 from __future__ import annotations
 
-from tests.api.helpers import create_lb
+from tests.helpers.api import create_lb
 
 
 def test_client_that_accepts_only_html_gets_406_in_api_wg_format(api_only):

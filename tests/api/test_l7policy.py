@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from tests.api.helpers import (
+from tests.helpers import PROJECT, wait_for
+from tests.helpers.api import (
     SUBNET,
     amphora_updates_held,
     create_lb,
@@ -16,7 +17,6 @@ from tests.api.helpers import (
     wait_gone,
     wait_lb_active,
 )
-from tests.conftest import PROJECT, wait_for
 
 POLICIES = "/v2/lbaas/l7policies"
 

@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from tests.api.helpers import (
+from tests.helpers import PROJECT
+from tests.helpers.api import (
     amphora_updates_held,
     create_lb,
     create_listener,
@@ -14,7 +15,6 @@ from tests.api.helpers import (
     wait_gone,
     wait_lb_active,
 )
-from tests.conftest import PROJECT
 
 POLICIES = "/v2/lbaas/l7policies"
 

@@ -6,7 +6,8 @@ import uuid
 import pytest
 
 from lbaas.db.models import Amphora, ListenerStatistics
-from tests.api.helpers import (
+from tests.helpers import PROJECT, wait_for
+from tests.helpers.api import (
     amphora_updates_held,
     as_member,
     create_lb,
@@ -18,7 +19,6 @@ from tests.api.helpers import (
     wait_gone,
     wait_lb_active,
 )
-from tests.conftest import PROJECT, wait_for
 
 LISTENERS = "/v2/lbaas/listeners"
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.api.helpers import SUBNET, create_lb, fault, wait_lb_active
-from tests.conftest import PROJECT, wait_for
+from tests.helpers import PROJECT, wait_for
+from tests.helpers.api import SUBNET, create_lb, fault, wait_lb_active
 
 
 def test_create_goes_pending_then_active(client):

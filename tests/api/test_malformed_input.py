@@ -14,7 +14,7 @@ import uvicorn
 
 from lbaas.api import server
 from lbaas.api.app import create_app
-from tests.api.helpers import SUBNET, create_lb, fault
+from tests.helpers.api import SUBNET, create_lb, fault
 
 LBS = "/v2/lbaas/loadbalancers"
 

@@ -6,8 +6,8 @@ import pytest
 from lbaas import config
 from lbaas.network import registry
 from lbaas.network.management import MANAGEMENT_NETWORK
-from tests.api.helpers import fault
-from tests.conftest import NOOP_DRIVERS
+from tests.helpers import NOOP_DRIVERS
+from tests.helpers.api import fault
 
 
 @pytest.fixture

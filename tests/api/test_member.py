@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from tests.api.helpers import (
+from tests.helpers import PROJECT, wait_for
+from tests.helpers.api import (
     amphora_updates_held,
     create_lb,
     create_member,
@@ -15,7 +16,6 @@ from tests.api.helpers import (
     wait_gone,
     wait_lb_active,
 )
-from tests.conftest import PROJECT, wait_for
 
 
 @pytest.fixture

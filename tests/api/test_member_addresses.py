@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.helpers import create_lb, create_pool, fault
+from tests.helpers.api import create_lb, create_pool, fault
 
 MEMBERS = "/v2/lbaas/pools/{}/members"
 

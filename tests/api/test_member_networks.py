@@ -1,7 +1,7 @@
 """The worker plugs amphorae into the subnets of a load balancer's members, not the VIP's."""
 from __future__ import annotations
 
-from tests.api.helpers import SUBNET, create_lb, wait_lb_active
+from tests.helpers.api import SUBNET, create_lb, wait_lb_active
 
 MEMBER_SUBNET = "5b7e2c1d-3f4a-4e6b-8c9d-0a1b2c3d4e5f"
 

@@ -16,8 +16,8 @@ from lbaas import config, service
 from lbaas.api.app import create_app
 from lbaas.db import services as presence
 from lbaas.db.models import Amphora, ListenerStatistics
-from tests.api.helpers import create_lb, wait_active
-from tests.conftest import NOOP_DRIVERS, PROJECT
+from tests.helpers import NOOP_DRIVERS, PROJECT
+from tests.helpers.api import create_lb, wait_active
 
 LOOPBACK = ("127.0.0.1", 40000)
 ROOT = Path(__file__).resolve().parents[2]

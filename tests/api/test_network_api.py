@@ -10,8 +10,9 @@ from lbaas.api.network import NetworkResponse, SubnetResponse
 from lbaas.db.engine import Database
 from lbaas.network import registry
 from lbaas.service import Services
-from tests.clients.conftest import Service, lbaas_service  # noqa: F401 - a fixture used below
-from tests.clients.test_openstack_cli import OpenStackCLI
+from tests.clients.conftest import lbaas_service  # noqa: F401 - a fixture used below
+from tests.helpers.openstack_cli import OpenStackCLI
+from tests.helpers.service import Service
 
 
 def seed(db: Database) -> dict[str, str]:

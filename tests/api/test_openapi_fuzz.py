@@ -22,14 +22,14 @@ from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
 from schemathesis.schemas import APIOperation
 
-from tests.api.helpers import (
+from tests.helpers import PROJECT
+from tests.helpers.api import (
     create_lb,
     create_listener,
     create_member,
     create_pool,
     wait_lb_active,
 )
-from tests.conftest import PROJECT
 
 MAX_EXAMPLES = 30
 FUZZ_SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,

@@ -7,7 +7,8 @@ import uuid
 import pytest
 
 from lbaas.db.models import HealthMonitor, Member
-from tests.api.helpers import (
+from tests.helpers import PROJECT, wait_for
+from tests.helpers.api import (
     SUBNET,
     amphora_updates_held,
     create_lb,
@@ -20,7 +21,6 @@ from tests.api.helpers import (
     wait_gone,
     wait_lb_active,
 )
-from tests.conftest import PROJECT, wait_for
 
 POOLS = "/v2/lbaas/pools"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from lbaas import config
-from tests.api.helpers import fault
-from tests.conftest import NOOP_DRIVERS
+from tests.helpers import NOOP_DRIVERS
+from tests.helpers.api import fault
 
 PROVIDERS = "/v2/lbaas/providers"
 FLAVOR_KEYS = ["loadbalancer_topology", "compute_flavor", "amp_image_tag", "sriov_vip",

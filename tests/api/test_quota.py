@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from lbaas import config
-from tests.api.helpers import SUBNET, create_lb, fault
-from tests.conftest import NOOP_DRIVERS, PROJECT, wait_for
+from tests.helpers import NOOP_DRIVERS, PROJECT, wait_for
+from tests.helpers.api import SUBNET, create_lb, fault
 
 QUOTAS = "/v2/lbaas/quotas"
 OTHER = "8d2c8c3e5a6b4f0e9c1d2e3f4a5b6c7d"

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from lbaas import config, constants
 from lbaas.db.models import LoadBalancer, Pool, Port
 from lbaas.network import ports, registry
-from tests.api.helpers import fault
-from tests.conftest import NOOP_DRIVERS, PROJECT
+from tests.helpers import NOOP_DRIVERS, PROJECT
+from tests.helpers.api import fault
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.helpers import (
+from tests.helpers.api import (
     create_lb,
     create_listener,
     create_pool,

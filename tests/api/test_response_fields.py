@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.helpers import (
+from tests.helpers import PROJECT
+from tests.helpers.api import (
     SUBNET,
     create_lb,
     create_listener,
@@ -14,7 +15,6 @@ from tests.api.helpers import (
     create_pool,
     wait_lb_active,
 )
-from tests.conftest import PROJECT
 
 LBS, LISTENERS, POOLS = "/v2/lbaas/loadbalancers", "/v2/lbaas/listeners", "/v2/lbaas/pools"
 MONITORS, L7POLICIES = "/v2/lbaas/healthmonitors", "/v2/lbaas/l7policies"

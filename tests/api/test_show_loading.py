@@ -1,7 +1,7 @@
 """Showing a load balancer loads its collections its own way; it must agree with the list."""
 from __future__ import annotations
 
-from tests.api.helpers import create_lb, wait_lb_active
+from tests.helpers.api import create_lb, wait_lb_active
 
 OTHER_SUBNET = "2f0d1c3e-7a4b-4c59-9e61-5d8b7a6c4f21"
 

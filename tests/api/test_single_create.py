@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.helpers import SUBNET, fault, wait_lb_active
-from tests.conftest import PROJECT, wait_for
+from tests.helpers import PROJECT, wait_for
+from tests.helpers.api import SUBNET, fault, wait_lb_active
 
 LBS = "/v2/lbaas/loadbalancers"
 

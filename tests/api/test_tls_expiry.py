@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from lbaas.cert_manager import expiry
 from lbaas.cli import app
-from tests.api.helpers import create_lb, create_listener, create_pool, store_tls_refs
-from tests.conftest import NOOP_DRIVERS, PROJECT
+from tests.helpers import NOOP_DRIVERS, PROJECT
+from tests.helpers.api import create_lb, create_listener, create_pool, store_tls_refs
 
 
 def test_certificates_in_use_are_listed_and_the_expiring_ones_logged(client, services, caplog):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lbaas.amphora import capabilities
-from tests.api.helpers import create_lb, create_listener, create_pool, fault
+from tests.helpers.api import create_lb, create_listener, create_pool, fault
 
 SCTP_REFUSED = "SCTP is not served here: this host's kernel has no SCTP support"
 

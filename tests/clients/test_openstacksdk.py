@@ -9,7 +9,7 @@ import pytest
 from openstack import exceptions
 from openstack.connection import Connection
 
-from tests.clients.conftest import PROJECT, SUBNET, Service
+from tests.helpers.service import PROJECT, SUBNET, Service
 
 WAIT = {"interval": 0.1, "wait": 60}
 pytestmark = [

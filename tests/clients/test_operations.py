@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.clients.conftest import (
+from tests.helpers.service import (
     SUBNET,
     Service,
     clean_environment,

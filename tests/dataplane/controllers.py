@@ -26,9 +26,9 @@ from lbaas import config, constants, service
 from lbaas.db.models import Amphora, LoadBalancer, Port
 from lbaas.drivers.compute.netns import AGENT_MODULE, NetnsComputeDriver, _cmdline, namespaces
 from lbaas.network import ports as registry_ports
-from tests.conftest import wait_for
 from tests.dataplane import netns
-from tests.dataplane.conftest import (
+from tests.helpers import wait_for
+from tests.helpers.dataplane import (
     CLIENT_ADDRESS,
     MEMBER_CIDR,
     MEMBER_POOL,

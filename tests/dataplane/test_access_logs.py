@@ -15,9 +15,8 @@ from lbaas import config
 from lbaas.amphora.agent.logs import facility
 from lbaas.amphora.heartbeat_settings import bind_ip
 from lbaas.db.models import Amphora
-from tests.conftest import PROJECT
-from tests.dataplane.conftest import CLIENT_ADDRESS, curl, dataplane_environ
-from tests.dataplane.test_load_balancing import _put, build
+from tests.helpers import PROJECT
+from tests.helpers.dataplane import CLIENT_ADDRESS, build, curl, dataplane_environ, put_and_wait
 
 pytestmark = pytest.mark.root
 
@@ -87,7 +86,7 @@ def test_flow_logs_reach_the_tenant_receiver_and_stay_in_the_amphora(
     kept = services.settings.haproxy_amphora.base_path / amphora.id / "tenant.log"
     assert "GET /?hello" in kept.read_text()
     # haproxy's own notices (a reload stopping the old process's proxies) go to admins.
-    _put(dataplane, f"/v2/lbaas/listeners/{listener_id}", "listener", lb_id,
+    put_and_wait(dataplane, f"/v2/lbaas/listeners/{listener_id}", "listener", lb_id,
          connection_limit=100)
     receivers["admin"].wait_for(lambda m: listener_id in m and facility(m.encode()) == 17)
 

@@ -7,12 +7,21 @@ import pytest
 from sqlalchemy import select
 
 from lbaas import config
-from lbaas.db.models import Amphora, Port
+from lbaas.db.models import Port
 from lbaas.drivers.compute.netns import namespace_of
-from tests.conftest import wait_for
 from tests.dataplane import netns
-from tests.dataplane.conftest import curl
-from tests.dataplane.test_load_balancing import _assert_nothing_left, balanced, build, wait_until
+from tests.helpers import wait_for
+from tests.helpers.dataplane import (
+    assert_nothing_left,
+    balanced,
+    build,
+    crash,
+    curl,
+    fail_over,
+    live_amphorae,
+    vip_holders,
+    wait_until,
+)
 
 pytestmark = pytest.mark.root
 
@@ -30,32 +39,12 @@ def settings(settings: config.Settings, request) -> config.Settings:
     return settings
 
 
-def live_amphorae(services, lb_id: str) -> list[Amphora]:
-    with services.db.read() as session:
-        return list(session.scalars(select(Amphora).where(
-            Amphora.load_balancer_id == lb_id, Amphora.status == "ALLOCATED")))
 
 
-def vip_holders(services, drivers, lb: dict) -> list[Amphora]:
-    """The amphorae that have the VIP now (asked through their agents)."""
-    return [amphora for amphora in live_amphorae(services, lb["id"])
-            if drivers.amphora.holds_address(amphora, lb["vip_address"])]
 
 
-def crash(amphora: Amphora) -> None:
-    """The amphora dies: every process in it killed at once, its namespace gone."""
-    namespace = namespace_of(amphora.id)
-    for pid in netns.ip("netns", "pids", namespace, check=False).stdout.split():
-        subprocess.run(["kill", "-9", pid], check=False)
-    netns.ip("netns", "del", namespace)
 
 
-def fail_over(client, lb_id: str) -> None:
-    """API failover, waited for (a dead amphora costs a couple of seconds of timeouts)."""
-    path = f"/v2/lbaas/loadbalancers/{lb_id}"
-    assert client.put(f"{path}/failover").status_code == 202
-    wait_for(lambda: client.get(path).json()["loadbalancer"], "provisioning_status", "ACTIVE",
-             timeout=60)
 
 
 def serves(topology, url: str) -> bool:
@@ -124,7 +113,7 @@ def test_anti_affinity_with_one_host_fails_the_create_cleanly(dataplane, topolog
     lb_path = f"/v2/lbaas/loadbalancers/{response.json()['loadbalancer']['id']}"
     wait_for(lambda: dataplane.get(lb_path).json()["loadbalancer"], "provisioning_status", "ERROR")
     assert len(built) == 1  # the MASTER was built, then removed; no BACKUP could be placed
-    _assert_nothing_left(services, built, [])
+    assert_nothing_left(services, built, [])
 
 
 @pytest.mark.parametrize("settings", [{("nova", "enable_anti_affinity"): True,

@@ -22,8 +22,6 @@ from sqlalchemy import func, select
 
 from lbaas import constants, service
 from lbaas.db.models import Amphora, AmphoraHealth, Job, utcnow
-from tests.conftest import PROJECT, wait_for
-from tests.dataplane.conftest import Topology, dataplane_environ
 from tests.dataplane.controllers import (
     CONVERGE,
     LBS,
@@ -37,8 +35,9 @@ from tests.dataplane.controllers import (
     serves,
     shared_topology,
 )
-from tests.dataplane.test_active_standby import crash
 from tests.db import servers
+from tests.helpers import PROJECT, wait_for
+from tests.helpers.dataplane import Topology, crash, dataplane_environ
 
 pytestmark = pytest.mark.root
 

@@ -30,8 +30,6 @@ from sqlalchemy import select
 from lbaas import service
 from lbaas.api.app import create_app
 from lbaas.db.models import Job
-from tests.conftest import PROJECT, wait_for
-from tests.dataplane.conftest import Topology, dataplane_environ
 from tests.dataplane.controllers import (
     CONVERGE,
     LBAAS,
@@ -48,6 +46,8 @@ from tests.dataplane.controllers import (
     serves,
     shared_topology,
 )
+from tests.helpers import PROJECT, wait_for
+from tests.helpers.dataplane import Topology, dataplane_environ
 
 pytestmark = pytest.mark.root
 

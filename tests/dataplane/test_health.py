@@ -13,10 +13,9 @@ from lbaas.db.models import Amphora, Job
 from lbaas.drivers.compute.netns import NetnsComputeDriver
 from lbaas.health import failover
 from lbaas.health.manager import HealthManager
-from tests.api.helpers import wait_lb_active
-from tests.conftest import wait_for
-from tests.dataplane.conftest import curl
-from tests.dataplane.test_load_balancing import build, monitor, wait_until
+from tests.helpers import wait_for
+from tests.helpers.api import wait_lb_active
+from tests.helpers.dataplane import build, curl, monitor, wait_until
 
 pytestmark = pytest.mark.root
 INTERVAL = 0.5

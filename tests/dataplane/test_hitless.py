@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from tests.api.helpers import create_member, wait_gone, wait_lb_active
-from tests.dataplane.test_load_balancing import build
+from tests.helpers.api import create_member, wait_gone, wait_lb_active
+from tests.helpers.dataplane import build
 
 pytestmark = pytest.mark.root
 

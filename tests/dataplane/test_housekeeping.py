@@ -19,10 +19,9 @@ from lbaas.controller.tasks.amphora import SPARE
 from lbaas.db.models import Amphora, LoadBalancer, utcnow
 from lbaas.drivers import Drivers
 from lbaas.drivers.compute.netns import namespace_of
-from tests.api.helpers import wait_lb_active
-from tests.clients.conftest import clean_environment, lbaas_command
-from tests.dataplane.conftest import Topology, remove_leftovers
-from tests.dataplane.test_load_balancing import balanced, build, wait_until
+from tests.helpers.api import wait_lb_active
+from tests.helpers.dataplane import Topology, balanced, build, remove_leftovers, wait_until
+from tests.helpers.service import clean_environment, lbaas_command
 
 pytestmark = pytest.mark.root
 

@@ -5,14 +5,14 @@ from typing import Any
 
 import pytest
 
-from tests.api.helpers import (
+from tests.helpers.api import (
     create_lb,
     create_listener,
     create_member,
     create_pool,
     wait_lb_active,
 )
-from tests.dataplane.conftest import Topology, curl
+from tests.helpers.dataplane import Topology, curl
 
 pytestmark = pytest.mark.root
 

@@ -1,64 +1,38 @@
 """End to end: a load balancer created through the API carries real traffic."""
 from __future__ import annotations
 
-import collections
 import subprocess
-import time
 
 import pytest
 from sqlalchemy import select
 
 from lbaas.db.models import Amphora, Port
-from lbaas.drivers.compute.netns import host_ifname
-from tests.api.helpers import (
-    create_lb,
+from tests.dataplane import netns
+from tests.helpers import wait_for
+from tests.helpers.api import (
     create_listener,
-    create_member,
-    create_pool,
     wait_gone,
     wait_lb_active,
 )
-from tests.conftest import wait_for
-from tests.dataplane import netns
-from tests.dataplane.conftest import Topology, curl
+from tests.helpers.dataplane import (
+    assert_nothing_left,
+    balanced,
+    build,
+    curl,
+    monitor,
+    put_and_wait,
+    wait_until,
+)
 
 pytestmark = pytest.mark.root
 
 
-def balanced(topology: Topology, url: str, requests: int = 10, *options: str) -> collections.Counter:
-    return collections.Counter(curl(topology.client, url, *options) for _ in range(requests))
 
 
-def wait_until(condition, timeout: float = 20.0) -> None:
-    """Poll ``condition`` (the data plane converging) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the data plane did not converge"
-        time.sleep(0.5)
 
 
-def build(client, topology: Topology, protocol: str = "HTTP", port: int = 80,
-          listener: dict | None = None, pool: dict | None = None) -> dict:
-    """A load balancer with one listener, one pool and both backends as members."""
-    lb = create_lb(client, vip_subnet_id=topology.vips.subnet_id)
-    made_listener = create_listener(client, lb["id"], protocol, port, **(listener or {}))
-    made_pool = create_pool(client, lb["id"], protocol, listener_id=made_listener["id"],
-                            **(pool or {}))
-    members = [create_member(client, made_pool["id"], backend.address,
-                             subnet_id=topology.members.subnet_id)
-               for backend in topology.backends]
-    return {"lb": lb, "listener": made_listener, "pool": made_pool, "members": members,
-            "url": f"http://{lb['vip_address']}:{port}/"}
 
 
-def monitor(client, made: dict, monitor_type: str = "HTTP", **fields) -> None:
-    """A health monitor checking every second (one failure takes a member out) on the
-    pool ``build`` made; returns once the load balancer is ACTIVE again."""
-    response = client.post("/v2/lbaas/healthmonitors", json={"healthmonitor": {
-        "pool_id": made["pool"]["id"], "type": monitor_type, "delay": 1, "timeout": 1,
-        "max_retries": 1, "max_retries_down": 1, **fields}})
-    assert response.status_code == 201, response.text
-    wait_lb_active(client, made["lb"]["id"])
 
 
 def test_http_listener_balances_between_members(dataplane, topology):
@@ -71,19 +45,15 @@ def test_tcp_listener_balances_between_members(dataplane, topology):
     assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
 
 
-def _put(client, path: str, root: str, lb_id: str, **body) -> None:
-    response = client.put(path, json={root: body})
-    assert response.status_code == 200, response.text
-    wait_lb_active(client, lb_id)
 
 
 def test_member_set_down_stops_receiving_traffic(dataplane, topology):
     made = build(dataplane, topology)
     first = made["members"][0]
-    _put(dataplane, f"/v2/lbaas/pools/{made['pool']['id']}/members/{first['id']}", "member",
+    put_and_wait(dataplane, f"/v2/lbaas/pools/{made['pool']['id']}/members/{first['id']}", "member",
          made["lb"]["id"], admin_state_up=False)
     assert balanced(topology, made["url"]) == {"backend-2": 10}
-    _put(dataplane, f"/v2/lbaas/pools/{made['pool']['id']}/members/{first['id']}", "member",
+    put_and_wait(dataplane, f"/v2/lbaas/pools/{made['pool']['id']}/members/{first['id']}", "member",
          made["lb"]["id"], admin_state_up=True)
     assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
 
@@ -139,18 +109,6 @@ def test_prometheus_listener_serves_haproxys_exporter_to_allowed_clients(
     assert "haproxy_process_uptime_seconds" in curl(other, url)
     assert curl(topology.client, url).startswith("failed")
 
-def _assert_nothing_left(services, amphora_ids: list[str], port_ids: list[str]) -> None:
-    """No namespace, directory, interface or address of these amphorae and ports remains."""
-    namespaces = netns.ip("netns", "list").stdout
-    links = netns.ip("link", "show").stdout
-    for amphora_id in amphora_ids:
-        assert f"amphora-{amphora_id}" not in namespaces
-        assert not (services.settings.haproxy_amphora.base_path / amphora_id).exists()
-    for port_id in port_ids:
-        assert host_ifname(port_id) not in links
-    with services.db.read() as session:
-        owners = {port.device_owner for port in session.scalars(select(Port))}
-    assert owners <= {"network:controller"}
 
 
 def test_cascade_delete_leaves_nothing_behind(dataplane, topology, services):
@@ -162,7 +120,7 @@ def test_cascade_delete_leaves_nothing_behind(dataplane, topology, services):
     assert amphora_ids and port_ids
     assert dataplane.delete(f"/v2/lbaas/loadbalancers/{made['lb']['id']}?cascade=true").status_code == 204
     wait_gone(dataplane, f"/v2/lbaas/loadbalancers/{made['lb']['id']}")
-    _assert_nothing_left(services, amphora_ids, port_ids)
+    assert_nothing_left(services, amphora_ids, port_ids)
     assert subprocess.run(["pgrep", "-f", made["lb"]["id"]], capture_output=True).returncode == 1
 
 
@@ -171,9 +129,9 @@ def test_disabled_load_balancer_or_listener_stops_traffic(dataplane, topology):
     lb_path = f"/v2/lbaas/loadbalancers/{made['lb']['id']}"
     listener_path = f"/v2/lbaas/listeners/{made['listener']['id']}"
     for path, root in ((lb_path, "loadbalancer"), (listener_path, "listener")):
-        _put(dataplane, path, root, made["lb"]["id"], admin_state_up=False)
+        put_and_wait(dataplane, path, root, made["lb"]["id"], admin_state_up=False)
         assert curl(topology.client, made["url"]).startswith("failed")
-        _put(dataplane, path, root, made["lb"]["id"], admin_state_up=True)
+        put_and_wait(dataplane, path, root, made["lb"]["id"], admin_state_up=True)
         assert curl(topology.client, made["url"]) in ("backend-1", "backend-2")
 
 
@@ -199,7 +157,7 @@ def test_failed_create_reverts_and_leaves_nothing_behind(dataplane, topology, dr
     lb_path = f"/v2/lbaas/loadbalancers/{response.json()['loadbalancer']['id']}"
     wait_for(lambda: dataplane.get(lb_path).json()["loadbalancer"], "provisioning_status", "ERROR")
     assert built and attached
-    _assert_nothing_left(services, built, attached)
+    assert_nothing_left(services, built, attached)
 
 
 def test_ping_monitor_takes_an_unreachable_backend_out(dataplane, topology, backends):

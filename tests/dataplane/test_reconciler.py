@@ -11,10 +11,9 @@ from lbaas.controller import reconciler
 from lbaas.controller.flow import FlowContext
 from lbaas.db.models import Amphora, LoadBalancer, Port, utcnow
 from lbaas.drivers.compute.netns import namespace_of, namespaces
-from tests.api.helpers import wait_lb_active
 from tests.dataplane.controllers import arp_answers, serves
-from tests.dataplane.test_active_standby import crash
-from tests.dataplane.test_load_balancing import build
+from tests.helpers.api import wait_lb_active
+from tests.helpers.dataplane import build, crash
 
 pytestmark = pytest.mark.root
 

@@ -11,8 +11,8 @@ from lbaas.certs import pki, store
 from lbaas.db.models import Amphora
 from lbaas.drivers.amphora.rest import AgentError, RestAmphoraDriver
 from lbaas.network import management
-from tests.api.helpers import create_lb
 from tests.dataplane import netns
+from tests.helpers.api import create_lb
 
 pytestmark = pytest.mark.root
 

@@ -16,12 +16,17 @@ from pathlib import Path
 import pytest
 
 from lbaas import config, service
-from tests.api.helpers import create_lb, create_listener, create_member, create_pool, wait_lb_active
-from tests.conftest import PROJECT, wait_for
 from tests.dataplane import netns
-from tests.dataplane.conftest import Topology
-from tests.dataplane.test_active_standby import crash, fail_over, live_amphorae, vip_holders
-from tests.dataplane.test_load_balancing import wait_until
+from tests.helpers import PROJECT, wait_for
+from tests.helpers.api import create_lb, create_listener, create_member, create_pool, wait_lb_active
+from tests.helpers.dataplane import (
+    Topology,
+    crash,
+    fail_over,
+    live_amphorae,
+    vip_holders,
+    wait_until,
+)
 from tests.tls_material import Authority, Issued
 
 pytestmark = pytest.mark.root

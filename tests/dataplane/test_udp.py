@@ -20,18 +20,16 @@ import pytest
 
 from lbaas import config, service
 from lbaas.health.manager import HealthManager
-from tests.api.helpers import (
+from tests.dataplane import netns
+from tests.helpers import wait_for
+from tests.helpers.api import (
     create_lb,
     create_listener,
     create_member,
     create_pool,
     wait_lb_active,
 )
-from tests.conftest import wait_for
-from tests.dataplane import netns
-from tests.dataplane.conftest import Backend, Topology
-from tests.dataplane.test_active_standby import crash, vip_holders
-from tests.dataplane.test_load_balancing import wait_until
+from tests.helpers.dataplane import Backend, Topology, crash, put_and_wait, vip_holders, wait_until
 
 pytestmark = pytest.mark.root
 PORT = 5353
@@ -197,12 +195,6 @@ def build_udp(client, topology: Topology, pool: dict | None = None) -> dict:
             "vip": lb["vip_address"]}
 
 
-def _put(client, path: str, root: str, lb_id: str, **body) -> None:
-    response = client.put(path, json={root: body})
-    assert response.status_code == 200, response.text
-    wait_lb_active(client, lb_id)
-
-
 def test_udp_listener_balances_by_algorithm_weight_and_persistence(
         dataplane, topology, udp_servers, health_manager):
     made = build_udp(dataplane, topology)
@@ -211,14 +203,14 @@ def test_udp_listener_balances_by_algorithm_weight_and_persistence(
     assert collections.Counter(query(topology, made["vip"])) == {"backend-1": 5, "backend-2": 5}
     # Weights 3:1.
     first = made["members"][0]
-    _put(dataplane, f"{pool_path}/members/{first['id']}", "member", lb_id, weight=3)
+    put_and_wait(dataplane, f"{pool_path}/members/{first['id']}", "member", lb_id, weight=3)
     assert collections.Counter(query(topology, made["vip"], 20)) == {"backend-1": 15,
                                                                      "backend-2": 5}
     # SOURCE_IP: one client, one member.
-    _put(dataplane, pool_path, "pool", lb_id, lb_algorithm="SOURCE_IP")
+    put_and_wait(dataplane, pool_path, "pool", lb_id, lb_algorithm="SOURCE_IP")
     assert len(set(query(topology, made["vip"]))) == 1
     # SOURCE_IP persistence on a ROUND_ROBIN pool: the member of the first query keeps it.
-    _put(dataplane, pool_path, "pool", lb_id, lb_algorithm="ROUND_ROBIN",
+    put_and_wait(dataplane, pool_path, "pool", lb_id, lb_algorithm="ROUND_ROBIN",
          session_persistence={"type": "SOURCE_IP", "persistence_timeout": 60})
     answers = query(topology, made["vip"])
     assert len(answers) == 10 and len(set(answers)) == 1 and answers[0].startswith("backend")
@@ -236,10 +228,10 @@ def test_udp_listener_balances_by_algorithm_weight_and_persistence(
     assert {member["operating_status"] for member in listener["pools"][0]["members"]} == {
         "NO_MONITOR"}
     # allowed_cidrs: a client outside them gets nothing.
-    _put(dataplane, path, "listener", lb_id, allowed_cidrs=["192.0.2.0/24"])
+    put_and_wait(dataplane, path, "listener", lb_id, allowed_cidrs=["192.0.2.0/24"])
     assert query(topology, made["vip"], 2, 0.5) == ["TimeoutError"] * 2
     # connection_limit: flows tracked at once; those beyond it are dropped and counted.
-    _put(dataplane, path, "listener", lb_id, allowed_cidrs=[], connection_limit=3)
+    put_and_wait(dataplane, path, "listener", lb_id, allowed_cidrs=[], connection_limit=3)
     answers = query(topology, made["vip"], 6, 0.5)
     assert answers.count("TimeoutError") == 3 and len(answers) == 6, answers
     wait_until(lambda: dataplane.get(f"{path}/stats").json()["stats"]["request_errors"] >= 3,
@@ -280,7 +272,7 @@ def test_udp_listener_serves_ipv6(dataplane, topology6, health_manager):
         assert query(topology6, made["vip"], 1)[0].startswith("backend")
         assert collections.Counter(query(topology6, made["vip"])) == {"backend-1": 5,
                                                                        "backend-2": 5}
-        _put(dataplane, f"/v2/lbaas/pools/{made['pool']['id']}", "pool", made["lb"]["id"],
+        put_and_wait(dataplane, f"/v2/lbaas/pools/{made['pool']['id']}", "pool", made["lb"]["id"],
              session_persistence={"type": "SOURCE_IP", "persistence_timeout": 60})
         answers = query(topology6, made["vip"])
         assert len(answers) == 10 and len(set(answers)) == 1 and answers[0].startswith("backend")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lbaas import config
-from tests.conftest import NOOP_DRIVERS
 from tests.db import servers
+from tests.helpers import NOOP_DRIVERS
 
 
 @pytest.fixture(scope="module", params=["postgresql", "mariadb"])

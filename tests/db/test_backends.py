@@ -16,9 +16,8 @@ from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation, cleanup, spare_pool
 from lbaas.controller.wakeups import PostgresListener, RabbitBell
 from lbaas.db.models import Amphora, Base, Job, utcnow
-from tests.api import test_concurrency
-from tests.api.helpers import create_lb, wait_lb_active
-from tests.conftest import wait_for
+from tests.helpers import wait_for
+from tests.helpers.api import create_lb, race_updates, wait_lb_active
 
 
 def test_migrations_create_exactly_the_models(services):
@@ -39,7 +38,7 @@ def test_load_balancer_lifecycle(client):
 
 
 def test_concurrent_updates_never_both_win(api_only, services):
-    test_concurrency.test_concurrent_updates_never_both_win(api_only, services)
+    race_updates(api_only, services)
 
 
 def test_concurrent_workers_claim_every_job_exactly_once(services):

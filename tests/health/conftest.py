@@ -2,21 +2,17 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from lbaas import config, service
 from lbaas.amphora.agent.status_message import amphora_key, wrap
-from lbaas.db.models import Amphora
 from lbaas.health.manager import HealthManager
-from tests.conftest import NOOP_DRIVERS
-
-KEY = "health-test-key"
+from tests.helpers import NOOP_DRIVERS
+from tests.helpers.health import KEY, wait_counted
 
 
 @pytest.fixture
@@ -43,21 +39,6 @@ def health_manager(services: service.Services) -> Iterator[HealthManager]:
         manager.stop()
 
 
-def wait_counted(manager: HealthManager, before: dict[str, int], handled: int = 1,
-                 timeout: float = 10.0) -> dict[str, int]:
-    """Wait until ``handled`` more heartbeats were accepted or dropped; the new counters."""
-    outcomes = ("accepted", "invalid_hmac", "malformed", "replayed", "duplicate",
-                "unknown_amphora", "sequence_ahead", "failed")
-    deadline = time.monotonic() + timeout
-    while True:
-        now = manager.counters.snapshot()
-        if sum(now.get(k, 0) - before.get(k, 0) for k in outcomes) >= handled:
-            return now
-        if time.monotonic() > deadline:
-            raise AssertionError(f"heartbeats not handled: {before} -> {now}")
-        time.sleep(0.01)
-
-
 @pytest.fixture
 def send(health_manager: HealthManager) -> Iterator[Callable[..., dict[str, int]]]:
     """Send one datagram (a message, signed with ``key``, or raw bytes) and wait for it."""
@@ -76,9 +57,3 @@ def send(health_manager: HealthManager) -> Iterator[Callable[..., dict[str, int]
         yield send_one
     finally:
         sock.close()
-
-
-def amphora_of(services: service.Services, lb_id: str) -> str:
-    with services.db.read() as session:
-        return session.scalars(select(Amphora.id).where(Amphora.load_balancer_id == lb_id,
-                                                        Amphora.status == "ALLOCATED")).one()

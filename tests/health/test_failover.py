@@ -12,9 +12,9 @@ from lbaas import cli, config, service
 from lbaas.db.models import Amphora, AmphoraHealth, Job, utcnow
 from lbaas.health import failover
 from lbaas.health.failover import FailoverChecker
-from tests.api.helpers import create_lb, wait_lb_active
-from tests.conftest import wait_for
-from tests.health.conftest import amphora_of
+from tests.helpers import wait_for
+from tests.helpers.api import create_lb, wait_lb_active
+from tests.helpers.health import amphora_of
 
 
 def heard_of(services, amphora_id: str, seconds_ago: float) -> None:

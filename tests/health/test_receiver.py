@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from lbaas.amphora.agent.status_message import amphora_key
 from lbaas.db.models import AmphoraHealth, ListenerStatistics
-from tests.api.helpers import create_lb, create_listener, create_member, create_pool
-from tests.health.conftest import KEY, amphora_of
+from tests.helpers.api import create_lb, create_listener, create_member, create_pool
+from tests.helpers.health import KEY, amphora_of
 
 
 @pytest.fixture

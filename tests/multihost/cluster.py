@@ -34,9 +34,9 @@ from lbaas.drivers.compute.netns import namespace_of
 from lbaas.network import hosts as host_registry
 from lbaas.network import registry, segments
 from lbaas.network.bridge import Bridges, bridge_mac
-from tests.conftest import PROJECT, wait_for
 from tests.dataplane import netns
-from tests.dataplane.conftest import BackendHosts, TestNetwork, remove_leftovers
+from tests.helpers import PROJECT, wait_for
+from tests.helpers.dataplane import BackendHosts, TestNetwork, remove_leftovers
 
 LBAAS = Path(sys.executable).parent / "lbaas"
 HOSTS = ("host-a", "host-b", "host-c")

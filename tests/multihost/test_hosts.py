@@ -14,9 +14,9 @@ import pytest
 from lbaas.certs import store
 from lbaas.drivers.compute.netns import namespace_of, namespaces
 from lbaas.network import hosts
-from tests.conftest import wait_for
 from tests.dataplane import netns
-from tests.dataplane.conftest import curl
+from tests.helpers import wait_for
+from tests.helpers.dataplane import curl
 from tests.multihost.cluster import CONVERGE, Cluster
 
 pytestmark = pytest.mark.root

@@ -30,10 +30,10 @@ from lbaas.api.app import create_app
 from lbaas.cert_manager.barbican import BarbicanCertManager
 from lbaas.cert_manager.base import CertificateError
 from lbaas.drivers import load as load_drivers
-from tests.api.helpers import SUBNET, create_lb, haproxy_checked_pushes, wait_lb_active
-from tests.clients.conftest import clean_environment, free_port, stop, wait_until_answering
-from tests.conftest import NOOP_DRIVERS, wait_for
-from tests.rbac.conftest import PASSWORD, ROOT, Keystone, user_name
+from tests.helpers import NOOP_DRIVERS, wait_for
+from tests.helpers.api import SUBNET, create_lb, haproxy_checked_pushes, wait_lb_active
+from tests.helpers.keystone import PASSWORD, ROOT, Keystone, user_name
+from tests.helpers.service import clean_environment, free_port, stop, wait_until_answering
 from tests.tls_material import Authority
 
 BARBICAN_VENV = ROOT / ".venv-barbican"

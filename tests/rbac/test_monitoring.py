@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from lbaas import config, service
 from lbaas.api.app import create_app
-from tests.conftest import NOOP_DRIVERS
-from tests.rbac.conftest import Keystone, keystone_sections, user_name
+from tests.helpers import NOOP_DRIVERS
+from tests.helpers.keystone import Keystone, keystone_sections, user_name
 
 ELSEWHERE = ("198.51.100.7", 50000)
 

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.clients.conftest import clean_environment, registry_subnet
-from tests.clients.test_openstack_cli import LB_PATH
-from tests.rbac.conftest import PASSWORD, KeystoneService, user_name
-from tests.rbac.test_policy_matrix import FORBIDDEN, client
+from tests.helpers.keystone import FORBIDDEN, PASSWORD, KeystoneService, client, user_name
+from tests.helpers.openstack_cli import LB_PATH
+from tests.helpers.service import clean_environment, registry_subnet
 
 
 class KeystoneCLI:

@@ -22,18 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.clients.conftest import SUBNET
-from tests.clients.test_openstack_cli import (
-    LB_PATH,
-    create_child,
-    create_lb,
-    wait_gone,
-    wait_status,
-)
-from tests.rbac.conftest import PASSWORD, Keystone, KeystoneService, user_name
+from tests.helpers.keystone import FORBIDDEN, PASSWORD, Keystone, KeystoneService, client, user_name
+from tests.helpers.openstack_cli import LB_PATH, create_child, create_lb, wait_gone, wait_status
+from tests.helpers.service import SUBNET
 
-FORBIDDEN = {"faultcode": "Client", "faultstring": "Policy does not allow this request to be performed.",
-             "debuginfo": None}
 UNAUTHORIZED = {"error": {"code": 401, "title": "Unauthorized",
                           "message": "The request you have made requires authentication."}}
 MISSING = str(uuid.UUID(int=7))
@@ -220,8 +212,6 @@ def build_tree(http: httpx.Client, project_id: str, name: str) -> Tree:
     return tree
 
 
-def client(service: KeystoneService, token: str) -> httpx.Client:
-    return httpx.Client(base_url=service.url, headers={"X-Auth-Token": token}, timeout=30)
 
 
 def persona_token(keystone: Keystone, persona: str) -> str:

@@ -21,7 +21,7 @@ import pytest
 
 from lbaas.amphora import haproxy_config
 from lbaas.amphora.agent.haproxy import Haproxy, HaproxyPaths
-from tests.unit.test_haproxy_config import (
+from tests.helpers.haproxy_models import (
     OPTIONS,
     free_port,
     listener,

@@ -39,8 +39,8 @@ from lbaas.db.models import (
 from lbaas.drivers import Drivers
 from lbaas.drivers.amphora.rest import AgentError, RestAmphoraDriver
 from lbaas.drivers.certificates.base import SERVER_PEM, AmphoraIdentity
-from tests.api.helpers import create_lb
-from tests.conftest import NOOP_DRIVERS, PROJECT
+from tests.helpers import NOOP_DRIVERS, PROJECT
+from tests.helpers.api import create_lb
 
 DAY = dt.timedelta(days=1)
 

@@ -12,11 +12,13 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from lbaas import constants
 from lbaas.amphora import haproxy_config, udp_config
 from lbaas.cert_manager.base import CertManager
+from lbaas.db.models import LoadBalancer
 from lbaas.drivers import Drivers
 from lbaas.drivers.amphora import tls
-from tests.conftest import wait_for
+from tests.helpers import PROJECT, wait_for
 
 SUBNET = "8c1a4e5c-9b1f-4d5c-8f5e-0a6f3e2b9c10"
 
@@ -200,3 +202,34 @@ def as_member(client: TestClient, project_id: str | None = None) -> Iterator[Non
         yield
     finally:
         app.dependency_overrides.pop(context, None)
+
+
+def race_updates(client: TestClient, services: Any) -> None:
+    """Eight updates of one ACTIVE load balancer at once, no worker running: exactly one
+    wins (200, PENDING_UPDATE, its name), the others get 409 (also run on PostgreSQL and
+    MariaDB by tests/db)."""
+    # An ACTIVE load balancer and no worker: the winner's PENDING_UPDATE is never released.
+    with services.db.write() as session:
+        lb = LoadBalancer(project_id=PROJECT, provisioning_status=constants.ACTIVE,
+                          operating_status=constants.ONLINE, vip_address="198.18.0.9")
+        session.add(lb)
+    racers = 8
+    barrier = threading.Barrier(racers)
+    codes: list[int] = []
+
+    def racer(index: int) -> None:
+        barrier.wait()
+        response = client.put(f"/v2/lbaas/loadbalancers/{lb.id}",
+                                json={"loadbalancer": {"name": f"racer-{index}"}})
+        codes.append(response.status_code)
+
+    threads = [threading.Thread(target=racer, args=(i,)) for i in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(codes) == [200] + [409] * (racers - 1)
+    with services.db.read() as session:
+        stored = session.get(LoadBalancer, lb.id)
+        assert stored.provisioning_status == constants.PENDING_UPDATE
+        assert stored.name.startswith("racer-")
