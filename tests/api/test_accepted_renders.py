@@ -22,8 +22,11 @@ from tests.helpers import PROJECT
 from tests.helpers.api import SUBNET, render_checked, store_tls_refs
 
 EXAMPLES = 300
+# The same examples every run (derandomize): the test also asserts what its trees reach
+# (TLS listeners with SNI and a client CA, TLS pools), which random draws missed one run
+# in a few. New examples come with changes to the strategies, not with the clock.
 PROPERTY_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                             suppress_health_check=list(HealthCheck))
+                             derandomize=True, suppress_health_check=list(HealthCheck))
 
 TRICKY = ["", " ", "a b", "a\n", "\n", "a\tb", "#", "a#b", "'", "it's", '"', '"a b"', '""',
           "\\", "%", "%[src]", "a,b", "(", ")", "$HOME", "${X}", "caf\u00e9", "\u0660",

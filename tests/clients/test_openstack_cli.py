@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.clients import conftest as clients_conftest
+from tests.helpers import service as service_helpers
 from tests.helpers.openstack_cli import (
     LB_PATH,
     OpenStackCLI,
@@ -60,7 +60,7 @@ def settle(http: httpx.Client, lb: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def registry_subnet(lbaas_service: Service) -> Iterator[dict[str, Any]]:
-    with clients_conftest.registry_subnet(lbaas_service, "198.51.100.0/24") as subnet:
+    with service_helpers.registry_subnet(lbaas_service, "198.51.100.0/24") as subnet:
         yield subnet
 
 
