@@ -64,21 +64,24 @@ def _address(target: str) -> tuple[str, int]:
 
 @dataclass
 class _Receiver:
-    """One syslog receiver; a TCP connection is made on first use and again after an error."""
+    """One syslog receiver; its socket (a TCP connection) is made on first use and again
+    after an error."""
 
     target: str
     protocol: str
     failing: bool = False  # logged once, until a message goes through again
-    _sock: socket.socket | None = field(default=None, repr=False)
+    _sock: socket.socket | None = field(default=None, repr=False)  # UDP, or a TCP connection
 
     def send(self, message: bytes) -> None:
+        """One socket per receiver, kept: this runs for every request a listener logs."""
         host, port = _address(self.target)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        if self.protocol == "UDP":
-            with socket.socket(family, socket.SOCK_DGRAM) as sock:
-                sock.sendto(message, (host, port))
-            return
         try:
+            if self.protocol == "UDP":
+                if self._sock is None:
+                    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+                    self._sock = socket.socket(family, socket.SOCK_DGRAM)
+                self._sock.sendto(message, (host, port))
+                return
             if self._sock is None:
                 self._sock = socket.create_connection((host, port), timeout=2)
             self._sock.sendall(message.rstrip(b"\n") + b"\n")
