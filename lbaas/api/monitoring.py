@@ -174,5 +174,15 @@ def metrics(request: Request, ctx: RequestContext = Depends(context),
         raise faults.MetricsNeedAToken()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(prometheus.Collector(api.db, api.settings))
-    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-    return Response(encoder(registry), media_type=content_type)
+    body, content_type = _encoded(registry, request.headers.get("accept", ""))
+    return Response(body, media_type=content_type)
+
+
+def _encoded(registry: CollectorRegistry, accept: str) -> tuple[bytes, str]:
+    """The scrape in the format ``accept`` asks for; an Accept header prometheus-client
+    cannot read (a malformed OpenMetrics version) gets the text format, not a 500."""
+    try:
+        encoder, content_type = choose_encoder(accept)
+    except (TypeError, ValueError):
+        encoder, content_type = choose_encoder("")
+    return encoder(registry), content_type

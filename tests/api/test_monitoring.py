@@ -176,6 +176,14 @@ def test_metrics_speak_openmetrics_when_asked(services):
     assert response.text.rstrip().endswith("# EOF")
 
 
+def test_an_accept_header_prometheus_cannot_read_gets_the_text_format(services):
+    with _client(services) as scraper:
+        malformed = scraper.get("/metrics", headers={
+            "Accept": 'application/openmetrics-text; version="\n"'})
+    assert malformed.status_code == 200
+    assert malformed.headers["content-type"].startswith("text/plain; version=0.0.4")
+
+
 def test_settings_defaults_serve_both(settings):
     assert settings.api_settings.healthcheck_enabled and settings.api_settings.metrics_enabled
     assert config.load(environ=NOOP_DRIVERS).healthcheck.backends == ["octavia_db_check"]
