@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lbaas.config import ConfigError, Networking, Settings
@@ -22,7 +23,7 @@ from lbaas.db.models import Network, Port, Subnet
 from lbaas.network import addresses, hosts, ports, registry, segments
 from lbaas.network.addresses import Pool
 from lbaas.network.bridge import Bridges
-from lbaas.network.errors import BridgeError, NetworkError
+from lbaas.network.errors import AddressInUse, BridgeError, NetworkError
 
 T = TypeVar("T")
 
@@ -32,6 +33,8 @@ MANAGEMENT_BRIDGE = "lbaas-mgmt"  # the default of [networking] lb_network_bridg
 
 
 LOCAL_NETWORK_DRIVERS = ("network_local_driver",)
+# Registering races only with this host's other services starting at the same moment.
+REGISTER_ATTEMPTS = 3
 
 
 def uses_local_network(settings: Settings) -> bool:
@@ -188,6 +191,23 @@ def _hold_controller_address(session: Session, subnet: Subnet, plan: ManagementL
                        ip_address=str(plan.controller_ip))
 
 
+def _register(db: Database, settings: Settings,
+              plan: ManagementLayout) -> tuple[Subnet, list[str], segments.Segment]:
+    """The registry's side: network, subnet, this host's address and its tunnel peers."""
+    with db.write() as session:
+        network = _network(session, settings.networking)
+        moved = _release_moved_controller_address(session, plan, settings.DEFAULT.host)
+        subnet = _subnet(session, network, plan.subnet)
+        _hold_controller_address(session, subnet, plan, settings.DEFAULT.host)
+        hosts.register_controller(session, settings.DEFAULT.host, settings.networking.local_ip)
+        return subnet, moved, segment(session, settings)
+
+
+def _unfit(exc: Exception) -> ConfigError:
+    return ConfigError(f"the management network cannot take the [networking] lb_network_* "
+                       f"and controller_ip settings: {exc}")
+
+
 def ensure_management_network(db: Database, settings: Settings,
                               bridges: Bridges | None = None) -> Subnet:
     """Create (or reconcile) ``lbaas-mgmt`` and its bridge with the controller's address.
@@ -196,18 +216,18 @@ def ensure_management_network(db: Database, settings: Settings,
     or the subnet in use cannot take them.
     """
     plan = layout(settings.networking)
-    try:
-        with db.write() as session:
-            network = _network(session, settings.networking)
-            moved = _release_moved_controller_address(session, plan, settings.DEFAULT.host)
-            subnet = _subnet(session, network, plan.subnet)
-            _hold_controller_address(session, subnet, plan, settings.DEFAULT.host)
-            hosts.register_controller(session, settings.DEFAULT.host,
-                                      settings.networking.local_ip)
-            joined = segment(session, settings)
-    except NetworkError as exc:
-        raise ConfigError(f"the management network cannot take the [networking] lb_network_* "
-                          f"and controller_ip settings: {exc}") from exc
+    for attempt in range(REGISTER_ATTEMPTS):
+        try:
+            subnet, moved, joined = _register(db, settings, plan)
+            break
+        except (AddressInUse, IntegrityError) as exc:
+            # The services of one host start together (systemd starts its units at once):
+            # another one may have just created the network or held this host's address.
+            # A new transaction sees its rows; a real conflict is refused again.
+            if attempt == REGISTER_ATTEMPTS - 1:
+                raise _unfit(exc) from exc
+        except NetworkError as exc:
+            raise _unfit(exc) from exc
     bridges = bridges or Bridges()
     try:
         local_side(settings, bridges).ensure(joined)

@@ -10,14 +10,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 
-from lbaas import constants
+from lbaas import config, constants
 from lbaas.controller import jobs
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation, cleanup, spare_pool
 from lbaas.controller.wakeups import PostgresListener, RabbitBell
 from lbaas.db.models import Amphora, Base, Job, utcnow
+from lbaas.network import management, ports
 from tests.helpers import wait_for
 from tests.helpers.api import create_lb, race_updates, wait_lb_active
+from tests.helpers.network import RecordingBridges
 
 
 def test_migrations_create_exactly_the_models(services):
@@ -88,6 +90,33 @@ def test_two_housekeepers_fill_the_spare_pool_once(services, drivers):
         boots = [job.payload["amphora_id"] for job in session.scalars(
             select(Job).where(Job.action == "build_spare"))]
     assert len(spares) == 3 and sorted(boots) == sorted(spares)
+
+
+def test_services_of_one_host_starting_together_register_it_once(services, database_url):
+    """systemd starts a host's services at once; each registers the management network
+    and holds the host's address. None may fail because another just did it."""
+    errors: list[Exception] = []
+    start = threading.Barrier(4)
+    settings = config.load(environ={
+        "LBAAS__DEFAULT__state_path": str(services.settings.DEFAULT.state_path),
+        "LBAAS__database__connection": database_url, "LBAAS__DEFAULT__host": "starting-together",
+        "LBAAS__networking__controller_ip": "172.29.232.9"})
+
+    def service_start() -> None:
+        start.wait()
+        try:
+            management.ensure_management_network(services.db, settings, RecordingBridges())
+        except Exception as exc:  # noqa: BLE001 - the test reports every failure
+            errors.append(exc)
+    threads = [threading.Thread(target=service_start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with services.db.read() as session:
+        assert [port.ip_address for port in ports.ports_of(session, "starting-together")] \
+            == ["172.29.232.9"]
 
 
 def test_two_housekeepers_purge_and_rotate_each_row_once(services, drivers):

@@ -7,7 +7,7 @@ import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from lbaas.network.errors import (
     NoFreeAddress,
     NotFound,
 )
+from tests.helpers.network import RecordingBridges
 
 
 @pytest.fixture
@@ -379,20 +380,6 @@ def test_management_pool_leaves_out_used_ips_and_the_gateway_by_default():
 def test_inconsistent_management_options_are_rejected_saying_how_to_fix_them(options, message):
     with pytest.raises(config.ConfigError, match=message):
         management.layout(networking(**options))
-
-
-class RecordingBridges:
-    """Stands in for Bridges: remembers the bridge and address it was asked for."""
-
-    def __init__(self) -> None:
-        self.bridges: dict[str, list[str]] = {}
-
-    def ensure(self, name: str, *, mtu: int | None = None) -> None:
-        self.bridges.setdefault(name, [])
-
-    def set_address(self, name: str, address: str, replacing: Collection[str] = ()) -> None:
-        kept = [item for item in self.bridges[name] if item.split("/")[0] not in replacing]
-        self.bridges[name] = [*kept, *([address] if address not in kept else [])]
 
 
 def settings_with(tmp_path: Path, **options: str) -> config.Settings:
