@@ -13,6 +13,7 @@ from lbaas.api.app import create_app
 from lbaas.drivers import Drivers
 from lbaas.drivers import load as load_drivers
 from tests.helpers import NOOP_DRIVERS, PROJECT
+from tests.helpers.openapi import checked
 
 
 @pytest.fixture
@@ -41,8 +42,8 @@ def client(services: service.Services, drivers: Drivers) -> Iterator[TestClient]
     worker = services.worker(drivers)
     worker.start()
     try:
-        with TestClient(create_app(services.api_state),
-                        headers={"X-Project-Id": PROJECT}) as test_client:
+        with checked(TestClient(create_app(services.api_state),
+                                headers={"X-Project-Id": PROJECT})) as test_client:
             yield test_client
     finally:
         worker.stop()
@@ -51,7 +52,8 @@ def client(services: service.Services, drivers: Drivers) -> Iterator[TestClient]
 @pytest.fixture
 def api_only(services: service.Services) -> Iterator[TestClient]:
     """An API client with no worker: objects stay in their PENDING_* states."""
-    with TestClient(create_app(services.api_state), headers={"X-Project-Id": PROJECT}) as c:
+    with checked(TestClient(create_app(services.api_state),
+                            headers={"X-Project-Id": PROJECT})) as c:
         yield c
 
 

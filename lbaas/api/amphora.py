@@ -11,9 +11,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lbaas import constants
-from lbaas.api import faults, listing
-from lbaas.api.common import ApiState, context, show_object, state, timestamp
+from lbaas.api import faults, listing, resource
+from lbaas.api.common import ApiState, context, show_object, state
 from lbaas.api.context import RequestContext
+from lbaas.api.resource import Out
 from lbaas.config import Settings
 from lbaas.controller import actions
 from lbaas.db import status
@@ -22,40 +23,15 @@ from lbaas.db.rows import changed
 
 router = APIRouter(prefix="/octavia/amphorae", tags=["amphorae"])
 RESOURCE = "Amphora"
-# The amphora's columns the API shows under the same name (the rest are renamed or
-# formatted in ``to_api``).
-PLAIN_FIELDS = ("id", "compute_id", "lb_network_ip", "vrrp_ip", "ha_ip", "vrrp_port_id",
-                "ha_port_id", "cert_busy", "role", "status", "vrrp_interface", "vrrp_id",
-                "vrrp_priority", "image_id", "compute_flavor")
-
-
-class AmphoraResponse(BaseModel):
-    """One amphora (documentation of ``to_api``)."""
-
-    id: str
-    loadbalancer_id: str | None
-    compute_id: str | None
-    lb_network_ip: str | None
-    vrrp_ip: str | None
-    ha_ip: str | None
-    vrrp_port_id: str | None
-    ha_port_id: str | None
-    cert_expiration: str | None
-    cert_busy: bool
-    role: str | None
-    status: str
-    vrrp_interface: str | None
-    vrrp_id: int | None
-    vrrp_priority: int | None
-    cached_zone: str | None
-    created_at: str | None
-    updated_at: str | None
-    image_id: str | None
-    compute_flavor: str | None
-
-
-class AmphoraRootResponse(BaseModel):
-    amphora: AmphoraResponse
+OPTIONAL_TEXT = ("compute_id", "lb_network_ip", "vrrp_ip", "ha_ip", "vrrp_port_id", "ha_port_id")
+AMPHORA = resource.Resource("amphora", Amphora, plural="amphorae", tagged=False, outputs=(
+    resource.ID, Out.of("loadbalancer_id", str | None, "load_balancer_id"),
+    *(Out.of(name, str | None) for name in OPTIONAL_TEXT),
+    Out.of("cert_expiration", str | None, shape=resource.timestamp),
+    Out.of("cert_busy", bool), Out.of("role", str | None), Out.of("status", str),
+    Out.of("vrrp_interface", str | None), Out.of("vrrp_id", int | None),
+    Out.of("vrrp_priority", int | None), Out.of("cached_zone", str | None),
+    *resource.TIMESTAMPS, Out.of("image_id", str | None), Out.of("compute_flavor", str | None)))
 
 
 class AmphoraStatistics(BaseModel):
@@ -73,15 +49,6 @@ class AmphoraStatisticsRootResponse(BaseModel):
     amphora_stats: list[AmphoraStatistics]
 
 
-COLLECTION = listing.Collection(
-    model=Amphora, plural="amphorae", tagged=False,
-    columns={**listing.columns(Amphora, (*PLAIN_FIELDS, "cached_zone")),
-             "loadbalancer_id": Amphora.load_balancer_id,
-             "cert_expiration": Amphora.cert_expiration,
-             "created_at": Amphora.created_at, "updated_at": Amphora.updated_at},
-)
-
-
 def shows_zones(settings: Settings) -> bool:
     """Whether amphorae are placed in zones: the hosts of the compute agent driver, or the
     failure domains of ``[compute] hosts``, when the operator lists them. By default every
@@ -92,12 +59,10 @@ def shows_zones(settings: Settings) -> bool:
 
 
 def to_api(amphora: Amphora, zones: bool) -> dict[str, Any]:
-    return {**{name: getattr(amphora, name) for name in PLAIN_FIELDS},
-            "cached_zone": amphora.cached_zone if zones else None,
-            "loadbalancer_id": amphora.load_balancer_id,
-            "cert_expiration": timestamp(amphora.cert_expiration),
-            "created_at": timestamp(amphora.created_at),
-            "updated_at": timestamp(amphora.updated_at)}
+    body = AMPHORA.to_api(amphora)
+    if not zones:
+        body["cached_zone"] = None
+    return body
 
 
 def _find(session: Session, amphora_id: str) -> Amphora:
@@ -108,18 +73,19 @@ def _find(session: Session, amphora_id: str) -> Amphora:
     return amphora
 
 
-@router.get("", summary="List amphorae")
+@router.get("", summary="List amphorae",
+            response_model=AMPHORA.list_root, response_model_exclude_unset=True)
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     stmt = select(Amphora).options(*ROW_ONLY).where(Amphora.status != constants.DELETED)
     with api.db.read() as session:
-        return listing.respond(session, stmt, COLLECTION, request.query_params, api.settings,
+        return listing.respond(session, stmt, AMPHORA.collection, request.query_params, api.settings,
                                str(request.url).split("?")[0],
                                functools.partial(to_api, zones=shows_zones(api.settings)))
 
 
 @router.get("/{amphora_id}", summary="Show an amphora",
-            responses={200: {"model": AmphoraRootResponse}})  # ``fields`` may trim it
+            response_model=AMPHORA.response_root, response_model_exclude_unset=True)
 def show(amphora_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:

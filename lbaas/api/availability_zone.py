@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
-from lbaas.api import catalog, faults
+from lbaas.api import catalog, faults, resource
+from lbaas.api.resource import Api, text
 from lbaas.api.types import Description, Name, Schema, Uuid
 from lbaas.db.models import AvailabilityZone, AvailabilityZoneProfile, LoadBalancer, Subnet
 
@@ -14,35 +16,20 @@ router = APIRouter(prefix="/lbaas/availabilityzones", tags=["availability zones"
 
 
 class AvailabilityZonePOST(Schema):
-    name: Name
-    description: Description | None = None
+    name: Annotated[Name, Api(update=False)]
+    description: Annotated[Description | None, Api(out=text)] = None
     enabled: bool = True
-    availability_zone_profile_id: Uuid
-
-
-class AvailabilityZonePUT(Schema):
-    description: Description | None = None
-    enabled: bool | None = None
-
-
-class AvailabilityZoneRootPOST(Schema):
-    availability_zone: AvailabilityZonePOST
-
-
-class AvailabilityZoneRootPUT(Schema):
-    availability_zone: AvailabilityZonePUT
+    availability_zone_profile_id: Annotated[Uuid, Api(update=False)]
 
 
 CATALOG = catalog.Catalog(
-    model=AvailabilityZone, resource="Availability Zone", root="availability_zone",
-    plural="availability_zones", key="name",
-    fields=("name", "description", "enabled", "availability_zone_profile_id"),
-    unique_name="availability zone",
+    resource.Resource("availability_zone", AvailabilityZone, AvailabilityZonePOST,
+                      title="AvailabilityZone", tagged=False, key="name"),
+    resource="Availability Zone", unique_name="availability zone",
     used_by=(catalog.load_balancers_using(LoadBalancer.availability_zone),),
     check=catalog.profile_exists(AvailabilityZoneProfile, "availability_zone_profile_id",
                                  "Availability Zone Profile"))
-catalog.add_routes(router, CATALOG, AvailabilityZoneRootPOST, AvailabilityZoneRootPUT,
-                   "an availability zone")
+catalog.add_routes(router, CATALOG, "an availability zone")
 
 
 def apply_availability_zone(session: Session, lb: LoadBalancer, name: str | None) -> None:

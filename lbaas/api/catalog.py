@@ -8,17 +8,17 @@ A resource module describes its table with a :class:`Catalog` and calls :func:`a
 # below from their annotations, which name variables of ``add_routes``.
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, StringConstraints
+from pydantic import StringConstraints
 from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lbaas import constants
-from lbaas.api import faults, listing, provider
+from lbaas.api import faults, listing, provider, resource
 from lbaas.api.common import ApiState, context, show_object, state
 from lbaas.api.context import RequestContext
 from lbaas.api.types import updates
@@ -43,13 +43,8 @@ def no_check(session: Session, api: ApiState, values: dict[str, Any], row: Any) 
 class Catalog:
     """One admin collection and the rules of its rows."""
 
-    model: type[Any]  # a model class with a ``name`` column
+    declared: resource.Resource  # its attributes (the model has a ``name`` column)
     resource: str  # as error texts name it: "Flavor profile"
-    root: str  # the body's root key: "flavorprofile"
-    plural: str
-    fields: tuple[str, ...]  # the response fields, also the filter and sort keys
-    key: str = "id"  # the path parameter's attribute
-    links_key: str = ""
     # Fields a PUT may not set to null (upstream: InvalidOption for None).
     required: tuple[str, ...] = ()
     # The ``field`` of RecordAlreadyExists when two rows may not share a name.
@@ -57,18 +52,14 @@ class Catalog:
     # Conditions (given the key) on other tables' rows that use a row of this catalog.
     used_by: tuple[Callable[[str], Any], ...] = ()
     check: Check = no_check
-    collection: listing.Collection = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.collection = listing.Collection(
-            model=self.model, plural=self.plural, tagged=False, links_key=self.links_key,
-            columns=listing.columns(self.model, self.fields),
-            key=self.key)
+    @property
+    def model(self) -> type[Any]:
+        return self.declared.model
 
-    def to_api(self, row: Any) -> dict[str, Any]:
-        # As upstream's response types: a description never given is "", not null.
-        return {name: "" if name == "description" and getattr(row, name) is None
-                else getattr(row, name) for name in self.fields}
+    @property
+    def root(self) -> str:
+        return self.declared.root
 
     def find(self, session: Session, key: str) -> Any:
         row = None if key == NIL_UUID else session.get(self.model, key)
@@ -81,11 +72,14 @@ class Catalog:
                    for using in self.used_by)
 
 
-def add_routes(router: APIRouter, catalog: Catalog, post_root: type[BaseModel],
-               put_root: type[BaseModel], noun: str) -> None:
+def add_routes(router: APIRouter, catalog: Catalog, noun: str) -> None:
     """Create, list, show, update and delete routes for ``catalog`` on ``router``."""
+    declared = catalog.declared
+    post_root, put_root = declared.post_root, declared.put_root
+    shown: dict[str, Any] = {"response_model": declared.response_root,
+                             "response_model_exclude_unset": True}
 
-    @router.post("", status_code=201, summary=f"Create {noun}")
+    @router.post("", status_code=201, summary=f"Create {noun}", **shown)
     def create(body: post_root, api: ApiState = Depends(state),  # type: ignore[valid-type]
                ctx: RequestContext = Depends(context)) -> Any:
         values = getattr(body, catalog.root).model_dump()
@@ -96,23 +90,25 @@ def add_routes(router: APIRouter, catalog: Catalog, post_root: type[BaseModel],
             row = catalog.model(**values)
             session.add(row)
             _flush(session, catalog, values.get("name"))
-            return {catalog.root: catalog.to_api(row)}
+            return {catalog.root: declared.to_api(row)}
 
-    @router.get("", summary=f"List {noun}s")
+    @router.get("", summary=f"List {noun}s", response_model=declared.list_root,
+                response_model_exclude_unset=True)
     def list_all(request: Request, api: ApiState = Depends(state),
                  ctx: RequestContext = Depends(context)) -> Any:
         with api.db.read() as session:
-            return listing.respond(session, select(catalog.model), catalog.collection,
+            return listing.respond(session, select(catalog.model), declared.collection,
                                    request.query_params, api.settings,
-                                   str(request.url).split("?")[0], catalog.to_api)
+                                   str(request.url).split("?")[0], declared.to_api)
 
-    @router.get("/{key}", summary=f"Show {noun}")
+    @router.get("/{key}", summary=f"Show {noun}", **shown)
     def show(key: str, request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
         with api.db.read() as session:
-            return show_object(request, api, catalog.root, catalog.to_api(catalog.find(session, key)))
+            return show_object(request, api, catalog.root,
+                               declared.to_api(catalog.find(session, key)))
 
-    @router.put("/{key}", summary=f"Update {noun}")
+    @router.put("/{key}", summary=f"Update {noun}", **shown)
     def update(key: str, body: put_root, api: ApiState = Depends(state),  # type: ignore[valid-type]
                ctx: RequestContext = Depends(context)) -> Any:
         changes = updates(getattr(body, catalog.root), {"enabled": True})
@@ -127,7 +123,7 @@ def add_routes(router: APIRouter, catalog: Catalog, post_root: type[BaseModel],
             for name, value in changes.items():
                 setattr(row, name, value)
             _flush(session, catalog, changes.get("name"))
-            return {catalog.root: catalog.to_api(row)}
+            return {catalog.root: declared.to_api(row)}
 
     @router.delete("/{key}", status_code=204, summary=f"Delete {noun}")
     def delete(key: str, api: ApiState = Depends(state),

@@ -1,7 +1,6 @@
 """Helpers every resource module uses: lookups, the load-balancer lock, quotas, formatting."""
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -67,14 +66,6 @@ async def context(request: Request, api: ApiState = Depends(state)) -> RequestCo
     if enforcer is None:
         return noauth_context(request, api.settings)
     return policy.authorize(request, enforcer)
-
-
-def timestamp(value: dt.datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%S") if value else None
-
-
-def ids(objects: Any) -> list[dict[str, str]]:
-    return [{"id": obj.id} for obj in objects]
 
 
 class Owned(Protocol):

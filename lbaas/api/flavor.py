@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
-from lbaas.api import catalog, faults
+from lbaas.api import catalog, faults, resource
+from lbaas.api.resource import Api, text
 from lbaas.api.types import Description, Name, Schema, Uuid
 from lbaas.db.models import Flavor, FlavorProfile, LoadBalancer
 
@@ -15,32 +17,17 @@ router = APIRouter(prefix="/lbaas/flavors", tags=["flavors"])
 
 class FlavorPOST(Schema):
     name: Name
-    description: Description | None = None
+    description: Annotated[Description | None, Api(out=text)] = None
     enabled: bool = True
-    flavor_profile_id: Uuid
-
-
-class FlavorPUT(Schema):
-    name: Name | None = None
-    description: Description | None = None
-    enabled: bool | None = None
-
-
-class FlavorRootPOST(Schema):
-    flavor: FlavorPOST
-
-
-class FlavorRootPUT(Schema):
-    flavor: FlavorPUT
+    flavor_profile_id: Annotated[Uuid, Api(update=False)]
 
 
 CATALOG = catalog.Catalog(
-    model=Flavor, resource="Flavor", root="flavor", plural="flavors",
-    fields=("id", "name", "description", "enabled", "flavor_profile_id"),
-    required=("name",), unique_name="flavor",
+    resource.Resource("flavor", Flavor, FlavorPOST, outputs=(resource.ID,), tagged=False),
+    resource="Flavor", required=("name",), unique_name="flavor",
     used_by=(catalog.load_balancers_using(LoadBalancer.flavor_id),),
     check=catalog.profile_exists(FlavorProfile, "flavor_profile_id", "Flavor profile"))
-catalog.add_routes(router, CATALOG, FlavorRootPOST, FlavorRootPUT, "a flavor")
+catalog.add_routes(router, CATALOG, "a flavor")
 
 
 def apply_flavor(session: Session, lb: LoadBalancer, flavor_id: str | None,

@@ -6,11 +6,11 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 from sqlalchemy import select
 
 from lbaas import constants, validate
-from lbaas.api import faults, listing
+from lbaas.api import faults, resource
 from lbaas.api.common import (
     ApiState,
     apply_changes,
@@ -22,9 +22,9 @@ from lbaas.api.common import (
     show_object,
     state,
     submit_change,
-    timestamp,
 )
 from lbaas.api.context import RequestContext
+from lbaas.api.resource import Api, Out, text
 from lbaas.api.types import Name, OneOf, ProjectId, Schema, Tags, Uuid, updates
 from lbaas.config import Settings
 from lbaas.db.models import HealthMonitor, Pool
@@ -38,8 +38,6 @@ DEFAULT_HTTP_METHOD = "GET"
 DEFAULT_URL_PATH = "/"
 DEFAULT_EXPECTED_CODES = "200"
 DEFAULT_MAX_RETRIES_DOWN = 3
-RENAMES = {"admin_state_up": "enabled", "max_retries": "rise_threshold",
-           "max_retries_down": "fall_threshold"}
 
 
 def _url_path(value: str) -> str:
@@ -70,40 +68,35 @@ DomainName = Annotated[str, StringConstraints(min_length=1, max_length=255),
 class HealthMonitorSingleCreate(Schema):
     """A health monitor as nested in a pool of a fully-populated load balancer create."""
 
-    type: MonitorType
+    type: Annotated[MonitorType, Api(update=False)]
     delay: Delay
     timeout: Seconds
-    max_retries: Retries
-    max_retries_down: Retries = DEFAULT_MAX_RETRIES_DOWN
+    max_retries: Annotated[Retries, Api(column="rise_threshold")]
+    max_retries_down: Annotated[Retries, Api(column="fall_threshold")] = DEFAULT_MAX_RETRIES_DOWN
     http_method: HttpMethod | None = None
     url_path: UrlPath | None = None
     expected_codes: ExpectedCodes | None = None
     http_version: HttpVersion | None = None
     domain_name: DomainName | None = None
-    name: Name | None = None
-    admin_state_up: bool = True
+    name: Annotated[Name | None, Api(out=text)] = None
+    admin_state_up: Annotated[bool, Api(column="enabled")] = True
     tags: Tags | None = None
 
 
 class HealthMonitorPOST(HealthMonitorSingleCreate):
-    pool_id: Uuid
-    project_id: ProjectId | None = None
+    pool_id: Annotated[Uuid, Api(update=False, shown=False)]
+    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
 
 
-class HealthMonitorPUT(Schema):
-    name: Name | None = None
-    delay: Delay | None = None
-    timeout: Seconds | None = None
-    max_retries: Retries | None = None
-    max_retries_down: Retries | None = None
-    http_method: HttpMethod | None = None
-    url_path: UrlPath | None = None
-    expected_codes: ExpectedCodes | None = None
-    http_version: HttpVersion | None = None
-    domain_name: DomainName | None = None
-    admin_state_up: bool | None = None
-    tags: Tags | None = None
+class HealthMonitorRootPOST(Schema):
+    healthmonitor: HealthMonitorPOST
 
+
+HEALTH_MONITOR = resource.Resource(
+    "healthmonitor", HealthMonitor, HealthMonitorPOST,
+    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS,
+             Out("pools", list[resource.Ref], resource.ref("pool_id"))))
+to_api = HEALTH_MONITOR.to_api
 
 PUT_DEFAULTS: dict[str, Any] = {
     "admin_state_up": True, "tags": [], "http_method": DEFAULT_HTTP_METHOD,
@@ -112,93 +105,6 @@ PUT_DEFAULTS: dict[str, Any] = {
 }
 # Fields a PUT may not clear (upstream answers InvalidOption for a null).
 REQUIRED_ON_PUT = ("delay", "max_retries", "timeout")
-
-
-class HealthMonitorRootPOST(Schema):
-    healthmonitor: HealthMonitorPOST
-
-
-class HealthMonitorRootPUT(Schema):
-    healthmonitor: HealthMonitorPUT
-
-
-class HealthMonitorResponse(BaseModel):
-    """The response body of one health monitor (documentation of ``to_api``)."""
-
-    id: str
-    name: str
-    type: str
-    delay: int
-    timeout: int
-    max_retries: int
-    max_retries_down: int
-    http_method: str | None
-    url_path: str | None
-    expected_codes: str | None
-    admin_state_up: bool
-    project_id: str | None
-    tenant_id: str | None
-    pools: list[dict[str, str]]
-    provisioning_status: str
-    operating_status: str
-    created_at: str | None
-    updated_at: str | None
-    tags: list[str]
-    http_version: float | None
-    domain_name: str | None
-
-
-class HealthMonitorRootResponse(BaseModel):
-    healthmonitor: HealthMonitorResponse
-
-
-class HealthMonitorsRootResponse(BaseModel):
-    healthmonitors: list[HealthMonitorResponse]
-    healthmonitors_links: list[dict[str, str]]
-
-
-COLLECTION = listing.Collection(
-    model=HealthMonitor, plural="healthmonitors",
-    columns={
-        "id": HealthMonitor.id, "name": HealthMonitor.name, "type": HealthMonitor.type,
-        "delay": HealthMonitor.delay, "timeout": HealthMonitor.timeout,
-        "max_retries": HealthMonitor.rise_threshold,
-        "max_retries_down": HealthMonitor.fall_threshold,
-        "http_method": HealthMonitor.http_method, "url_path": HealthMonitor.url_path,
-        "expected_codes": HealthMonitor.expected_codes,
-        "admin_state_up": HealthMonitor.enabled, "project_id": HealthMonitor.project_id,
-        "provisioning_status": HealthMonitor.provisioning_status,
-        "operating_status": HealthMonitor.operating_status,
-        "created_at": HealthMonitor.created_at, "updated_at": HealthMonitor.updated_at,
-        "http_version": HealthMonitor.http_version, "domain_name": HealthMonitor.domain_name,
-    },
-)
-
-
-def to_api(hm: HealthMonitor) -> dict[str, Any]:
-    return {
-        "id": hm.id,
-        "name": hm.name or "",
-        "type": hm.type,
-        "delay": hm.delay,
-        "timeout": hm.timeout,
-        "max_retries": hm.rise_threshold,
-        "max_retries_down": hm.fall_threshold,
-        "http_method": hm.http_method,
-        "url_path": hm.url_path,
-        "expected_codes": hm.expected_codes,
-        "admin_state_up": hm.enabled,
-        "project_id": hm.project_id,
-        "tenant_id": hm.project_id,
-        "pools": [{"id": hm.pool_id}],
-        "provisioning_status": hm.provisioning_status,
-        "operating_status": hm.operating_status,
-        "created_at": timestamp(hm.created_at),
-        "updated_at": timestamp(hm.updated_at),
-        "tags": hm.tags,
-        "http_version": hm.http_version,
-        "domain_name": hm.domain_name,
-    }
 
 
 def _check_type_for_pool(hm_type: str, delay: int, pool: Pool, settings: Settings) -> None:
@@ -274,22 +180,21 @@ def new_health_monitor(body: HealthMonitorSingleCreate, pool: Pool) -> HealthMon
     return hm
 
 
-def validate_update(hm: HealthMonitor, body: HealthMonitorPUT, settings: Settings) -> None:
-    """Upstream's checks of a health-monitor update against the stored monitor (400s)."""
-    sent = body.model_fields_set
+def validate_update(hm: HealthMonitor, sent: dict[str, Any], settings: Settings) -> None:
+    """Upstream's checks of a health-monitor update (the fields a PUT sent) against the
+    stored monitor (400s)."""
     _check_http_fields(hm.type, sent)
     for name in REQUIRED_ON_PUT:
-        if name in sent and getattr(body, name) is None:
+        if name in sent and sent[name] is None:
             raise faults.InvalidOption(value=None, option=name)
-    _check_domain_name(body.domain_name if "domain_name" in sent else hm.domain_name,
-                       body.http_version if "http_version" in sent else hm.http_version)
+    _check_domain_name(sent.get("domain_name", hm.domain_name),
+                       sent.get("http_version", hm.http_version))
     if hm.pool.protocol in (constants.UDP, constants.SCTP):
-        delay = body.delay if body.delay is not None else hm.delay
-        _check_type_for_pool(hm.type, delay, hm.pool, settings)
+        _check_type_for_pool(hm.type, sent.get("delay") or hm.delay, hm.pool, settings)
 
 
 @router.post("", status_code=201, summary="Create a health monitor",
-             responses={201: {"model": HealthMonitorRootResponse}})
+             response_model=HEALTH_MONITOR.response_root, response_model_exclude_unset=True)
 def create(body: HealthMonitorRootPOST, api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Any:
     wanted = body.healthmonitor
@@ -310,14 +215,15 @@ def create(body: HealthMonitorRootPOST, api: ApiState = Depends(state),
 
 
 @router.get("", summary="List health monitors",
-            responses={200: {"model": HealthMonitorsRootResponse}})
+            response_model=HEALTH_MONITOR.list_root, response_model_exclude_unset=True)
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
-    return list_objects(request, api, ctx, select(HealthMonitor), COLLECTION, to_api)
+    return list_objects(request, api, ctx, select(HealthMonitor), HEALTH_MONITOR.collection,
+                        to_api)
 
 
 @router.get("/{hm_id}", summary="Show a health monitor",
-            responses={200: {"model": HealthMonitorRootResponse}})
+            response_model=HEALTH_MONITOR.response_root, response_model_exclude_unset=True)
 def show(hm_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -326,14 +232,14 @@ def show(hm_id: str, request: Request, api: ApiState = Depends(state),
 
 
 @router.put("/{hm_id}", summary="Update a health monitor",
-            responses={200: {"model": HealthMonitorRootResponse}})
-def update(hm_id: str, body: HealthMonitorRootPUT, api: ApiState = Depends(state),
-           ctx: RequestContext = Depends(context)) -> Any:
+            response_model=HEALTH_MONITOR.response_root, response_model_exclude_unset=True)
+def update(hm_id: str, body: HEALTH_MONITOR.put_root,  # type: ignore[name-defined]
+           api: ApiState = Depends(state), ctx: RequestContext = Depends(context)) -> Any:
     with api.db.write() as session:
         hm = get_or_404(session, HealthMonitor, hm_id, RESOURCE, ctx)
-        validate_update(hm, body.healthmonitor, api.settings)
+        validate_update(hm, body.healthmonitor.model_dump(exclude_unset=True), api.settings)
         lock_pool(session, hm.pool, constants.DELETABLE_STATUSES)
-        apply_changes(hm, updates(body.healthmonitor, PUT_DEFAULTS), RENAMES)
+        apply_changes(hm, updates(body.healthmonitor, PUT_DEFAULTS), HEALTH_MONITOR.renames)
         hm.provisioning_status = constants.PENDING_UPDATE
         session.flush()
         submit_change(session, hm.pool.load_balancer_id, healthmonitor=[hm.id])

@@ -9,39 +9,37 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 from rfc3986 import uri_reference, validators
 from rfc3986.exceptions import RFC3986Exception
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lbaas import constants, validate
-from lbaas.api import faults, listing
+from lbaas.api import faults, resource
 from lbaas.api.common import (
     ApiState,
     apply_changes,
     check_quota,
     context,
     get_or_404,
-    ids,
     list_objects,
     lock_load_balancer,
     lock_parents,
     show_object,
     state,
     submit_change,
-    timestamp,
 )
 from lbaas.api.context import RequestContext
 from lbaas.api.l7rule import L7RuleSingleCreate, check_rule_count, new_rule, validate_rule
 from lbaas.api.pool import check_protocols
+from lbaas.api.resource import Api, text
 from lbaas.api.types import Description, Name, OneOf, ProjectId, Schema, Tags, Uuid, updates
 from lbaas.db import l7_order
 from lbaas.db.models import L7Policy, Listener, Pool
 
 router = APIRouter(prefix="/lbaas/l7policies", tags=["l7 policies"])
 RESOURCE = "L7Policy"
-RENAMES = {"admin_state_up": "enabled"}
 
 
 URL_RULES = (validators.Validator().require_presence_of("scheme", "host")
@@ -75,36 +73,25 @@ REDIRECTS = (constants.L7POLICY_ACTION_REDIRECT_TO_URL, constants.L7POLICY_ACTIO
 class L7PolicyFields(Schema):
     """A policy's settings: the part of every body that creates a policy."""
 
-    name: Name | None = None
-    description: Description | None = None
-    admin_state_up: bool = True
+    name: Annotated[Name | None, Api(out=text)] = None
+    description: Annotated[Description | None, Api(out=text)] = None
+    admin_state_up: Annotated[bool, Api(column="enabled")] = True
     action: Action
     redirect_url: Url | None = None
     redirect_prefix: Url | None = None
     redirect_http_code: RedirectCode | None = None
     position: Position = constants.MAX_POLICY_POSITION
-    rules: list[L7RuleSingleCreate] | None = None
+    # Created with the policy, changed through their own resource; shown by id.
+    rules: Annotated[list[L7RuleSingleCreate] | None, Api(
+        update=False, filter=False, out=resource.ids, shown_as=list[resource.Ref])] = None
     tags: Tags | None = None
 
 
 class L7PolicyPOST(L7PolicyFields):
-    listener_id: Uuid
+    listener_id: Annotated[Uuid, Api(update=False)]
     redirect_pool_id: Uuid | None = None
     # Deprecated upstream and ignored: a policy belongs to its load balancer's project.
-    project_id: ProjectId | None = None
-
-
-class L7PolicyPUT(Schema):
-    name: Name | None = None
-    description: Description | None = None
-    admin_state_up: bool | None = None
-    action: Action | None = None
-    redirect_pool_id: Uuid | None = None
-    redirect_url: Url | None = None
-    redirect_prefix: Url | None = None
-    redirect_http_code: RedirectCode | None = None
-    position: Position | None = None
-    tags: Tags | None = None
+    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
 
 
 PUT_DEFAULTS: dict[str, Any] = {"admin_state_up": True, "tags": []}
@@ -114,75 +101,10 @@ class L7PolicyRootPOST(Schema):
     l7policy: L7PolicyPOST
 
 
-class L7PolicyRootPUT(Schema):
-    l7policy: L7PolicyPUT
-
-
-class L7PolicyResponse(BaseModel):
-    """The response body of one policy (documentation of ``to_api``)."""
-
-    id: str
-    name: str
-    description: str
-    provisioning_status: str
-    operating_status: str
-    admin_state_up: bool
-    project_id: str | None
-    tenant_id: str | None
-    action: str
-    listener_id: str
-    redirect_pool_id: str | None
-    redirect_url: str | None
-    redirect_prefix: str | None
-    position: int
-    rules: list[dict[str, str]]
-    created_at: str | None
-    updated_at: str | None
-    tags: list[str]
-    redirect_http_code: int | None
-
-
-class L7PolicyRootResponse(BaseModel):
-    l7policy: L7PolicyResponse
-
-
-class L7PoliciesRootResponse(BaseModel):
-    l7policies: list[L7PolicyResponse]
-    l7policies_links: list[dict[str, str]]
-
-
-FILTERABLE = ("id", "name", "description", "provisioning_status", "operating_status",
-              "admin_state_up", "project_id", "action", "listener_id", "redirect_pool_id",
-              "redirect_url", "redirect_prefix", "position", "created_at", "updated_at",
-              "redirect_http_code")
-COLLECTION = listing.Collection(
-    model=L7Policy, plural="l7policies",
-    columns=listing.columns(L7Policy, FILTERABLE, RENAMES),
-)
-
-
-def to_api(policy: L7Policy) -> dict[str, Any]:
-    return {
-        "id": policy.id,
-        "name": policy.name or "",
-        "description": policy.description or "",
-        "provisioning_status": policy.provisioning_status,
-        "operating_status": policy.operating_status,
-        "admin_state_up": policy.enabled,
-        "project_id": policy.project_id,
-        "tenant_id": policy.project_id,
-        "action": policy.action,
-        "listener_id": policy.listener_id,
-        "redirect_pool_id": policy.redirect_pool_id,
-        "redirect_url": policy.redirect_url,
-        "redirect_prefix": policy.redirect_prefix,
-        "position": policy.position,
-        "rules": ids(policy.rules),
-        "created_at": timestamp(policy.created_at),
-        "updated_at": timestamp(policy.updated_at),
-        "tags": policy.tags,
-        "redirect_http_code": policy.redirect_http_code,
-    }
+L7POLICY = resource.Resource(
+    "l7policy", L7Policy, L7PolicyPOST, plural="l7policies", title="L7Policy",
+    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS))
+to_api = L7POLICY.to_api
 
 
 # --- Rules --------------------------------------------------------------------------------
@@ -276,7 +198,7 @@ def _lock_listener(session: Session, listener: Listener) -> None:
 # --- Handlers -----------------------------------------------------------------------------
 
 @router.post("", status_code=201, summary="Create an L7 policy",
-             responses={201: {"model": L7PolicyRootResponse}})
+             response_model=L7POLICY.response_root, response_model_exclude_unset=True)
 def create(body: L7PolicyRootPOST, api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Any:
     spec = body.l7policy
@@ -302,14 +224,15 @@ def create(body: L7PolicyRootPOST, api: ApiState = Depends(state),
     return result
 
 
-@router.get("", summary="List L7 policies", responses={200: {"model": L7PoliciesRootResponse}})
+@router.get("", summary="List L7 policies",
+            response_model=L7POLICY.list_root, response_model_exclude_unset=True)
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
-    return list_objects(request, api, ctx, select(L7Policy), COLLECTION, to_api)
+    return list_objects(request, api, ctx, select(L7Policy), L7POLICY.collection, to_api)
 
 
 @router.get("/{l7policy_id}", summary="Show an L7 policy",
-            responses={200: {"model": L7PolicyRootResponse}})
+            response_model=L7POLICY.response_root, response_model_exclude_unset=True)
 def show(l7policy_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -318,9 +241,9 @@ def show(l7policy_id: str, request: Request, api: ApiState = Depends(state),
 
 
 @router.put("/{l7policy_id}", summary="Update an L7 policy",
-            responses={200: {"model": L7PolicyRootResponse}})
-def update(l7policy_id: str, body: L7PolicyRootPUT, api: ApiState = Depends(state),
-           ctx: RequestContext = Depends(context)) -> Any:
+            response_model=L7POLICY.response_root, response_model_exclude_unset=True)
+def update(l7policy_id: str, body: L7POLICY.put_root,  # type: ignore[name-defined]
+           api: ApiState = Depends(state), ctx: RequestContext = Depends(context)) -> Any:
     changes = updates(body.l7policy, PUT_DEFAULTS)
     with api.db.write() as session:
         policy = get_or_404(session, L7Policy, l7policy_id, RESOURCE, ctx)
@@ -333,7 +256,8 @@ def update(l7policy_id: str, body: L7PolicyRootPUT, api: ApiState = Depends(stat
                 if changes.get("redirect_pool_id") else policy.redirect_pool)
         _lock_listener(session, listener)
         apply_changes(policy, {key: value for key, value in {**changes, **actions}.items()
-                               if key not in ("position", "redirect_pool_id")}, RENAMES)
+                               if key not in ("position", "redirect_pool_id")},
+                      L7POLICY.renames)
         policy.redirect_pool = pool if actions["redirect_pool_id"] else None
         if changes.get("position") is not None:
             l7_order.renumber(listener.l7policies, policy, changes["position"])

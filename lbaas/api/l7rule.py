@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, StringConstraints
+from pydantic import StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lbaas import constants, validate
-from lbaas.api import faults, listing
+from lbaas.api import faults, resource
 from lbaas.api.common import (
     ApiState,
     apply_changes,
@@ -27,15 +27,14 @@ from lbaas.api.common import (
     show_object,
     state,
     submit_change,
-    timestamp,
 )
 from lbaas.api.context import RequestContext
+from lbaas.api.resource import Api
 from lbaas.api.types import OneOf, ProjectId, Schema, Tags, no_control_characters, updates
 from lbaas.db.models import L7Policy, L7Rule
 
 router = APIRouter(prefix="/lbaas/l7policies/{l7policy_id}/rules", tags=["l7 rules"])
 RESOURCE = "L7Rule"
-RENAMES = {"admin_state_up": "enabled"}
 
 RuleType = Annotated[str, OneOf(constants.L7RULE_TYPES)]
 CompareType = Annotated[str, OneOf(constants.L7RULE_COMPARE_TYPES)]
@@ -50,23 +49,13 @@ class L7RuleSingleCreate(Schema):
     key: OneLine | None = None
     value: OneLine
     invert: bool = False
-    admin_state_up: bool = True
+    admin_state_up: Annotated[bool, Api(column="enabled")] = True
     tags: Tags | None = None
 
 
 class L7RulePOST(L7RuleSingleCreate):
     # Deprecated upstream and ignored: a rule belongs to its load balancer's project.
-    project_id: ProjectId | None = None
-
-
-class L7RulePUT(Schema):
-    type: RuleType | None = None
-    compare_type: CompareType | None = None
-    key: OneLine | None = None
-    value: OneLine | None = None
-    invert: bool | None = None
-    admin_state_up: bool | None = None
-    tags: Tags | None = None
+    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
 
 
 PUT_DEFAULTS: dict[str, Any] = {"invert": False, "admin_state_up": True, "tags": []}
@@ -76,63 +65,10 @@ class L7RuleRootPOST(Schema):
     rule: L7RulePOST
 
 
-class L7RuleRootPUT(Schema):
-    rule: L7RulePUT
-
-
-class L7RuleResponse(BaseModel):
-    """The response body of one rule (documentation of ``to_api``)."""
-
-    id: str
-    type: str
-    compare_type: str
-    key: str | None
-    value: str
-    invert: bool
-    provisioning_status: str
-    operating_status: str
-    created_at: str | None
-    updated_at: str | None
-    project_id: str | None
-    tenant_id: str | None
-    admin_state_up: bool
-    tags: list[str]
-
-
-class L7RuleRootResponse(BaseModel):
-    rule: L7RuleResponse
-
-
-class L7RulesRootResponse(BaseModel):
-    rules: list[L7RuleResponse]
-    rules_links: list[dict[str, str]]
-
-
-FILTERABLE = ("id", "type", "compare_type", "key", "value", "invert", "provisioning_status",
-              "operating_status", "created_at", "updated_at", "project_id", "admin_state_up")
-COLLECTION = listing.Collection(
-    model=L7Rule, plural="rules",
-    columns=listing.columns(L7Rule, FILTERABLE, RENAMES),
-)
-
-
-def to_api(rule: L7Rule) -> dict[str, Any]:
-    return {
-        "id": rule.id,
-        "type": rule.type,
-        "compare_type": rule.compare_type,
-        "key": rule.key,
-        "value": rule.value,
-        "invert": rule.invert,
-        "provisioning_status": rule.provisioning_status,
-        "operating_status": rule.operating_status,
-        "created_at": timestamp(rule.created_at),
-        "updated_at": timestamp(rule.updated_at),
-        "project_id": rule.project_id,
-        "tenant_id": rule.project_id,
-        "admin_state_up": rule.enabled,
-        "tags": rule.tags,
-    }
+L7RULE = resource.Resource(
+    "rule", L7Rule, L7RulePOST, title="L7Rule",
+    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS))
+to_api = L7RULE.to_api
 
 
 # --- Rules (upstream's ``validate.l7rule_data``, shared with the renderer) -----------------
@@ -191,7 +127,7 @@ def _rule(session: Session, policy: L7Policy, rule_id: str, ctx: RequestContext)
 
 
 @router.post("", status_code=201, summary="Create an L7 rule",
-             responses={201: {"model": L7RuleRootResponse}})
+             response_model=L7RULE.response_root, response_model_exclude_unset=True)
 def create(l7policy_id: str, body: L7RuleRootPOST, api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Any:
     spec = body.rule
@@ -211,17 +147,17 @@ def create(l7policy_id: str, body: L7RuleRootPOST, api: ApiState = Depends(state
 
 
 @router.get("", summary="List the rules of an L7 policy",
-            responses={200: {"model": L7RulesRootResponse}})
+            response_model=L7RULE.list_root, response_model_exclude_unset=True)
 def list_all(l7policy_id: str, request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
         _policy(session, l7policy_id, ctx)
     return list_objects(request, api, ctx, select(L7Rule).where(L7Rule.l7policy_id == l7policy_id),
-                        COLLECTION, to_api)
+                        L7RULE.collection, to_api)
 
 
 @router.get("/{l7rule_id}", summary="Show an L7 rule",
-            responses={200: {"model": L7RuleRootResponse}})
+            response_model=L7RULE.response_root, response_model_exclude_unset=True)
 def show(l7policy_id: str, l7rule_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -230,8 +166,10 @@ def show(l7policy_id: str, l7rule_id: str, request: Request, api: ApiState = Dep
 
 
 @router.put("/{l7rule_id}", summary="Update an L7 rule",
-            responses={200: {"model": L7RuleRootResponse}})
-def update(l7policy_id: str, l7rule_id: str, body: L7RuleRootPUT, api: ApiState = Depends(state),
+            response_model=L7RULE.response_root, response_model_exclude_unset=True)
+def update(l7policy_id: str, l7rule_id: str,
+           body: L7RULE.put_root,  # type: ignore[name-defined]
+           api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Any:
     with api.db.write() as session:
         policy = _policy(session, l7policy_id, ctx)
@@ -241,7 +179,7 @@ def update(l7policy_id: str, l7rule_id: str, body: L7RuleRootPUT, api: ApiState 
                   "value": rule.value, **changes}
         validate_rule(merged["type"], merged["compare_type"], merged["key"], merged["value"])
         lock_l7policy(session, policy, constants.DELETABLE_STATUSES)
-        apply_changes(rule, changes, RENAMES)
+        apply_changes(rule, changes, L7RULE.renames)
         rule.provisioning_status = constants.PENDING_UPDATE
         session.flush()
         submit_change(session, policy.listener.load_balancer_id, l7rule=[rule.id])

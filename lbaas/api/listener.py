@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lbaas import constants, validate
-from lbaas.api import certificates, faults, listing
+from lbaas.api import certificates, faults, resource
 from lbaas.api.common import (
     ApiState,
     apply_changes,
@@ -23,13 +23,11 @@ from lbaas.api.common import (
     context,
     get_or_404,
     get_subresource,
-    ids,
     list_objects,
     lock_load_balancer,
     show_object,
     state,
     submit_change,
-    timestamp,
 )
 from lbaas.api.context import RequestContext
 from lbaas.api.pool import (
@@ -41,6 +39,7 @@ from lbaas.api.pool import (
     check_protocols,
     check_tls_options,
 )
+from lbaas.api.resource import Api, Out, as_dict, as_list, text
 from lbaas.api.stats import statistics
 from lbaas.api.types import (
     MAX_DB_INTEGER,
@@ -69,37 +68,33 @@ HstsMaxAge = Annotated[int, Field(ge=0, le=MAX_DB_INTEGER)]
 
 HEADER_INSERTION_PROTOCOLS = (constants.HTTP, constants.TERMINATED_HTTPS)
 
-# API names that differ from the column names.
-RENAMES = {
-    "admin_state_up": "enabled", "loadbalancer_id": "load_balancer_id",
-    "default_tls_container_ref": "tls_certificate_id",
-    "client_ca_tls_container_ref": "client_ca_tls_certificate_id",
-    "client_crl_container_ref": "client_crl_container_id",
-}
-
 
 class ListenerFields(Schema):
     """A listener's settings: the part of every body that creates a listener."""
 
-    name: Name | None = None
-    description: Description | None = None
-    admin_state_up: bool = True
-    protocol: ListenerProtocol
-    protocol_port: Port
+    name: Annotated[Name | None, Api(out=text)] = None
+    description: Annotated[Description | None, Api(out=text)] = None
+    admin_state_up: Annotated[bool, Api(column="enabled")] = True
+    protocol: Annotated[ListenerProtocol, Api(update=False)]
+    protocol_port: Annotated[Port, Api(update=False)]
     connection_limit: ConnectionLimit = -1
-    default_tls_container_ref: CertRef | None = None
-    sni_container_refs: list[CertRef] | None = None
+    default_tls_container_ref: Annotated[CertRef | None, Api(column="tls_certificate_id")] = None
+    sni_container_refs: Annotated[list[CertRef] | None, Api(out=as_list)] = None
     default_pool_id: Uuid | None = None
-    insert_headers: dict[str, HeaderValue] | None = None
+    insert_headers: Annotated[dict[str, HeaderValue] | None, Api(out=as_dict)] = None
     timeout_client_data: Timeout | None = None
     timeout_member_connect: Timeout | None = None
     timeout_member_data: Timeout | None = None
     timeout_tcp_inspect: Timeout | None = None
     tags: Tags | None = None
-    client_ca_tls_container_ref: CertRef | None = None
+    client_ca_tls_container_ref: Annotated[
+        CertRef | None, Api(column="client_ca_tls_certificate_id")] = None
     client_authentication: ClientAuthentication = "NONE"
-    client_crl_container_ref: CertRef | None = None
-    allowed_cidrs: list[Cidr] | None = None
+    client_crl_container_ref: Annotated[
+        CertRef | None, Api(column="client_crl_container_id")] = None
+    # Upstream shows no CIDRs as null, not [].
+    allowed_cidrs: Annotated[list[Cidr] | None, Api(out=lambda cidrs: list(cidrs or []) or None)] \
+        = None
     tls_ciphers: Ciphers | None = None
     tls_versions: list[TlsVersion] | None = None
     alpn_protocols: list[AlpnProtocol] | None = None
@@ -109,93 +104,21 @@ class ListenerFields(Schema):
 
 
 class ListenerPOST(ListenerFields):
-    loadbalancer_id: Uuid
+    loadbalancer_id: Annotated[Uuid, Api(column="load_balancer_id", update=False, shown=False)]
     # Deprecated upstream and ignored: a listener belongs to its load balancer's project.
-    project_id: ProjectId | None = None
-
-
-class ListenerPUT(Schema):
-    """Everything but the load balancer, protocol and port can change; ``null`` resets."""
-
-    name: Name | None = None
-    description: Description | None = None
-    admin_state_up: bool | None = None
-    connection_limit: ConnectionLimit | None = None
-    default_tls_container_ref: CertRef | None = None
-    sni_container_refs: list[CertRef] | None = None
-    default_pool_id: Uuid | None = None
-    insert_headers: dict[str, HeaderValue] | None = None
-    timeout_client_data: Timeout | None = None
-    timeout_member_connect: Timeout | None = None
-    timeout_member_data: Timeout | None = None
-    timeout_tcp_inspect: Timeout | None = None
-    tags: Tags | None = None
-    client_ca_tls_container_ref: CertRef | None = None
-    client_authentication: ClientAuthentication | None = None
-    client_crl_container_ref: CertRef | None = None
-    allowed_cidrs: list[Cidr] | None = None
-    tls_ciphers: Ciphers | None = None
-    tls_versions: list[TlsVersion] | None = None
-    alpn_protocols: list[AlpnProtocol] | None = None
-    hsts_max_age: HstsMaxAge | None = None
-    hsts_include_subdomains: bool | None = None
-    hsts_preload: bool | None = None
+    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
 
 
 class ListenerRootPOST(Schema):
     listener: ListenerPOST
 
 
-class ListenerRootPUT(Schema):
-    listener: ListenerPUT
-
-
-class ListenerResponse(BaseModel):
-    """The response body of one listener (documentation of ``to_api``)."""
-
-    id: str
-    name: str
-    description: str
-    provisioning_status: str
-    operating_status: str
-    admin_state_up: bool
-    protocol: str
-    protocol_port: int
-    connection_limit: int
-    default_tls_container_ref: str | None
-    sni_container_refs: list[str]
-    project_id: str | None
-    tenant_id: str | None
-    default_pool_id: str | None
-    l7policies: list[dict[str, str]]
-    insert_headers: dict[str, str]
-    created_at: str | None
-    updated_at: str | None
-    loadbalancers: list[dict[str, str]]
-    timeout_client_data: int
-    timeout_member_connect: int
-    timeout_member_data: int
-    timeout_tcp_inspect: int
-    tags: list[str]
-    client_ca_tls_container_ref: str | None
-    client_authentication: str
-    client_crl_container_ref: str | None
-    allowed_cidrs: list[str] | None
-    tls_ciphers: str | None
-    tls_versions: list[str] | None
-    alpn_protocols: list[str] | None
-    hsts_max_age: int | None
-    hsts_include_subdomains: bool
-    hsts_preload: bool
-
-
-class ListenerRootResponse(BaseModel):
-    listener: ListenerResponse
-
-
-class ListenersRootResponse(BaseModel):
-    listeners: list[ListenerResponse]
-    listeners_links: list[dict[str, str]]
+LISTENER = resource.Resource(
+    "listener", Listener, ListenerPOST,
+    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS,
+             Out("l7policies", list[resource.Ref], resource.refs("l7policies")),
+             Out("loadbalancers", list[resource.Ref], resource.ref("load_balancer_id"))))
+to_api = LISTENER.to_api
 
 
 class StatisticsResponse(BaseModel):
@@ -208,60 +131,6 @@ class StatisticsResponse(BaseModel):
 
 class StatisticsRootResponse(BaseModel):
     stats: StatisticsResponse
-
-
-FILTERABLE = (
-    "id", "name", "description", "admin_state_up", "provisioning_status", "operating_status",
-    "project_id", "created_at", "updated_at", "protocol", "protocol_port", "connection_limit",
-    "default_pool_id", "loadbalancer_id", "default_tls_container_ref",
-    "client_ca_tls_container_ref", "client_authentication", "client_crl_container_ref",
-    "timeout_client_data", "timeout_member_connect", "timeout_member_data",
-    "timeout_tcp_inspect", "tls_ciphers", "hsts_max_age", "hsts_include_subdomains",
-    "hsts_preload",
-)
-COLLECTION = listing.Collection(
-    model=Listener, plural="listeners",
-    columns=listing.columns(Listener, FILTERABLE, RENAMES),
-)
-
-
-def to_api(listener: Listener) -> dict[str, Any]:
-    return {
-        "id": listener.id,
-        "name": listener.name or "",
-        "description": listener.description or "",
-        "provisioning_status": listener.provisioning_status,
-        "operating_status": listener.operating_status,
-        "admin_state_up": listener.enabled,
-        "protocol": listener.protocol,
-        "protocol_port": listener.protocol_port,
-        "connection_limit": listener.connection_limit,
-        "default_tls_container_ref": listener.tls_certificate_id,
-        "sni_container_refs": list(listener.sni_container_refs or []),
-        "project_id": listener.project_id,
-        "tenant_id": listener.project_id,
-        "default_pool_id": listener.default_pool_id,
-        "l7policies": ids(listener.l7policies),
-        "insert_headers": dict(listener.insert_headers or {}),
-        "created_at": timestamp(listener.created_at),
-        "updated_at": timestamp(listener.updated_at),
-        "loadbalancers": [{"id": listener.load_balancer_id}],
-        "timeout_client_data": listener.timeout_client_data,
-        "timeout_member_connect": listener.timeout_member_connect,
-        "timeout_member_data": listener.timeout_member_data,
-        "timeout_tcp_inspect": listener.timeout_tcp_inspect,
-        "tags": listener.tags,
-        "client_ca_tls_container_ref": listener.client_ca_tls_certificate_id,
-        "client_authentication": listener.client_authentication,
-        "client_crl_container_ref": listener.client_crl_container_id,
-        "allowed_cidrs": list(listener.allowed_cidrs or []) or None,
-        "tls_ciphers": listener.tls_ciphers,
-        "tls_versions": listener.tls_versions,
-        "alpn_protocols": listener.alpn_protocols,
-        "hsts_max_age": listener.hsts_max_age,
-        "hsts_include_subdomains": listener.hsts_include_subdomains,
-        "hsts_preload": listener.hsts_preload,
-    }
 
 
 # --- Rules --------------------------------------------------------------------------------
@@ -433,7 +302,7 @@ def _store(listener: Listener, spec: ListenerFields) -> None:
               if name != "default_pool_id"}
     values["sni_container_refs"] = list(dict.fromkeys(spec.sni_container_refs or []))
     values["allowed_cidrs"] = list(dict.fromkeys(spec.allowed_cidrs or []))
-    apply_changes(listener, values, RENAMES)
+    apply_changes(listener, values, LISTENER.renames)
 
 
 def new_listener(spec: ListenerFields, lb: LoadBalancer, settings: Settings) -> Listener:
@@ -452,7 +321,7 @@ def new_listener(spec: ListenerFields, lb: LoadBalancer, settings: Settings) -> 
 
 def _updated_spec(listener: Listener, sent: dict[str, Any], settings: Settings) -> ListenerFields:
     """The listener's settings after a PUT: sent fields over current ones, ``null`` -> default."""
-    values = {name: getattr(listener, RENAMES.get(name, name))
+    values = {name: getattr(listener, LISTENER.renames.get(name, name))
               for name in ListenerFields.model_fields}
     values.update(sent)
     return with_defaults(ListenerFields.model_construct(**values), settings)
@@ -461,7 +330,7 @@ def _updated_spec(listener: Listener, sent: dict[str, Any], settings: Settings) 
 # --- Handlers -----------------------------------------------------------------------------
 
 @router.post("", status_code=201, summary="Create a listener",
-             responses={201: {"model": ListenerRootResponse}})
+             response_model=LISTENER.response_root, response_model_exclude_unset=True)
 def create(body: ListenerRootPOST, api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Any:
     spec = body.listener
@@ -482,14 +351,15 @@ def create(body: ListenerRootPOST, api: ApiState = Depends(state),
     return result
 
 
-@router.get("", summary="List listeners", responses={200: {"model": ListenersRootResponse}})
+@router.get("", summary="List listeners",
+            response_model=LISTENER.list_root, response_model_exclude_unset=True)
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
-    return list_objects(request, api, ctx, select(Listener), COLLECTION, to_api)
+    return list_objects(request, api, ctx, select(Listener), LISTENER.collection, to_api)
 
 
 @router.get("/{listener_id}", summary="Show a listener",
-            responses={200: {"model": ListenerRootResponse}})
+            response_model=LISTENER.response_root, response_model_exclude_unset=True)
 def show(listener_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -498,8 +368,9 @@ def show(listener_id: str, request: Request, api: ApiState = Depends(state),
 
 
 @router.put("/{listener_id}", summary="Update a listener",
-            responses={200: {"model": ListenerRootResponse}})
-def update(listener_id: str, body: ListenerRootPUT, api: ApiState = Depends(state),
+            response_model=LISTENER.response_root, response_model_exclude_unset=True)
+def update(listener_id: str, body: LISTENER.put_root,  # type: ignore[name-defined]
+           api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Any:
     with api.db.write() as session:
         listener = get_or_404(session, Listener, listener_id, RESOURCE, ctx)

@@ -1,31 +1,31 @@
 """``/v2/lbaas/loadbalancers``: the load balancer resource and its sub-resources."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, immediateload, joinedload
 
 from lbaas import constants
-from lbaas.api import certificates, faults, listing, single_create, subnets
+from lbaas.api import certificates, faults, resource, single_create, subnets
 from lbaas.api.availability_zone import apply_availability_zone
 from lbaas.api.common import (
     ApiState,
+    apply_changes,
     check_quota,
     context,
     get_or_404,
-    ids,
     list_objects,
     lock_load_balancer,
     show_object,
     state,
     submit_change,
-    timestamp,
 )
 from lbaas.api.context import RequestContext
 from lbaas.api.flavor import apply_flavor
+from lbaas.api.resource import Api, Out, as_list, list_of, text
 from lbaas.api.single_create import (
     ListenerFullResponse,
     ListenerSingleCreate,
@@ -50,34 +50,38 @@ class AdditionalVipPOST(Schema):
     port_id: Uuid | None = None
 
 
+def _additional_vips(vips: list[AdditionalVip]) -> list[dict[str, str | None]]:
+    return [{"subnet_id": vip.subnet_id, "ip_address": vip.ip_address, "port_id": vip.port_id}
+            for vip in vips]
+
+
+# Children created with the load balancer, changed through their own resources.
+CHILDREN = Api(update=False, filter=False, out=resource.ids, shown_as=list[resource.Ref])
+
+
 class LoadBalancerPOST(Schema):
-    name: Name | None = None
-    description: Description | None = None
-    admin_state_up: bool = True
-    vip_address: IPAddress | None = None
-    vip_port_id: Uuid | None = None
-    vip_subnet_id: Uuid | None = None
-    vip_network_id: Uuid | None = None
+    name: Annotated[Name | None, Api(out=text)] = None
+    description: Annotated[Description | None, Api(out=text)] = None
+    admin_state_up: Annotated[bool, Api(column="enabled")] = True
+    vip_address: Annotated[IPAddress | None, Api(update=False)] = None
+    vip_port_id: Annotated[Uuid | None, Api(update=False)] = None
+    vip_subnet_id: Annotated[Uuid | None, Api(update=False)] = None
+    vip_network_id: Annotated[Uuid | None, Api(update=False)] = None
     vip_qos_policy_id: Uuid | None = None
-    vip_sg_ids: list[Uuid] | None = None
-    additional_vips: list[AdditionalVipPOST] = []
-    provider: str | None = Field(default=None, max_length=64)
-    flavor_id: Uuid | None = None
-    availability_zone: Name | None = None
+    vip_sg_ids: Annotated[list[Uuid] | None, Api(out=as_list)] = None
+    additional_vips: Annotated[list[AdditionalVipPOST], Api(
+        update=False, out=_additional_vips, shown_as=list[dict[str, str | None]])] = []
+    # Upstream shows the default provider by its old name.
+    provider: Annotated[str | None, Field(max_length=64),
+                        Api(update=False, out=lambda name: name or "octavia")] = None
+    flavor_id: Annotated[Uuid | None, Api(update=False)] = None
+    availability_zone: Annotated[Name | None, Api(update=False)] = None
     tags: Tags | None = None
-    project_id: ProjectId | None = None
+    # An admin may create a load balancer for another project; shown with the others.
+    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
     # The fully-populated create (see single_create).
-    listeners: list[ListenerSingleCreate] = []
-    pools: list[PoolSingleCreate] = []
-
-
-class LoadBalancerPUT(Schema):
-    name: Name | None = None
-    description: Description | None = None
-    admin_state_up: bool | None = None
-    vip_qos_policy_id: Uuid | None = None
-    vip_sg_ids: list[Uuid] | None = None
-    tags: Tags | None = None
+    listeners: Annotated[list[ListenerSingleCreate], CHILDREN] = []
+    pools: Annotated[list[PoolSingleCreate], CHILDREN] = []
 
 
 PUT_DEFAULTS: dict[str, Any] = {"admin_state_up": True, "tags": [], "vip_sg_ids": []}
@@ -87,71 +91,15 @@ class LoadBalancerRootPOST(Schema):
     loadbalancer: LoadBalancerPOST
 
 
-class LoadBalancerRootPUT(Schema):
-    loadbalancer: LoadBalancerPUT
-
-
-class LoadBalancerResponse(BaseModel):
-    """The response body of one load balancer (documentation of ``to_api``)."""
-
-    id: str
-    name: str
-    description: str
-    admin_state_up: bool
-    provisioning_status: str
-    operating_status: str
-    project_id: str | None
-    tenant_id: str | None
-    created_at: str | None
-    updated_at: str | None
-    vip_address: str | None
-    vip_port_id: str | None
-    vip_subnet_id: str | None
-    vip_network_id: str | None
-    vip_qos_policy_id: str | None
-    vip_sg_ids: list[str]
-    vip_vnic_type: str
-    additional_vips: list[dict[str, Any]]
-    listeners: list[dict[str, str]]
-    pools: list[dict[str, str]]
-    provider: str
-    flavor_id: str | None
-    availability_zone: str | None
-    tags: list[str]
-
-
-class LoadBalancerRootResponse(BaseModel):
-    loadbalancer: LoadBalancerResponse
-
-
-class LoadBalancerFullResponse(LoadBalancerResponse):
-    """The create response: listeners and pools as full objects."""
-
-    listeners: list[ListenerFullResponse]
-    pools: list[PoolFullResponse]
-
-
-class LoadBalancerFullRootResponse(BaseModel):
-    loadbalancer: LoadBalancerFullResponse
-
-
-COLLECTION = listing.Collection(
-    model=LoadBalancer, plural="loadbalancers",
-    columns={
-        "id": LoadBalancer.id, "name": LoadBalancer.name,
-        "description": LoadBalancer.description, "admin_state_up": LoadBalancer.enabled,
-        "provisioning_status": LoadBalancer.provisioning_status,
-        "operating_status": LoadBalancer.operating_status,
-        "project_id": LoadBalancer.project_id, "created_at": LoadBalancer.created_at,
-        "updated_at": LoadBalancer.updated_at, "vip_address": LoadBalancer.vip_address,
-        "vip_port_id": LoadBalancer.vip_port_id, "vip_subnet_id": LoadBalancer.vip_subnet_id,
-        "vip_network_id": LoadBalancer.vip_network_id,
-        "vip_qos_policy_id": LoadBalancer.vip_qos_policy_id,
-        "vip_vnic_type": LoadBalancer.vip_vnic_type, "provider": LoadBalancer.provider,
-        "flavor_id": LoadBalancer.flavor_id,
-        "availability_zone": LoadBalancer.availability_zone,
-    },
-)
+LOAD_BALANCER = resource.Resource(
+    "loadbalancer", LoadBalancer, LoadBalancerPOST, title="LoadBalancer",
+    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS),
+    after=(Out.of("vip_vnic_type", str),))
+to_api = LOAD_BALANCER.to_api
+# The create's response: listeners and pools as full objects.
+CREATED = LOAD_BALANCER.rooted("LoadBalancerFullRootResponse", LOAD_BALANCER.variant(
+    "LoadBalancerFullResponse", listeners=list_of(ListenerFullResponse),
+    pools=list_of(PoolFullResponse)))
 
 
 # How show loads what ``to_api`` reads: two queries, where the models' default takes one
@@ -162,37 +110,6 @@ COLLECTION = listing.Collection(
 SHOW_LOADING = (joinedload(LoadBalancer.tag_rows), joinedload(LoadBalancer.additional_vips),
                 joinedload(LoadBalancer.listeners).lazyload("*"),
                 immediateload(LoadBalancer.pools).lazyload("*"))
-
-
-def to_api(lb: LoadBalancer) -> dict[str, Any]:
-    return {
-        "id": lb.id,
-        "name": lb.name or "",
-        "description": lb.description or "",
-        "admin_state_up": lb.enabled,
-        "provisioning_status": lb.provisioning_status,
-        "operating_status": lb.operating_status,
-        "project_id": lb.project_id,
-        "tenant_id": lb.project_id,
-        "created_at": timestamp(lb.created_at),
-        "updated_at": timestamp(lb.updated_at),
-        "vip_address": lb.vip_address,
-        "vip_port_id": lb.vip_port_id,
-        "vip_subnet_id": lb.vip_subnet_id,
-        "vip_network_id": lb.vip_network_id,
-        "vip_qos_policy_id": lb.vip_qos_policy_id,
-        "vip_sg_ids": list(lb.vip_sg_ids or []),
-        "vip_vnic_type": lb.vip_vnic_type,
-        "additional_vips": [
-            {"subnet_id": vip.subnet_id, "ip_address": vip.ip_address, "port_id": vip.port_id}
-            for vip in lb.additional_vips],
-        "listeners": ids(lb.listeners),
-        "pools": ids(lb.pools),
-        "provider": lb.provider or "octavia",
-        "flavor_id": lb.flavor_id,
-        "availability_zone": lb.availability_zone,
-        "tags": lb.tags,
-    }
 
 
 def _validate_vip(body: LoadBalancerPOST, api: ApiState) -> None:
@@ -271,7 +188,7 @@ def reserve_vip(session: Session, api: ApiState, lb: LoadBalancer) -> None:
 
 
 @router.post("", status_code=201, summary="Create a load balancer, optionally with its children",
-             responses={201: {"model": LoadBalancerFullRootResponse}})
+             response_model=CREATED, response_model_exclude_unset=True)
 def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Any:
     spec = body.loadbalancer
@@ -293,15 +210,16 @@ def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
     return result
 
 
-@router.get("", summary="List load balancers")
+@router.get("", summary="List load balancers",
+            response_model=LOAD_BALANCER.list_root, response_model_exclude_unset=True)
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     stmt = select(LoadBalancer).where(LoadBalancer.provisioning_status != constants.DELETED)
-    return list_objects(request, api, ctx, stmt, COLLECTION, to_api)
+    return list_objects(request, api, ctx, stmt, LOAD_BALANCER.collection, to_api)
 
 
 @router.get("/{lb_id}", summary="Show a load balancer",
-            responses={200: {"model": LoadBalancerRootResponse}})  # ``fields`` may trim it
+            response_model=LOAD_BALANCER.response_root, response_model_exclude_unset=True)
 def show(lb_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -309,19 +227,16 @@ def show(lb_id: str, request: Request, api: ApiState = Depends(state),
         return show_object(request, api, "loadbalancer", to_api(lb))
 
 
-@router.put("/{lb_id}", response_model=LoadBalancerRootResponse,
-            summary="Update a load balancer")
-def update(lb_id: str, body: LoadBalancerRootPUT, api: ApiState = Depends(state),
-           ctx: RequestContext = Depends(context)) -> Any:
+@router.put("/{lb_id}", summary="Update a load balancer",
+            response_model=LOAD_BALANCER.response_root, response_model_exclude_unset=True)
+def update(lb_id: str, body: LOAD_BALANCER.put_root,  # type: ignore[name-defined]
+           api: ApiState = Depends(state), ctx: RequestContext = Depends(context)) -> Any:
     with api.db.write() as session:
         lb = get_or_404(session, LoadBalancer, lb_id, RESOURCE, ctx)
         changes = updates(body.loadbalancer, PUT_DEFAULTS)
         lock_load_balancer(session, lb_id)
         session.refresh(lb)
-        if "admin_state_up" in changes:
-            lb.enabled = changes.pop("admin_state_up")
-        for key, value in changes.items():
-            setattr(lb, key, value)
+        apply_changes(lb, changes, LOAD_BALANCER.renames)
         submit_change(session, lb_id, loadbalancer=[lb_id])
         session.flush()
         result = {"loadbalancer": to_api(lb)}

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lbaas import constants
-from lbaas.api import faults, listing, subnets
+from lbaas.api import faults, resource, subnets
 from lbaas.api.common import (
     ApiState,
     apply_changes,
@@ -23,9 +23,9 @@ from lbaas.api.common import (
     show_object,
     state,
     submit_change,
-    timestamp,
 )
 from lbaas.api.context import RequestContext
+from lbaas.api.resource import Api, Out, text
 from lbaas.api.types import IPAddress, Name, Port, ProjectId, Schema, Tags, Uuid, updates
 from lbaas.config import Settings
 from lbaas.db.models import Member, Pool
@@ -34,37 +34,27 @@ router = APIRouter(prefix="/lbaas/pools/{pool_id}/members", tags=["members"])
 RESOURCE = "Member"
 
 Weight = Annotated[int, Field(ge=0, le=256)]
-RENAMES = {"admin_state_up": "enabled"}
 
 
 class MemberSingleCreate(Schema):
     """A member as nested in a pool of a fully-populated load balancer create."""
 
-    address: IPAddress
-    protocol_port: Port
-    name: Name | None = None
-    admin_state_up: bool = True
+    address: Annotated[IPAddress, Api(column="ip_address", update=False)]
+    protocol_port: Annotated[Port, Api(update=False)]
+    name: Annotated[Name | None, Api(out=text)] = None
+    admin_state_up: Annotated[bool, Api(column="enabled")] = True
     weight: Weight = 1
     backup: bool = False
-    subnet_id: Uuid | None = None
+    subnet_id: Annotated[Uuid | None, Api(update=False)] = None
     monitor_address: IPAddress | None = None
     monitor_port: Port | None = None
-    request_sriov: bool = False
+    # Shown as the member's ``vnic_type``.
+    request_sriov: Annotated[bool, Api(update=False, shown=False, filter=False)] = False
     tags: Tags | None = None
 
 
 class MemberPOST(MemberSingleCreate):
-    project_id: ProjectId | None = None
-
-
-class MemberPUT(Schema):
-    name: Name | None = None
-    admin_state_up: bool | None = None
-    weight: Weight | None = None
-    backup: bool | None = None
-    monitor_address: IPAddress | None = None
-    monitor_port: Port | None = None
-    tags: Tags | None = None
+    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
 
 
 PUT_DEFAULTS: dict[str, Any] = {"admin_state_up": True, "weight": 1, "backup": False, "tags": []}
@@ -76,82 +66,15 @@ class MemberRootPOST(Schema):
     member: MemberPOST
 
 
-class MemberRootPUT(Schema):
-    member: MemberPUT
-
-
 class MembersRootPUT(Schema):
     members: list[MemberPOST]
 
 
-class MemberResponse(BaseModel):
-    """The response body of one member (documentation of ``to_api``)."""
-
-    id: str
-    name: str
-    operating_status: str
-    provisioning_status: str
-    admin_state_up: bool
-    address: str
-    protocol_port: int
-    weight: int
-    backup: bool
-    subnet_id: str | None
-    project_id: str | None
-    tenant_id: str | None
-    created_at: str | None
-    updated_at: str | None
-    monitor_address: str | None
-    monitor_port: int | None
-    tags: list[str]
-    vnic_type: str
-
-
-class MemberRootResponse(BaseModel):
-    member: MemberResponse
-
-
-class MembersRootResponse(BaseModel):
-    members: list[MemberResponse]
-    members_links: list[dict[str, str]]
-
-
-COLLECTION = listing.Collection(
-    model=Member, plural="members",
-    columns={
-        "id": Member.id, "name": Member.name, "admin_state_up": Member.enabled,
-        "provisioning_status": Member.provisioning_status,
-        "operating_status": Member.operating_status, "project_id": Member.project_id,
-        "created_at": Member.created_at, "updated_at": Member.updated_at,
-        "address": Member.ip_address, "protocol_port": Member.protocol_port,
-        "weight": Member.weight, "backup": Member.backup, "subnet_id": Member.subnet_id,
-        "monitor_address": Member.monitor_address, "monitor_port": Member.monitor_port,
-        "vnic_type": Member.vnic_type,
-    },
-)
-
-
-def to_api(member: Member) -> dict[str, Any]:
-    return {
-        "id": member.id,
-        "name": member.name or "",
-        "operating_status": member.operating_status,
-        "provisioning_status": member.provisioning_status,
-        "admin_state_up": member.enabled,
-        "address": member.ip_address,
-        "protocol_port": member.protocol_port,
-        "weight": member.weight,
-        "backup": member.backup,
-        "subnet_id": member.subnet_id,
-        "project_id": member.project_id,
-        "tenant_id": member.project_id,
-        "created_at": timestamp(member.created_at),
-        "updated_at": timestamp(member.updated_at),
-        "monitor_address": member.monitor_address,
-        "monitor_port": member.monitor_port,
-        "tags": member.tags,
-        "vnic_type": member.vnic_type,
-    }
+MEMBER = resource.Resource(
+    "member", Member, MemberPOST,
+    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS),
+    after=(Out.of("vnic_type", str),))
+to_api = MEMBER.to_api
 
 
 def _check_not_reserved(address: str, settings: Settings) -> None:
@@ -255,7 +178,7 @@ def check_unique(pool: Pool, address: str, port: int) -> None:
 
 
 @router.post("", status_code=201, summary="Create a member",
-             responses={201: {"model": MemberRootResponse}})
+             response_model=MEMBER.response_root, response_model_exclude_unset=True)
 def create(pool_id: str, body: MemberRootPOST, api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Any:
     with api.db.write() as session:
@@ -274,17 +197,17 @@ def create(pool_id: str, body: MemberRootPOST, api: ApiState = Depends(state),
 
 
 @router.get("", summary="List the members of a pool",
-            responses={200: {"model": MembersRootResponse}})
+            response_model=MEMBER.list_root, response_model_exclude_unset=True)
 def list_all(pool_id: str, request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
         _pool(session, pool_id, ctx)
     return list_objects(request, api, ctx, select(Member).where(Member.pool_id == pool_id),
-                        COLLECTION, to_api)
+                        MEMBER.collection, to_api)
 
 
 @router.get("/{member_id}", summary="Show a member",
-            responses={200: {"model": MemberRootResponse}})
+            response_model=MEMBER.response_root, response_model_exclude_unset=True)
 def show(pool_id: str, member_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -293,8 +216,10 @@ def show(pool_id: str, member_id: str, request: Request, api: ApiState = Depends
 
 
 @router.put("/{member_id}", summary="Update a member",
-            responses={200: {"model": MemberRootResponse}})
-def update(pool_id: str, member_id: str, body: MemberRootPUT, api: ApiState = Depends(state),
+            response_model=MEMBER.response_root, response_model_exclude_unset=True)
+def update(pool_id: str, member_id: str,
+           body: MEMBER.put_root,  # type: ignore[name-defined]
+           api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Any:
     with api.db.write() as session:
         pool = _pool(session, pool_id, ctx)
@@ -302,7 +227,7 @@ def update(pool_id: str, member_id: str, body: MemberRootPUT, api: ApiState = De
         check_member_address(body.member.monitor_address, pool, api.settings,
                              "member monitor address")
         lock_pool(session, pool, constants.DELETABLE_STATUSES)
-        apply_changes(member, updates(body.member, PUT_DEFAULTS), RENAMES)
+        apply_changes(member, updates(body.member, PUT_DEFAULTS), MEMBER.renames)
         member.provisioning_status = constants.PENDING_UPDATE
         session.flush()
         submit_change(session, pool.load_balancer_id, member=[member.id])
@@ -359,7 +284,7 @@ def plan_batch(pool: Pool, wanted: list[MemberPOST], additive_only: bool) -> Bat
 
 def _batch_changes(body: MemberPOST) -> dict[str, Any]:
     """What a batch entry sets on an existing member: what it sent plus the defaulted fields."""
-    sent = body.model_dump(include=set(MemberPUT.model_fields))
+    sent = body.model_dump(include=set(MEMBER.put_model.model_fields))
     return {key: value for key, value in sent.items()
             if key in body.model_fields_set or key in BATCH_ALWAYS_SET}
 
@@ -406,7 +331,7 @@ def _apply_batch(session: Session, pool: Pool, plan: BatchPlan) -> list[str]:
     created = [new_member(wanted, pool) for wanted in plan.created]
     session.add_all(created)
     for member, wanted in plan.updated:
-        apply_changes(member, _batch_changes(wanted), RENAMES)
+        apply_changes(member, _batch_changes(wanted), MEMBER.renames)
         member.provisioning_status = constants.PENDING_UPDATE
     for member in plan.deleted:
         member.provisioning_status = constants.PENDING_DELETE

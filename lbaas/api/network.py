@@ -18,8 +18,9 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import QueryParams
 
 from lbaas.api import listing
-from lbaas.api.common import ApiState, context, state, timestamp
+from lbaas.api.common import ApiState, context, state
 from lbaas.api.context import RequestContext
+from lbaas.api.resource import timestamp
 from lbaas.db.models import Network, Subnet
 from lbaas.network import management, registry
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, StringConstraints
+from pydantic import StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lbaas import constants, validate
-from lbaas.api import certificates, faults, listing
+from lbaas.api import certificates, faults, resource
 from lbaas.api.common import (
     ApiState,
     apply_changes,
@@ -26,16 +26,15 @@ from lbaas.api.common import (
     context,
     get_or_404,
     get_subresource,
-    ids,
     list_objects,
     lock_load_balancer,
     lock_parents,
     show_object,
     state,
     submit_change,
-    timestamp,
 )
 from lbaas.api.context import RequestContext
+from lbaas.api.resource import Api, Out, text
 from lbaas.api.types import Description, IPAddress, Name, OneOf, ProjectId, Schema, Tags, Uuid
 from lbaas.config import Settings
 from lbaas.db.models import Listener, LoadBalancer, Pool
@@ -54,14 +53,6 @@ PoolProtocol = Annotated[str, OneOf(constants.POOL_PROTOCOLS)]
 LbAlgorithm = Annotated[str, OneOf(constants.LB_ALGORITHMS)]
 PersistenceType = Annotated[str, OneOf(constants.SESSION_PERSISTENCE_TYPES)]
 
-# API names that differ from the column names.
-RENAMES = {
-    "admin_state_up": "enabled", "loadbalancer_id": "load_balancer_id",
-    "tls_container_ref": "tls_certificate_id", "ca_tls_container_ref": "ca_tls_certificate_id",
-    "crl_container_ref": "crl_container_id",
-}
-
-
 class SessionPersistencePUT(Schema):
     type: PersistenceType | None = None
     cookie_name: Annotated[str, StringConstraints(max_length=255)] | None = None
@@ -77,14 +68,15 @@ class PoolOptions(Schema):
     """A pool's settings but its protocol and algorithm (which a pool named in a load
     balancer's create may leave out, to refer to a pool defined there)."""
 
-    name: Name | None = None
-    description: Description | None = None
-    admin_state_up: bool = True
-    session_persistence: SessionPersistencePOST | None = None
+    name: Annotated[Name | None, Api(out=text)] = None
+    description: Annotated[Description | None, Api(out=text)] = None
+    admin_state_up: Annotated[bool, Api(column="enabled")] = True
+    session_persistence: Annotated[SessionPersistencePOST | None, Api(
+        put=SessionPersistencePUT | None, shown_as=dict[str, Any] | None)] = None
     tls_enabled: bool = False
-    tls_container_ref: CertRef | None = None
-    ca_tls_container_ref: CertRef | None = None
-    crl_container_ref: CertRef | None = None
+    tls_container_ref: Annotated[CertRef | None, Api(column="tls_certificate_id")] = None
+    ca_tls_container_ref: Annotated[CertRef | None, Api(column="ca_tls_certificate_id")] = None
+    crl_container_ref: Annotated[CertRef | None, Api(column="crl_container_id")] = None
     tls_ciphers: Ciphers | None = None
     tls_versions: list[TlsVersion] | None = None
     alpn_protocols: list[AlpnProtocol] | None = None
@@ -94,120 +86,37 @@ class PoolOptions(Schema):
 class PoolFields(PoolOptions):
     """A pool's settings: the part of every body that creates a pool."""
 
-    protocol: PoolProtocol
-    lb_algorithm: LbAlgorithm
+    protocol: Annotated[PoolProtocol, Api(update=False)]
+    # A PUT's ``null`` is rejected: an algorithm has no default to go back to.
+    lb_algorithm: Annotated[LbAlgorithm, Api(
+        put=Annotated[str | None, OneOf(constants.LB_ALGORITHMS)])]
 
 
 class PoolPOST(PoolFields):
-    loadbalancer_id: Uuid | None = None
-    listener_id: Uuid | None = None
+    loadbalancer_id: Annotated[Uuid | None, Api(column="load_balancer_id", update=False,
+                                                 shown=False)] = None
+    listener_id: Annotated[Uuid | None, Api(update=False, shown=False, filter=False)] = None
     # Deprecated upstream and ignored: a pool belongs to its load balancer's project.
-    project_id: ProjectId | None = None
-
-
-class PoolPUT(Schema):
-    name: Name | None = None
-    description: Description | None = None
-    admin_state_up: bool | None = None
-    # ``null`` is rejected: an algorithm has no default to go back to.
-    lb_algorithm: Annotated[str | None, OneOf(constants.LB_ALGORITHMS)] = None
-    session_persistence: SessionPersistencePUT | None = None
-    tls_enabled: bool | None = None
-    tls_container_ref: CertRef | None = None
-    ca_tls_container_ref: CertRef | None = None
-    crl_container_ref: CertRef | None = None
-    tls_ciphers: Ciphers | None = None
-    tls_versions: list[TlsVersion] | None = None
-    alpn_protocols: list[AlpnProtocol] | None = None
-    tags: Tags | None = None
+    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
 
 
 class PoolRootPOST(Schema):
     pool: PoolPOST
 
 
-class PoolRootPUT(Schema):
-    pool: PoolPUT
+def _health_monitor_id(pool: Pool) -> str | None:
+    return pool.health_monitor.id if pool.health_monitor else None
 
 
-class PoolResponse(BaseModel):
-    """The response body of one pool (documentation of ``to_api``)."""
-
-    id: str
-    name: str
-    description: str
-    provisioning_status: str
-    operating_status: str
-    admin_state_up: bool
-    protocol: str
-    lb_algorithm: str
-    session_persistence: dict[str, Any] | None
-    project_id: str | None
-    tenant_id: str | None
-    loadbalancers: list[dict[str, str]]
-    listeners: list[dict[str, str]]
-    created_at: str | None
-    updated_at: str | None
-    healthmonitor_id: str | None = None  # absent from the create response
-    members: list[dict[str, str]]
-    tags: list[str]
-    tls_container_ref: str | None
-    ca_tls_container_ref: str | None
-    crl_container_ref: str | None
-    tls_enabled: bool
-    tls_ciphers: str | None
-    tls_versions: list[str] | None
-    alpn_protocols: list[str] | None
-
-
-class PoolRootResponse(BaseModel):
-    pool: PoolResponse
-
-
-class PoolsRootResponse(BaseModel):
-    pools: list[PoolResponse]
-    pools_links: list[dict[str, str]]
-
-
-FILTERABLE = (
-    "id", "name", "description", "admin_state_up", "provisioning_status", "operating_status",
-    "project_id", "created_at", "updated_at", "protocol", "lb_algorithm", "loadbalancer_id",
-    "tls_enabled", "tls_container_ref", "ca_tls_container_ref", "crl_container_ref", "tls_ciphers",
-)
-COLLECTION = listing.Collection(
-    model=Pool, plural="pools",
-    columns=listing.columns(Pool, FILTERABLE, RENAMES),
-)
-
-
-def to_api(pool: Pool) -> dict[str, Any]:
-    return {
-        "id": pool.id,
-        "name": pool.name or "",
-        "description": pool.description or "",
-        "provisioning_status": pool.provisioning_status,
-        "operating_status": pool.operating_status,
-        "admin_state_up": pool.enabled,
-        "protocol": pool.protocol,
-        "lb_algorithm": pool.lb_algorithm,
-        "session_persistence": pool.session_persistence,
-        "project_id": pool.project_id,
-        "tenant_id": pool.project_id,
-        "loadbalancers": [{"id": pool.load_balancer_id}],
-        "listeners": ids(pool.listeners),
-        "created_at": timestamp(pool.created_at),
-        "updated_at": timestamp(pool.updated_at),
-        "healthmonitor_id": pool.health_monitor.id if pool.health_monitor else None,
-        "members": ids(pool.members),
-        "tags": pool.tags,
-        "tls_container_ref": pool.tls_certificate_id,
-        "ca_tls_container_ref": pool.ca_tls_certificate_id,
-        "crl_container_ref": pool.crl_container_id,
-        "tls_enabled": pool.tls_enabled,
-        "tls_ciphers": pool.tls_ciphers,
-        "tls_versions": pool.tls_versions,
-        "alpn_protocols": pool.alpn_protocols,
-    }
+POOL = resource.Resource(
+    "pool", Pool, PoolPOST,
+    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS,
+             Out("loadbalancers", list[resource.Ref], resource.ref("load_balancer_id")),
+             Out("listeners", list[resource.Ref], resource.refs("listeners")),
+             # Absent from a create's response (as upstream), null when there is none.
+             Out("healthmonitor_id", str | None, _health_monitor_id),
+             Out("members", list[resource.Ref], resource.refs("members"))))
+to_api = POOL.to_api
 
 
 # --- Checks shared with listeners -------------------------------------------------------
@@ -371,7 +280,7 @@ def _store(pool: Pool, spec: PoolFields) -> None:
     values = {name: getattr(spec, name) for name in PoolFields.model_fields}
     persistence = spec.session_persistence
     values["session_persistence"] = persistence.model_dump() if persistence else None
-    apply_changes(pool, values, RENAMES)
+    apply_changes(pool, values, POOL.renames)
 
 
 def new_pool(spec: PoolFields, lb: LoadBalancer, settings: Settings) -> Pool:
@@ -387,7 +296,8 @@ def new_pool(spec: PoolFields, lb: LoadBalancer, settings: Settings) -> Pool:
 
 def _updated_spec(pool: Pool, sent: dict[str, Any], settings: Settings) -> PoolFields:
     """The pool's settings after a PUT: sent fields over current ones, ``null`` -> default."""
-    values = {name: getattr(pool, RENAMES.get(name, name)) for name in PoolFields.model_fields}
+    values = {name: getattr(pool, POOL.renames.get(name, name))
+              for name in PoolFields.model_fields}
     values.update(sent)
     persistence = pool.session_persistence
     if "session_persistence" in sent:
@@ -454,7 +364,7 @@ def _lock(session: Session, pool: Pool, pool_status: str) -> None:
 
 
 @router.post("", status_code=201, summary="Create a pool",
-             responses={201: {"model": PoolRootResponse}})
+             response_model=POOL.response_root, response_model_exclude_unset=True)
 def create(body: PoolRootPOST, api: ApiState = Depends(state),
            ctx: RequestContext = Depends(context)) -> Any:
     spec = body.pool
@@ -479,13 +389,15 @@ def create(body: PoolRootPOST, api: ApiState = Depends(state),
     return result
 
 
-@router.get("", summary="List pools", responses={200: {"model": PoolsRootResponse}})
+@router.get("", summary="List pools",
+            response_model=POOL.list_root, response_model_exclude_unset=True)
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
-    return list_objects(request, api, ctx, select(Pool), COLLECTION, to_api)
+    return list_objects(request, api, ctx, select(Pool), POOL.collection, to_api)
 
 
-@router.get("/{pool_id}", summary="Show a pool", responses={200: {"model": PoolRootResponse}})
+@router.get("/{pool_id}", summary="Show a pool",
+            response_model=POOL.response_root, response_model_exclude_unset=True)
 def show(pool_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -493,9 +405,10 @@ def show(pool_id: str, request: Request, api: ApiState = Depends(state),
         return show_object(request, api, "pool", to_api(pool))
 
 
-@router.put("/{pool_id}", summary="Update a pool", responses={200: {"model": PoolRootResponse}})
-def update(pool_id: str, body: PoolRootPUT, api: ApiState = Depends(state),
-           ctx: RequestContext = Depends(context)) -> Any:
+@router.put("/{pool_id}", summary="Update a pool",
+            response_model=POOL.response_root, response_model_exclude_unset=True)
+def update(pool_id: str, body: POOL.put_root,  # type: ignore[name-defined]
+           api: ApiState = Depends(state), ctx: RequestContext = Depends(context)) -> Any:
     with api.db.write() as session:
         pool = get_or_404(session, Pool, pool_id, RESOURCE, ctx)
         sent = body.pool.model_dump(exclude_unset=True)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 from sqlalchemy import or_, select
 
 from lbaas import constants
@@ -35,47 +35,35 @@ DEPRECATED: dict[str, str] = {"load_balancer": "loadbalancer", "health_monitor":
 Limit = Annotated[int, Field(ge=constants.QUOTA_UNLIMITED, le=constants.MAX_QUOTA)]
 
 
-class QuotaPUT(Schema):
-    loadbalancer: Limit | None = None
-    load_balancer: Limit | None = None
-    listener: Limit | None = None
-    pool: Limit | None = None
-    healthmonitor: Limit | None = None
-    health_monitor: Limit | None = None
-    member: Limit | None = None
-    l7policy: Limit | None = None
-    l7rule: Limit | None = None
+# Every limit under each of its names, in a PUT and in responses.
+NAMES = (*LIMITS, *DEPRECATED)
+SENT: dict[str, Any] = {name: (Limit | None, None) for name in NAMES}
+QuotaPUT = create_model("QuotaPUT", __base__=Schema, **SENT)
 
 
 class QuotaRootPUT(Schema):
-    quota: QuotaPUT
+    quota: QuotaPUT  # type: ignore[valid-type]
 
 
-class QuotaResponse(BaseModel):
-    """One project's limits (documentation of ``to_api``)."""
-
-    project_id: str
-    tenant_id: str
-    loadbalancer: int | None
-    load_balancer: int | None
-    listener: int | None
-    pool: int | None
-    healthmonitor: int | None
-    health_monitor: int | None
-    member: int | None
-    l7policy: int | None
-    l7rule: int | None
+# One project's limits; each may be missing (``fields`` asks for some).
+SHOWN: dict[str, Any] = {"project_id": (str | None, None), "tenant_id": (str | None, None),
+                         **{name: (int | None, None) for name in NAMES}}
+QuotaResponse = create_model("QuotaResponse", **SHOWN)
 
 
 class QuotaRootResponse(BaseModel):
-    quota: QuotaResponse
+    quota: QuotaResponse  # type: ignore[valid-type]
+
+
+class QuotasRootResponse(BaseModel):
+    quotas: list[QuotaResponse]  # type: ignore[valid-type]
+    quotas_links: list[dict[str, str]] = []
 
 
 COLLECTION = listing.Collection(
     model=Quota, plural="quotas", tagged=False, key="project_id",
     columns={"project_id": Quota.project_id,
-             **{name: getattr(Quota, column) for name, column in LIMITS.items()},
-             **{old: getattr(Quota, LIMITS[new]) for old, new in DEPRECATED.items()}},
+             **{name: getattr(Quota, LIMITS[DEPRECATED.get(name, name)]) for name in NAMES}},
 )
 
 
@@ -103,7 +91,7 @@ def effective(row: Quota | None, settings: Settings) -> dict[str, int]:
             for column, value in stored(row).items()}
 
 
-def _requested(body: QuotaPUT) -> dict[str, int | None]:
+def _requested(body: BaseModel) -> dict[str, int | None]:
     """``{column: limit}`` for the fields sent; the current name wins over a deprecated one."""
     sent = body.model_dump(exclude_unset=True)
     for old, new in DEPRECATED.items():
@@ -112,7 +100,8 @@ def _requested(body: QuotaPUT) -> dict[str, int | None]:
     return {LIMITS[name]: value for name, value in sent.items()}
 
 
-@router.get("", summary="List the projects with non-default quotas")
+@router.get("", summary="List the projects with non-default quotas",
+            response_model=QuotasRootResponse, response_model_exclude_unset=True)
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     # Rows whose every limit is NULL (e.g. created only to lock a project) are defaults.
@@ -122,7 +111,7 @@ def list_all(request: Request, api: ApiState = Depends(state),
                         lambda row: to_api(row.project_id, stored(row)))
 
 
-@router.get("/{project_id}", response_model=QuotaRootResponse,
+@router.get("/{project_id}", response_model=QuotaRootResponse, response_model_exclude_unset=True,
             summary="Show the quotas that apply to a project")
 def show(project_id: str, api: ApiState = Depends(state)) -> Any:
     with api.db.read() as session:

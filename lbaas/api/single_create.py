@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, create_model
 from sqlalchemy.orm import Session
 
 from lbaas.api import faults
@@ -23,6 +22,7 @@ from lbaas.api import l7rule as l7rule_api
 from lbaas.api import listener as listener_api
 from lbaas.api import member as member_api
 from lbaas.api import pool as pool_api
+from lbaas.api.resource import list_of
 from lbaas.config import Settings
 from lbaas.db.models import Listener, LoadBalancer, Pool
 
@@ -65,23 +65,14 @@ class ListenerSingleCreate(listener_api.ListenerFields):
     l7policies: list[L7PolicySingleCreate] | None = None
 
 
-def _variant(name: str, base: type[BaseModel], drop: tuple[str, ...], **extra: Any) -> Any:
-    """A response model like ``base`` without the ``drop`` fields and with ``extra`` ones."""
-    kept: dict[str, Any] = {key: (field.annotation, field) for key, field in base.model_fields.items()
-            if key not in drop and key not in extra}
-    return create_model(name, **kept, **extra)
-
-
-L7PolicyFullResponse = _variant("L7PolicyFullResponse", l7policy_api.L7PolicyResponse, drop=(),
-                                rules=(list[l7rule_api.L7RuleResponse], ...))
-ListenerFullResponse = _variant("ListenerFullResponse", listener_api.ListenerResponse,
-                                drop=("loadbalancers",),
-                                # A model made at import time: a value mypy cannot type.
-                                l7policies=(list[L7PolicyFullResponse], ...))  # type: ignore[valid-type]
-PoolFullResponse = _variant(
-    "PoolFullResponse", pool_api.PoolResponse, drop=("loadbalancers", "healthmonitor_id"),
-    members=(list[member_api.MemberResponse], ...),
-    healthmonitor=(hm_api.HealthMonitorResponse | None, None))
+L7PolicyFullResponse = l7policy_api.L7POLICY.variant(
+    "L7PolicyFullResponse", rules=list_of(l7rule_api.L7RULE.response_model))
+ListenerFullResponse = listener_api.LISTENER.variant(
+    "ListenerFullResponse", drop=("loadbalancers",), l7policies=list_of(L7PolicyFullResponse))
+PoolFullResponse = pool_api.POOL.variant(
+    "PoolFullResponse", drop=("loadbalancers", "healthmonitor_id"),
+    members=list_of(member_api.MEMBER.response_model),
+    healthmonitor=hm_api.HEALTH_MONITOR.response_model)
 
 
 @dataclass

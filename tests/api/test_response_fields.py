@@ -15,6 +15,7 @@ from tests.helpers.api import (
     create_pool,
     wait_lb_active,
 )
+from tests.helpers.openapi import document_of
 
 LBS, LISTENERS, POOLS = "/v2/lbaas/loadbalancers", "/v2/lbaas/listeners", "/v2/lbaas/pools"
 MONITORS, L7POLICIES = "/v2/lbaas/healthmonitors", "/v2/lbaas/l7policies"
@@ -63,6 +64,22 @@ def test_every_project_object_has_tenant_id_equal_to_project_id(client):
         plural = next(key for key in listed if not key.endswith("_links"))
         for where, obj in (("create", body), ("show", shown), ("list", listed[plural][0])):
             assert (obj["project_id"], obj["tenant_id"]) == (PROJECT, PROJECT), (root, where)
+
+
+def test_every_object_shows_exactly_the_attributes_its_schema_publishes(client):
+    """The response models are derived from each resource's declaration; a show carries
+    every attribute /openapi.json lists for it, and no other."""
+    document = document_of(client.app)
+    schemas = document.document["components"]["schemas"]
+
+    def named(schema: dict[str, Any]) -> dict[str, Any]:
+        return schemas[schema["$ref"].rsplit("/", 1)[1]]
+    for root, (path, _) in tree(client).items():
+        shown = client.get(path).json()[root]
+        template = document.template(path)
+        assert template is not None, path
+        wrapper = named(document.response_schema(template, "get", 200) or {})
+        assert set(shown) == set(named(wrapper["properties"][root])["properties"]), root
 
 
 def test_quotas_have_tenant_id_too(client):

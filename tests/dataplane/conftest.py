@@ -31,6 +31,7 @@ from tests.helpers.dataplane import (
     new_network,
     remove_leftovers,
 )
+from tests.helpers.openapi import checked
 
 
 @pytest.fixture
@@ -49,8 +50,8 @@ def dataplane(services: service.Services, drivers: Drivers) -> Iterator[TestClie
     """
     try:
         with service.running_worker(services, drivers):
-            with TestClient(create_app(services.api_state),
-                            headers={"X-Project-Id": PROJECT}) as client:
+            with checked(TestClient(create_app(services.api_state),
+                                    headers={"X-Project-Id": PROJECT})) as client:
                 try:
                     yield client
                 finally:

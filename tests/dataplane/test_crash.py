@@ -48,6 +48,7 @@ from tests.dataplane.controllers import (
 )
 from tests.helpers import PROJECT, wait_for
 from tests.helpers.dataplane import Topology, dataplane_environ
+from tests.helpers.openapi import checked
 
 pytestmark = pytest.mark.root
 
@@ -73,8 +74,8 @@ def topology(crash_services: service.Services,
 
 @pytest.fixture(scope="module")
 def api(crash_services: service.Services) -> Iterator[TestClient]:
-    with TestClient(create_app(crash_services.api_state),
-                    headers={"X-Project-Id": PROJECT}) as client:
+    with checked(TestClient(create_app(crash_services.api_state),
+                            headers={"X-Project-Id": PROJECT})) as client:
         yield client
 
 

@@ -37,6 +37,7 @@ from lbaas.network.bridge import Bridges, bridge_mac
 from tests.dataplane import netns
 from tests.helpers import PROJECT, wait_for
 from tests.helpers.dataplane import BackendHosts, TestNetwork, remove_leftovers
+from tests.helpers.openapi import checked
 
 LBAAS = Path(sys.executable).parent / "lbaas"
 HOSTS = ("host-a", "host-b", "host-c")
@@ -257,8 +258,8 @@ def running_cluster(workdir: Path, **options: str) -> Iterator[Cluster]:
         drivers = load_drivers(settings, services.db)
         worker = stack.enter_context(service.running_worker(services, drivers))
         stack.enter_context(service.running_health_manager(services))
-        api = stack.enter_context(TestClient(create_app(services.api_state),
-                                             headers={"X-Project-Id": PROJECT}))
+        api = stack.enter_context(checked(TestClient(create_app(services.api_state),
+                                                     headers={"X-Project-Id": PROJECT})))
         for name in HOSTS:
             wait_for(lambda name=name: {"status": _status(services, name)}, "status", "UP",
                      timeout=30)
