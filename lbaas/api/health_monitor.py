@@ -24,8 +24,8 @@ from lbaas.api.common import (
     submit_change,
 )
 from lbaas.api.context import RequestContext
-from lbaas.api.resource import Api, Out, text
-from lbaas.api.types import Name, OneOf, ProjectId, Schema, Tags, Uuid, updates
+from lbaas.api.resource import Api, Out, SentProjectId, text
+from lbaas.api.types import Name, OneOf, Schema, Tags, Uuid, updates
 from lbaas.config import Settings
 from lbaas.db.models import HealthMonitor, Pool
 
@@ -85,7 +85,7 @@ class HealthMonitorSingleCreate(Schema):
 
 class HealthMonitorPOST(HealthMonitorSingleCreate):
     pool_id: Annotated[Uuid, Api(update=False, shown=False)]
-    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
+    project_id: SentProjectId = None
 
 
 class HealthMonitorRootPOST(Schema):
@@ -94,7 +94,7 @@ class HealthMonitorRootPOST(Schema):
 
 HEALTH_MONITOR = resource.Resource(
     "healthmonitor", HealthMonitor, HealthMonitorPOST,
-    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS,
+    outputs=(*resource.LIFECYCLE,
              Out("pools", list[resource.Ref], resource.ref("pool_id"))))
 to_api = HEALTH_MONITOR.to_api
 

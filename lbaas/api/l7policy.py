@@ -33,8 +33,8 @@ from lbaas.api.common import (
 from lbaas.api.context import RequestContext
 from lbaas.api.l7rule import L7RuleSingleCreate, check_rule_count, new_rule, validate_rule
 from lbaas.api.pool import check_protocols
-from lbaas.api.resource import Api, text
-from lbaas.api.types import Description, Name, OneOf, ProjectId, Schema, Tags, Uuid, updates
+from lbaas.api.resource import Api, SentProjectId, text
+from lbaas.api.types import Description, Name, OneOf, Schema, Tags, Uuid, updates
 from lbaas.db import l7_order
 from lbaas.db.models import L7Policy, Listener, Pool
 
@@ -90,8 +90,7 @@ class L7PolicyFields(Schema):
 class L7PolicyPOST(L7PolicyFields):
     listener_id: Annotated[Uuid, Api(update=False)]
     redirect_pool_id: Uuid | None = None
-    # Deprecated upstream and ignored: a policy belongs to its load balancer's project.
-    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
+    project_id: SentProjectId = None
 
 
 PUT_DEFAULTS: dict[str, Any] = {"admin_state_up": True, "tags": []}
@@ -103,7 +102,7 @@ class L7PolicyRootPOST(Schema):
 
 L7POLICY = resource.Resource(
     "l7policy", L7Policy, L7PolicyPOST, plural="l7policies", title="L7Policy",
-    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS))
+    outputs=resource.LIFECYCLE)
 to_api = L7POLICY.to_api
 
 

@@ -29,8 +29,8 @@ from lbaas.api.common import (
     submit_change,
 )
 from lbaas.api.context import RequestContext
-from lbaas.api.resource import Api
-from lbaas.api.types import OneOf, ProjectId, Schema, Tags, no_control_characters, updates
+from lbaas.api.resource import Api, SentProjectId
+from lbaas.api.types import OneOf, Schema, Tags, no_control_characters, updates
 from lbaas.db.models import L7Policy, L7Rule
 
 router = APIRouter(prefix="/lbaas/l7policies/{l7policy_id}/rules", tags=["l7 rules"])
@@ -54,8 +54,7 @@ class L7RuleSingleCreate(Schema):
 
 
 class L7RulePOST(L7RuleSingleCreate):
-    # Deprecated upstream and ignored: a rule belongs to its load balancer's project.
-    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
+    project_id: SentProjectId = None
 
 
 PUT_DEFAULTS: dict[str, Any] = {"invert": False, "admin_state_up": True, "tags": []}
@@ -67,7 +66,7 @@ class L7RuleRootPOST(Schema):
 
 L7RULE = resource.Resource(
     "rule", L7Rule, L7RulePOST, title="L7Rule",
-    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS))
+    outputs=resource.LIFECYCLE)
 to_api = L7RULE.to_api
 
 

@@ -39,7 +39,7 @@ from lbaas.api.pool import (
     check_protocols,
     check_tls_options,
 )
-from lbaas.api.resource import Api, Out, as_dict, as_list, text
+from lbaas.api.resource import Api, Out, SentProjectId, as_dict, as_list, text
 from lbaas.api.stats import statistics
 from lbaas.api.types import (
     MAX_DB_INTEGER,
@@ -48,7 +48,6 @@ from lbaas.api.types import (
     Name,
     OneOf,
     Port,
-    ProjectId,
     Schema,
     Tags,
     Uuid,
@@ -105,8 +104,7 @@ class ListenerFields(Schema):
 
 class ListenerPOST(ListenerFields):
     loadbalancer_id: Annotated[Uuid, Api(column="load_balancer_id", update=False, shown=False)]
-    # Deprecated upstream and ignored: a listener belongs to its load balancer's project.
-    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
+    project_id: SentProjectId = None
 
 
 class ListenerRootPOST(Schema):
@@ -115,7 +113,7 @@ class ListenerRootPOST(Schema):
 
 LISTENER = resource.Resource(
     "listener", Listener, ListenerPOST,
-    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS,
+    outputs=(*resource.LIFECYCLE,
              Out("l7policies", list[resource.Ref], resource.refs("l7policies")),
              Out("loadbalancers", list[resource.Ref], resource.ref("load_balancer_id"))))
 to_api = LISTENER.to_api

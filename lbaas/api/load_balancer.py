@@ -25,7 +25,7 @@ from lbaas.api.common import (
 )
 from lbaas.api.context import RequestContext
 from lbaas.api.flavor import apply_flavor
-from lbaas.api.resource import Api, Out, as_list, list_of, text
+from lbaas.api.resource import Api, Out, SentProjectId, as_list, list_of, text
 from lbaas.api.single_create import (
     ListenerFullResponse,
     ListenerSingleCreate,
@@ -33,7 +33,7 @@ from lbaas.api.single_create import (
     PoolSingleCreate,
 )
 from lbaas.api.stats import statistics
-from lbaas.api.types import Description, IPAddress, Name, ProjectId, Schema, Tags, Uuid, updates
+from lbaas.api.types import Description, IPAddress, Name, Schema, Tags, Uuid, updates
 from lbaas.controller import actions
 from lbaas.db import status
 from lbaas.db.models import AdditionalVip, LoadBalancer, new_id
@@ -77,8 +77,7 @@ class LoadBalancerPOST(Schema):
     flavor_id: Annotated[Uuid | None, Api(update=False)] = None
     availability_zone: Annotated[Name | None, Api(update=False)] = None
     tags: Tags | None = None
-    # An admin may create a load balancer for another project; shown with the others.
-    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
+    project_id: SentProjectId = None
     # The fully-populated create (see single_create).
     listeners: Annotated[list[ListenerSingleCreate], CHILDREN] = []
     pools: Annotated[list[PoolSingleCreate], CHILDREN] = []
@@ -93,7 +92,7 @@ class LoadBalancerRootPOST(Schema):
 
 LOAD_BALANCER = resource.Resource(
     "loadbalancer", LoadBalancer, LoadBalancerPOST, title="LoadBalancer",
-    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS),
+    outputs=resource.LIFECYCLE,
     after=(Out.of("vip_vnic_type", str),))
 to_api = LOAD_BALANCER.to_api
 # The create's response: listeners and pools as full objects.

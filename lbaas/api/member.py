@@ -25,8 +25,8 @@ from lbaas.api.common import (
     submit_change,
 )
 from lbaas.api.context import RequestContext
-from lbaas.api.resource import Api, Out, text
-from lbaas.api.types import IPAddress, Name, Port, ProjectId, Schema, Tags, Uuid, updates
+from lbaas.api.resource import Api, Out, SentProjectId, text
+from lbaas.api.types import IPAddress, Name, Port, Schema, Tags, Uuid, updates
 from lbaas.config import Settings
 from lbaas.db.models import Member, Pool
 
@@ -54,7 +54,7 @@ class MemberSingleCreate(Schema):
 
 
 class MemberPOST(MemberSingleCreate):
-    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
+    project_id: SentProjectId = None
 
 
 PUT_DEFAULTS: dict[str, Any] = {"admin_state_up": True, "weight": 1, "backup": False, "tags": []}
@@ -72,7 +72,7 @@ class MembersRootPUT(Schema):
 
 MEMBER = resource.Resource(
     "member", Member, MemberPOST,
-    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS),
+    outputs=resource.LIFECYCLE,
     after=(Out.of("vnic_type", str),))
 to_api = MEMBER.to_api
 

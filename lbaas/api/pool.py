@@ -34,8 +34,8 @@ from lbaas.api.common import (
     submit_change,
 )
 from lbaas.api.context import RequestContext
-from lbaas.api.resource import Api, Out, text
-from lbaas.api.types import Description, IPAddress, Name, OneOf, ProjectId, Schema, Tags, Uuid
+from lbaas.api.resource import Api, Out, SentProjectId, text
+from lbaas.api.types import Description, IPAddress, Name, OneOf, Schema, Tags, Uuid
 from lbaas.config import Settings
 from lbaas.db.models import Listener, LoadBalancer, Pool
 
@@ -96,8 +96,7 @@ class PoolPOST(PoolFields):
     loadbalancer_id: Annotated[Uuid | None, Api(column="load_balancer_id", update=False,
                                                  shown=False)] = None
     listener_id: Annotated[Uuid | None, Api(update=False, shown=False, filter=False)] = None
-    # Deprecated upstream and ignored: a pool belongs to its load balancer's project.
-    project_id: Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)] = None
+    project_id: SentProjectId = None
 
 
 class PoolRootPOST(Schema):
@@ -110,7 +109,7 @@ def _health_monitor_id(pool: Pool) -> str | None:
 
 POOL = resource.Resource(
     "pool", Pool, PoolPOST,
-    outputs=(resource.ID, *resource.STATUSES, *resource.PROJECT, *resource.TIMESTAMPS,
+    outputs=(*resource.LIFECYCLE,
              Out("loadbalancers", list[resource.Ref], resource.ref("load_balancer_id")),
              Out("listeners", list[resource.Ref], resource.refs("listeners")),
              # Absent from a create's response (as upstream), null when there is none.

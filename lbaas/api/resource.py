@@ -29,7 +29,7 @@ from pydantic import BaseModel, create_model
 from sqlalchemy.orm import InstrumentedAttribute
 
 from lbaas.api import listing
-from lbaas.api.types import Schema
+from lbaas.api.types import ProjectId, Schema
 
 Reader = Callable[[Any], Any]
 M = TypeVar("M", bound=BaseModel)
@@ -126,6 +126,12 @@ STATUSES = (Out.of("provisioning_status", str), Out.of("operating_status", str))
 PROJECT = (Out.of("project_id", str | None), Out("tenant_id", str | None, column("project_id")))
 TIMESTAMPS = (Out.of("created_at", str | None, shape=timestamp),
               Out.of("updated_at", str | None, shape=timestamp))
+LIFECYCLE = (ID, *STATUSES, *PROJECT, *TIMESTAMPS)
+
+# ``project_id`` in a create's body: upstream deprecates and ignores it for a child, which
+# belongs to its load balancer's project (an admin's load balancer create uses it). It is
+# shown with PROJECT.
+SentProjectId = Annotated[ProjectId | None, Api(update=False, shown=False, filter=False)]
 
 
 # --- Types ---------------------------------------------------------------------------------

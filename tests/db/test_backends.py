@@ -17,7 +17,7 @@ from lbaas.controller.housekeeping import cert_rotation, cleanup, spare_pool
 from lbaas.controller.wakeups import PostgresListener, RabbitBell
 from lbaas.db.models import Amphora, Base, Job, utcnow
 from lbaas.network import management, ports
-from tests.helpers import wait_for
+from tests.helpers import in_threads, wait_for
 from tests.helpers.api import create_lb, race_updates, wait_lb_active
 from tests.helpers.network import RecordingBridges
 
@@ -53,7 +53,8 @@ def test_concurrent_workers_claim_every_job_exactly_once(services):
     claims: list[int] = []
     start = threading.Barrier(8)
 
-    def work(owner: str) -> None:
+    def work(number: int) -> None:
+        owner = f"worker-{number}"
         start.wait()
         while True:
             job = jobs.claim(services.db, owner, dt.timedelta(seconds=60))
@@ -63,11 +64,7 @@ def test_concurrent_workers_claim_every_job_exactly_once(services):
             with services.db.read() as session:  # None may mean "another took that one"
                 if session.scalar(select(Job.id).where(Job.lease_owner.is_(None))) is None:
                     return
-    threads = [threading.Thread(target=work, args=(f"worker-{n}",)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(8, work)
     assert len(claims) == len(set(claims)) and set(claims) == queued
 
 
@@ -76,15 +73,11 @@ def test_two_housekeepers_fill_the_spare_pool_once(services, drivers):
     context = FlowContext(db=services.db, drivers=drivers, settings=services.settings)
     start = threading.Barrier(2)
 
-    def housekeeper() -> None:
-        for _ in range(5):
+    def housekeeper(_: int) -> None:
+        for _round in range(5):
             start.wait()
             spare_pool.check(context)
-    threads = [threading.Thread(target=housekeeper) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(2, housekeeper)
     with services.db.read() as session:
         spares = list(session.scalars(select(Amphora.id).where(*spare_pool.IN_POOL)))
         boots = [job.payload["amphora_id"] for job in session.scalars(
@@ -102,17 +95,13 @@ def test_services_of_one_host_starting_together_register_it_once(services, datab
         "LBAAS__database__connection": database_url, "LBAAS__DEFAULT__host": "starting-together",
         "LBAAS__networking__controller_ip": "172.29.232.9"})
 
-    def service_start() -> None:
+    def service_start(_: int) -> None:
         start.wait()
         try:
             management.ensure_management_network(services.db, settings, RecordingBridges())
         except Exception as exc:  # noqa: BLE001 - the test reports every failure
             errors.append(exc)
-    threads = [threading.Thread(target=service_start) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(4, service_start)
     assert errors == []
     with services.db.read() as session:
         assert [port.ip_address for port in ports.ports_of(session, "starting-together")] \
@@ -130,15 +119,11 @@ def test_two_housekeepers_purge_and_rotate_each_row_once(services, drivers):
     purged: list[int] = []
     claimed: list[list[str]] = []
 
-    def housekeeper() -> None:
+    def housekeeper(_: int) -> None:
         start.wait()
         purged.append(cleanup.delete_old_amphorae(services.db, 3600))
         claimed.append(cert_rotation.claim_due(context))
-    threads = [threading.Thread(target=housekeeper) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(2, housekeeper)
     assert sum(purged) == 10
     assert len(claimed[0]) + len(claimed[1]) == 10 and not set(claimed[0]) & set(claimed[1])
 

@@ -1,6 +1,7 @@
 """What every test shares: the test project, the no-op drivers, waiting for a status."""
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,3 +26,12 @@ def wait_for(fetch: Callable[[], dict[str, Any]], field: str, wanted: str,
         if time.monotonic() > deadline:
             raise AssertionError(f"{field} stayed {current.get(field)!r}, wanted {wanted!r}: {current}")
         time.sleep(0.02)
+
+
+def in_threads(count: int, target: Callable[[int], None]) -> None:
+    """Run ``target(0)`` ... ``target(count - 1)`` each in its own thread; wait for all."""
+    threads = [threading.Thread(target=target, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
