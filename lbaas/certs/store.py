@@ -181,8 +181,8 @@ def issue_host(settings: Settings, identity: str, destination: Path,
                           "another directory or remove them")
     issued = pki.issue_amphora_certificate(load_server_ca(settings), identity, days * 86400)
     destination.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write(written[0], issued.pem)
-    _write(written[1], paths.client_ca.read_bytes())
+    write_private(written[0], issued.pem)
+    write_private(written[1], paths.client_ca.read_bytes())
     return written
 
 
@@ -201,7 +201,7 @@ def export(settings: Settings, destination: Path) -> list[Path]:
                           "choose another directory")
     destination.mkdir(mode=0o700, parents=True, exist_ok=True)
     for entry in entries:
-        _write(destination / entry.name, entry.path.read_bytes())
+        write_private(destination / entry.name, entry.path.read_bytes())
     return [destination / entry.name for entry in entries]
 
 
@@ -239,8 +239,8 @@ def _generated_ca(cert_path: Path, key_path: Path, common_name: str, passphrase:
                 "(existing amphorae do not work with a new CA)")
         return _load_authority(cert_path, key_path, passphrase, digest)
     authority = pki.create_ca(common_name, digest)
-    _write(key_path, pki.private_key_pem(authority.private_key, passphrase))
-    _write(cert_path, pki.certificate_pem(authority.certificate))  # last: the CA is complete
+    write_private(key_path, pki.private_key_pem(authority.private_key, passphrase))
+    write_private(cert_path, pki.certificate_pem(authority.certificate))  # last: the CA is complete
     LOG.info("generated the %s in %s", common_name, cert_path)
     return authority
 
@@ -249,7 +249,7 @@ def _generated_client_cert(path: Path, client_ca: pki.Authority) -> None:
     if path.exists():
         _check_client_cert(path, [client_ca.certificate])
         return
-    _write(path, pki.issue_client_certificate(client_ca, CONTROLLER_NAME).pem)
+    write_private(path, pki.issue_client_certificate(client_ca, CONTROLLER_NAME).pem)
     LOG.info("generated the controller's client certificate in %s", path)
 
 
@@ -288,7 +288,7 @@ def _read(path: Path) -> bytes:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` as a 0600 file; a reader sees no half-written file."""
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.unlink(missing_ok=True)

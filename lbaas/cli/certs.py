@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lbaas import config
-from lbaas.certs import store, tls
+from lbaas.certs import backup, store, tls
 from lbaas.cli import common
 from lbaas.cli.common import ConfigFile, Format, OutputFormat
 
@@ -54,6 +54,54 @@ def export(directory: Annotated[Path, typer.Argument(help="Where to copy (create
     if settings.certificates.ca_private_key_passphrase:
         typer.echo("The CA keys are encrypted with [certificates] ca_private_key_passphrase; "
                    "keep the passphrase apart from this copy.", err=True)
+
+
+PassphraseFile = Annotated[Path | None, typer.Option(
+    "--passphrase-file", help="Read the archive's passphrase from the first line of this "
+                              "file (else it is asked for).")]
+
+
+def _passphrase(path: Path | None, confirm: bool) -> str:
+    if path is None:
+        text: str = typer.prompt("Archive passphrase", hide_input=True,
+                                 confirmation_prompt=confirm)
+        return text
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        common.fail(f"cannot read {path}: {exc.strerror}")
+    return lines[0] if lines else ""
+
+
+@app.command("backup")
+def backup_command(archive: Annotated[Path, typer.Argument(help="The file to write (0600).")],
+                   passphrase_file: PassphraseFile = None,
+                   config_file: ConfigFile = None) -> None:
+    """Write both CAs, their keys and the controller's certificate into ARCHIVE, encrypted
+    with a passphrase (scrypt, AES-256-GCM): keep it, and the passphrase, apart."""
+    settings = common.settings(config_file)
+    with common.reporting():
+        names = backup.backup(settings, archive, _passphrase(passphrase_file, confirm=True))
+    typer.echo(f"{archive}: {', '.join(names)}")
+
+
+@app.command("restore")
+def restore_command(archive: Annotated[Path, typer.Argument(help="A `certs backup` archive.")],
+                    passphrase_file: PassphraseFile = None,
+                    replace: Annotated[bool, typer.Option(
+                        "--replace", help="Overwrite files that exist with other content.")]
+                    = False,
+                    config_file: ConfigFile = None) -> None:
+    """Put the files of ARCHIVE where the configuration expects them, and check them as a
+    service start would; run it before starting the services on a rebuilt controller."""
+    settings = common.settings(config_file)
+    with common.reporting():
+        written = backup.restore(settings, archive, _passphrase(passphrase_file, confirm=False),
+                                 replace)
+    for path in written:
+        typer.echo(path)
+    if not written:
+        typer.echo("every file already had the archive's content", err=True)
 
 
 @app.command("issue-host")
