@@ -103,6 +103,9 @@ def render(view: Overview) -> RenderableType:
         parts.append(_jobs(view))
     parts.append(Text("Soonest amphora certificate expiry: "
                       + (f"{expiry:%Y-%m-%d %H:%M} UTC" if expiry else "none")))
+    if view.ca_expiry:
+        parts.append(Text("CA expiry: " + ", ".join(
+            f"{name} {end:%Y-%m-%d}" for name, end in view.ca_expiry.items())))
     if view.attention:
         parts.append(Text("Needs attention:", style="bold yellow"))
         parts += [Text(f"  - {note}", style="yellow") for note in view.attention]

@@ -51,6 +51,9 @@ CLIENT_CERT = "client.pem"
 SERVER_CA_NAME = "lbaas server CA"
 CLIENT_CA_NAME = "lbaas client CA"
 CONTROLLER_NAME = "lbaas controller"
+# A CA closer than this to its end is reported (logs, `lbaas status`): replacing a CA
+# means reissuing every amphora's or controller's certificate, which takes planning.
+CA_EXPIRY_WARNING = dt.timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,17 @@ def ensure(settings: Settings) -> CertPaths:
             client_ca = _generated_ca(paths.client_ca, paths.client_ca_key, CLIENT_CA_NAME,
                                       passphrase, digest)
             _generated_client_cert(paths.client_cert, client_ca)
+    for name, end in ca_expiries(paths).items():
+        if end - dt.datetime.now(dt.UTC).replace(tzinfo=None) < CA_EXPIRY_WARNING:
+            LOG.warning("the %s expires at %s UTC: plan its replacement (see `lbaas certs "
+                        "show`)", name, f"{end:%Y-%m-%d %H:%M}")
     return paths
+
+
+def ca_expiries(paths: CertPaths) -> dict[str, dt.datetime]:
+    """When each CA that exists expires (naive UTC), by its name in the logs."""
+    found = {"server CA": expiry(paths.ca_certificate), "client CA": expiry(paths.client_ca)}
+    return {name: end.replace(tzinfo=None) for name, end in found.items() if end is not None}
 
 
 def load_server_ca(settings: Settings) -> pki.Authority:

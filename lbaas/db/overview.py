@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lbaas import constants as c
-from lbaas.config import Settings
+from lbaas.certs import store
+from lbaas.config import ConfigError, Settings
 from lbaas.db import services
 from lbaas.db.models import (
     Amphora,
@@ -101,6 +102,7 @@ class Overview:
     spare_pool_size: int
     heartbeat_timeout: float
     cert_expiry_buffer: float
+    ca_expiry: dict[str, dt.datetime] = field(default_factory=dict)  # of this host's files
     attention: list[str] = field(default_factory=list)
 
     def age(self, when: dt.datetime | None) -> float | None:
@@ -168,9 +170,17 @@ def read(session: Session, settings: Settings) -> Overview:
         stuck=stuck,
         spare_pool_size=settings.house_keeping.spare_amphora_pool_size,
         heartbeat_timeout=settings.health_manager.heartbeat_timeout,
-        cert_expiry_buffer=settings.house_keeping.cert_expiry_buffer)
+        cert_expiry_buffer=settings.house_keeping.cert_expiry_buffer,
+        ca_expiry=_ca_expiry(settings))
     overview.attention = _attention(overview)
     return overview
+
+
+def _ca_expiry(settings: Settings) -> dict[str, dt.datetime]:
+    try:
+        return store.ca_expiries(store.resolve(settings))
+    except ConfigError:  # half-supplied options: the services refuse to start and say why
+        return {}
 
 
 def _ids(ids: list[str], limit: int = 3) -> str:
@@ -207,6 +217,9 @@ def _attention(view: Overview) -> list[str]:
     if expiry is not None and (expiry - view.now).total_seconds() < view.cert_expiry_buffer:
         notes.append(f"an amphora certificate expires at {expiry:%Y-%m-%d %H:%M} UTC and has "
                      "not been rotated yet")
+    notes += [f"the {name} expires at {end:%Y-%m-%d %H:%M} UTC: plan its replacement"
+              for name, end in view.ca_expiry.items()
+              if end - view.now < store.CA_EXPIRY_WARNING]
     slow = [job for job in view.jobs if view.now - job.created_at > SLOW_JOB or job.attempts > 1]
     if slow:
         notes.append(f"{len(slow)} job(s) waiting over {SLOW_JOB.seconds} s or retried: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from lbaas import constants as c
+from lbaas.certs import pki, store
 from lbaas.db import overview
 from lbaas.db import services as presence
 from lbaas.db.models import Amphora, AmphoraHealth, Host, Job, LoadBalancer, Service, utcnow
@@ -85,3 +86,23 @@ def test_a_service_that_stopped_stamping_is_listed_as_not_running(services):
     [worker] = view.services
     assert (worker.alive, worker.activity) == (False, "job 3 (create_member) done in 0.2 s")
     assert view.attention[0].startswith("no worker is running")
+
+
+def test_a_ca_close_to_its_end_is_logged_at_start_and_needs_attention(services, caplog):
+    for kind in overview.REQUIRED_SERVICES:
+        presence.stamp(services.db, kind, "host-a", None)
+    paths = store.resolve(services.settings)
+    paths.ca_certificate.parent.mkdir(mode=0o700, parents=True)
+    ending = pki.create_ca(store.SERVER_CA_NAME, validity=dt.timedelta(days=30))
+    store.write_private(paths.ca_private_key, pki.private_key_pem(ending.private_key))
+    store.write_private(paths.ca_certificate, pki.certificate_pem(ending.certificate))
+
+    store.ensure(services.settings)  # as each service does when it starts
+
+    end = ending.certificate.not_valid_after_utc
+    assert f"the server CA expires at {end:%Y-%m-%d %H:%M} UTC" in caplog.text
+    assert "client CA" not in caplog.text  # generated now: five years to go
+    view = _read(services)
+    assert view.attention == [
+        f"the server CA expires at {end:%Y-%m-%d %H:%M} UTC: plan its replacement"]
+    assert set(view.ca_expiry) == {"server CA", "client CA"}
