@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -14,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from lbaas import config, host, log, service, status_view, systemd
+from lbaas import config, constants, host, log, service, status_view, systemd
 from lbaas import drivers as driver_registry
 from lbaas.cli import certs as certs_cli
 from lbaas.cli import common
@@ -24,6 +25,8 @@ from lbaas.cli.common import ConfigFile
 from lbaas.console import print_error
 from lbaas.db import migrate, overview
 from lbaas.db.engine import Database
+from lbaas.db.models import Amphora
+from lbaas.drivers.compute import netns
 from lbaas.health import failover
 
 app = typer.Typer(help="Octavia-compatible load balancing as a service.", no_args_is_help=True)
@@ -146,6 +149,28 @@ def amphora_failover_resume(
         raise typer.Exit(1)
     if not result.started and not result.finished:
         console.print("no FAILOVER_STOPPED amphora to resume")
+
+
+@amphora_app.command("shell", context_settings={"ignore_unknown_options": True})
+def amphora_shell(
+        amphora_id: Annotated[str, typer.Argument(help="The amphora (its id).")],
+        command: Annotated[Optional[list[str]], typer.Argument(
+            help="What to run instead of a shell (after --).")] = None,
+        config_file: ConfigFile = None) -> None:
+    """Root shell inside a running amphora on this host, for trouble-shooting (as ssh into
+    an amphora is upstream): `lbaas amphora shell ID -- ss -tlnp` runs one command."""
+    services = _open(config_file, upgrade=False)
+    with services.db.read() as session:
+        amphora = session.get(Amphora, amphora_id)
+        if amphora is None or amphora.status == constants.DELETED:
+            common.fail(f"no amphora {amphora_id}", 1)
+        compute_id, where = amphora.compute_id, amphora.cached_zone
+    try:
+        argv = netns.entering(compute_id or "", command or [os.environ.get("SHELL", "/bin/sh")])
+    except netns.ComputeError as exc:
+        common.fail(f"{exc}: amphora {amphora_id} runs "
+                    + (f"on host {where}; run this there" if where else "on no host"), 1)
+    os.execvp(argv[0], argv)
 
 
 @app.command()

@@ -1,8 +1,10 @@
 """The control channel and the host are closed to everyone but whom they must serve."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -105,3 +107,21 @@ def test_a_tenant_cannot_reach_the_agent_through_the_vip(dataplane, topology, se
     assert reached in ("refused", "blocked")
     # The controller still reaches it on the management network.
     assert _curl_agent(amphora, "--cert", str(store.resolve(services.settings).client_cert)) == 0
+
+
+def _shell(services, *args: str) -> subprocess.CompletedProcess[str]:
+    lbaas = Path(sys.executable).parent / "lbaas"
+    env = {**os.environ, "LBAAS__DEFAULT__state_path": str(services.settings.DEFAULT.state_path)}
+    return subprocess.run([str(lbaas), "amphora", "shell", *args], capture_output=True,
+                          text=True, env=env, timeout=60)
+
+
+def test_root_on_the_host_gets_a_shell_inside_an_amphora_and_nobody_else(amphora, services):
+    inside = _shell(services, amphora.id, "--", "ip", "-o", "-4", "addr", "show")
+    assert inside.returncode == 0, inside.stderr
+    assert f" {amphora.lb_network_ip}/" in inside.stdout  # the amphora's management address
+    outside = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True)
+    assert f" {amphora.lb_network_ip}/" not in outside.stdout
+    unknown = _shell(services, "00000000-0000-4000-8000-000000000000")
+    assert (unknown.returncode, unknown.stderr.strip()) == (
+        1, "error: no amphora 00000000-0000-4000-8000-000000000000")

@@ -67,6 +67,14 @@ def namespaces() -> set[str]:
     return {line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line.strip()}
 
 
+def entering(compute_id: str, command: list[str]) -> list[str]:
+    """The command line that runs ``command`` inside amphora ``compute_id`` on this host (its
+    network namespace: what an amphora is here); ComputeError if it does not run here."""
+    if not compute_id.startswith(NAMESPACE_PREFIX) or compute_id not in namespaces():
+        raise ComputeError(f"no amphora namespace {compute_id} on this host")
+    return ["ip", "netns", "exec", compute_id, *command]
+
+
 def _link_exists(name: str, namespace: str | None = None) -> bool:
     where = ["-n", namespace] if namespace else []
     return _ip(*where, "link", "show", "dev", name, check=False).returncode == 0
