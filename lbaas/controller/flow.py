@@ -53,7 +53,8 @@ class FlowContext:
             yield session
             if self.lease is not None:
                 (self.lease.end if final else self.lease.keep)(session)
-
+        if final and self.lease is not None:
+            self.lease.ended = True  # committed: the job is off the board
     def child(self, key: str) -> FlowContext:
         """A context for a flow run inside this one, with its own part of the store."""
         return FlowContext(db=self.db, drivers=self.drivers, settings=self.settings,

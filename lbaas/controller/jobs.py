@@ -162,10 +162,16 @@ def hand_back(db: Database, owner: str, job_ids: list[int]) -> None:
                         .execution_options(synchronize_session=False))
 
 
-def finish(db: Database, job_id: int, owner: str) -> None:
-    """The job ran (successfully or reverted): remove it from the board, if still ours."""
+def finish(db: Database, lease: Lease) -> None:
+    """The job ran (successfully or reverted): remove it from the board, if still ours and
+    not removed already by the flow's last write. Once removed, SQLite may give its id to
+    a new job, which a sibling thread of this process (the same owner) may already hold:
+    deleting by id and owner again would drop that job unrun."""
+    if lease.ended:
+        return
     with db.write() as session:
-        session.execute(delete(Job).where(Job.id == job_id, Job.lease_owner == owner))
+        session.execute(delete(Job).where(Job.id == lease.job_id,
+                                          Job.lease_owner == lease.owner))
 
 
 @dataclass
@@ -177,6 +183,7 @@ class Lease:
     duration: dt.timedelta
     state: dict[str, Any] = field(default_factory=dict)
     lost: threading.Event = field(default_factory=threading.Event)
+    ended: bool = False  # the flow's last write removed the job (and was committed)
 
     def keep(self, session: Session) -> None:
         """In the caller's transaction: the job is still ours (else ``LeaseLost``, and the

@@ -157,7 +157,7 @@ class Worker:
         try:
             steps = FLOWS[Action(job.action)](**job.payload)
         except (ValueError, TypeError) as exc:  # an unknown action, or arguments that do not fit
-            self._cannot_run(job, str(exc))
+            self._cannot_run(job, lease, str(exc))
             return
         context = FlowContext(db=self.db, drivers=self.drivers, settings=self.settings,
                               store=lease.state, lease=lease)
@@ -178,19 +178,19 @@ class Worker:
         except Exception:
             LOG.warning("job %s (%s) failed and was reverted", job.id, job.action)
             outcome = "reverted"
-        jobs.finish(self.db, job.id, self.owner)
+        jobs.finish(self.db, lease)
         took = time.monotonic() - began
         self.on_activity(f"job {job.id} ({job.action}) {outcome} in {took:.1f} s")
         self._count(job.action, outcome, took)
 
-    def _cannot_run(self, job: Job, reason: str) -> None:
+    def _cannot_run(self, job: Job, lease: jobs.Lease, reason: str) -> None:
         """A job no flow of this version can run (queued by another version, or by a bug):
         its objects go ERROR with the reason in the log, and it leaves the board."""
         LOG.error("job %s (%s, %s) cannot run: %s; the objects it names are ERROR", job.id,
                   job.action, job.payload, reason)
         with self.db.write() as session:
             lifecycle.fail_unrunnable(session, dict(job.payload or {}))
-        jobs.finish(self.db, job.id, self.owner)
+        jobs.finish(self.db, lease)
         self.on_activity(f"job {job.id} ({job.action}) cannot run: {reason}")
         self._count(job.action, "unrunnable", 0.0)
 

@@ -72,12 +72,30 @@ def test_a_job_taken_over_is_no_longer_renewed_by_its_first_worker(services):
 def test_finished_job_leaves_the_board_only_for_its_owner(services):
     _enqueue(services)
     job = jobs.claim(services.db, "worker-a", MINUTE)
-    jobs.finish(services.db, job.id, "worker-b")  # not its job: nothing happens
+    jobs.finish(services.db, jobs.Lease(job.id, "worker-b", MINUTE))  # not its job
     with services.db.read() as session:
         assert session.query(Job).count() == 1
-    jobs.finish(services.db, job.id, "worker-a")
+    jobs.finish(services.db, jobs.Lease(job.id, "worker-a", MINUTE))
     with services.db.read() as session:
         assert session.query(Job).count() == 0
+
+
+def test_finishing_a_job_its_flow_ended_leaves_a_new_job_with_its_id_alone(services):
+    """SQLite gives a removed job's id to the next job; a sibling thread of the same worker
+    process (the same owner) may hold that one already. A load balancer whose create job
+    was dropped that way stayed PENDING_CREATE until the reconciler set it ERROR."""
+    _enqueue(services)
+    first = jobs.claim(services.db, "worker-a", MINUTE)
+    context = FlowContext(db=services.db, drivers=None, settings=services.settings,  # type: ignore[arg-type]
+                          lease=jobs.Lease(first.id, "worker-a", MINUTE))
+    with context.write(final=True):
+        pass  # the flow's last write removes its job
+    _enqueue(services)
+    second = jobs.claim(services.db, "worker-a", MINUTE)  # another thread of the process
+    assert second.id == first.id  # the hazard is real here
+    jobs.finish(services.db, context.lease)
+    with services.db.read() as session:
+        assert session.get(Job, second.id) is not None
 
 
 def test_rolled_back_change_sends_no_job(services):
