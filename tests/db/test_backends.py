@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
@@ -18,6 +19,10 @@ from lbaas.controller.wakeups import PostgresListener, RabbitBell
 from lbaas.db.models import Amphora, Base, Job, utcnow
 from tests.helpers import wait_for
 from tests.helpers.api import create_lb, race_updates, wait_lb_active
+
+# The module's PostgreSQL and MariaDB servers are started once: its tests run on one
+# xdist worker.
+pytestmark = pytest.mark.xdist_group("backends")
 
 
 def test_migrations_create_exactly_the_models(services):
