@@ -40,7 +40,8 @@ from tests.helpers import PROJECT, wait_for
 from tests.helpers.dataplane import Topology, crash, dataplane_environ
 from tests.helpers.service import free_port
 
-pytestmark = pytest.mark.root
+# Heartbeats every 0.5 s, stale after 3 s: timed on a machine that runs nothing else.
+pytestmark = [pytest.mark.root, pytest.mark.alone]
 
 SERVICES = ("api", "worker", "health-manager", "housekeeping")
 SPARES = 2
