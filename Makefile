@@ -3,8 +3,11 @@
 # make lint   ruff (lint, imports, complexity) and mypy (strict) over the tree
 # Both first install whatever is missing (scripts/bootstrap). Extra arguments go in ARGS:
 #   make up ARGS="--config-file ./lbaas.conf"    make test ARGS="-x tests/api"
+# The tests run on TEST_WORKERS pytest-xdist workers (most of them wait on processes and
+# sleeps, so three keep two cores busy); TEST_WORKERS=0 runs them in this one process.
 VENV ?= .venv
 ARGS ?=
+TEST_WORKERS ?= 3
 
 .PHONY: up test lint
 
@@ -14,7 +17,7 @@ up:
 
 test:
 	@VENV=$(VENV) bash scripts/bootstrap --test
-	$(VENV)/bin/pytest $(ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
 
 lint:
 	@VENV=$(VENV) bash scripts/bootstrap --test

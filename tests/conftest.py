@@ -14,6 +14,7 @@ from lbaas.drivers import Drivers
 from lbaas.drivers import load as load_drivers
 from tests.helpers import NOOP_DRIVERS, PROJECT
 from tests.helpers.openapi import checked
+from tests.helpers.parallel import machine_share
 
 
 @pytest.fixture
@@ -64,3 +65,17 @@ def rabbitmq_url() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="lbaas-rabbitmq-") as workdir:
         with servers.rabbitmq(Path(workdir)) as url:
             yield url
+
+
+@pytest.fixture(autouse=True)
+def _parallel_share(request: pytest.FixtureRequest,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Under pytest-xdist, a test marked ``alone`` runs while no other test does
+    (tests/helpers/parallel.py); a run on one process needs no lock. The workers' base
+    temporary directories share a parent, private to the run."""
+    if not hasattr(request.config, "workerinput"):
+        yield
+        return
+    alone = request.node.get_closest_marker("alone") is not None
+    with machine_share(tmp_path_factory.getbasetemp().parent, alone):
+        yield

@@ -11,6 +11,7 @@ import contextlib
 import ipaddress
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -246,3 +247,4 @@ def module_services(environ: dict[str, str]) -> Iterator[service.Services]:
     finally:
         remove_leftovers(services)
         services.db.dispose()
+        shutil.rmtree(services.settings.haproxy_amphora.base_path, ignore_errors=True)

@@ -38,8 +38,10 @@ from tests.dataplane.controllers import (
 from tests.db import servers
 from tests.helpers import PROJECT, wait_for
 from tests.helpers.dataplane import Topology, crash, dataplane_environ
+from tests.helpers.service import free_port
 
-pytestmark = pytest.mark.root
+# Heartbeats every 0.5 s, stale after 3 s: timed on a machine that runs nothing else.
+pytestmark = [pytest.mark.root, pytest.mark.alone]
 
 SERVICES = ("api", "worker", "health-manager", "housekeeping")
 SPARES = 2
@@ -119,7 +121,8 @@ class Host:
 def hosts(environ: dict[str, str], db_services: service.Services,
           tmp_path: Path) -> Iterator[tuple[Host, Host]]:
     controllers = Controllers(environ, tmp_path)
-    first, second = Host(controllers, 19876, None), Host(controllers, 19877, "ctl-b")
+    # APIs on free ports: another test run on this machine may have its controllers up too.
+    first, second = Host(controllers, free_port(), None), Host(controllers, free_port(), "ctl-b")
     try:
         first.start()
         second.start()

@@ -32,6 +32,14 @@ def _wait_until_connects(url: str, process: subprocess.Popen, timeout: float = 6
         engine.dispose()
 
 
+def _initialize(command: list[str]) -> None:
+    """Run a data directory's initialization; on failure, say what the tool said."""
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(command)} exited with {result.returncode}:\n"
+                           f"{result.stdout}{result.stderr}")
+
+
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.terminate()
@@ -52,8 +60,8 @@ def postgresql(workdir: Path) -> Iterator[str]:
     shutil.chown(workdir, "postgres")
     shutil.chown(sockets, "postgres")
     as_postgres = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_postgres, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
+    _initialize([*as_postgres, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
+                 "--auth=trust", "-E", "UTF8"])
     process = subprocess.Popen(
         [*as_postgres, str(bindir / "postgres"), "-D", str(data), "-k", str(sockets),
          "-c", "listen_addresses=", "-c", "fsync=off"],
@@ -75,9 +83,8 @@ def mariadb(workdir: Path) -> Iterator[str]:
     """A MariaDB server with networking off; yields a URL of an empty database."""
     data, socket = workdir / "data", workdir / "mysqld.sock"
     workdir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mariadb-install-db", "--user=root", f"--datadir={data}",
-                    "--auth-root-authentication-method=normal", "--skip-test-db"],
-                   check=True, capture_output=True)
+    _initialize(["mariadb-install-db", "--user=root", f"--datadir={data}",
+                 "--auth-root-authentication-method=normal", "--skip-test-db"])
     process = subprocess.Popen(
         ["mariadbd", "--no-defaults", "--user=root", f"--datadir={data}", f"--socket={socket}",
          "--skip-networking", f"--pid-file={workdir / 'mysqld.pid'}",

@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
@@ -20,6 +21,10 @@ from lbaas.network import management, ports
 from tests.helpers import in_threads, wait_for
 from tests.helpers.api import create_lb, race_updates, wait_lb_active
 from tests.helpers.network import RecordingBridges
+
+# The module's PostgreSQL and MariaDB servers are started once: its tests run on one
+# xdist worker.
+pytestmark = pytest.mark.xdist_group("backends")
 
 
 def test_migrations_create_exactly_the_models(services):

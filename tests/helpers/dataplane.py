@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import random
 import subprocess
 import sys
@@ -31,14 +32,19 @@ from tests.helpers.api import (
 )
 
 
-def _unused_management_cidr() -> str:
-    """A /24 for a test's management network that no route of the host uses yet (another
-    test run, on the same host, may have a management network of its own)."""
+def free_subnet(prefix: str, low: int, high: int) -> str:
+    """``prefix.N`` (a /24's first three octets, ``low <= N < high``) that no route of this
+    machine uses yet: another test run on the same machine may have networks of its own.
+    Each worker of a parallel run (pytest-xdist) draws N from its own share of the range,
+    so that two workers never pick the same /24 before either has routed it."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    share = range(low, high)[worker::workers]
     routes = netns.ip("-4", "route", "show").stdout
     while True:
-        cidr = f"172.29.{random.randrange(128, 250)}.0/24"
-        if cidr not in routes:
-            return cidr
+        candidate = f"{prefix}.{random.choice(share)}"
+        if f"{candidate}.0/24" not in routes:
+            return candidate
 
 
 def dataplane_environ(state_path: Path) -> dict[str, str]:
@@ -48,7 +54,7 @@ def dataplane_environ(state_path: Path) -> dict[str, str]:
         "LBAAS__DEFAULT__state_path": str(state_path),
         "LBAAS__haproxy_amphora__base_path": f"/run/lbaas-test/{uuid.uuid4().hex[:8]}",
         # A management network of its own, so a test never meets another run's amphorae.
-        "LBAAS__networking__lb_network_cidr": _unused_management_cidr(),
+        "LBAAS__networking__lb_network_cidr": f"{free_subnet('172.29', 128, 250)}.0/24",
         "LBAAS__networking__lb_network_bridge": f"lbm{uuid.uuid4().hex[:8]}",
         "LBAAS__health_manager__bind_port": "15556",
     }

@@ -36,21 +36,12 @@ from lbaas.network import registry, segments
 from lbaas.network.bridge import Bridges, bridge_mac
 from tests.dataplane import netns
 from tests.helpers import PROJECT, wait_for
-from tests.helpers.dataplane import BackendHosts, TestNetwork, remove_leftovers
+from tests.helpers.dataplane import BackendHosts, TestNetwork, free_subnet, remove_leftovers
 from tests.helpers.openapi import checked
 
 LBAAS = Path(sys.executable).parent / "lbaas"
 HOSTS = ("host-a", "host-b", "host-c")
 CONVERGE = 60.0
-
-
-def _free_subnet(prefix: str) -> str:
-    """``prefix.N`` (a /24's first three octets) that no route of this machine uses."""
-    routes = netns.ip("-4", "route", "show").stdout
-    while True:
-        candidate = f"{prefix}.{random.randrange(10, 250)}"
-        if f"{candidate}.0/24" not in routes:
-            return candidate
 
 
 @dataclass
@@ -203,8 +194,8 @@ def _delete_all(api: TestClient) -> None:
 def running_cluster(workdir: Path, **options: str) -> Iterator[Cluster]:
     """The controller and the hosts, running, and removed on exit; ``options`` are more
     of the controller's settings (``section__option``: value)."""
-    underlay_net = _free_subnet("10.252")
-    management = _free_subnet("172.28")
+    underlay_net = free_subnet("10.252", 10, 250)
+    management = free_subnet("172.28", 10, 250)
     vni_base = 20000 + random.randrange(0, 100) * 100
     controller_ip = f"{management}.1"
     environ = {

@@ -19,7 +19,8 @@ from tests.helpers import wait_for
 from tests.helpers.dataplane import curl
 from tests.multihost.cluster import CONVERGE, Cluster
 
-pytestmark = pytest.mark.root
+# One cluster (namespaces, compute agents) for the module: its tests run on one xdist worker.
+pytestmark = [pytest.mark.root, pytest.mark.xdist_group("cluster")]
 
 LBS = "/v2/lbaas/loadbalancers"
 

@@ -36,6 +36,9 @@ from tests.helpers.keystone import PASSWORD, ROOT, Keystone, user_name
 from tests.helpers.service import clean_environment, free_port, stop, wait_until_answering
 from tests.tls_material import Authority
 
+# One Keystone for the whole run: every module using it runs on the same xdist worker.
+pytestmark = pytest.mark.xdist_group("keystone")
+
 BARBICAN_VENV = ROOT / ".venv-barbican"
 SERVER_SCRIPT = Path(__file__).with_name("barbican_server.py")
 MEMBER = user_name("alpha", "member")

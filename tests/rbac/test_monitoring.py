@@ -13,6 +13,9 @@ from lbaas.api.app import create_app
 from tests.helpers import NOOP_DRIVERS
 from tests.helpers.keystone import Keystone, keystone_sections, user_name
 
+# One Keystone for the whole run: every module using it runs on the same xdist worker.
+pytestmark = pytest.mark.xdist_group("keystone")
+
 ELSEWHERE = ("198.51.100.7", 50000)
 
 

@@ -15,6 +15,9 @@ from tests.helpers.keystone import FORBIDDEN, PASSWORD, KeystoneService, client,
 from tests.helpers.openstack_cli import LB_PATH
 from tests.helpers.service import clean_environment, registry_subnet
 
+# One Keystone for the whole run: every module using it runs on the same xdist worker.
+pytestmark = pytest.mark.xdist_group("keystone")
+
 
 class KeystoneCLI:
     """``openstack`` authenticated as ``<project>-<role>`` through the OS_* variables."""

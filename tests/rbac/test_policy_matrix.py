@@ -26,6 +26,9 @@ from tests.helpers.keystone import FORBIDDEN, PASSWORD, Keystone, KeystoneServic
 from tests.helpers.openstack_cli import LB_PATH, create_child, create_lb, wait_gone, wait_status
 from tests.helpers.service import SUBNET
 
+# One Keystone for the whole run: every module using it runs on the same xdist worker.
+pytestmark = pytest.mark.xdist_group("keystone")
+
 UNAUTHORIZED = {"error": {"code": 401, "title": "Unauthorized",
                           "message": "The request you have made requires authentication."}}
 MISSING = str(uuid.UUID(int=7))
