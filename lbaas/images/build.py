@@ -4,7 +4,7 @@ packages into a root filesystem tarball, the amphora agent goes in under
 
 The build is reproducible: the same recipe on the same mirror content gives the same
 tarball, byte for byte (``SOURCE_DATE_EPOCH`` fixes every file's time, mmdebstrap sorts
-the tarball and leaves out logs and apt's lists and caches; the host's resolv.conf and
+the tarball and leaves out logs; apt's lists and caches, the host's resolv.conf and
 hostname are taken out), so the same inputs make the same image id. It stays small:
 the ``essential`` variant (no apt, no package manager's caches: an image is rebuilt,
 never upgraded in place), no documentation, manual pages or translations, and none of
@@ -56,6 +56,7 @@ DPKG_OPTIONS = (
 CUSTOMIZE = (
     'rm -f "$1/etc/resolv.conf" "$1/etc/hostname"',
     'rm -rf "$1/usr/share/perl" "$1"/usr/lib/*-linux-gnu/perl',
+    'rm -rf "$1/var/lib/apt" "$1/var/cache/apt"',  # no apt inside: its state is of no use
 )
 # Bumped when the way an image is made changes, so that cached builds are redone.
 RECIPE_FORMAT = 1
