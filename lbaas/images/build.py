@@ -141,7 +141,7 @@ class Recipe:
                       f'cp -R {shlex.quote(str(workdir / "agent"))}/. "$1{AGENT_DIR}/" && '
                       f'chroot "$1" python3 -m compileall -q --invalidation-mode checked-hash '
                       f'{AGENT_DIR}')
-        return ["mmdebstrap", "--quiet", "--variant=essential",
+        return ["mmdebstrap", "--variant=essential",
                 f"--include={','.join(self.packages)}",
                 *(f"--dpkgopt={option}" for option in DPKG_OPTIONS),
                 *(f"--customize-hook={hook}" for hook in (*CUSTOMIZE, agent_copy)),
@@ -154,6 +154,8 @@ def build(store: ImageStore, recipe: Recipe, tags: Sequence[str] = (),
     default: the host's) and add it to ``store`` with ``tags``."""
     for tag in tags:
         check_tag(tag)
+    if os.geteuid() != 0:
+        raise BuildError("building an image needs root (mmdebstrap's root mode, chroot)")
     if shutil.which("mmdebstrap") is None:
         raise BuildError("mmdebstrap is not installed: apt-get install mmdebstrap "
                          "(scripts/bootstrap installs it)")
@@ -170,8 +172,8 @@ def build(store: ImageStore, recipe: Recipe, tags: Sequence[str] = (),
         result = subprocess.run(recipe.command(workdir, chosen), env=environment,
                                 stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if result.returncode != 0:
-            tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-5:])
-            raise BuildError(f"mmdebstrap failed (exit {result.returncode}): {tail}")
+            raise BuildError(f"mmdebstrap failed (exit {result.returncode}): "
+                             f"{_errors(result.stderr or result.stdout)}")
         shutil.rmtree(workdir / "agent")
         rootfs = workdir / ROOTFS
         packages = installed_packages(rootfs)
@@ -188,6 +190,13 @@ def build(store: ImageStore, recipe: Recipe, tags: Sequence[str] = (),
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     return store.add(workdir, image)
+
+
+def _errors(output: str) -> str:
+    """mmdebstrap's and apt's error lines (``E: ...``) on one line, else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line.removeprefix("E: ") for line in lines if line.startswith("E: ")]
+    return "; ".join(errors[-3:] or lines[-1:]) or "no output"
 
 
 def installed_packages(rootfs: Path) -> dict[str, str]:

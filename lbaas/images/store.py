@@ -80,8 +80,12 @@ class Image:
 
     @classmethod
     def load(cls, path: Path) -> Image:
-        data = json.loads((path / METADATA).read_text())
-        return cls(**{**data, "tags": tuple(data["tags"]), "path": path})
+        try:
+            data = json.loads((path / METADATA).read_text())
+            return cls(**{**data, "tags": tuple(data["tags"]), "path": path})
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise ImageError(f"{path / METADATA} cannot be read ({exc}); remove {path} "
+                             "or restore the file") from exc
 
 
 def check_tag(tag: str) -> str:

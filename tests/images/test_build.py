@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from lbaas.cli import app
 from lbaas.images import build
 from lbaas.images.store import Image, ImageStore
 
@@ -148,3 +150,17 @@ def test_the_tarball_is_small_and_reproducible(built):
     docs = [name for name in files if name.startswith("./usr/share/doc/")]
     assert docs and all(name.endswith("/copyright") for name in docs)
     assert built.image.size < 180e6  # 135 MB when written; minbase with docs: 224 MB
+
+
+def test_a_failed_build_says_why_in_one_line_and_leaves_nothing(tmp_path):
+    sources = tmp_path / "nowhere.list"
+    sources.write_text("deb file:///nonexistent-lbaas-mirror bookworm main\n")
+    result = CliRunner().invoke(app, ["image", "build", "--tag", "prod", "--mirror",
+                                      str(sources)],
+                                env={"LBAAS__DEFAULT__state_path": str(tmp_path)})
+    assert result.exit_code == 1
+    [error] = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert error.startswith("error: mmdebstrap failed (exit ")
+    assert "'file:/nonexistent-lbaas-mirror bookworm Release' does not have a Release file" \
+        in error
+    assert list((tmp_path / "images").iterdir()) == []

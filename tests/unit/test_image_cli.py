@@ -98,3 +98,12 @@ def test_delete_is_refused_while_a_live_amphora_runs_the_image(image_cli, store,
     result = image_cli("delete", image.id[:10])
     assert result.exit_code == 0 and result.output == f"{image.id}: deleted\n"
     assert store.images() == []
+
+
+def test_build_needs_root_and_says_so(image_cli, store, monkeypatch):
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    result = image_cli("build", "--tag", "prod")
+    assert result.exit_code == 1
+    assert result.output.endswith("error: building an image needs root (mmdebstrap's root "
+                                  "mode, chroot)\n")
+    assert store.images() == []

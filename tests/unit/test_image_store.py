@@ -116,3 +116,10 @@ def test_what_a_crashed_build_or_delete_left_is_removed(store):
     store.remove_abandoned()
     assert not abandoned.exists() and not half_deleted.exists() and running.exists()
     assert len(store.images()) == 1
+
+
+def test_an_unreadable_metadata_file_is_named_not_a_traceback(store):
+    image = add_image(store, ["prod"], "x")
+    (image.path / "metadata.json").write_text("{not json")
+    with pytest.raises(ImageError, match=f"{image.path}/metadata.json cannot be read"):
+        store.images()
