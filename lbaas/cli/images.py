@@ -6,6 +6,7 @@ image with that tag for each new amphora; see lbaas.images.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -16,7 +17,7 @@ from lbaas.cli import common
 from lbaas.cli.common import ConfigFile, Format, OutputFormat, print_list, print_show
 from lbaas.images import build as image_build
 from lbaas.images import usage
-from lbaas.images.store import Image, ImageError, ImageStore, check_tag
+from lbaas.images.store import Image, ImageError, ImageStore, NoImageForTag, check_tag
 
 app = typer.Typer(help="Amphora images: build them, tag them, list and delete them.",
                   no_args_is_help=True)
@@ -48,6 +49,17 @@ def _show(image: Image, fmt: OutputFormat) -> None:
         shown["packages"] = f"{len(image.packages)} installed (-f json lists them)"
         shown["recipe"] = f"{image.recipe.get('suite')}: {', '.join(image.recipe.get('packages', []))}"
     print_show(shown, fmt)
+
+
+def _now_selected(store: ImageStore, tags: Sequence[str]) -> None:
+    """After a tag left an image: which image each tag selects now, or a warning."""
+    for tag in tags:
+        try:
+            typer.echo(f"tag {tag} now selects {store.newest(tag).id}")
+        except NoImageForTag:
+            console.print(f"warning: no image is tagged {tag} any more: amphorae to be built "
+                          f"with it fail until one is (lbaas image build --tag {tag})",
+                          markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("build")
@@ -102,9 +114,11 @@ def tag(ref: Ref, tag: Tag, config_file: ConfigFile = None) -> None:
 @app.command("untag")
 def untag(ref: Ref, tag: Tag, config_file: ConfigFile = None) -> None:
     """Remove a tag from an image (the next newest image with it is used from now on)."""
+    store = _store(config_file)
     with _reporting():
-        image = _store(config_file).untag(ref, tag)
+        image = store.untag(ref, tag)
     typer.echo(f"{image.id}: tags {', '.join(image.tags) or '(none)'}")
+    _now_selected(store, [tag])
 
 
 @app.command("delete")
@@ -115,3 +129,4 @@ def delete(ref: Ref, config_file: ConfigFile = None) -> None:
     with _reporting():
         image = store.delete(ref, lambda image_id: usage.amphorae_using(db, image_id))
     typer.echo(f"{image.id}: deleted")
+    _now_selected(store, image.tags)

@@ -61,8 +61,14 @@ def test_tag_and_untag_change_which_image_the_tag_selects(image_cli, store):
     assert result.exit_code == 0 and result.output == f"{new.id}: tags prod\n"
     assert store.newest("prod").id == new.id
     result = image_cli("untag", new.id, "prod")
-    assert result.exit_code == 0 and result.output == f"{new.id}: tags (none)\n"
+    assert result.exit_code == 0
+    assert result.output == f"{new.id}: tags (none)\ntag prod now selects {old.id}\n"
     assert store.newest("prod").id == old.id
+    result = image_cli("untag", old.id, "prod")
+    assert result.exit_code == 0
+    assert result.output == (f"{old.id}: tags (none)\nwarning: no image is tagged prod any "
+                             "more: amphorae to be built with it fail until one is (lbaas "
+                             "image build --tag prod)\n")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -96,7 +102,8 @@ def test_delete_is_refused_while_a_live_amphora_runs_the_image(image_cli, store,
     with services.db.write() as session:
         session.get(Amphora, "a0000000-0000-4000-8000-00000000000a").status = constants.DELETED
     result = image_cli("delete", image.id[:10])
-    assert result.exit_code == 0 and result.output == f"{image.id}: deleted\n"
+    assert result.exit_code == 0 and result.output.startswith(f"{image.id}: deleted\n")
+    assert "warning: no image is tagged prod any more" in result.output
     assert store.images() == []
 
 
