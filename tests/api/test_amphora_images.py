@@ -7,10 +7,11 @@ import logging
 
 import pytest
 
+from lbaas import config, service
 from lbaas.controller.flow import FlowContext
 from lbaas.images.store import ImageStore
 from tests.api.test_flavors import make_flavor, make_profile
-from tests.helpers import PROJECT, wait_for
+from tests.helpers import NOOP_DRIVERS, PROJECT, wait_for
 from tests.helpers.api import SUBNET, create_lb, wait_lb_active
 from tests.helpers.images import add_image
 from tests.unit.test_housekeeping import _fill, _spares
@@ -119,3 +120,19 @@ def test_spares_wait_for_an_image_when_the_tag_names_none(client, services, cont
     assert any("spare pool: no spare amphora can be booted: no amphora image is tagged "
                "'prod'" in record.getMessage() for record in caplog.records)
 
+
+def test_a_malformed_configured_tag_stops_the_service_with_one_line(tmp_path):
+    settings = config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path), **NOOP_DRIVERS,
+                                    "LBAAS__controller_worker__amp_image_tag": "two words"})
+    with pytest.raises(config.ConfigError, match=r"^\[controller_worker\] amp_image_tag: "
+                                                 "invalid tag 'two words'"):
+        service.open_services(settings)
+
+
+def test_a_worker_starting_with_a_tag_that_names_no_image_warns(services, drivers, caplog):
+    services.settings.controller_worker.amp_image_tag = "prod"
+    caplog.set_level(logging.WARNING)
+    with service.running_worker(services, drivers):
+        pass
+    assert any("[controller_worker] amp_image_tag: no amphora image is tagged 'prod'"
+               in record.getMessage() for record in caplog.records)
