@@ -201,6 +201,10 @@ class ControllerWorker(Section):
     # The client CA certificate shipped to amphorae. Unset (ours): the generated one in
     # <state_path>/certs/ (see lbaas.certs).
     client_ca: Path | None = None
+    # New amphorae run the newest image of the local store (`lbaas image`) carrying this
+    # tag; a flavor's amp_image_tag overrides it. Unset (the default): the host's haproxy
+    # and keepalived, no image needed.
+    amp_image_tag: str | None = None
 
 
 class HaproxyAmphora(Section):

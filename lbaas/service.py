@@ -29,6 +29,7 @@ from lbaas.db import services as presence
 from lbaas.db.engine import Database
 from lbaas.health.hosts import HostMonitor
 from lbaas.health.manager import HealthManager
+from lbaas.images.store import ImageError, ImageStore, check_tag
 from lbaas.network import management
 
 if TYPE_CHECKING:
@@ -65,6 +66,11 @@ def check(settings: Settings) -> None:
     housekeeping.check(settings)
     heartbeats.check(settings)
     cert_manager.check(settings)
+    if settings.controller_worker.amp_image_tag:
+        try:
+            check_tag(settings.controller_worker.amp_image_tag)
+        except ImageError as exc:
+            raise ConfigError(f"[controller_worker] amp_image_tag: {exc}") from exc
     topology = settings.controller_worker.loadbalancer_topology
     if topology not in ("SINGLE", "ACTIVE_STANDBY"):
         raise ConfigError("[controller_worker] loadbalancer_topology must be SINGLE or ACTIVE_STANDBY")
@@ -171,6 +177,7 @@ def running_worker(services: Services,
                    drivers: driver_registry.Drivers | None = None) -> Iterator[Worker]:
     """A started worker (after preparing the host for amphorae), stopped on exit."""
     host.prepare(services.settings, services.db)
+    _warn_without_image(services.settings)
     worker = services.worker(drivers)
     listener = PostgresListener(services.db, services.wakeup)
     if PostgresListener.applies(services.db):
@@ -186,6 +193,19 @@ def running_worker(services: Services,
         worker.stop()
         if PostgresListener.applies(services.db):
             listener.stop()
+
+
+def _warn_without_image(settings: Settings) -> None:
+    """A configured amp_image_tag that names no image is said at start, not only by the
+    first amphora build that fails for it."""
+    tag = settings.controller_worker.amp_image_tag
+    if not tag:
+        return
+    try:
+        ImageStore.from_settings(settings).newest(tag)
+    except ImageError as exc:
+        LOG.warning("[controller_worker] amp_image_tag: %s; until then every amphora build "
+                    "fails", exc)
 
 
 @contextlib.contextmanager

@@ -178,7 +178,8 @@ def test_concurrent_claims_never_take_the_same_spare(context):
     def claim(index: int) -> None:
         start.wait()
         taken[index] = amphora_tasks.claim_spare(context, lb_ids[index],
-                                                 constants.ROLE_STANDALONE, None, set())
+                                                 constants.ROLE_STANDALONE, None, set(),
+                                                 None)
     threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(lb_ids))]
     for thread in threads:
         thread.start()

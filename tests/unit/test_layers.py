@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "lbaas"
 LAYERS = [
     {"constants", "crashpoint", "console", "keyfile", "config", "log", "firewall"},
     {"db", "certs", "cert_manager"},
-    {"network", "amphora", "validate"},
+    {"network", "amphora", "images", "validate"},
     {"drivers"},
     {"controller", "health"},
     {"api", "host"},

@@ -12,7 +12,10 @@ fewest), a spare remembers its host (``cached_zone``), and an ACTIVE_STANDBY pai
 spares on two different hosts. A spare the health manager stopped hearing from (for twice
 ``[health_manager] heartbeat_timeout``, while it hears others) is replaced, so that no
 flow takes a dead one; twice, because a spare carries no traffic and a busy health
-manager judges late heartbeats as missing.
+manager judges late heartbeats as missing. Spares run the image that ``[controller_worker]
+amp_image_tag`` selects (lbaas.controller.tasks.image) and are taken only by load
+balancers that want that image; one whose image is no longer the one the tag selects (a
+newer build was tagged) is replaced.
 """
 from __future__ import annotations
 
@@ -27,11 +30,13 @@ from lbaas.controller import actions
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation
 from lbaas.controller.tasks import amphora as amphora_tasks
+from lbaas.controller.tasks import image
 from lbaas.db import locks
 from lbaas.db.engine import Database
 from lbaas.db.models import Amphora, AmphoraHealth, Job, utcnow
 from lbaas.db.rows import changed
 from lbaas.drivers.compute import placement
+from lbaas.images.store import NoImageForTag
 
 LOG = logging.getLogger(__name__)
 IN_POOL = (Amphora.load_balancer_id.is_(None),
@@ -49,6 +54,16 @@ def check(ctx: FlowContext) -> int:
     for amphora_id in expired:
         _remove(ctx, amphora_id, "its certificate expired")
     size = ctx.settings.house_keeping.spare_amphora_pool_size
+    try:
+        image_id = image.image_for(ctx, None)
+    except NoImageForTag as exc:
+        LOG.warning("spare pool: no spare amphora can be booted: %s", exc)
+        return 0
+    with ctx.db.read() as session:
+        outdated = list(session.scalars(select(Amphora.id).where(
+            *amphora_tasks.SPARE, Amphora.image_id.is_distinct_from(image_id))))
+    for amphora_id in outdated:
+        _remove(ctx, amphora_id, "its image is no longer the one its tag selects")
     # Counting the pool and adding the missing spares' rows with their boot jobs happen
     # under one lock, so two housekeepers checking at once never fill the same gap.
     with ctx.db.write() as session:
@@ -57,7 +72,7 @@ def check(ctx: FlowContext) -> int:
                                .order_by(Amphora.created_at, Amphora.id)).all()
         missing = max(0, size - len(rows))
         for host in _spread(ctx.drivers.compute.hosts(), [host for _, host in rows], missing):
-            amphora_id = amphora_tasks.new_amphora(ctx, None, host, session=session)
+            amphora_id = amphora_tasks.new_amphora(ctx, None, host, image_id, session=session)
             actions.build_spare(session, amphora_id=amphora_id)
     if missing:
         LOG.info("spare pool: %d of %d present; booting %d", len(rows), size, missing)

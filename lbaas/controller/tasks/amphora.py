@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
+from lbaas.controller.tasks import image
 from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer, new_id
 from lbaas.db.rows import changed, get_row
 from lbaas.drivers.compute import placement
@@ -55,13 +56,14 @@ def _built(ctx: FlowContext, amphora_id: str) -> None:
         built.append(amphora_id)
 
 
-def new_amphora(ctx: FlowContext, lb_id: str | None, host: str, role: str | None = None,
-                priority: int | None = None, session: Session | None = None) -> str:
-    """A PENDING_CREATE amphora row naming its future instance (``lb_id`` None: a spare).
-    Written in ``session`` when given (the spare pool adds it with its job)."""
+def new_amphora(ctx: FlowContext, lb_id: str | None, host: str, image_id: str | None,
+                role: str | None = None, priority: int | None = None,
+                session: Session | None = None) -> str:
+    """A PENDING_CREATE amphora row naming its future instance and its image (``lb_id``
+    None: a spare). Written in ``session`` when given (the spare pool adds it with its job)."""
     amphora_id = new_id()
     amphora = Amphora(id=amphora_id, status=constants.PENDING_CREATE, load_balancer_id=lb_id,
-                      cached_zone=host, role=role, vrrp_priority=priority,
+                      cached_zone=host, role=role, vrrp_priority=priority, image_id=image_id,
                       compute_id=ctx.drivers.compute.compute_id(amphora_id))
     if session is not None:
         session.add(amphora)
@@ -99,23 +101,26 @@ SPARE = (Amphora.status == constants.READY, Amphora.load_balancer_id.is_(None))
 
 
 def claim_spare(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
-                avoid_hosts: set[str | None]) -> str | None:
-    """Take a READY spare for ``lb_id``, on a host not in ``avoid_hosts``; None if none.
+                avoid_hosts: set[str | None], image_id: str | None) -> str | None:
+    """Take a READY spare running ``image_id`` for ``lb_id``, on a host not in
+    ``avoid_hosts``; None if none.
 
     The claim is one conditional UPDATE (READY and unassigned -> ALLOCATED to ``lb_id``),
     so of two flows reaching for the same spare exactly one gets it; the other tries the
     next one.
     """
     with ctx.db.read() as session:
-        spares = session.execute(select(Amphora.id, Amphora.cached_zone).where(*SPARE)
-                                 .order_by(Amphora.created_at, Amphora.id)).all()
+        spares = session.execute(select(Amphora.id, Amphora.cached_zone).where(
+            *SPARE, Amphora.image_id.is_not_distinct_from(image_id))
+            .order_by(Amphora.created_at, Amphora.id)).all()
     placeable = set(ctx.drivers.compute.hosts())
     for amphora_id, host in spares:
         if host in avoid_hosts or host not in placeable:  # its host is down, or full
             continue
         with ctx.write() as session:
             taken = changed(session,
-                update(Amphora).where(Amphora.id == amphora_id, *SPARE)
+                update(Amphora).where(Amphora.id == amphora_id, *SPARE,
+                                      Amphora.image_id.is_not_distinct_from(image_id))
                 .values(load_balancer_id=lb_id, status=constants.ALLOCATED, role=role,
                         vrrp_priority=priority)
                 .execution_options(synchronize_session=False))
@@ -140,14 +145,15 @@ def _ensure_role(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
         if amphora_id is None:
             return _host_of(ctx, lb_id, role)
         if not amphora_id:
-            spare = _take_spare(ctx, lb_id, role, priority, avoid_hosts | unreachable)
+            image_id = image.image_for(ctx, lb_id)
+            spare = _take_spare(ctx, lb_id, role, priority, avoid_hosts | unreachable, image_id)
             if spare is not None:
                 return spare
             host = placement.choose_host(
                 [h for h in ctx.drivers.compute.hosts() if h not in unreachable],
                 avoid=avoid_hosts, load=_host_load(ctx),
                 strict=ctx.settings.nova.enable_anti_affinity)
-            amphora_id = new_amphora(ctx, lb_id, host, role, priority)
+            amphora_id = new_amphora(ctx, lb_id, host, image_id, role, priority)
         try:
             amphora = boot(ctx, amphora_id)
         except HostUnreachable as exc:
@@ -184,12 +190,12 @@ def _host_of(ctx: FlowContext, lb_id: str, role: str) -> str | None:
 
 
 def _take_spare(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
-                avoid_hosts: set[str | None]) -> str | None:
-    """Claim a spare (off ``avoid_hosts`` if it must, or can); its host, or None."""
+                avoid_hosts: set[str | None], image_id: str | None) -> str | None:
+    """Claim a spare of the image (off ``avoid_hosts`` if it must, or can); its host, or None."""
     strict = ctx.settings.nova.enable_anti_affinity
-    spare = claim_spare(ctx, lb_id, role, priority, avoid_hosts)
+    spare = claim_spare(ctx, lb_id, role, priority, avoid_hosts, image_id)
     if spare is None and not strict and avoid_hosts:
-        spare = claim_spare(ctx, lb_id, role, priority, set())
+        spare = claim_spare(ctx, lb_id, role, priority, set(), image_id)
     if spare is None:
         return None
     with ctx.db.read() as session:
