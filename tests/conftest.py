@@ -15,6 +15,7 @@ from lbaas.drivers import load as load_drivers
 from tests.helpers import NOOP_DRIVERS, PROJECT
 from tests.helpers.openapi import checked
 from tests.helpers.parallel import machine_share
+from tests.helpers.service import Service, free_port, running, write_config
 
 
 @pytest.fixture
@@ -79,3 +80,14 @@ def _parallel_share(request: pytest.FixtureRequest,
     alone = request.node.get_closest_marker("alone") is not None
     with machine_share(tmp_path_factory.getbasetemp().parent, alone):
         yield
+
+
+@pytest.fixture(scope="module")
+def lbaas_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """``lbaas up`` in a subprocess on a free loopback port with a private state
+    directory, for tests that drive it with real clients."""
+    workdir = tmp_path_factory.mktemp("lbaas-up")
+    port = free_port()
+    config = write_config(workdir, port)
+    with running(Service(url=f"http://127.0.0.1:{port}", workdir=workdir, config=config)) as service:
+        yield service

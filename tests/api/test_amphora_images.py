@@ -10,11 +10,10 @@ import pytest
 from lbaas import config, service
 from lbaas.controller.flow import FlowContext
 from lbaas.images.store import ImageStore
-from tests.api.test_flavors import make_flavor, make_profile
 from tests.helpers import NOOP_DRIVERS, PROJECT, wait_for
-from tests.helpers.api import SUBNET, create_lb, wait_lb_active
+from tests.helpers.api import SUBNET, create_lb, make_flavor, make_profile, wait_lb_active
+from tests.helpers.housekeeping import fill_spare_pool, spare_amphorae
 from tests.helpers.images import add_image
-from tests.unit.test_housekeeping import _fill, _spares
 
 AMPHORAE = "/v2/octavia/amphorae"
 
@@ -92,8 +91,8 @@ def test_spares_run_the_configured_image_and_an_outdated_spare_is_replaced(
     services.settings.controller_worker.amp_image_tag = "prod"
     services.settings.house_keeping.spare_amphora_pool_size = 1
     old = add_image(store, ["prod"], "old")
-    _fill(context)
-    [spare] = _spares(context)
+    fill_spare_pool(context)
+    [spare] = spare_amphorae(context)
     assert spare.image_id == old.id
 
     # A load balancer of another image builds its own amphora and leaves the spare.
@@ -101,11 +100,11 @@ def test_spares_run_the_configured_image_and_an_outdated_spare_is_replaced(
     profile = make_profile(client, amp_image_tag="gold")
     lb = create_lb(client, flavor_id=make_flavor(client, profile["id"])["id"])
     assert images_of(client, lb["id"]) == [gold.id]
-    assert [s.id for s in _spares(context)] == [spare.id]
+    assert [s.id for s in spare_amphorae(context)] == [spare.id]
 
     new = add_image(store, ["prod"], "new")
-    _fill(context)
-    [replacement] = _spares(context)
+    fill_spare_pool(context)
+    [replacement] = spare_amphorae(context)
     assert replacement.id != spare.id and replacement.image_id == new.id
     taker = create_lb(client, name="takes the spare")
     assert [amphora["id"] for amphora in amphorae_of(client, taker["id"])] == [replacement.id]
@@ -115,8 +114,8 @@ def test_spares_wait_for_an_image_when_the_tag_names_none(client, services, cont
     services.settings.controller_worker.amp_image_tag = "prod"
     services.settings.house_keeping.spare_amphora_pool_size = 2
     caplog.set_level(logging.WARNING)
-    _fill(context)
-    assert _spares(context) == []
+    fill_spare_pool(context)
+    assert spare_amphorae(context) == []
     assert any("spare pool: no spare amphora can be booted: no amphora image is tagged "
                "'prod'" in record.getMessage() for record in caplog.records)
 

@@ -9,25 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from lbaas.db.models import LoadBalancer
-from tests.helpers.api import SUBNET, create_lb, fault, wait_gone
+from tests.helpers.api import SUBNET, create_lb, fault, make_flavor, make_profile, wait_gone
 
 PROFILES = "/v2/lbaas/flavorprofiles"
 FLAVORS = "/v2/lbaas/flavors"
 NIL = "00000000-0000-0000-0000-000000000000"
-
-
-def make_profile(client, name="fp", provider="amphora", **data) -> dict:
-    body = {"name": name, "provider_name": provider, "flavor_data": json.dumps(data)}
-    response = client.post(PROFILES, json={"flavorprofile": body})
-    assert response.status_code == 201, response.text
-    return response.json()["flavorprofile"]
-
-
-def make_flavor(client, profile_id, name="gold", **fields) -> dict:
-    body = {"name": name, "flavor_profile_id": profile_id, **fields}
-    response = client.post(FLAVORS, json={"flavor": body})
-    assert response.status_code == 201, response.text
-    return response.json()["flavor"]
 
 
 def post_profile(client, **body):

@@ -10,7 +10,6 @@ from lbaas.api.network import NetworkResponse, SubnetResponse
 from lbaas.db.engine import Database
 from lbaas.network import registry
 from lbaas.service import Services
-from tests.clients.conftest import lbaas_service  # noqa: F401 - a fixture used below
 from tests.helpers.openstack_cli import OpenStackCLI
 from tests.helpers.service import Service
 
@@ -139,7 +138,7 @@ def test_subnets_are_sorted_and_paginated_with_links(api_only, ids):
     assert "subnets_links" not in api_only.get("/v2.0/subnets").json()
 
 
-def test_real_openstack_client_lists_and_resolves_the_registry(lbaas_service: Service, tmp_path: Path):  # noqa: F811
+def test_real_openstack_client_lists_and_resolves_the_registry(lbaas_service: Service, tmp_path: Path):
     """``openstack network/subnet list`` and ``loadbalancer create --vip-subnet-id NAME``, unchanged."""
     db = Database(f"sqlite:///{lbaas_service.workdir / 'state' / 'lbaas.sqlite'}")
     try:

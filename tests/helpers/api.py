@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import subprocess
 import tempfile
@@ -233,3 +234,22 @@ def race_updates(client: TestClient, services: Any) -> None:
         stored = session.get(LoadBalancer, lb.id)
         assert stored.provisioning_status == constants.PENDING_UPDATE
         assert stored.name.startswith("racer-")
+
+
+def make_profile(client: TestClient, name: str = "fp", provider: str = "amphora",
+                 **data: Any) -> dict[str, Any]:
+    """A flavor profile with ``data`` as its flavor_data."""
+    body = {"name": name, "provider_name": provider, "flavor_data": json.dumps(data)}
+    response = client.post("/v2/lbaas/flavorprofiles", json={"flavorprofile": body})
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()["flavorprofile"]
+    return result
+
+
+def make_flavor(client: TestClient, profile_id: str, name: str = "gold",
+                **fields: Any) -> dict[str, Any]:
+    body = {"name": name, "flavor_profile_id": profile_id, **fields}
+    response = client.post("/v2/lbaas/flavors", json={"flavor": body})
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()["flavor"]
+    return result

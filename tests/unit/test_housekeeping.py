@@ -6,12 +6,11 @@ import datetime as dt
 import socket
 import ssl
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from lbaas import config, constants, service
@@ -19,11 +18,9 @@ from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.server import AgentServer, server_context
 from lbaas.certs import pki, store, tls
 from lbaas.cli import app
-from lbaas.controller import jobs
 from lbaas.controller.flow import FlowContext
-from lbaas.controller.housekeeping import cert_rotation, cleanup, spare_pool
+from lbaas.controller.housekeeping import cert_rotation, cleanup
 from lbaas.controller.tasks import amphora as amphora_tasks
-from lbaas.controller.worker import Worker
 from lbaas.db.models import (
     Amphora,
     AmphoraHealth,
@@ -41,6 +38,7 @@ from lbaas.drivers.amphora.rest import AgentError, RestAmphoraDriver
 from lbaas.drivers.certificates.base import SERVER_PEM, AmphoraIdentity
 from tests.helpers import NOOP_DRIVERS, PROJECT
 from tests.helpers.api import create_lb
+from tests.helpers.housekeeping import fill_spare_pool, spare_amphorae
 
 DAY = dt.timedelta(days=1)
 
@@ -48,28 +46,6 @@ DAY = dt.timedelta(days=1)
 @pytest.fixture
 def context(services: service.Services, drivers: Drivers) -> FlowContext:
     return FlowContext(db=services.db, drivers=drivers, settings=services.settings)
-
-
-def _spares(context: FlowContext) -> list[Amphora]:
-    with context.db.read() as session:
-        return list(session.scalars(select(Amphora).where(*amphora_tasks.SPARE)))
-
-
-def _fill(context: FlowContext) -> None:
-    """A spare pool check, then its boot jobs run to the end (as a worker runs them)."""
-    spare_pool.check(context)
-    worker = Worker(context.settings, context.db, context.drivers)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        job = jobs.claim(context.db, worker.owner, worker.lease)
-        if job is not None:
-            worker.run_job(job)
-            continue
-        with context.db.read() as session:  # a worker thread (the client's) may run some
-            if session.scalar(select(func.count()).select_from(Job)) == 0:
-                return
-        time.sleep(0.01)
-    raise AssertionError("the spare boot jobs did not finish")
 
 
 def _amphorae_of(context: FlowContext, lb_id: str) -> list[Amphora]:
@@ -89,16 +65,16 @@ def _add_lb(context: FlowContext, **fields: object) -> str:
 
 def test_spare_pool_fills_to_its_size_and_trims_after_a_resize(context):
     context.settings.house_keeping.spare_amphora_pool_size = 3
-    _fill(context)
-    spares = _spares(context)
+    fill_spare_pool(context)
+    spares = spare_amphorae(context)
     assert len(spares) == 3
     assert all(s.compute_id and s.lb_network_ip and s.role is None for s in spares)
-    _fill(context)  # full: nothing more
-    assert len(_spares(context)) == 3
+    fill_spare_pool(context)  # full: nothing more
+    assert len(spare_amphorae(context)) == 3
 
     context.settings.house_keeping.spare_amphora_pool_size = 1
-    _fill(context)
-    kept = _spares(context)
+    fill_spare_pool(context)
+    kept = spare_amphorae(context)
     assert [s.id for s in kept] == [min(spares, key=lambda s: (s.created_at, s.id)).id]
     with context.db.read() as session:
         statuses = sorted(a.status for a in session.scalars(select(Amphora)))
@@ -114,12 +90,12 @@ def _heard(context: FlowContext, amphora_id: str, seconds_ago: float) -> None:
 def test_a_spare_that_stopped_sending_heartbeats_is_replaced(context):
     context.settings.health_manager.heartbeat_timeout = 3
     context.settings.house_keeping.spare_amphora_pool_size = 2
-    _fill(context)
-    silent, alive = sorted(s.id for s in _spares(context))
+    fill_spare_pool(context)
+    silent, alive = sorted(s.id for s in spare_amphorae(context))
     _heard(context, silent, 7)  # over twice heartbeat_timeout
     _heard(context, alive, 5)  # over heartbeat_timeout only: may just be late
-    _fill(context)
-    spares = {s.id for s in _spares(context)}
+    fill_spare_pool(context)
+    spares = {s.id for s in spare_amphorae(context)}
     assert alive in spares and silent not in spares and len(spares) == 2
     with context.db.read() as session:
         assert session.get(Amphora, silent).status == constants.DELETED
@@ -128,12 +104,12 @@ def test_a_spare_that_stopped_sending_heartbeats_is_replaced(context):
 def test_spares_are_kept_when_the_health_manager_hears_nobody(context):
     context.settings.health_manager.heartbeat_timeout = 3
     context.settings.house_keeping.spare_amphora_pool_size = 2
-    _fill(context)
-    before = {s.id for s in _spares(context)}
+    fill_spare_pool(context)
+    before = {s.id for s in spare_amphorae(context)}
     for amphora_id in before:
         _heard(context, amphora_id, 7)  # the health manager stopped, not the spares
-    _fill(context)
-    assert {s.id for s in _spares(context)} == before
+    fill_spare_pool(context)
+    assert {s.id for s in spare_amphorae(context)} == before
 
 
 def test_a_spare_that_fails_to_boot_leaves_nothing(context, drivers):
@@ -142,24 +118,24 @@ def test_a_spare_that_fails_to_boot_leaves_nothing(context, drivers):
     def broken(amphora: Amphora) -> None:
         raise RuntimeError("agent never answered")
     drivers.amphora.wait_ready = broken
-    _fill(context)
+    fill_spare_pool(context)
     with context.db.read() as session:
         assert list(session.scalars(select(Amphora))) == []
 
 
 def test_single_create_takes_a_spare_and_the_pool_refills(client, context):
     context.settings.house_keeping.spare_amphora_pool_size = 2
-    _fill(context)
-    spare_ids = {s.id for s in _spares(context)}
+    fill_spare_pool(context)
+    spare_ids = {s.id for s in spare_amphorae(context)}
 
     lb = create_lb(client)
     (amphora,) = _amphorae_of(context, lb["id"])
     assert amphora.id in spare_ids
     assert (amphora.status, amphora.role) == (constants.ALLOCATED, constants.ROLE_STANDALONE)
-    assert len(_spares(context)) == 1
+    assert len(spare_amphorae(context)) == 1
 
-    _fill(context)
-    assert len(_spares(context)) == 2
+    fill_spare_pool(context)
+    assert len(spare_amphorae(context)) == 2
 
 
 def test_without_spares_a_create_boots_an_amphora(client, context):
@@ -170,7 +146,7 @@ def test_without_spares_a_create_boots_an_amphora(client, context):
 
 def test_concurrent_claims_never_take_the_same_spare(context):
     context.settings.house_keeping.spare_amphora_pool_size = 2
-    _fill(context)
+    fill_spare_pool(context)
     lb_ids = [_add_lb(context) for _ in range(8)]
     taken: list[str | None] = [None] * len(lb_ids)
     start = threading.Barrier(len(lb_ids))
@@ -195,18 +171,18 @@ def test_concurrent_claims_never_take_the_same_spare(context):
 def test_spares_are_spread_over_the_compute_hosts(context):
     context.settings.compute.hosts = ["host-a", "host-b"]
     context.settings.house_keeping.spare_amphora_pool_size = 3
-    _fill(context)
-    assert sorted(s.cached_zone for s in _spares(context)) == ["host-a", "host-a", "host-b"]
+    fill_spare_pool(context)
+    assert sorted(s.cached_zone for s in spare_amphorae(context)) == ["host-a", "host-a", "host-b"]
     context.settings.house_keeping.spare_amphora_pool_size = 4
-    _fill(context)
-    assert sorted(s.cached_zone for s in _spares(context)) == ["host-a", "host-a",
+    fill_spare_pool(context)
+    assert sorted(s.cached_zone for s in spare_amphorae(context)) == ["host-a", "host-a",
                                                                "host-b", "host-b"]
 
 
 def test_active_standby_takes_spares_on_two_different_hosts(context):
     context.settings.compute.hosts = ["host-a", "host-b"]
     context.settings.house_keeping.spare_amphora_pool_size = 3
-    _fill(context)
+    fill_spare_pool(context)
     with context.db.write() as session:
         for spare, host in zip(session.scalars(select(Amphora).order_by(Amphora.created_at,
                                                                        Amphora.id)),
@@ -217,7 +193,7 @@ def test_active_standby_takes_spares_on_two_different_hosts(context):
     pair = _amphorae_of(context, lb_id)
     assert sorted((a.role, a.cached_zone) for a in pair) == [
         (constants.ROLE_BACKUP, "host-b"), (constants.ROLE_MASTER, "host-a")]
-    assert [s.cached_zone for s in _spares(context)] == ["host-a"]
+    assert [s.cached_zone for s in spare_amphorae(context)] == ["host-a"]
 
 
 # --- database cleanup ----------------------------------------------------------------------
@@ -390,12 +366,12 @@ def test_an_amphora_whose_certificate_expired_unrotated_is_failed_over(context, 
 
 def test_a_spare_whose_certificate_expired_is_replaced(context):
     context.settings.house_keeping.spare_amphora_pool_size = 2
-    _fill(context)
-    stale, fresh = sorted(s.id for s in _spares(context))
+    fill_spare_pool(context)
+    stale, fresh = sorted(s.id for s in spare_amphorae(context))
     with context.db.write() as session:
         session.get(Amphora, stale).cert_expiration = utcnow() - DAY
-    _fill(context)
-    spares = {s.id for s in _spares(context)}
+    fill_spare_pool(context)
+    spares = {s.id for s in spare_amphorae(context)}
     assert fresh in spares and stale not in spares and len(spares) == 2
 
 
