@@ -104,20 +104,18 @@ class Worker:
         another worker (this process stalled past its lease) is marked lost, and its
         flow stops at its next step or write."""
         while not self._stop.wait(self.lease.total_seconds() / 4):
-            # Only the jobs running before the renewal read the board: one claimed while
-            # it ran may be missing from what it read (its snapshot came first).
             with self._running_lock:
-                running = dict(self._running)
-            if not running:
-                continue
+                if not self._running:
+                    continue
             try:
                 held = jobs.renew(self.db, self.owner, self.lease)
             except Exception:
                 LOG.exception("could not renew the job leases; retrying")
                 continue
-            for job_id, lease in running.items():
-                if job_id not in held:
-                    lease.lost.set()
+            with self._running_lock:
+                for job_id, lease in self._running.items():
+                    if job_id not in held:
+                        lease.lost.set()
 
     def _loop(self) -> None:
         poll = self.settings.controller_worker.job_poll_interval
