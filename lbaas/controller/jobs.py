@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,27 +91,36 @@ def _is_running(owner: str) -> bool:
     return pid.isdigit() and _start_time(int(pid)) == started
 
 
-def _claimable(owner: str, now: dt.datetime) -> Any:
+def _claimable(owner: str, now: dt.datetime, running: Collection[int]) -> Any:
+    """Nobody holds the job, or its holder's lease ran out; a job of this process whose
+    lease ran out is taken again only if none of its threads runs it (a flow that stopped
+    without letting go of its job), never next to a thread that still does."""
+    expired_elsewhere = and_(Job.lease_expires < now, Job.lease_owner != owner)
+    expired_here = and_(Job.lease_expires < now, Job.lease_owner == owner,
+                        Job.id.not_in(list(running)))
     return or_(Job.lease_owner.is_(None), Job.lease_expires.is_(None),
-               and_(Job.lease_expires < now, Job.lease_owner != owner))
+               expired_elsewhere, expired_here)
 
 
-def claim(db: Database, owner: str, lease: dt.timedelta) -> Job | None:
-    """Take the oldest job that nobody holds (or whose holder's lease ran out)."""
+def claim(db: Database, owner: str, lease: dt.timedelta,
+          running: Collection[int] = ()) -> Job | None:
+    """Take the oldest job that nobody holds (or whose holder's lease ran out); ``running``:
+    the jobs this process's threads run now."""
     now = utcnow()
+    claimable = _claimable(owner, now, running)
     with db.read() as session:
-        if session.scalar(select(Job.id).where(_claimable(owner, now)).limit(1)) is None:
+        if session.scalar(select(Job.id).where(claimable).limit(1)) is None:
             return None  # nothing to take: no write transaction (on SQLite, no write lock)
     with db.write() as session:
         job = session.scalars(
-            select(Job).where(_claimable(owner, now))
+            select(Job).where(claimable)
             .order_by(Job.id).limit(1).with_for_update(skip_locked=True)
         ).first()
         if job is None:
             return None
         claimed = changed(session,
             update(Job)
-            .where(Job.id == job.id, _claimable(owner, now))
+            .where(Job.id == job.id, claimable)
             .values(lease_owner=owner, lease_expires=now + lease, attempts=Job.attempts + 1)
             .execution_options(synchronize_session=False)
         )
@@ -129,13 +138,15 @@ def seconds_until_claimable(db: Database, owner: str) -> float | None:
     return None if expires is None else max(0.0, (expires - utcnow()).total_seconds())
 
 
-def renew(db: Database, owner: str, lease: dt.timedelta) -> set[int]:
-    """Extend every lease ``owner`` holds; returns the ids of the jobs it still holds."""
+def renew(db: Database, owner: str, lease: dt.timedelta, running: Collection[int]) -> set[int]:
+    """Extend the leases of the jobs ``owner`` runs; returns those it still holds. A job it
+    holds but no longer runs is left to expire, so that it is run again."""
+    mine = and_(Job.lease_owner == owner, Job.id.in_(list(running)))
     with db.write() as session:
-        session.execute(update(Job).where(Job.lease_owner == owner)
+        session.execute(update(Job).where(mine)
                         .values(lease_expires=utcnow() + lease)
                         .execution_options(synchronize_session=False))
-        return set(session.scalars(select(Job.id).where(Job.lease_owner == owner)))
+        return set(session.scalars(select(Job.id).where(mine)))
 
 
 def take_back(db: Database, host: str, owner: str) -> list[int]:

@@ -104,24 +104,28 @@ class Worker:
         another worker (this process stalled past its lease) is marked lost, and its
         flow stops at its next step or write."""
         while not self._stop.wait(self.lease.total_seconds() / 4):
+            # Only the jobs running before the renewal read the board are checked against
+            # what it read: one claimed meanwhile may be missing from its snapshot.
             with self._running_lock:
-                if not self._running:
-                    continue
+                running = dict(self._running)
+            if not running:
+                continue
             try:
-                held = jobs.renew(self.db, self.owner, self.lease)
+                held = jobs.renew(self.db, self.owner, self.lease, running)
             except Exception:
                 LOG.exception("could not renew the job leases; retrying")
                 continue
-            with self._running_lock:
-                for job_id, lease in self._running.items():
-                    if job_id not in held:
-                        lease.lost.set()
+            for job_id, lease in running.items():
+                if job_id not in held:
+                    lease.lost.set()
 
     def _loop(self) -> None:
         poll = self.settings.controller_worker.job_poll_interval
         while not self._stop.is_set():
             try:
-                job = jobs.claim(self.db, self.owner, self.lease)
+                with self._running_lock:
+                    running = list(self._running)
+                job = jobs.claim(self.db, self.owner, self.lease, running)
                 wait = poll if job else min(
                     poll, jobs.seconds_until_claimable(self.db, self.owner) or poll)
             except Exception:

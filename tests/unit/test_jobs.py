@@ -48,25 +48,36 @@ def test_a_worker_never_claims_again_a_job_it_runs_itself(services):
     # Its lease ran out (the process stalled), but a sibling thread must not run the
     # same job next to it: that is for another, live worker to decide.
     _enqueue(services)
-    assert jobs.claim(services.db, "worker-a", dt.timedelta(seconds=-1)) is not None
-    assert jobs.claim(services.db, "worker-a", MINUTE) is None
+    job = jobs.claim(services.db, "worker-a", dt.timedelta(seconds=-1))
+    assert job is not None
+    assert jobs.claim(services.db, "worker-a", MINUTE, running=[job.id]) is None
     assert jobs.seconds_until_claimable(services.db, "worker-b") == 0
+
+
+def test_a_job_a_worker_holds_but_no_longer_runs_is_run_again_when_its_lease_ends(services):
+    """A flow that stopped without letting go of its job (it took itself for overtaken)
+    is not renewed, and the same process runs the job again once its lease ran out."""
+    _enqueue(services)
+    job = jobs.claim(services.db, "worker-a", dt.timedelta(seconds=-1))
+    assert jobs.renew(services.db, "worker-a", MINUTE, running=[]) == set()
+    again = jobs.claim(services.db, "worker-a", MINUTE, running=[])
+    assert again is not None and again.id == job.id and again.attempts == 2
 
 
 def test_renewing_keeps_a_job_from_other_workers(services):
     _enqueue(services)
     job = jobs.claim(services.db, "worker-a", dt.timedelta(seconds=-1))
-    assert jobs.renew(services.db, "worker-a", MINUTE) == {job.id}
+    assert jobs.renew(services.db, "worker-a", MINUTE, [job.id]) == {job.id}
     assert jobs.claim(services.db, "worker-b", MINUTE) is None
     assert 50 < jobs.seconds_until_claimable(services.db, "worker-b") <= 60
 
 
 def test_a_job_taken_over_is_no_longer_renewed_by_its_first_worker(services):
     _enqueue(services)
-    jobs.claim(services.db, "worker-a", dt.timedelta(seconds=-1))
+    first = jobs.claim(services.db, "worker-a", dt.timedelta(seconds=-1))
     taken = jobs.claim(services.db, "worker-b", MINUTE)
-    assert jobs.renew(services.db, "worker-a", MINUTE) == set()
-    assert jobs.renew(services.db, "worker-b", MINUTE) == {taken.id}
+    assert jobs.renew(services.db, "worker-a", MINUTE, [first.id]) == set()
+    assert jobs.renew(services.db, "worker-b", MINUTE, [taken.id]) == {taken.id}
 
 
 def test_finished_job_leaves_the_board_only_for_its_owner(services):
