@@ -63,6 +63,7 @@ from api_bench import (
     wait_until_serving,
 )
 
+from lbaas.drivers.compute.container import Runc
 from lbaas.drivers.compute.netns import namespace_of
 
 # A management network of its own ([networking] lb_network_bridge, with firewall chains
@@ -253,10 +254,13 @@ def remove_amphora_leftovers(base_path: Path) -> None:
     """Amphorae the service left (it died before deleting them): their namespaces and files.
 
     Every amphora of this service has a directory under its private ``base_path``."""
+    runc = Runc.beside(base_path)
     if base_path.is_dir():
         for directory in base_path.iterdir():
             remove_namespace(namespace_of(directory.name))
+            runc.delete(namespace_of(directory.name))  # an amphora run from an image
     shutil.rmtree(base_path, ignore_errors=True)
+    shutil.rmtree(runc.root, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -205,6 +205,9 @@ class ControllerWorker(Section):
     # tag; a flavor's amp_image_tag overrides it. Unset (the default): the host's haproxy
     # and keepalived, no image needed.
     amp_image_tag: str | None = None
+    # The compute flavor (of [compute] flavors) of amphorae whose load balancer's flavor
+    # names none, and of spares.
+    amp_flavor_id: str = "amphora"
 
 
 class HaproxyAmphora(Section):
@@ -393,6 +396,25 @@ class Compute(Section):
     # its amphorae are failed over by the heartbeats' timeout, not by this one).
     host_check_interval: PositiveFloat = 2
     host_down_timeout: PositiveFloat = 10
+    # Ours: the compute flavors, as Nova's, each name:ram_mb:vcpus (vcpus may be a fraction):
+    # the memory and CPU an amphora run from an image may use (cgroup limits). A flavor
+    # profile's compute_flavor names one; [controller_worker] amp_flavor_id is the default.
+    flavors: StrList = ["amphora:1024:1"]
+
+    @field_validator("flavors")
+    @classmethod
+    def _flavors_parse(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            name, ram_mb, vcpus = (entry.split(":") + ["", ""])[:3]
+            try:
+                good = bool(name) and int(ram_mb) >= 16 and 0 < float(vcpus) <= 1024 \
+                    and entry.count(":") == 2
+            except ValueError:
+                good = False
+            if not good:
+                raise ValueError(f"flavor {entry!r}: write name:ram_mb:vcpus, e.g. "
+                                 "amphora:1024:1 (at least 16 MiB, vcpus above 0)")
+        return value
 
 
 class ComputeAgent(Section):

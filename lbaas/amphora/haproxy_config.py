@@ -183,11 +183,12 @@ class RenderOptions:
     def from_settings(cls, settings: HaproxyAmphora, amphora_id: str, *, stats_socket: Path | str,
                       server_state_file: Path, pid_file: Path, certs_dir: Path | None = None,
                       fd_limit: int | None = None,
-                      log_socket: str | None = None) -> RenderOptions:
+                      log_socket: str | None = None,
+                      ping_command: str | None = None) -> RenderOptions:
         """Options with ``[haproxy_amphora]``'s timeouts and default connection limit.
 
         The paths are where the amphora agent keeps this load balancer's files; the PING
-        command is the wrapper script shipped with this package. Change the rest (user,
+        command is the wrapper script the agent names, else the one of this package. Change the rest (user,
         group, stick size) with ``dataclasses.replace``.
         """
         return cls(
@@ -195,7 +196,7 @@ class RenderOptions:
             stats_socket=str(stats_socket),
             server_state_file=str(server_state_file),
             pid_file=str(pid_file),
-            ping_command=str(resources.files(__package__) / "ping-wrapper.sh"),
+            ping_command=ping_command or str(resources.files(__package__) / "ping-wrapper.sh"),
             timeout_client_data=settings.timeout_client_data,
             timeout_member_connect=settings.timeout_member_connect,
             timeout_member_data=settings.timeout_member_data,

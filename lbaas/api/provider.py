@@ -7,10 +7,12 @@ import jsonschema
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from lbaas import compute_flavors as flavors
 from lbaas import constants
 from lbaas.amphora import capabilities
 from lbaas.api import faults, listing
 from lbaas.api.common import ApiState, state
+from lbaas.images.store import ImageError, ImageStore, check_tag
 
 router = APIRouter(prefix="/lbaas/providers", tags=["providers"])
 
@@ -88,6 +90,28 @@ def validate_data(provider: str, kind: str, data: Any, api: ApiState) -> None:
     except jsonschema.ValidationError as exc:
         where = f"{exc.relative_path[0]} " if exc.relative_path else ""
         raise faults.ProviderUnsupportedOption(prov=provider, user_msg=f"{where}{exc.message}") from exc
+    if kind == "flavor":
+        _check_amphora_flavor(provider, data, api)
+
+
+def _check_amphora_flavor(provider: str, data: dict[str, Any], api: ApiState) -> None:
+    """What a flavor names must exist, as upstream's amphora driver checks with Nova and
+    Glance: its compute flavor ([compute] flavors) and an image with its tag (this host's
+    store, where the workers of an all-in-one deployment look too)."""
+    compute_flavor = data.get("compute_flavor")
+    if compute_flavor is not None:
+        try:
+            flavors.resources(api.settings, compute_flavor)
+        except flavors.FlavorNotFound as exc:
+            raise faults.ProviderUnsupportedOption(prov=provider, user_msg=str(exc)) from exc
+    tag = data.get("amp_image_tag")
+    if tag is not None:
+        try:
+            ImageStore.from_settings(api.settings).newest(check_tag(tag))
+        except ImageError as exc:
+            raise faults.ProviderUnsupportedOption(
+                prov=provider, user_msg=f"Failed to find an image with tag {tag} due to: {exc}"
+            ) from exc
 
 
 def _capabilities(schema: dict[str, dict[str, Any]], request: Request,

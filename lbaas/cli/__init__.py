@@ -168,7 +168,8 @@ def amphora_shell(
             common.fail(f"no amphora {amphora_id}", 1)
         compute_id, where = amphora.compute_id, amphora.cached_zone
     try:
-        argv = netns.entering(compute_id or "", command or [os.environ.get("SHELL", "/bin/sh")])
+        argv = netns.entering(compute_id or "", command or [os.environ.get("SHELL", "/bin/sh")],
+                              services.settings.haproxy_amphora.base_path)
     except netns.ComputeError as exc:
         common.fail(f"{exc}: amphora {amphora_id} runs "
                     + (f"on host {where}; run this there" if where else "on no host"), 1)

@@ -12,10 +12,11 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Path
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from lbaas.amphora.agent.logs import LogOffload
 from lbaas.compute_agent.host import AgentSettings, ComputeHost
+from lbaas.compute_flavors import Resources
 from lbaas.drivers.compute.netns import ComputeError
 from lbaas.drivers.network.base import Port
 from lbaas.network import segments
@@ -61,11 +62,18 @@ class AgentBody(BaseModel):
     log_offload: dict[str, Any] = {}
 
 
+class ResourcesBody(BaseModel):
+    ram_mb: int = Field(ge=16)
+    vcpus: float = Field(gt=0)
+
+
 class BuildBody(BaseModel):
     management_port: PortBody
     segment: SegmentBody
     files: dict[str, str]  # base64
     agent: AgentBody
+    image_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
+    resources: ResourcesBody | None = None
 
 
 class PlugBody(BaseModel):
@@ -99,8 +107,10 @@ def create_app(host: ComputeHost) -> FastAPI:
                               body.agent.heartbeat_interval,
                               LogOffload.from_dict(body.agent.log_offload))
         files = {name: base64.b64decode(content) for name, content in body.files.items()}
+        resources = Resources(body.resources.ram_mb, body.resources.vcpus) \
+            if body.resources else None
         instance = host.build(amphora_id, body.management_port.port(), body.segment.segment(),
-                              files, agent)
+                              files, agent, body.image_id, resources)
         LOG.info("amphora %s built (%s)", amphora_id, instance.compute_id)
         return {"compute_id": instance.compute_id, "lb_network_ip": instance.lb_network_ip,
                 "host": instance.host}

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from lbaas.amphora.agent.logs import LogOffload
+from lbaas.compute_flavors import Resources
 from lbaas.drivers.compute.base import ComputeInstance
 from lbaas.drivers.compute.netns import NetnsComputeDriver
 from lbaas.drivers.network.base import Port
+from lbaas.images.store import ImageStore
 from lbaas.network import segments
 
 
@@ -31,25 +33,29 @@ class ComputeHost:
     base_path: Path
     network: segments.Host
     max_amphorae: int | None = None
+    images: ImageStore | None = None  # where the images amphorae run from are (this host's)
     _segments: threading.Lock = field(default_factory=threading.Lock)
 
     def _compute(self, agent: AgentSettings | None = None) -> NetnsComputeDriver:
         if agent is None:
-            return NetnsComputeDriver(self.base_path, host=self.name)
+            return NetnsComputeDriver(self.base_path, host=self.name, images=self.images)
         return NetnsComputeDriver(
             self.base_path, agent_port=agent.bind_port, host=self.name,
             controller_ip_port_list=agent.controller_ip_port_list,
-            heartbeat_interval=agent.heartbeat_interval, log_offload=agent.log_offload)
+            heartbeat_interval=agent.heartbeat_interval, log_offload=agent.log_offload,
+            images=self.images)
 
     def ensure_segment(self, segment: segments.Segment) -> None:
         with self._segments:  # two plugs into one new network must not both create it
             self.network.ensure(segment)
 
     def build(self, amphora_id: str, management_port: Port, segment: segments.Segment,
-              files: dict[str, bytes], agent: AgentSettings) -> ComputeInstance:
+              files: dict[str, bytes], agent: AgentSettings, image_id: str | None = None,
+              resources: Resources | None = None) -> ComputeInstance:
         self.ensure_segment(segment)
         return self._compute(agent).build(amphora_id, management_port=management_port,
-                                          files=files, host=self.name)
+                                          files=files, host=self.name, image_id=image_id,
+                                          resources=resources)
 
     def delete(self, amphora_id: str) -> None:
         compute = self._compute()

@@ -12,6 +12,7 @@ from lbaas.certs.store import CLIENT_CA, HOST_SERVER_CERT
 from lbaas.compute_agent import api
 from lbaas.compute_agent.host import ComputeHost
 from lbaas.config import ConfigError, Settings
+from lbaas.images.store import ImageStore
 from lbaas.network import segments
 from lbaas.network.bridge import Bridges
 
@@ -58,7 +59,8 @@ def prepare(settings: Settings) -> Prepared:
                        network=segments.Host(local_ip=options.local_ip,
                                              physical_interface_mappings=mappings,
                                              bridges=Bridges(host=name)),
-                       max_amphorae=options.max_amphorae)
+                       max_amphorae=options.max_amphorae,
+                       images=ImageStore.from_settings(settings))
     return Prepared(host, bind_host, options.bind_port, server_cert, client_ca)
 
 

@@ -36,13 +36,15 @@ def _noop_compute(settings: Settings, db: Database) -> ComputeDriver:
 def _netns_compute(settings: Settings, db: Database) -> ComputeDriver:
     from lbaas.amphora import heartbeat_settings as heartbeats
     from lbaas.drivers.compute.netns import NetnsComputeDriver
+    from lbaas.images.store import ImageStore
     return NetnsComputeDriver(settings.haproxy_amphora.base_path,
                               agent_port=settings.haproxy_amphora.bind_port,
                               host=settings.DEFAULT.host,
                               controller_ip_port_list=tuple(heartbeats.controller_ip_port_list(settings)),
                               heartbeat_interval=settings.health_manager.heartbeat_interval,
                               hosts=lambda: list(settings.compute.hosts),
-                              log_offload=log_offload(settings))
+                              log_offload=log_offload(settings),
+                              images=ImageStore.from_settings(settings))
 
 
 def _agent_compute(settings: Settings, db: Database) -> ComputeDriver:

@@ -39,6 +39,7 @@ PACKAGES = (
     "conntrack",  # UDP: the flows of a member that left are forgotten
     "iputils-ping",  # PING health monitors, UDP members' ping checks
     "socat",  # keepalived's check script asks haproxy's stats socket
+    "tini",  # PID 1 of the amphora's container: reaps haproxy and keepalived (they daemonize)
 )
 # The versions an image's metadata shows first (every package's is there too).
 VERSIONED = ("haproxy", "keepalived", "python3")

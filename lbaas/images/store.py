@@ -1,7 +1,8 @@
 """The local image store: one directory per image under ``<state_path>/images/``.
 
-``<id>/rootfs.tar`` is the image's root filesystem and ``<id>/metadata.json`` what is
-known of it (tags, versions, size, when it was added). An image's id is the start of its
+``<id>/rootfs.tar`` is the image's root filesystem, ``<id>/metadata.json`` what is known
+of it (tags, versions, size, when it was added), and ``<id>/rootfs/`` the tarball unpacked
+once an amphora runs it. An image's id is the start of its
 tarball's SHA-256, so building the same inputs twice gives the same image, not two.
 Several images may carry one tag, as in Glance: the newest of them is the one a tag
 selects, so a new build tagged like the running one becomes the image of new amphorae,
@@ -21,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -29,6 +31,7 @@ from typing import Any
 from lbaas.config import Settings
 
 ROOTFS = "rootfs.tar"
+UNPACKED = "rootfs"  # the tarball unpacked, for the amphorae (lbaas.drivers.compute.container)
 METADATA = "metadata.json"
 ID_LENGTH = 32  # hex digits of the SHA-256: fits the amphora table's image_id (36)
 TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,254}$")
@@ -135,6 +138,29 @@ class ImageStore:
                 return image
         raise NoImageForTag(f"no amphora image is tagged {tag!r} in {self.root}; build one "
                             f"with: lbaas image build --tag {tag}")
+
+    def unpacked(self, image: Image) -> Path:
+        """The image's root filesystem as a directory (``<id>/rootfs``), unpacked on first
+        use and shared read-only by the amphorae that run it; a half-unpacked one (a crash)
+        is never used: it becomes ``rootfs`` in one rename once complete."""
+        target = image.path / UNPACKED
+        if target.is_dir():
+            return target
+        with self._locked():
+            if target.is_dir():
+                return target
+            partial = image.path / f".{UNPACKED}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(mode=0o755)
+            result = subprocess.run(["tar", "--extract", "--numeric-owner", "--file",
+                                     str(image.rootfs), "--directory", str(partial)],
+                                    capture_output=True, text=True)
+            if result.returncode != 0:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise ImageError(f"image {image.id} cannot be unpacked: "
+                                 f"{result.stderr.strip()[-300:]}")
+            partial.rename(target)
+        return target
 
     def staging(self) -> Path:
         """A private directory, in the store's file system, to build a new image in."""

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from lbaas.db.models import LoadBalancer
+from lbaas.images.store import ImageStore
 from tests.helpers.api import SUBNET, create_lb, fault, make_flavor, make_profile, wait_gone
+from tests.helpers.images import add_image
 
 PROFILES = "/v2/lbaas/flavorprofiles"
 FLAVORS = "/v2/lbaas/flavors"
@@ -24,10 +26,10 @@ def post_profile(client, **body):
 # Flavor profiles
 
 def test_flavor_profile_create_show_list_with_upstream_fields(api_only):
-    profile = make_profile(api_only, loadbalancer_topology="ACTIVE_STANDBY", compute_flavor="m1")
+    profile = make_profile(api_only, loadbalancer_topology="ACTIVE_STANDBY", compute_flavor="amphora")
     assert set(profile) == {"id", "name", "provider_name", "flavor_data"}
     assert json.loads(profile["flavor_data"]) == {"loadbalancer_topology": "ACTIVE_STANDBY",
-                                                  "compute_flavor": "m1"}
+                                                  "compute_flavor": "amphora"}
     assert api_only.get(f"{PROFILES}/{profile['id']}").json() == {"flavorprofile": profile}
     assert api_only.get(f"/v2.0/lbaas/flavorprofiles/{profile['id']}").json() == {"flavorprofile": profile}
     assert api_only.get(PROFILES).json() == {"flavorprofiles": [profile], "flavorprofile_links": []}
@@ -68,7 +70,8 @@ def test_flavor_data_longer_than_4096_is_400(api_only):
     assert "flavor_data" in fault(post_profile(api_only, flavor_data=data), 400)
 
 
-def test_flavor_profile_update_checks_data_against_its_provider(api_only):
+def test_flavor_profile_update_checks_data_against_its_provider(api_only, services):
+    add_image(ImageStore.from_settings(services.settings), ["v2"])
     profile = make_profile(api_only)
     url = f"{PROFILES}/{profile['id']}"
     response = api_only.put(url, json={"flavorprofile": {
@@ -205,7 +208,7 @@ def test_load_balancer_takes_topology_and_provider_from_its_flavor(client, servi
 
 
 def test_load_balancer_without_topology_in_its_flavor_uses_the_configured_one(client, services):
-    flavor = make_flavor(client, make_profile(client, compute_flavor="m1")["id"])
+    flavor = make_flavor(client, make_profile(client, compute_flavor="amphora")["id"])
     lb = create_lb(client, flavor_id=flavor["id"])
     with services.db.read() as session:
         assert session.scalar(select(LoadBalancer.topology).where(LoadBalancer.id == lb["id"])) \
@@ -243,3 +246,18 @@ def test_flavor_used_by_a_load_balancer_cannot_be_deleted(client):
     assert client.delete(f"/v2/lbaas/loadbalancers/{lb['id']}").status_code == 204
     wait_gone(client, f"/v2/lbaas/loadbalancers/{lb['id']}")
     assert client.delete(f"{FLAVORS}/{flavor['id']}").status_code == 204
+
+
+def test_a_profile_naming_an_unknown_compute_flavor_or_an_untagged_image_is_refused(
+        api_only, services):
+    """As upstream's amphora driver asks Nova and Glance, in its words."""
+    assert fault(post_profile(api_only, flavor_data='{"compute_flavor": "m1.huge"}'), 501) == \
+        "Provider 'amphora' does not support a requested option: Nova flavor m1.huge not found."
+    refused = fault(post_profile(api_only, flavor_data='{"amp_image_tag": "gold"}'), 501)
+    assert refused.startswith("Provider 'amphora' does not support a requested option: Failed "
+                              "to find an image with tag gold due to: no amphora image is "
+                              "tagged 'gold'")
+    services.settings.compute.flavors = ["amphora:1024:1", "m1.huge:4096:4"]
+    add_image(ImageStore.from_settings(services.settings), ["gold"])
+    assert post_profile(api_only, flavor_data=json.dumps(
+        {"compute_flavor": "m1.huge", "amp_image_tag": "gold"})).status_code == 201

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from lbaas import config, service
 from lbaas.api.app import create_app
 from lbaas.drivers import Drivers
+from lbaas.drivers.compute.container import Runc
 from tests.dataplane import netns
 from tests.helpers import PROJECT
 from tests.helpers.dataplane import (
@@ -39,6 +40,7 @@ def settings(tmp_path: Path) -> Iterator[config.Settings]:
     settings = config.load(environ=dataplane_environ(tmp_path))
     yield settings
     shutil.rmtree(settings.haproxy_amphora.base_path, ignore_errors=True)
+    shutil.rmtree(Runc.beside(settings.haproxy_amphora.base_path).root, ignore_errors=True)
 
 
 @pytest.fixture

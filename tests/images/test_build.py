@@ -2,21 +2,13 @@
 keepalived and tools run, the agent is inside and imports with the image's Python, the
 metadata says what is installed, and the tarball is small and reproducible.
 
-The build is cached under /var/cache/lbaas-test-images/<recipe key>/ (or
-$LBAAS_TEST_IMAGE_CACHE): the key hashes every input (packages, options, the agent's
-source), so changing any of them builds again; the builds of the three recipes used
-last are kept.
+The build is cached between runs (tests.helpers.images.cached_build).
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
-import shutil
-import subprocess
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,67 +16,15 @@ from typer.testing import CliRunner
 
 from lbaas.cli import app
 from lbaas.images import build
-from lbaas.images.store import Image, ImageStore
+from tests.helpers.images import Built, cached_build
 
 pytestmark = pytest.mark.root  # mmdebstrap's root mode and chroot
-
-CACHE = Path(os.environ.get("LBAAS_TEST_IMAGE_CACHE", "/var/cache/lbaas-test-images"))
-KEPT = 3  # recipes whose builds stay cached
-PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@dataclass(frozen=True)
-class Built:
-    recipe: build.Recipe
-    image: Image
-    root: Path  # the root filesystem unpacked (shared by test runs: only read)
-
-    def run(self, *command: str, **env: str) -> str:
-        """``command`` chrooted into the image, with a clean environment; its output."""
-        result = subprocess.run(["chroot", str(self.root), "/usr/bin/env", "-i", f"PATH={PATH}",
-                                 *(f"{key}={value}" for key, value in env.items()), *command],
-                                capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stderr
-        return result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
 def built() -> Iterator[Built]:
-    recipe = build.Recipe.for_host()
-    entry = CACHE / recipe.key
-    entry.mkdir(parents=True, exist_ok=True)
-    with open(entry / ".lock", "a") as lock:
-        # Exclusive while building or unpacking (a run of the same recipe waits), shared
-        # while the tests read it (a run cleaning the cache leaves it alone).
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        store = ImageStore(entry / "images")
-        if not store.images():
-            build.build(store, recipe)
-        [image] = store.images()
-        root, unpacked = entry / "root", entry / "root.unpacked"
-        if not unpacked.exists():
-            shutil.rmtree(root, ignore_errors=True)
-            root.mkdir()
-            subprocess.run(["tar", "-xf", str(image.rootfs), "-C", str(root)], check=True)
-            unpacked.touch()
-        os.utime(entry)
-        fcntl.flock(lock, fcntl.LOCK_SH)
-        _remove_unused(keep=entry)
-        yield Built(recipe, image, root)
-
-
-def _remove_unused(keep: Path) -> None:
-    """Keep the builds of the few recipes used last (worktrees with different agents),
-    and any that a run is using now."""
-    entries = sorted((entry for entry in CACHE.iterdir() if entry.is_dir() and entry != keep),
-                     key=lambda entry: entry.stat().st_mtime, reverse=True)
-    for entry in entries[KEPT - 1:]:
-        with open(entry / ".lock", "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            shutil.rmtree(entry, ignore_errors=True)
+    with cached_build() as cached:
+        yield cached
 
 
 def _upstream(version: str) -> str:

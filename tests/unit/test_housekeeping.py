@@ -21,6 +21,7 @@ from lbaas.cli import app
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation, cleanup
 from lbaas.controller.tasks import amphora as amphora_tasks
+from lbaas.controller.tasks import image
 from lbaas.db.models import (
     Amphora,
     AmphoraHealth,
@@ -155,7 +156,7 @@ def test_concurrent_claims_never_take_the_same_spare(context):
         start.wait()
         taken[index] = amphora_tasks.claim_spare(context, lb_ids[index],
                                                  constants.ROLE_STANDALONE, None, set(),
-                                                 None)
+                                                 image.Build(None, "amphora"))
     threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(lb_ids))]
     for thread in threads:
         thread.start()

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from lbaas.amphora.agent import certificate, interfaces, keepalived, logs, udp
@@ -30,6 +31,7 @@ from lbaas.amphora.agent.haproxy import (
 LOG = logging.getLogger(__name__)
 API_VERSION = "1.0"
 UUID = r"[0-9a-fA-F-]{36}"
+PING_WRAPPER = Path(__file__).resolve().parents[1] / "ping-wrapper.sh"
 
 
 class HttpError(Exception):
@@ -110,6 +112,9 @@ class Agent:
                      "base_path": str(self.config.base_path),
                      # Where haproxy sends its logs (lbaas.amphora.agent.logs).
                      "log_socket": str(self.config.base_path / logs.SOCKET_NAME),
+                     # The PING health monitors' script as this amphora has it (its image's
+                     # copy, or the host's).
+                     "ping_command": str(PING_WRAPPER),
                      "fd_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[1]}, {}
 
     def details(self, body: bytes) -> Response:

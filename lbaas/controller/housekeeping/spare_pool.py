@@ -23,7 +23,7 @@ import collections
 import datetime as dt
 import logging
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, not_, select, update
 
 from lbaas import constants
 from lbaas.controller import actions
@@ -55,15 +55,15 @@ def check(ctx: FlowContext) -> int:
         _remove(ctx, amphora_id, "its certificate expired")
     size = ctx.settings.house_keeping.spare_amphora_pool_size
     try:
-        image_id = image.image_for(ctx, None)
+        made_of = image.build_for(ctx.settings, ctx.db, None)
     except NoImageForTag as exc:
         LOG.warning("spare pool: no spare amphora can be booted: %s", exc)
         return 0
     with ctx.db.read() as session:
         outdated = list(session.scalars(select(Amphora.id).where(
-            *amphora_tasks.SPARE, Amphora.image_id.is_distinct_from(image_id))))
+            *amphora_tasks.SPARE, not_(and_(*made_of.same())))))
     for amphora_id in outdated:
-        _remove(ctx, amphora_id, "its image is no longer the one its tag selects")
+        _remove(ctx, amphora_id, "its image (the newest of its tag) or compute flavor changed")
     # Counting the pool and adding the missing spares' rows with their boot jobs happen
     # under one lock, so two housekeepers checking at once never fill the same gap.
     with ctx.db.write() as session:
@@ -72,7 +72,7 @@ def check(ctx: FlowContext) -> int:
                                .order_by(Amphora.created_at, Amphora.id)).all()
         missing = max(0, size - len(rows))
         for host in _spread(ctx.drivers.compute.hosts(), [host for _, host in rows], missing):
-            amphora_id = amphora_tasks.new_amphora(ctx, None, host, image_id, session=session)
+            amphora_id = amphora_tasks.new_amphora(ctx, None, host, made_of, session=session)
             actions.build_spare(session, amphora_id=amphora_id)
     if missing:
         LOG.info("spare pool: %d of %d present; booting %d", len(rows), size, missing)

@@ -13,6 +13,7 @@ import logging
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from lbaas import compute_flavors as flavors
 from lbaas import constants
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.controller.tasks import image
@@ -56,14 +57,16 @@ def _built(ctx: FlowContext, amphora_id: str) -> None:
         built.append(amphora_id)
 
 
-def new_amphora(ctx: FlowContext, lb_id: str | None, host: str, image_id: str | None,
+def new_amphora(ctx: FlowContext, lb_id: str | None, host: str, made_of: image.Build,
                 role: str | None = None, priority: int | None = None,
                 session: Session | None = None) -> str:
-    """A PENDING_CREATE amphora row naming its future instance and its image (``lb_id``
-    None: a spare). Written in ``session`` when given (the spare pool adds it with its job)."""
+    """A PENDING_CREATE amphora row naming its future instance, its image and compute
+    flavor (``lb_id`` None: a spare). Written in ``session`` when given (the spare pool
+    adds it with its job)."""
     amphora_id = new_id()
     amphora = Amphora(id=amphora_id, status=constants.PENDING_CREATE, load_balancer_id=lb_id,
-                      cached_zone=host, role=role, vrrp_priority=priority, image_id=image_id,
+                      cached_zone=host, role=role, vrrp_priority=priority,
+                      image_id=made_of.image_id, compute_flavor=made_of.compute_flavor,
                       compute_id=ctx.drivers.compute.compute_id(amphora_id))
     if session is not None:
         session.add(amphora)
@@ -84,8 +87,13 @@ def boot(ctx: FlowContext, amphora_id: str) -> Amphora:
     identity = ctx.drivers.certificates.amphora_identity(amphora_id)
     management = ctx.drivers.network.allocate_port(amphora_id, None)
     ctx.crashpoint("port-allocated")
+    resources = None
+    if amphora.image_id is not None:  # limits apply to amphorae run from an image
+        resources = flavors.resources(ctx.settings, amphora.compute_flavor
+                                      or ctx.settings.controller_worker.amp_flavor_id)
     instance = ctx.drivers.compute.build(amphora_id, management_port=management,
-                                         files=identity.files, host=amphora.cached_zone)
+                                         files=identity.files, host=amphora.cached_zone,
+                                         image_id=amphora.image_id, resources=resources)
     ctx.crashpoint("instance-built")
     expires = identity.expires_at and identity.expires_at.replace(tzinfo=None)
     _set(ctx, amphora_id, compute_id=instance.compute_id, status=constants.BOOTING,
@@ -101,8 +109,8 @@ SPARE = (Amphora.status == constants.READY, Amphora.load_balancer_id.is_(None))
 
 
 def claim_spare(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
-                avoid_hosts: set[str | None], image_id: str | None) -> str | None:
-    """Take a READY spare running ``image_id`` for ``lb_id``, on a host not in
+                avoid_hosts: set[str | None], made_of: image.Build) -> str | None:
+    """Take a READY spare made as ``made_of`` for ``lb_id``, on a host not in
     ``avoid_hosts``; None if none.
 
     The claim is one conditional UPDATE (READY and unassigned -> ALLOCATED to ``lb_id``),
@@ -111,7 +119,7 @@ def claim_spare(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
     """
     with ctx.db.read() as session:
         spares = session.execute(select(Amphora.id, Amphora.cached_zone).where(
-            *SPARE, Amphora.image_id.is_not_distinct_from(image_id))
+            *SPARE, *made_of.same())
             .order_by(Amphora.created_at, Amphora.id)).all()
     placeable = set(ctx.drivers.compute.hosts())
     for amphora_id, host in spares:
@@ -119,8 +127,7 @@ def claim_spare(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
             continue
         with ctx.write() as session:
             taken = changed(session,
-                update(Amphora).where(Amphora.id == amphora_id, *SPARE,
-                                      Amphora.image_id.is_not_distinct_from(image_id))
+                update(Amphora).where(Amphora.id == amphora_id, *SPARE, *made_of.same())
                 .values(load_balancer_id=lb_id, status=constants.ALLOCATED, role=role,
                         vrrp_priority=priority)
                 .execution_options(synchronize_session=False))
@@ -145,15 +152,15 @@ def _ensure_role(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
         if amphora_id is None:
             return _host_of(ctx, lb_id, role)
         if not amphora_id:
-            image_id = image.image_for(ctx, lb_id)
-            spare = _take_spare(ctx, lb_id, role, priority, avoid_hosts | unreachable, image_id)
+            made_of = image.build_for(ctx.settings, ctx.db, lb_id)
+            spare = _take_spare(ctx, lb_id, role, priority, avoid_hosts | unreachable, made_of)
             if spare is not None:
                 return spare
             host = placement.choose_host(
                 [h for h in ctx.drivers.compute.hosts() if h not in unreachable],
                 avoid=avoid_hosts, load=_host_load(ctx),
                 strict=ctx.settings.nova.enable_anti_affinity)
-            amphora_id = new_amphora(ctx, lb_id, host, image_id, role, priority)
+            amphora_id = new_amphora(ctx, lb_id, host, made_of, role, priority)
         try:
             amphora = boot(ctx, amphora_id)
         except HostUnreachable as exc:
@@ -190,12 +197,13 @@ def _host_of(ctx: FlowContext, lb_id: str, role: str) -> str | None:
 
 
 def _take_spare(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
-                avoid_hosts: set[str | None], image_id: str | None) -> str | None:
-    """Claim a spare of the image (off ``avoid_hosts`` if it must, or can); its host, or None."""
+                avoid_hosts: set[str | None], made_of: image.Build) -> str | None:
+    """Claim a spare made as ``made_of`` (off ``avoid_hosts`` if it must, or can); its host,
+    or None."""
     strict = ctx.settings.nova.enable_anti_affinity
-    spare = claim_spare(ctx, lb_id, role, priority, avoid_hosts, image_id)
+    spare = claim_spare(ctx, lb_id, role, priority, avoid_hosts, made_of)
     if spare is None and not strict and avoid_hosts:
-        spare = claim_spare(ctx, lb_id, role, priority, set(), image_id)
+        spare = claim_spare(ctx, lb_id, role, priority, set(), made_of)
     if spare is None:
         return None
     with ctx.db.read() as session:

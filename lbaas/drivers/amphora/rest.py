@@ -125,7 +125,8 @@ class RestAmphoraDriver(AmphoraDriver):
         options = haproxy_config.RenderOptions.from_settings(
             self.settings, amphora.id, stats_socket=paths.stats_socket,
             server_state_file=paths.state_file, pid_file=paths.pid, certs_dir=paths.certs,
-            fd_limit=info.get("fd_limit"), log_socket=info.get("log_socket"))
+            fd_limit=info.get("fd_limit"), log_socket=info.get("log_socket"),
+            ping_command=info.get("ping_command"))
         return dataclasses.replace(
             options, user="haproxy", group="haproxy",
             user_log_facility=self.logs.user_log_facility,

@@ -14,6 +14,7 @@ removing an amphora from a dead host (the reconciler removes it when the host is
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import threading
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 
 from lbaas.certs import tls
+from lbaas.compute_flavors import Resources
 from lbaas.db.engine import Database
 from lbaas.db.models import Host, Network
 from lbaas.drivers.compute.base import ComputeDriver, ComputeInstance, HostUnreachable
@@ -104,14 +106,16 @@ class ComputeAgentDriver(ComputeDriver):
             return list(host_registry.up(session))
 
     def build(self, amphora_id: str, *, management_port: Port, files: dict[str, bytes],
-              host: str | None = None) -> ComputeInstance:
+              host: str | None = None, image_id: str | None = None,
+              resources: Resources | None = None) -> ComputeInstance:
         assert host is not None
         answer = self.call("POST", host, f"amphorae/{amphora_id}", json={
             "management_port": self._port(management_port),
             "segment": self._segment(management_port.network_id, host),
             "files": {name: base64.b64encode(content).decode()
                       for name, content in files.items()},
-            "agent": self.amphora_agent})
+            "agent": self.amphora_agent, "image_id": image_id,
+            "resources": dataclasses.asdict(resources) if resources else None})
         return ComputeInstance(compute_id=answer["compute_id"],
                                lb_network_ip=answer["lb_network_ip"], host=host)
 

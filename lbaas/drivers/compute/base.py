@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
+from lbaas.compute_flavors import Resources
 from lbaas.drivers.network.base import Port
 
 
@@ -41,10 +42,12 @@ class ComputeDriver(abc.ABC):
 
     @abc.abstractmethod
     def build(self, amphora_id: str, *, management_port: Port, files: dict[str, bytes],
-              host: str | None = None) -> ComputeInstance:
+              host: str | None = None, image_id: str | None = None,
+              resources: Resources | None = None) -> ComputeInstance:
         """Create the amphora on ``management_port`` with ``files`` (its "config drive")
         and start its agent; returns without waiting for the agent to answer. On a
-        half-built amphora, it finishes it."""
+        half-built amphora, it finishes it. ``image_id``: run it from that image of the
+        host's store, within ``resources`` (None: the host's own binaries, no limits)."""
 
     @abc.abstractmethod
     def delete(self, compute_id: str, host: str | None = None) -> None:

@@ -2,7 +2,9 @@
 
 Each amphora gets a namespace ``amphora-<id>``, a private 0700 directory holding its
 configuration and certificates (its "config drive"), a management interface on the
-management bridge, and the amphora agent started inside the namespace. Ports are plugged
+management bridge, and the amphora agent started inside the namespace: the host's own
+agent and binaries, or, for an amphora with an image, the image's in a container on the
+namespace (lbaas.drivers.compute.container). Ports are plugged
 as veth pairs: the host end joins the network's bridge, the other end is moved into the
 namespace, where the agent configures it.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -28,9 +31,12 @@ from pathlib import Path
 from lbaas import crashpoint
 from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.logs import LogOffload
+from lbaas.compute_flavors import Resources
 from lbaas.drivers.certificates.base import HEARTBEAT_KEY
+from lbaas.drivers.compute import container
 from lbaas.drivers.compute.base import ComputeDriver, ComputeInstance
 from lbaas.drivers.network.base import Port
+from lbaas.images.store import ImageError, ImageStore
 
 LOG = logging.getLogger(__name__)
 NAMESPACE_PREFIX = "amphora-"
@@ -67,11 +73,15 @@ def namespaces() -> set[str]:
     return {line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line.strip()}
 
 
-def entering(compute_id: str, command: list[str]) -> list[str]:
-    """The command line that runs ``command`` inside amphora ``compute_id`` on this host (its
-    network namespace: what an amphora is here); ComputeError if it does not run here."""
+def entering(compute_id: str, command: list[str], amphorae_path: Path) -> list[str]:
+    """The command line that runs ``command`` inside amphora ``compute_id`` on this host: in
+    its container (its namespaces and cgroups) when it runs from an image, else in its
+    network namespace; ComputeError if it does not run here."""
     if not compute_id.startswith(NAMESPACE_PREFIX) or compute_id not in namespaces():
         raise ComputeError(f"no amphora namespace {compute_id} on this host")
+    runc = container.Runc.beside(amphorae_path)
+    if runc.state(compute_id) == "running":
+        return runc.exec_argv(compute_id, command, tty=sys.stdin.isatty())
     return ["ip", "netns", "exec", compute_id, *command]
 
 
@@ -101,8 +111,11 @@ class NetnsComputeDriver(ComputeDriver):
                  python: str = sys.executable, controller_ip_port_list: tuple[str, ...] = (),
                  heartbeat_interval: float = 10.0,
                  hosts: Callable[[], list[str]] | None = None,
-                 log_offload: LogOffload | None = None) -> None:
+                 log_offload: LogOffload | None = None,
+                 images: ImageStore | None = None) -> None:
         self.amphorae_path = amphorae_path
+        self.images = images
+        self.runc = container.Runc.beside(amphorae_path)
         self.agent_port = agent_port
         self.host = host
         self._hosts = hosts or (lambda: [host] if host else [])
@@ -122,7 +135,8 @@ class NetnsComputeDriver(ComputeDriver):
         return self._hosts()
 
     def build(self, amphora_id: str, *, management_port: Port, files: dict[str, bytes],
-              host: str | None = None) -> ComputeInstance:
+              host: str | None = None, image_id: str | None = None,
+              resources: Resources | None = None) -> ComputeInstance:
         namespace = namespace_of(amphora_id)
         directory = self.directory(amphora_id)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -161,7 +175,9 @@ class NetnsComputeDriver(ComputeDriver):
             controller_ip_port_list=self.controller_ip_port_list,
             heartbeat_interval=self.heartbeat_interval)
         config.write(directory / "amphora-agent.conf")
-        if not self._agent_running(namespace):
+        if image_id is not None:
+            self._run_container(namespace, directory, image_id, resources)
+        elif not self._agent_running(namespace):
             # `setsid -f` detaches the agent: it outlives a restart of this controller
             # process (an amphora keeps serving while the control plane restarts) and is
             # never our zombie. The agent logs to agent.log itself (rotated); only what
@@ -174,6 +190,31 @@ class NetnsComputeDriver(ComputeDriver):
         return ComputeInstance(compute_id=namespace, lb_network_ip=management_port.ip_address,
                                host=host or self.host)
 
+    def _run_container(self, namespace: str, directory: Path, image_id: str,
+                       resources: Resources | None) -> None:
+        """The agent in a container of image ``image_id`` (lbaas.drivers.compute.container),
+        unless it runs already."""
+        if self.images is None:
+            raise ComputeError("this compute driver has no image store")
+        try:
+            rootfs = self.images.unpacked(self.images.get(image_id))
+        except ImageError as exc:
+            raise ComputeError(f"amphora image {image_id} cannot be used on this host: {exc}; "
+                               "build it here from the same recipe (lbaas image build gives "
+                               "the same id)") from exc
+        if self._agent_running(namespace):
+            return
+        spec = container.spec(
+            name=namespace, rootfs=rootfs, directory=directory,
+            netns=Path("/run/netns") / namespace,
+            args=["/usr/bin/tini", "--", "python3", "-m", AGENT_MODULE,
+                  "--config-file", str(directory / "amphora-agent.conf")],
+            limits=resources, nofile=resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+        try:
+            self.runc.run(namespace, spec, directory / "agent-console.log")
+        except container.ContainerError as exc:
+            raise ComputeError(str(exc)) from exc
+
     def _agent_running(self, namespace: str) -> bool:
         return any(AGENT_MODULE in _cmdline(pid) for pid in self._namespace_pids(namespace))
 
@@ -184,6 +225,7 @@ class NetnsComputeDriver(ComputeDriver):
             raise ComputeError(f"{compute_id} is not an amphora namespace")
         amphora_id = compute_id[len(NAMESPACE_PREFIX):]
         self._kill(lambda: self._namespace_pids(compute_id) + self._pids_of(amphora_id))
+        self.runc.delete(compute_id)  # its state and cgroups, if it ran from an image
         # The kernel dismantles a deleted namespace later, in the background: delete its
         # veths first, so that its ports are off the bridges when this returns.
         if compute_id in namespaces():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lbaas.compute_flavors import Resources
 from lbaas.drivers.compute.base import ComputeDriver, ComputeInstance
 from lbaas.drivers.network.base import Port
 
@@ -18,7 +19,8 @@ class NoopComputeDriver(ComputeDriver):
         return self._hosts()
 
     def build(self, amphora_id: str, *, management_port: Port, files: dict[str, bytes],
-              host: str | None = None) -> ComputeInstance:
+              host: str | None = None, image_id: str | None = None,
+              resources: Resources | None = None) -> ComputeInstance:
         return ComputeInstance(compute_id=amphora_id,
                                lb_network_ip=management_port.ip_address, host=host)
 
