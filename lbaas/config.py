@@ -196,6 +196,9 @@ class ControllerWorker(Section):
     # wake-up reaches it (another process on SQLite or MariaDB; on PostgreSQL jobs come
     # with a NOTIFY).
     flow_threads: int = 4
+    # Ours: how long the failover of an ACTIVE_STANDBY amphora holding the VIP lets its
+    # haproxy finish open connections before the VIP moves to the peer (new ones wait).
+    failover_drain_timeout: PositiveFloat = 5
     job_lease_seconds: PositiveFloat = 3
     job_poll_interval: PositiveFloat = 0.5
     # The client CA certificate shipped to amphorae. Unset (ours): the generated one in

@@ -360,6 +360,17 @@ class Haproxy:
                     os.kill(pid, signal.SIGKILL)
             self.paths.pid.unlink(missing_ok=True)
 
+    def soft_stop(self) -> None:
+        """Stop listening and exit once the open connections are done (SIGUSR1), for every
+        process of this load balancer (lbaas.amphora.agent.drain)."""
+        with self._lock:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, signal.SIGUSR1)
+                except ProcessLookupError:
+                    pass
+            self.paths.pid.unlink(missing_ok=True)
+
     def runtime(self, command: str) -> str:
         """Send one command to haproxy's runtime API and return its answer.
 

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from lbaas.amphora.agent import certificate, interfaces, keepalived, logs, udp
+from lbaas.amphora.agent import certificate, drain, interfaces, keepalived, logs, udp
 from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.haproxy import (
     Haproxy,
@@ -27,6 +27,7 @@ from lbaas.amphora.agent.haproxy import (
     ReloadFailed,
     install_certificate,
 )
+from lbaas.amphora.agent.nft import NftError
 
 LOG = logging.getLogger(__name__)
 API_VERSION = "1.0"
@@ -85,6 +86,7 @@ class Agent:
             ("PUT", re.compile(rf"/{API_VERSION}/vrrp/(?P<action>start|stop|reload)"),
              self.vrrp_action),
             ("PUT", re.compile(rf"/{API_VERSION}/certificate"), self.upload_certificate),
+            ("PUT", re.compile(rf"/{API_VERSION}/drain"), self.drain_listeners),
         ]
 
     def dispatch(self, method: str, path: str, body: bytes) -> Response:
@@ -182,6 +184,25 @@ class Agent:
             raise HttpError(409, "haproxy is not running", lb_id)
         answers = [haproxy.runtime(command).strip() for command in commands]
         return 200, {"answers": answers}, {}
+
+    def drain_listeners(self, body: bytes) -> Response:
+        """Before the VIP moves away: ``{"addresses": [...], "timeout": seconds}``; answers
+        once every haproxy finished its connections (or the timeout passed)."""
+        try:
+            request = json.loads(body or b"{}")
+            addresses = [str(ipaddress.ip_address(a)) for a in request["addresses"]]
+            timeout = min(float(request.get("timeout", 5)), 60.0)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise HttpError(400, "Invalid request", str(exc)) from exc
+        haproxies = [self._haproxy(directory.name)
+                     for directory in sorted(self.config.base_path.iterdir())
+                     if (directory / "haproxy.cfg").exists()] \
+            if self.config.base_path.exists() else []
+        try:
+            left = drain.drain(haproxies, addresses, self.udp.nft, timeout)
+        except NftError as exc:
+            raise HttpError(500, "Error draining", str(exc)) from exc
+        return 200, {"message": "OK", "remaining": left}, {}
 
     def delete_lb(self, body: bytes, lb_id: str) -> Response:
         haproxy = self._haproxy(lb_id)

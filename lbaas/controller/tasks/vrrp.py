@@ -62,11 +62,14 @@ def configure_vrrp(lb_id: str) -> Step:
 
 
 def hand_over_vip(lb_id: str, timeout: float = 10.0) -> Step:
-    """Before a replaced amphora that holds the VIP goes: a live peer (already serving
+    """Before a replaced amphora that holds the VIP goes: it is drained first (new
+    connections dropped, so that clients send their SYN again to the peer a second later;
+    the open ones finished, as the peer would reset them once the VIP moved; at most
+    ``[controller_worker] failover_drain_timeout``), then a live peer (already serving
     haproxy) preempts it (``takeover`` configuration) and announces the VIP; the old one
     yields. One advert and one gratuitous ARP later the clients reach the peer, so no
-    connection attempt falls in a gap. ``configure_vrrp`` afterwards gives the peer its
-    own priority back (a reload keeps it MASTER)."""
+    request is lost. ``configure_vrrp`` afterwards gives the peer its own priority back
+    (a reload keeps it MASTER)."""
     def execute(ctx: FlowContext) -> None:
         if not _active_standby(ctx, lb_id):
             return
@@ -84,6 +87,8 @@ def hand_over_vip(lb_id: str, timeout: float = 10.0) -> Step:
             if not holding or not peers:
                 return
             peer = peers[0]
+            for amphora in holding:
+                _drain(ctx, amphora, vip)
             try:
                 ctx.drivers.amphora.update_vrrp(lb, peer, takeover=True)
             except Exception as exc:
@@ -98,6 +103,19 @@ def hand_over_vip(lb_id: str, timeout: float = 10.0) -> Step:
                 return
             time.sleep(0.02)
     return Step("hand-over-vip", execute)
+
+
+def _drain(ctx: FlowContext, amphora: Amphora, vip: str) -> None:
+    timeout = ctx.settings.controller_worker.failover_drain_timeout
+    try:
+        left = ctx.drivers.amphora.drain(amphora, [vip], timeout)
+    except Exception as exc:  # it may be dying: the hand-over goes on without
+        LOG.info("amphora %s could not be drained (%s); handing its VIP over anyway",
+                 amphora.id, exc)
+        return
+    if left:
+        LOG.warning("amphora %s: haproxy still had connections after %.0f s of draining "
+                    "(pids %s); they are cut by the hand-over", amphora.id, timeout, left)
 
 
 def stop_retired_vrrp(lb_id: str) -> Step:

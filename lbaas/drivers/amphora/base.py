@@ -51,6 +51,12 @@ class AmphoraDriver(abc.ABC):
         """Stop keepalived: a MASTER hands the VIP over to its peer at once."""
 
     @abc.abstractmethod
+    def drain(self, amphora: Amphora, addresses: list[str], timeout: float) -> list[int]:
+        """Before ``addresses`` move to a peer: drop new connections to them, let haproxy
+        finish the open ones (lbaas.amphora.agent.drain); the pids still running at the
+        timeout."""
+
+    @abc.abstractmethod
     def holds_address(self, amphora: Amphora, ip_address: str) -> bool:
         """Whether the amphora has ``ip_address`` now (False if it does not answer)."""
 

@@ -34,6 +34,9 @@ class NoopAmphoraDriver(AmphoraDriver):
     def stop_vrrp(self, amphora: Amphora) -> None:
         return None
 
+    def drain(self, amphora: Amphora, addresses: list[str], timeout: float) -> list[int]:
+        return []
+
     def holds_address(self, amphora: Amphora, ip_address: str) -> bool:
         return False
 

@@ -196,6 +196,12 @@ class RestAmphoraDriver(AmphoraDriver):
     def stop_vrrp(self, amphora: Amphora) -> None:
         self._request("PUT", amphora, f"{API}/vrrp/stop", timeout=self._quick())
 
+    def drain(self, amphora: Amphora, addresses: list[str], timeout: float) -> list[int]:
+        answer = self._request("PUT", amphora, f"{API}/drain",
+                               json={"addresses": addresses, "timeout": timeout},
+                               timeout=httpx.Timeout(timeout + 10))
+        return list(answer.json().get("remaining", []))
+
     def holds_address(self, amphora: Amphora, ip_address: str) -> bool:
         try:
             self._request("GET", amphora, f"{API}/interface/{ip_address}", timeout=self._quick())
