@@ -211,6 +211,9 @@ class ControllerWorker(Section):
     # The compute flavor (of [compute] flavors) of amphorae whose load balancer's flavor
     # names none, and of spares.
     amp_flavor_id: str = "amphora"
+    # The keypair (`lbaas keypair create`) whose key new amphorae accept for ssh, as root,
+    # on their management address; unset (the default): no sshd runs in amphorae.
+    amp_ssh_key_name: str | None = None
 
 
 class HaproxyAmphora(Section):

@@ -20,6 +20,7 @@ from lbaas import drivers as driver_registry
 from lbaas.cli import certs as certs_cli
 from lbaas.cli import common
 from lbaas.cli import images as images_cli
+from lbaas.cli import keypairs as keypairs_cli
 from lbaas.cli import load_balancer as load_balancer_cli
 from lbaas.cli import network as network_cli
 from lbaas.cli import secrets as secret_cli
@@ -41,6 +42,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(certs_cli.app, name="certs")
 app.add_typer(secret_cli.app, name="secret")
 app.add_typer(images_cli.app, name="image")
+app.add_typer(keypairs_cli.app, name="keypair")
 app.add_typer(load_balancer_cli.app, name="loadbalancer")
 app.add_typer(network_cli.network_app, name="network")
 app.add_typer(network_cli.subnet_app, name="subnet")

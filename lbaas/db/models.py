@@ -509,3 +509,14 @@ class TlsSecret(IdMixin, TimestampMixin, Base):
     secret_type: Mapped[str] = mapped_column(String(16))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     expiration: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Keypair(Base):
+    """An ssh public key registered for amphorae (as ``openstack keypair create`` does for
+    Nova); ``[controller_worker] amp_ssh_key_name`` names the one new amphorae accept."""
+
+    __tablename__ = "keypair"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA256:..., as ssh-keygen -l
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -40,6 +40,7 @@ PACKAGES = (
     "iputils-ping",  # PING health monitors, UDP members' ping checks
     "socat",  # keepalived's check script asks haproxy's stats socket
     "tini",  # PID 1 of the amphora's container: reaps haproxy and keepalived (they daemonize)
+    "openssh-server",  # ssh into the amphora, when [controller_worker] amp_ssh_key_name is set
 )
 # The versions an image's metadata shows first (every package's is there too).
 VERSIONED = ("haproxy", "keepalived", "python3")
@@ -58,6 +59,7 @@ CUSTOMIZE = (
     'rm -f "$1/etc/resolv.conf" "$1/etc/hostname"',
     'rm -rf "$1/usr/share/perl" "$1"/usr/lib/*-linux-gnu/perl',
     'rm -rf "$1/var/lib/apt" "$1/var/cache/apt"',  # no apt inside: its state is of no use
+    'rm -f "$1"/etc/ssh/ssh_host_*',  # each amphora makes its own host key (and builds repeat)
 )
 # Bumped when the way an image is made changes, so that cached builds are redone.
 RECIPE_FORMAT = 1

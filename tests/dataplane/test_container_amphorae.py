@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,9 +17,11 @@ from sqlalchemy import select
 
 from lbaas.controller import upgrade
 from lbaas.controller.tasks.amphora import live_amphorae
+from lbaas.db import keypairs
 from lbaas.db.models import Amphora
 from lbaas.drivers.compute import container
 from lbaas.images.store import Image, ImageStore
+from tests.helpers.api import create_lb
 from tests.helpers.dataplane import balanced, build, monitor, wait_until
 from tests.helpers.images import Built, add_built, cached_build
 
@@ -211,3 +214,45 @@ def test_an_active_standby_pair_moves_to_a_new_image_without_losing_a_request(
     assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
     assert upgrade.outdated(services.settings, services.db) == []
 
+
+def _ssh(address: str, key: Path, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o",
+                           "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                           "-o", "ConnectTimeout=5", f"root@{address}", command],
+                          capture_output=True, text=True, timeout=60)
+
+
+def _port_22(address: str) -> str:
+    with socket.socket() as probe:
+        probe.settimeout(3)
+        try:
+            probe.connect((address, 22))
+        except ConnectionRefusedError:
+            return "refused"
+        except OSError as exc:
+            return repr(exc)
+    return "open"
+
+
+def test_ssh_into_an_amphora_with_the_registered_key_only_when_asked(
+        dataplane, topology, services, image, tmp_path):
+    plain = _amphora(services, create_lb(dataplane, vip_subnet_id=topology.vips.subnet_id)["id"])
+    assert _port_22(plain.lb_network_ip or "") == "refused"
+
+    private, public = keypairs.generate()
+    keypairs.create(services.db, "ops", public)
+    services.settings.controller_worker.amp_ssh_key_name = "ops"
+    amphora = _amphora(services, create_lb(
+        dataplane, vip_subnet_id=topology.vips.subnet_id, name="with ssh")["id"])
+    key = tmp_path / "id_ops"
+    key.write_text(private)
+    key.chmod(0o600)
+    inside = _ssh(amphora.lb_network_ip or "", key, "cat /proc/1/comm; id -u")
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.split() == ["tini", "0"]  # root, inside the amphora's container
+
+    stranger = tmp_path / "id_other"
+    stranger.write_text(keypairs.generate()[0])
+    stranger.chmod(0o600)
+    refused = _ssh(amphora.lb_network_ip or "", stranger, "true")
+    assert refused.returncode == 255 and "Permission denied" in refused.stderr

@@ -6,6 +6,7 @@ import logging
 import logging.handlers
 from pathlib import Path
 
+from lbaas.amphora.agent import ssh
 from lbaas.amphora.agent.config import AgentConfig
 from lbaas.amphora.agent.heartbeat import HeartbeatSender
 from lbaas.amphora.agent.logs import LogForwarder
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     HeartbeatSender(config, udp_services=udp_services).start()
     LogForwarder(config.base_path, config.log_offload, config.log_max_bytes,
                  config.log_backup_count).start()
+    ssh.start(config.base_path, config.bind_host)
     serve(config, udp_services)
 
 

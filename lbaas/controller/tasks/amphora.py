@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from lbaas import compute_flavors as flavors
 from lbaas import constants
+from lbaas.amphora.agent import ssh
 from lbaas.controller.flow import FlowContext, Step
 from lbaas.controller.tasks import image
+from lbaas.db import keypairs
 from lbaas.db.models import ROW_ONLY, Amphora, LoadBalancer, new_id
 from lbaas.db.rows import changed, get_row
 from lbaas.drivers.compute import placement
@@ -85,6 +87,10 @@ def boot(ctx: FlowContext, amphora_id: str) -> Amphora:
         if amphora is None:
             raise LookupError(f"amphora {amphora_id} has no row: it cannot be booted")
     identity = ctx.drivers.certificates.amphora_identity(amphora_id)
+    files = dict(identity.files)
+    key_name = ctx.settings.controller_worker.amp_ssh_key_name
+    if key_name:  # sshd on its management address, for this key (lbaas.amphora.agent.ssh)
+        files[ssh.AUTHORIZED_KEYS] = (keypairs.get(ctx.db, key_name).public_key + "\n").encode()
     management = ctx.drivers.network.allocate_port(amphora_id, None)
     ctx.crashpoint("port-allocated")
     resources = None
@@ -92,7 +98,7 @@ def boot(ctx: FlowContext, amphora_id: str) -> Amphora:
         resources = flavors.resources(ctx.settings, amphora.compute_flavor
                                       or ctx.settings.controller_worker.amp_flavor_id)
     instance = ctx.drivers.compute.build(amphora_id, management_port=management,
-                                         files=identity.files, host=amphora.cached_zone,
+                                         files=files, host=amphora.cached_zone,
                                          image_id=amphora.image_id, resources=resources)
     ctx.crashpoint("instance-built")
     expires = identity.expires_at and identity.expires_at.replace(tzinfo=None)

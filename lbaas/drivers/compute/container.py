@@ -32,10 +32,12 @@ PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # What the amphora's processes need, and nothing else: interfaces, routes, nftables,
 # conntrack and sysctls of its own network namespace (NET_ADMIN), VRRP and gratuitous
 # ARP (NET_RAW), haproxy binding ports below 1024 and dropping to its user (SETUID,
-# SETGID), signalling its processes (KILL), and root reading files it does not own
-# (DAC_OVERRIDE, FOWNER, CHOWN). Its file limit is set from outside (the spec's rlimits).
+# SETGID), signalling its processes (KILL), root reading files it does not own
+# (DAC_OVERRIDE, FOWNER, CHOWN), and sshd's privilege separation when ssh is on
+# (SYS_CHROOT, AUDIT_WRITE). Its file limit is set from outside (the spec's rlimits).
 CAPABILITIES = ("CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE", "CAP_SETUID",
-                "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_CHOWN")
+                "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_CHOWN",
+                "CAP_SYS_CHROOT", "CAP_AUDIT_WRITE")
 SCRATCH = ("/run", "/tmp", "/var/tmp")  # the writable layer besides the amphora's directory
 SCRATCH_SIZE = "16m"
 CPU_PERIOD_US = 100_000
