@@ -739,6 +739,8 @@ def process_role(pid: int, status: dict[str, str]) -> str:
         if parent == "haproxy":
             return "haproxy worker"
         return "haproxy master" if b"-W" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") else "haproxy"
+    if status["Name"] == "tini":
+        return "tini (container init)"
     if b"lbaas.amphora.agent" in Path(f"/proc/{pid}/cmdline").read_bytes():
         return "agent"
     return f"other ({status['Name']})"
