@@ -166,9 +166,13 @@ def load_private_key(pem: bytes, passphrase: str | None, source: str) -> Signing
     return key
 
 
+def matches(certificate: x509.Certificate, key: SigningKey) -> bool:
+    return bool(certificate.public_key() == key.public_key())
+
+
 def check_pair(certificate: x509.Certificate, key: SigningKey, source: str) -> None:
     """Refuse a key that does not belong to the certificate."""
-    if certificate.public_key() != key.public_key():
+    if not matches(certificate, key):
         raise PkiError(f"{source}: the private key does not match the certificate")
 
 

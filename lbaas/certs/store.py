@@ -139,9 +139,9 @@ def ensure(settings: Settings) -> CertPaths:
     ``ConfigError`` saying which file is wrong and how to fix it.
     """
     paths = resolve(settings)
-    passphrase = _passphrase(settings)
+    passphrase = ca_passphrase(settings)
     digest = settings.certificates.signing_digest
-    with _locked(certs_dir(settings)):
+    with locked(certs_dir(settings)):
         if paths.server_supplied:
             _check_trusted(load_server_ca(settings), paths.server_ca)
         else:
@@ -173,7 +173,7 @@ def ca_expiries(paths: CertPaths) -> dict[str, dt.datetime]:
 def load_server_ca(settings: Settings) -> pki.Authority:
     """The CA that signs amphora certificates (for ``pki.issue_amphora_certificate``)."""
     paths = resolve(settings)
-    return _load_authority(paths.ca_certificate, paths.ca_private_key, _passphrase(settings),
+    return load_authority(paths.ca_certificate, paths.ca_private_key, ca_passphrase(settings),
                            settings.certificates.signing_digest)
 
 
@@ -236,7 +236,7 @@ def _supplied(*options: tuple[str, Path | None]) -> bool:
     return bool(given)
 
 
-def _passphrase(settings: Settings) -> str | None:
+def ca_passphrase(settings: Settings) -> str | None:
     secret = settings.certificates.ca_private_key_passphrase
     return secret.get_secret_value() if secret else None
 
@@ -250,7 +250,7 @@ def _generated_ca(cert_path: Path, key_path: Path, common_name: str, passphrase:
                 f"{key_path} is missing while {cert_path} exists: restore it from the copy "
                 f"`lbaas certs export` made, or remove {cert_path} to generate a new CA "
                 "(existing amphorae do not work with a new CA)")
-        return _load_authority(cert_path, key_path, passphrase, digest)
+        return load_authority(cert_path, key_path, passphrase, digest)
     authority = pki.create_ca(common_name, digest)
     write_private(key_path, pki.private_key_pem(authority.private_key, passphrase))
     write_private(cert_path, pki.certificate_pem(authority.certificate))  # last: the CA is complete
@@ -266,11 +266,14 @@ def _generated_client_cert(path: Path, client_ca: pki.Authority) -> None:
     LOG.info("generated the controller's client certificate in %s", path)
 
 
-def _load_authority(cert_path: Path, key_path: Path, passphrase: str | None,
+def load_authority(cert_path: Path, key_path: Path, passphrase: str | None,
                     digest: str) -> pki.Authority:
-    certificate = pki.load_certificates(_read(cert_path), str(cert_path))[0]
-    pki.check_ca(certificate, str(cert_path))
+    """The CA of ``cert_path`` whose key ``key_path`` holds: the first certificate, or,
+    while a rotation trusts two CAs (lbaas.certs.rotation), the one matching the key."""
+    certificates = pki.load_certificates(_read(cert_path), str(cert_path))
     key = pki.load_private_key(_read(key_path), passphrase, str(key_path))
+    certificate = next((c for c in certificates if pki.matches(c, key)), certificates[0])
+    pki.check_ca(certificate, str(cert_path))
     pki.check_pair(certificate, key, str(key_path))
     return pki.Authority(certificate, key, digest)
 
@@ -314,7 +317,7 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def locked(directory: Path) -> Iterator[None]:
     """Create ``directory`` (0700) and hold its lock: one process generates at a time."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.chmod(0o700)

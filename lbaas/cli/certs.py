@@ -1,6 +1,7 @@
 """``lbaas certs``: where the certificate material is, and a copy of it for disaster recovery."""
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,10 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lbaas import config
+from lbaas import config, drivers
 from lbaas.certs import backup, store, tls
 from lbaas.cli import common
 from lbaas.cli.common import ConfigFile, Format, OutputFormat
+from lbaas.controller import ca_rotation
+from lbaas.controller.flow import FlowContext
 
 app = typer.Typer(help="The two CAs and the controller's client certificate.",
                   no_args_is_help=True)
@@ -120,6 +123,26 @@ def issue_host(host: Annotated[str, typer.Argument(help="The compute host's name
         common.fail(exc)
     for path in written:
         typer.echo(path)
+
+
+class WhichCa(str, enum.Enum):
+    server = "server"
+    client = "client"
+
+
+@app.command("rotate-ca")
+def rotate_ca(which: Annotated[WhichCa, typer.Argument(help="server: signs amphorae's "
+                                                       "certificates; client: the controllers'.")],
+              config_file: ConfigFile = None) -> None:
+    """Replace a generated CA without failing any amphora over: the new CA is trusted
+    beside the old one, certificates are reissued by it, then the old one is dropped.
+    Interrupted (an amphora that does not answer), it says why; run it again to resume."""
+    services = common.open_services(config_file, upgrade=False)
+    with common.reporting(ca_rotation.RotationStopped):
+        context = FlowContext(db=services.db, settings=services.settings,
+                              drivers=drivers.load(services.settings, services.db))
+        rotate = ca_rotation.rotate_server if which is WhichCa.server else ca_rotation.rotate_client
+        rotate(context, typer.echo)
 
 
 def _describe(entry: store.Entry) -> dict[str, Any]:

@@ -4,7 +4,6 @@ of their compute flavor, and an ACTIVE_STANDBY pair moves to a new image without
 request."""
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -22,7 +21,7 @@ from lbaas.db.models import Amphora
 from lbaas.drivers.compute import container
 from lbaas.images.store import Image, ImageStore
 from tests.helpers.api import create_lb
-from tests.helpers.dataplane import balanced, build, monitor, wait_until
+from tests.helpers.dataplane import balanced, build, monitor, traffic, wait_until
 from tests.helpers.images import Built, add_built, cached_build
 
 pytestmark = pytest.mark.root
@@ -138,55 +137,6 @@ def test_an_amphora_stays_within_its_compute_flavor(dataplane, topology, service
 
 
 
-# Clients through the VIP until stdin closes: "new" threads open a connection per request,
-# "keepalive" threads reuse one. A keep-alive request refused on a connection the server
-# had closed while it was idle (the stale-connection case HTTP clients retry, RFC 9112
-# 9.3.1) is sent again once on a new connection and counted apart; any other failure, or
-# a failed retry, counts as failed.
-LOAD = """
-import http.client, json, sys, threading
-host, stop, lock = sys.argv[1], threading.Event(), threading.Lock()
-counts = {"ok": 0, "failed": 0, "stale_retried": 0, "errors": []}
-def get(connection):
-    connection.request("GET", "/")
-    response = connection.getresponse()
-    response.read()
-    return response.status == 200
-def run(keepalive):
-    connection = None
-    while not stop.is_set():
-        fresh = connection is None
-        connection = connection or http.client.HTTPConnection(host, 80, timeout=5)
-        outcome, error = "failed", None
-        try:
-            outcome = "ok" if get(connection) else "failed"
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
-            connection.close()
-            connection, error = None, repr(exc)
-            if keepalive and not fresh:
-                try:
-                    connection = http.client.HTTPConnection(host, 80, timeout=5)
-                    outcome = "stale_retried" if get(connection) else "failed"
-                except OSError as again:
-                    connection, error = None, repr(again)
-        except OSError as exc:
-            connection, error = None, repr(exc)
-        if not keepalive and connection is not None:
-            connection.close()
-            connection = None
-        with lock:
-            counts[outcome] += 1
-            if outcome == "failed" and len(counts["errors"]) < 5:
-                counts["errors"].append(error)
-threads = [threading.Thread(target=run, args=(index % 2 == 1,)) for index in range(4)]
-for thread in threads: thread.start()
-sys.stdin.read()
-stop.set()
-for thread in threads: thread.join()
-print(json.dumps(counts))
-"""
-
-
 def test_an_active_standby_pair_moves_to_a_new_image_without_losing_a_request(
         dataplane, topology, services, built, image):
     services.settings.controller_worker.loadbalancer_topology = "ACTIVE_STANDBY"
@@ -194,18 +144,13 @@ def test_an_active_standby_pair_moves_to_a_new_image_without_losing_a_request(
     lb_id = made["lb"]["id"]
     newer = add_built(ImageStore.from_settings(services.settings), built, ["amphora"],
                       image_id="f" * 32)
-    load = subprocess.Popen(["ip", "netns", "exec", topology.client, sys.executable, "-c", LOAD,
-                             made["lb"]["vip_address"]], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    try:
+    with traffic(topology, made["lb"]["vip_address"]) as counts:
         targets = upgrade.outdated(services.settings, services.db)
         assert [(t.lb_id, t.images, t.wanted) for t in targets] == [
             (lb_id, (image.id, image.id), newer.id)]
         progress: list[str] = []
         upgrade.upgrade(services.settings, services.db, targets, batch=1,
                         notify=services.wakeup.notify, progress=progress.append, timeout=120)
-    finally:
-        counts = json.loads(load.communicate("", timeout=60)[0])
     print("upgrade under load:", counts)
     assert counts["failed"] == 0, counts
     assert counts["ok"] > 50, counts

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import os
 import random
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -269,3 +272,65 @@ def vip_holders(services, drivers, lb: dict) -> list[Amphora]:
     """The amphorae that have the VIP now (asked through their agents)."""
     return [amphora for amphora in live_amphorae(services, lb["id"])
             if drivers.amphora.holds_address(amphora, lb["vip_address"])]
+
+
+# Clients through the VIP until stdin closes (``traffic``): "new" threads open a connection per request,
+# "keepalive" threads reuse one. A keep-alive request refused on a connection the server
+# had closed while it was idle (the stale-connection case HTTP clients retry, RFC 9112
+# 9.3.1) is sent again once on a new connection and counted apart; any other failure, or
+# a failed retry, counts as failed.
+LOAD = """
+import http.client, json, sys, threading
+host, stop, lock = sys.argv[1], threading.Event(), threading.Lock()
+counts = {"ok": 0, "failed": 0, "stale_retried": 0, "errors": []}
+def get(connection):
+    connection.request("GET", "/")
+    response = connection.getresponse()
+    response.read()
+    return response.status == 200
+def run(keepalive):
+    connection = None
+    while not stop.is_set():
+        fresh = connection is None
+        connection = connection or http.client.HTTPConnection(host, 80, timeout=5)
+        outcome, error = "failed", None
+        try:
+            outcome = "ok" if get(connection) else "failed"
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+            connection.close()
+            connection, error = None, repr(exc)
+            if keepalive and not fresh:
+                try:
+                    connection = http.client.HTTPConnection(host, 80, timeout=5)
+                    outcome = "stale_retried" if get(connection) else "failed"
+                except OSError as again:
+                    connection, error = None, repr(again)
+        except OSError as exc:
+            connection, error = None, repr(exc)
+        if not keepalive and connection is not None:
+            connection.close()
+            connection = None
+        with lock:
+            counts[outcome] += 1
+            if outcome == "failed" and len(counts["errors"]) < 5:
+                counts["errors"].append(error)
+threads = [threading.Thread(target=run, args=(index % 2 == 1,)) for index in range(4)]
+for thread in threads: thread.start()
+sys.stdin.read()
+stop.set()
+for thread in threads: thread.join()
+print(json.dumps(counts))
+"""
+
+
+@contextlib.contextmanager
+def traffic(topology: Topology, vip: str) -> Iterator[dict[str, Any]]:
+    """Clients through ``vip`` (port 80) from the client namespace while the block runs;
+    the dict yielded holds their counts once it ends (LOAD)."""
+    counts: dict[str, Any] = {}
+    load = subprocess.Popen(["ip", "netns", "exec", topology.client, sys.executable, "-c", LOAD,
+                             vip], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        yield counts
+    finally:
+        counts.update(json.loads(load.communicate("", timeout=60)[0]))

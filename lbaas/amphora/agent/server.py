@@ -86,6 +86,7 @@ class Agent:
             ("PUT", re.compile(rf"/{API_VERSION}/vrrp/(?P<action>start|stop|reload)"),
              self.vrrp_action),
             ("PUT", re.compile(rf"/{API_VERSION}/certificate"), self.upload_certificate),
+            ("PUT", re.compile(rf"/{API_VERSION}/client_ca"), self.upload_client_ca),
             ("PUT", re.compile(rf"/{API_VERSION}/drain"), self.drain_listeners),
         ]
 
@@ -275,6 +276,16 @@ class Agent:
         """Certificate rotation: new TLS connections use the new certificate at once."""
         try:
             certificate.install(self.config.agent_server_cert, body)
+        except certificate.InvalidCertificate as exc:
+            raise HttpError(400, "Invalid request", str(exc)) from exc
+        self.certificate_installed()
+        return 202, {"message": "OK"}, {}
+
+    def upload_client_ca(self, body: bytes) -> Response:
+        """Client CA rotation: the controllers' certificates are checked against this
+        bundle on new TLS connections at once."""
+        try:
+            certificate.install_client_ca(self.config.agent_server_ca, body)
         except certificate.InvalidCertificate as exc:
             raise HttpError(400, "Invalid request", str(exc)) from exc
         self.certificate_installed()

@@ -85,17 +85,22 @@ def claim_due(ctx: FlowContext) -> list[str]:
     return claimed
 
 
+def renew(ctx: FlowContext, amphora: Amphora) -> dt.datetime | None:
+    """Issue the amphora a new certificate (from the CA that signs now) and push it through
+    its agent; returns its expiry (naive UTC), for the row. Raises if that failed."""
+    identity = ctx.drivers.certificates.amphora_identity(amphora.id)
+    if SERVER_PEM in identity.files:
+        ctx.drivers.amphora.upload_cert_amp(amphora, identity.files[SERVER_PEM])
+    return identity.expires_at and identity.expires_at.replace(tzinfo=None)
+
+
 def rotate(ctx: FlowContext, amphora_id: str) -> bool:
     """Renew and push one amphora's certificate; False (logged) if that failed."""
     values: dict[str, Any] = {"cert_busy": False}
     try:
         with ctx.db.read() as session:
             amphora = get_row(session, Amphora, amphora_id)
-        identity = ctx.drivers.certificates.amphora_identity(amphora_id)
-        if SERVER_PEM in identity.files:
-            ctx.drivers.amphora.upload_cert_amp(amphora, identity.files[SERVER_PEM])
-        values["cert_expiration"] = (identity.expires_at
-                                     and identity.expires_at.replace(tzinfo=None))
+        values["cert_expiration"] = renew(ctx, amphora)
         LOG.info("rotated the certificate of amphora %s (it expired %s, now %s)",
                  amphora_id, amphora.cert_expiration, values["cert_expiration"])
         return True

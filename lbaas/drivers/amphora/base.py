@@ -33,6 +33,10 @@ class AmphoraDriver(abc.ABC):
         """Stop serving the load balancer on the amphora."""
 
     @abc.abstractmethod
+    def upload_client_ca(self, amphora: Amphora, pem: bytes) -> None:
+        """Replace the client CA bundle the agent checks controllers against (CA rotation)."""
+
+    @abc.abstractmethod
     def upload_cert_amp(self, amphora: Amphora, pem: bytes) -> None:
         """Replace the agent's server certificate and key (certificate rotation)."""
 

@@ -45,3 +45,6 @@ class NoopAmphoraDriver(AmphoraDriver):
 
     def upload_cert_amp(self, amphora: Amphora, pem: bytes) -> None:
         return None
+
+    def upload_client_ca(self, amphora: Amphora, pem: bytes) -> None:
+        return None

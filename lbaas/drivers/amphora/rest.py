@@ -50,24 +50,37 @@ class RestAmphoraDriver(AmphoraDriver):
         self.logs = logs or AmphoraAgentSection()
         self.client_cert = client_cert
         self.server_ca = server_ca
-        self._clients: dict[str, httpx.Client] = {}
+        self._clients: dict[str, tuple[tuple[int, int], httpx.Client]] = {}
         self._lock = threading.Lock()
 
+    def _files(self) -> tuple[int, int]:
+        """When the client certificate and the trusted CAs last changed (a CA rotation)."""
+        return self.client_cert.stat().st_mtime_ns, self.server_ca.stat().st_mtime_ns
+
     def _client(self, amphora_id: str) -> httpx.Client:
-        """One connection pool per amphora, bound to its identity (see lbaas.certs.tls)."""
+        """One connection pool per amphora, bound to its identity (see lbaas.certs.tls);
+        made again when the certificate files changed, so that a rotation reaches every
+        controller process without a restart."""
+        files = self._files()
+        stale = None
         with self._lock:
-            if amphora_id not in self._clients:
+            made, client = self._clients.get(amphora_id, (None, None))
+            if client is None or made != files:
+                stale = client
                 context = agent_tls.controller_context(self.client_cert, self.server_ca, amphora_id)
-                self._clients[amphora_id] = httpx.Client(
+                client = httpx.Client(
                     verify=context,
                     timeout=httpx.Timeout(self.settings.rest_request_read_timeout,
                                           connect=self.settings.rest_request_conn_timeout))
-            return self._clients[amphora_id]
+                self._clients[amphora_id] = (files, client)
+        if stale is not None:
+            stale.close()
+        return client
 
     def forget(self, amphora_id: str) -> None:
         """Close the connections to an amphora that is gone."""
         with self._lock:
-            client = self._clients.pop(amphora_id, None)
+            _, client = self._clients.pop(amphora_id, (None, None))
         if client is not None:
             client.close()
 
@@ -215,3 +228,6 @@ class RestAmphoraDriver(AmphoraDriver):
 
     def upload_cert_amp(self, amphora: Amphora, pem: bytes) -> None:
         self._request("PUT", amphora, f"{API}/certificate", content=pem)
+
+    def upload_client_ca(self, amphora: Amphora, pem: bytes) -> None:
+        self._request("PUT", amphora, f"{API}/client_ca", content=pem)
