@@ -227,6 +227,10 @@ class HaproxyAmphora(Section):
     # VM). Amphorae do not survive a reboot of the host, so runtime storage fits; the path
     # stays short because haproxy's stats socket (a Unix socket) lives there.
     base_path: Path = Path("/run/lbaas/amphorae")
+    # Ours: how amphorae without an image start their agent: "exec", a Python process of
+    # its own (about 15 MB); "zygote", forked from a preloaded parent per host, sharing
+    # most of that (about 3 MB each; lbaas.amphora.agent.zygote).
+    agent_launcher: Literal["exec", "zygote"] = "exec"
     haproxy_cmd: str = "/usr/sbin/haproxy"
     # An amphora here is a namespace that answers within a second, not a VM that boots in
     # minutes: retry often and briefly (upstream: 120 retries every 5 s).

@@ -44,7 +44,8 @@ def _netns_compute(settings: Settings, db: Database) -> ComputeDriver:
                               heartbeat_interval=settings.health_manager.heartbeat_interval,
                               hosts=lambda: list(settings.compute.hosts),
                               log_offload=log_offload(settings),
-                              images=ImageStore.from_settings(settings))
+                              images=ImageStore.from_settings(settings),
+                              agent_launcher=settings.haproxy_amphora.agent_launcher)
 
 
 def _agent_compute(settings: Settings, db: Database) -> ComputeDriver:

@@ -5,7 +5,6 @@ files — also when the test fails.
 """
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from fastapi.testclient import TestClient
 from lbaas import config, service
 from lbaas.api.app import create_app
 from lbaas.drivers import Drivers
-from lbaas.drivers.compute.container import Runc
 from tests.dataplane import netns
 from tests.helpers import PROJECT
 from tests.helpers.dataplane import (
@@ -30,6 +28,7 @@ from tests.helpers.dataplane import (
     dataplane_environ,
     delete_all_load_balancers,
     new_network,
+    remove_amphorae_directories,
     remove_leftovers,
 )
 from tests.helpers.openapi import checked
@@ -39,8 +38,7 @@ from tests.helpers.openapi import checked
 def settings(tmp_path: Path) -> Iterator[config.Settings]:
     settings = config.load(environ=dataplane_environ(tmp_path))
     yield settings
-    shutil.rmtree(settings.haproxy_amphora.base_path, ignore_errors=True)
-    shutil.rmtree(Runc.beside(settings.haproxy_amphora.base_path).root, ignore_errors=True)
+    remove_amphorae_directories(settings)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import contextlib
 import ipaddress
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from tests.helpers.dataplane import (
     Topology,
     curl,
     new_network,
+    remove_amphorae_directories,
     remove_leftovers,
 )
 
@@ -247,4 +247,4 @@ def module_services(environ: dict[str, str]) -> Iterator[service.Services]:
     finally:
         remove_leftovers(services)
         services.db.dispose()
-        shutil.rmtree(services.settings.haproxy_amphora.base_path, ignore_errors=True)
+        remove_amphorae_directories(services.settings)

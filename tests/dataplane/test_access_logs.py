@@ -16,7 +16,14 @@ from lbaas.amphora.agent.logs import facility
 from lbaas.amphora.heartbeat_settings import bind_ip
 from lbaas.db.models import Amphora
 from tests.helpers import PROJECT
-from tests.helpers.dataplane import CLIENT_ADDRESS, build, curl, dataplane_environ, put_and_wait
+from tests.helpers.dataplane import (
+    CLIENT_ADDRESS,
+    build,
+    curl,
+    dataplane_environ,
+    put_and_wait,
+    remove_amphorae_directories,
+)
 
 pytestmark = pytest.mark.root
 
@@ -63,6 +70,7 @@ def settings(tmp_path: Path, receivers) -> Iterator[config.Settings]:
         "LBAAS__amphora_agent__tenant_log_targets": f"{controller}:{receivers['tenant'].port}",
         "LBAAS__amphora_agent__admin_log_targets": f"{controller}:{receivers['admin'].port}"})
     yield settings
+    remove_amphorae_directories(settings)
 
 
 def test_flow_logs_reach_the_tenant_receiver_and_stay_in_the_amphora(

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -19,8 +20,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from lbaas import host, service
+from lbaas import config, host, service
 from lbaas.db.models import Amphora, Network, Port
+from lbaas.drivers.compute.container import Runc
+from lbaas.drivers.compute.launcher import ZygoteLauncher
 from lbaas.drivers.compute.netns import NetnsComputeDriver, host_ifname, namespace_of
 from lbaas.network import registry, segments
 from lbaas.network.bridge import Bridges
@@ -77,6 +80,16 @@ def remove_leftovers(services: service.Services) -> None:
         segments.Host().remove(segment)
     Bridges().remove(services.settings.networking.lb_network_bridge)
     host.down(services.settings)
+
+
+def remove_amphorae_directories(settings: config.Settings) -> None:
+    """The amphorae's directory and what lives beside it (runc's state, the agent zygote,
+    which is stopped), once the amphorae are gone."""
+    base = settings.haproxy_amphora.base_path
+    zygote = ZygoteLauncher(base, sys.executable)
+    zygote.stop()
+    for path in (base, Runc.beside(base).root, zygote.socket_path.parent):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def delete_all_load_balancers(client: TestClient) -> None:

@@ -35,6 +35,7 @@ from lbaas.compute_flavors import Resources
 from lbaas.drivers.certificates.base import HEARTBEAT_KEY
 from lbaas.drivers.compute import container
 from lbaas.drivers.compute.base import ComputeDriver, ComputeInstance
+from lbaas.drivers.compute.launcher import LauncherError, ZygoteLauncher
 from lbaas.drivers.network.base import Port
 from lbaas.images.store import ImageError, ImageStore
 
@@ -106,16 +107,28 @@ def _cmdline(pid: int) -> list[str]:
         return []
 
 
+def _where(pid: int) -> list[str]:
+    """The process's arguments and its working directory: an agent runs in its amphora's
+    directory, named on its command line unless a zygote forked it (see launcher)."""
+    try:
+        cwd = [os.readlink(f"/proc/{pid}/cwd") + "/"]
+    except OSError:
+        cwd = []
+    return _cmdline(pid) + cwd
+
+
 class NetnsComputeDriver(ComputeDriver):
     def __init__(self, amphorae_path: Path, agent_port: int = 9443, host: str | None = None,
                  python: str = sys.executable, controller_ip_port_list: tuple[str, ...] = (),
                  heartbeat_interval: float = 10.0,
                  hosts: Callable[[], list[str]] | None = None,
                  log_offload: LogOffload | None = None,
-                 images: ImageStore | None = None) -> None:
+                 images: ImageStore | None = None, agent_launcher: str = "exec") -> None:
         self.amphorae_path = amphorae_path
         self.images = images
         self.runc = container.Runc.beside(amphorae_path)
+        self.zygote = ZygoteLauncher(amphorae_path, python) if agent_launcher == "zygote" \
+            else None
         self.agent_port = agent_port
         self.host = host
         self._hosts = hosts or (lambda: [host] if host else [])
@@ -177,7 +190,14 @@ class NetnsComputeDriver(ComputeDriver):
         config.write(directory / "amphora-agent.conf")
         if image_id is not None:
             self._run_container(namespace, directory, image_id, resources)
-        elif not self._agent_running(namespace):
+        elif self._agent_running(namespace):
+            pass
+        elif self.zygote is not None:
+            try:
+                self.zygote.start(namespace, directory)
+            except LauncherError as exc:
+                raise ComputeError(str(exc)) from exc
+        else:
             # `setsid -f` detaches the agent: it outlives a restart of this controller
             # process (an amphora keeps serving while the control plane restarts) and is
             # never our zombie. The agent logs to agent.log itself (rotated); only what
@@ -252,7 +272,7 @@ class NetnsComputeDriver(ComputeDriver):
         found = set()
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
-                for argument in _cmdline(int(entry.name)):
+                for argument in _where(int(entry.name)):
                     if argument.startswith(prefix):
                         found.add(argument[len(prefix):].split("/", 1)[0])
                         break
@@ -292,7 +312,7 @@ class NetnsComputeDriver(ComputeDriver):
         """Processes running from the amphora's directory, wherever their namespace is."""
         prefix = f"{self.directory(amphora_id)}/"
         return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()
-                and any(argument.startswith(prefix) for argument in _cmdline(int(entry.name)))]
+                and any(argument.startswith(prefix) for argument in _where(int(entry.name)))]
 
     @staticmethod
     def _kill(pids: Callable[[], list[int]], timeout: float = 10.0) -> None:
