@@ -414,16 +414,21 @@ class Compute(Section):
     @field_validator("flavors")
     @classmethod
     def _flavors_parse(cls, value: list[str]) -> list[str]:
+        names: set[str] = set()
         for entry in value:
             name, ram_mb, vcpus = (entry.split(":") + ["", ""])[:3]
             try:
-                good = bool(name) and int(ram_mb) >= 16 and 0 < float(vcpus) <= 1024 \
-                    and entry.count(":") == 2
+                # CPU quotas below 0.01 CPU (1 ms per 100 ms) are refused by the kernel.
+                good = bool(name) and 16 <= int(ram_mb) <= 4 * 1024 * 1024 \
+                    and 0.01 <= float(vcpus) <= 1024 and entry.count(":") == 2
             except ValueError:
                 good = False
             if not good:
                 raise ValueError(f"flavor {entry!r}: write name:ram_mb:vcpus, e.g. "
-                                 "amphora:1024:1 (at least 16 MiB, vcpus above 0)")
+                                 "amphora:1024:1 (16 MiB to 4 TiB, 0.01 to 1024 vcpus)")
+            if name in names:
+                raise ValueError(f"flavor {name!r} is defined twice")
+            names.add(name)
         return value
 
 

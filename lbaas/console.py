@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 
-errors = Console(stderr=True)
+errors = Console(stderr=True, emoji=False)  # ":100:" in a message stays as written
 
 
 def print_error(message: object) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
-from lbaas import cert_manager, config, host
+from lbaas import cert_manager, compute_flavors, config, host
 from lbaas import drivers as driver_registry
 from lbaas.amphora import heartbeat_settings as heartbeats
 from lbaas.amphora import keepalived_config
@@ -24,7 +24,7 @@ from lbaas.controller import housekeeping
 from lbaas.controller.jobs import Wakeup
 from lbaas.controller.wakeups import PostgresListener, RabbitBell, kombu_url
 from lbaas.controller.worker import Worker
-from lbaas.db import migrate
+from lbaas.db import keypairs, migrate
 from lbaas.db import services as presence
 from lbaas.db.engine import Database
 from lbaas.health.hosts import HostMonitor
@@ -71,6 +71,10 @@ def check(settings: Settings) -> None:
             check_tag(settings.controller_worker.amp_image_tag)
         except ImageError as exc:
             raise ConfigError(f"[controller_worker] amp_image_tag: {exc}") from exc
+    if settings.controller_worker.amp_flavor_id not in compute_flavors.flavors(settings):
+        raise ConfigError(f"[controller_worker] amp_flavor_id = "
+                          f"{settings.controller_worker.amp_flavor_id} names no flavor of "
+                          f"[compute] flavors ({', '.join(settings.compute.flavors) or 'none'})")
     topology = settings.controller_worker.loadbalancer_topology
     if topology not in ("SINGLE", "ACTIVE_STANDBY"):
         raise ConfigError("[controller_worker] loadbalancer_topology must be SINGLE or ACTIVE_STANDBY")
@@ -178,6 +182,7 @@ def running_worker(services: Services,
     """A started worker (after preparing the host for amphorae), stopped on exit."""
     host.prepare(services.settings, services.db)
     _warn_without_image(services.settings)
+    _warn_without_keypair(services)
     worker = services.worker(drivers)
     listener = PostgresListener(services.db, services.wakeup)
     if PostgresListener.applies(services.db):
@@ -206,6 +211,18 @@ def _warn_without_image(settings: Settings) -> None:
     except ImageError as exc:
         LOG.warning("[controller_worker] amp_image_tag: %s; until then every amphora build "
                     "fails", exc)
+
+
+def _warn_without_keypair(services: Services) -> None:
+    """Likewise a configured amp_ssh_key_name that names no keypair."""
+    name = services.settings.controller_worker.amp_ssh_key_name
+    if not name:
+        return
+    try:
+        keypairs.get(services.db, name)
+    except keypairs.KeypairError as exc:
+        LOG.warning("[controller_worker] amp_ssh_key_name: %s; until then every amphora "
+                    "build fails", exc)
 
 
 @contextlib.contextmanager

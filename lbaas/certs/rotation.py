@@ -39,11 +39,16 @@ def _paths(settings: Settings, which: str) -> tuple[Path, Path]:
         if paths.server_supplied:
             raise RotationError("the server CA is supplied ([certificates] ca_certificate): "
                                 "rotate it yourself; this command rotates generated CAs")
-        return paths.ca_certificate, paths.ca_private_key
-    if paths.client_supplied or paths.client_ca_key is None:
+        found = paths.ca_certificate, paths.ca_private_key
+    elif paths.client_supplied or paths.client_ca_key is None:
         raise RotationError("the client CA is supplied ([controller_worker] client_ca): "
                             "rotate it yourself; this command rotates generated CAs")
-    return paths.client_ca, paths.client_ca_key
+    else:
+        found = paths.client_ca, paths.client_ca_key
+    if not all(path.is_file() for path in found):
+        raise RotationError(f"no generated {which} CA in {found[0].parent} yet: the services "
+                            "make it when they first start; there is nothing to rotate")
+    return found
 
 
 def _next_key(key_path: Path) -> Path:
@@ -72,6 +77,9 @@ def begin(settings: Settings, which: str) -> bytes:
     passphrase = store.ca_passphrase(settings)
     following = _next_key(key_path)
     with store.locked(cert_path.parent):
+        # The configured passphrase must open the key in place: the new key is written
+        # with it, and a CA nobody can open afterwards would stop every service.
+        _authority(settings, which)
         current = pki.load_certificates(cert_path.read_bytes(), str(cert_path))
         if len(current) == 1:
             name = store.SERVER_CA_NAME if which == "server" else store.CLIENT_CA_NAME
@@ -93,19 +101,28 @@ def begin(settings: Settings, which: str) -> bytes:
 
 
 def switch_client(settings: Settings) -> None:
-    """The new client CA signs, and the controller's certificate comes from it."""
+    """The controller's certificate comes from the new client CA, which then signs. The
+    certificate is written first: while the old key is still in place the bundle holds
+    the new CA too, so the files stay consistent if this stops in between."""
     cert_path, key_path = _paths(settings, "client")
     following = _next_key(key_path)
     with store.locked(cert_path.parent):
+        _authority(settings, "client")  # the passphrase opens the key in place
         if following.exists():
-            store.write_private(key_path, following.read_bytes())
-            following.unlink()
-        authority = _authority(settings, "client")
+            new_key = pki.load_private_key(following.read_bytes(), store.ca_passphrase(settings),
+                                           str(following))
+            [new] = [c for c in bundle(settings, "client") if pki.matches(c, new_key)]
+            authority = pki.Authority(new, new_key, settings.certificates.signing_digest)
+        else:
+            authority = _authority(settings, "client")
         client_cert = store.resolve(settings).client_cert
         chain = pki.load_certificates(client_cert.read_bytes(), str(client_cert))
         if not pki.issued_by_any(chain[0], [authority.certificate]):
             store.write_private(client_cert, pki.issue_client_certificate(
                 authority, store.CONTROLLER_NAME).pem)
+        if following.exists():
+            store.write_private(key_path, following.read_bytes())
+            following.unlink()
 
 
 def finishing_bundle(settings: Settings, which: str) -> bytes:

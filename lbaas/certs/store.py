@@ -156,7 +156,9 @@ def ensure(settings: Settings) -> CertPaths:
             assert paths.client_ca_key is not None
             client_ca = _generated_ca(paths.client_ca, paths.client_ca_key, CLIENT_CA_NAME,
                                       passphrase, digest)
-            _generated_client_cert(paths.client_cert, client_ca)
+            # Any CA of the bundle will do: agents accept each (two during a rotation).
+            _generated_client_cert(paths.client_cert, client_ca, pki.load_certificates(
+                _read(paths.client_ca), str(paths.client_ca)))
     for name, end in ca_expiries(paths).items():
         if end - dt.datetime.now(dt.UTC).replace(tzinfo=None) < CA_EXPIRY_WARNING:
             LOG.warning("the %s expires at %s UTC: plan its replacement (see `lbaas certs "
@@ -258,9 +260,10 @@ def _generated_ca(cert_path: Path, key_path: Path, common_name: str, passphrase:
     return authority
 
 
-def _generated_client_cert(path: Path, client_ca: pki.Authority) -> None:
+def _generated_client_cert(path: Path, client_ca: pki.Authority,
+                           accepted: list[x509.Certificate]) -> None:
     if path.exists():
-        _check_client_cert(path, [client_ca.certificate])
+        _check_client_cert(path, accepted)
         return
     write_private(path, pki.issue_client_certificate(client_ca, CONTROLLER_NAME).pem)
     LOG.info("generated the controller's client certificate in %s", path)

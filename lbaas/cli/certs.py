@@ -133,11 +133,19 @@ class WhichCa(str, enum.Enum):
 @app.command("rotate-ca")
 def rotate_ca(which: Annotated[WhichCa, typer.Argument(help="server: signs amphorae's "
                                                        "certificates; client: the controllers'.")],
-              config_file: ConfigFile = None) -> None:
+              config_file: ConfigFile = None,
+              yes: Annotated[bool, typer.Option(
+                  "--yes", help="Rotate although compute hosts are registered (their "
+                  "certificates must then be issued and copied again).")] = False) -> None:
     """Replace a generated CA without failing any amphora over: the new CA is trusted
     beside the old one, certificates are reissued by it, then the old one is dropped.
     Interrupted (an amphora that does not answer), it says why; run it again to resume."""
     services = common.open_services(config_file, upgrade=False)
+    computes = ca_rotation.compute_hosts(services.db)
+    if computes and not yes:
+        common.fail(f"compute host(s) {', '.join(computes)} use certificates of the current "
+                    "CAs: after the rotation issue theirs again (lbaas certs issue-host) and "
+                    "copy them over; give --yes to go on", 1)
     with common.reporting(ca_rotation.RotationStopped):
         context = FlowContext(db=services.db, settings=services.settings,
                               drivers=drivers.load(services.settings, services.db))

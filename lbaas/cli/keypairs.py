@@ -13,7 +13,7 @@ from lbaas.cli.common import ConfigFile, Format, OutputFormat, print_list, print
 from lbaas.db import keypairs
 from lbaas.db.models import Keypair
 
-app = typer.Typer(help="ssh keypairs for amphorae ([controller_worker] amp_ssh_key_name).",
+app = typer.Typer(help="ssh keypairs for amphorae (\\[controller_worker] amp_ssh_key_name).",
                   no_args_is_help=True)
 Name = Annotated[str, typer.Argument(help="The keypair's name.")]
 COLUMNS = (("Name", "name"), ("Fingerprint", "fingerprint"), ("Created", "created_at"))
@@ -41,6 +41,9 @@ def create(name: Name,
                 line = public_key.read_text()
             except OSError as exc:
                 raise keypairs.KeypairError(f"cannot read {public_key}: {exc.strerror}") from exc
+            except UnicodeDecodeError as exc:
+                raise keypairs.KeypairError(f"{public_key} is not text: give the .pub file "
+                                            "of an OpenSSH key") from exc
             keypairs.create(db, name, line)
             typer.echo(f"keypair {name} registered ({keypairs.fingerprint(line)})")
             return
@@ -61,8 +64,15 @@ def show(name: Name, config_file: ConfigFile = None, fmt: Format = OutputFormat.
 
 
 @app.command("delete")
-def delete(name: Name, config_file: ConfigFile = None) -> None:
+def delete(name: Name, config_file: ConfigFile = None,
+           force: Annotated[bool, typer.Option(
+               "--force", help="Even the one amp_ssh_key_name names.")] = False) -> None:
     """Remove a keypair; amphorae built with it keep accepting it until replaced."""
+    settings = common.settings(config_file)
+    if name == settings.controller_worker.amp_ssh_key_name and not force:
+        common.fail(f"keypair {name} is the one [controller_worker] amp_ssh_key_name names: "
+                    "every amphora build would fail without it; change the option first, "
+                    "or give --force", 1)
     with _reporting():
         keypairs.delete(common.database(config_file), name)
     typer.echo(f"keypair {name} deleted")

@@ -36,15 +36,24 @@ def upgrade(
         common.fail("name the load balancers to upgrade, or give --all (not both)")
     services = common.open_services(config_file, upgrade=False)
     with common.reporting(fleet.UpgradeStopped, ImageError):
-        targets = fleet.outdated(services.settings, services.db, lb_ids or ())
+        targets = fleet.outdated(services.settings, services.db,
+                                 [lb_id.lower() for lb_id in lb_ids or ()])
         if not targets:
-            typer.echo("every load balancer named runs its tag's newest image; nothing to do")
+            typer.echo("no load balancer is off its tag's newest image; nothing to do")
             return
         for target in targets:
             images = ", ".join(sorted({image or "host" for image in target.images}))
-            typer.echo(f"{target.lb_id} {target.name}: {images} -> {target.wanted or 'host'}")
+            stops = "" if target.status == "ACTIVE" else \
+                f" ({target.status}: the rollout stops here)"
+            typer.echo(f"{target.lb_id} {target.name}: {images} -> {target.wanted or 'host'}"
+                       f"{stops}")
         if dry_run:
             return
-        fleet.upgrade(services.settings, services.db, targets, batch,
-                      notify=services.wakeup.notify, progress=typer.echo, timeout=timeout)
+        try:
+            fleet.upgrade(services.settings, services.db, targets, batch,
+                          notify=services.wakeup.notify, progress=typer.echo, timeout=timeout)
+        except KeyboardInterrupt:
+            common.fail("interrupted: the failovers already started go on (their load "
+                        "balancers are PENDING_UPDATE until done); run the same command again "
+                        "to carry on", 130)
     typer.echo(f"upgraded {len(targets)} load balancer(s)")

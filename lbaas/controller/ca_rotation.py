@@ -25,7 +25,9 @@ from lbaas import constants
 from lbaas.certs import rotation
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation
-from lbaas.db.models import Amphora
+from lbaas.db.engine import Database
+from lbaas.db.models import Amphora, Host
+from lbaas.network import hosts
 
 LOG = logging.getLogger(__name__)
 
@@ -33,6 +35,13 @@ LOG = logging.getLogger(__name__)
 class RotationStopped(Exception):
     """An amphora did not answer: the old CA stays trusted; running the command again
     resumes the rotation."""
+
+
+def compute_hosts(db: Database) -> list[str]:
+    """The registered compute hosts: their agents' certificates are not rotated here."""
+    with db.read() as session:
+        return list(session.scalars(select(Host.name).where(Host.kind == hosts.COMPUTE)
+                                    .order_by(Host.name)))
 
 
 def _amphorae(ctx: FlowContext) -> list[Amphora]:

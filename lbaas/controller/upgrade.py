@@ -44,28 +44,30 @@ class Outdated:
     name: str
     images: tuple[str | None, ...]  # its amphorae's images now
     wanted: str | None
+    status: str = constants.ACTIVE  # its provisioning status when listed
 
 
 def outdated(settings: Settings, db: Database, lb_ids: Sequence[str] = ()) -> list[Outdated]:
     """The load balancers (of ``lb_ids``; none given: all) that an upgrade would fail over,
     oldest first. An id that names no live load balancer is an UpgradeStopped."""
     with db.read() as session:
-        query = select(LoadBalancer.id, LoadBalancer.name).where(
+        query = select(LoadBalancer.id, LoadBalancer.name,
+                       LoadBalancer.provisioning_status).where(
             LoadBalancer.provisioning_status != constants.DELETED)
         if lb_ids:
             query = query.where(LoadBalancer.id.in_(lb_ids))
         balancers = session.execute(query.order_by(LoadBalancer.created_at,
                                                    LoadBalancer.id)).all()
-        unknown = sorted(set(lb_ids) - {lb_id for lb_id, _ in balancers})
+        unknown = sorted(set(lb_ids) - {lb_id for lb_id, _, _ in balancers})
         if unknown:
             raise UpgradeStopped(f"no load balancer {', '.join(unknown)}")
         images = {lb_id: tuple(amphora.image_id for amphora in live_amphorae(session, lb_id))
-                  for lb_id, _ in balancers}
+                  for lb_id, _, _ in balancers}
     found = []
-    for lb_id, name in balancers:
+    for lb_id, name, provisioning in balancers:
         wanted = image.build_for(settings, db, lb_id).image_id
         if any(current != wanted for current in images[lb_id]):
-            found.append(Outdated(lb_id, name or "", images[lb_id], wanted))
+            found.append(Outdated(lb_id, name or "", images[lb_id], wanted, provisioning))
     return found
 
 
@@ -93,8 +95,10 @@ def _start(db: Database, target: Outdated) -> None:
                                    (constants.ACTIVE,)):
             lb = session.get(LoadBalancer, target.lb_id, options=ROW_ONLY)
             now = lb.provisioning_status if lb else constants.DELETED
-            raise UpgradeStopped(f"load balancer {_named(target)} is {now}, not ACTIVE: fix it "
-                                 "(or fail it over) and run the upgrade again")
+            what = ("wait for the change running on it to finish" if now.startswith("PENDING")
+                    else "fail it over (openstack loadbalancer failover) or delete it")
+            raise UpgradeStopped(f"load balancer {_named(target)} is {now}, not ACTIVE: "
+                                 f"{what}, then run the upgrade again")
         actions.failover_load_balancer(session, lb_id=target.lb_id)
 
 

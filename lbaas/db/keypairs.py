@@ -8,6 +8,7 @@ import base64
 import hashlib
 import re
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from sqlalchemy import select
@@ -35,10 +36,19 @@ def generate() -> tuple[str, str]:
 
 def fingerprint(public_key: str) -> str:
     """``SHA256:<base64>`` of a checked OpenSSH public key line."""
+    text = public_key.strip()
+    if text.startswith("-----BEGIN"):
+        raise KeypairError("this is a private key (or PEM): give the public key, the .pub file")
+    if len(text.splitlines()) != 1:
+        raise KeypairError("give one public key (one line); this holds "
+                           f"{len(text.splitlines())} lines")
+    if text.split(maxsplit=1)[0].endswith("-cert-v01@openssh.com"):
+        raise KeypairError("this is an ssh certificate: give the public key it certifies")
     try:
-        loaded = serialization.load_ssh_public_key(public_key.strip().encode())
-    except (ValueError, TypeError, IndexError) as exc:
-        raise KeypairError(f"not an OpenSSH public key ({exc}); give the .pub file's line") from exc
+        loaded = serialization.load_ssh_public_key(text.encode())
+    except (ValueError, TypeError, IndexError, UnsupportedAlgorithm) as exc:
+        raise KeypairError(f"not an OpenSSH public key ({exc}); give the .pub file's line "
+                           "(without authorized_keys options)") from exc
     if isinstance(loaded, rsa.RSAPublicKey) and loaded.key_size < 2048:
         raise KeypairError(f"an RSA key of {loaded.key_size} bits is too weak; use 2048 or more")
     if not isinstance(loaded, (ed25519.Ed25519PublicKey, rsa.RSAPublicKey,
@@ -48,11 +58,16 @@ def fingerprint(public_key: str) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
-def create(db: Database, name: str, public_key: str) -> Keypair:
-    if not NAME.match(name):
+def check_name(name: str) -> str:
+    if not NAME.fullmatch(name) or name != name.strip():
         raise KeypairError(f"invalid keypair name {name!r}: up to 255 letters, digits, spaces "
-                           "and . _ @ -")
-    line = " ".join(public_key.strip().split()[:3])  # type, key, comment: one line
+                           "and . _ @ -, not starting or ending with a space")
+    return name
+
+
+def create(db: Database, name: str, public_key: str) -> Keypair:
+    check_name(name)
+    line = " ".join(public_key.strip().split(maxsplit=2))  # type, key, whole comment
     keypair = Keypair(name=name, public_key=line, fingerprint=fingerprint(line))
     try:
         with db.write() as session:
@@ -63,6 +78,7 @@ def create(db: Database, name: str, public_key: str) -> Keypair:
 
 
 def get(db: Database, name: str) -> Keypair:
+    check_name(name)
     with db.read() as session:
         keypair = session.get(Keypair, name)
     if keypair is None:

@@ -93,3 +93,42 @@ def test_a_supplied_ca_is_not_rotated(settings, tmp_path):
         "LBAAS__certificates__ca_private_key_passphrase": PASSPHRASE})
     with pytest.raises(rotation.RotationError, match="rotate it yourself"):
         rotation.begin(supplied, "server")
+
+
+def test_a_passphrase_that_does_not_open_the_key_changes_nothing(settings, tmp_path):
+    paths = store.resolve(settings)
+    before = {path: path.read_bytes() for path in paths.ca_certificate.parent.iterdir()
+              if path.is_file()}
+    wrong = config.load(environ={
+        "LBAAS__DEFAULT__state_path": str(settings.DEFAULT.state_path),
+        "LBAAS__certificates__ca_private_key_passphrase": "not the CA secret"})
+    for which in ("server", "client"):
+        with pytest.raises(config.ConfigError, match="server_ca.key|client_ca.key"):
+            rotation.begin(wrong, which)
+    with pytest.raises(config.ConfigError):
+        rotation.switch_client(wrong)
+    after = {path: path.read_bytes() for path in paths.ca_certificate.parent.iterdir()
+             if path.is_file()}
+    assert after == before
+
+
+def test_nothing_to_rotate_before_the_services_made_the_cas(tmp_path):
+    fresh = config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path / "fresh")})
+    with pytest.raises(rotation.RotationError, match="no generated server CA in .* yet"):
+        rotation.begin(fresh, "server")
+
+
+def test_a_client_switch_stopped_before_the_key_moved_leaves_usable_files(settings):
+    paths = store.resolve(settings)
+    rotation.begin(settings, "client")
+    following = paths.client_ca_key.with_name("client_ca.next.key")
+    saved = following.read_bytes()
+    rotation.switch_client(settings)
+    # As if it stopped after writing the controller's certificate, before the key moved.
+    store.write_private(following, saved)
+    retired_key = next(paths.client_ca_key.parent.glob("client_ca.key.retired-*"))
+    store.write_private(paths.client_ca_key, retired_key.read_bytes())
+    store.ensure(settings)  # a service starting now is fine: agents accept both CAs
+    rotation.switch_client(settings)
+    assert not following.exists()
+    store.ensure(settings)

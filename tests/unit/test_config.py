@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from lbaas import config
+from lbaas import config, service
 
 
 def test_defaults_are_upstreams():
@@ -113,3 +113,22 @@ def test_log_targets_are_address_and_port():
     assert settings.amphora_agent.tenant_log_targets == ["192.0.2.1:514", "[2001:db8::1]:10514"]
     with pytest.raises(config.ConfigError, match="'syslog.example' is not address:port"):
         config.load(environ={"LBAAS__amphora_agent__admin_log_targets": "syslog.example"})
+
+
+@pytest.mark.parametrize("flavors, reason", [
+    ("tiny:16:0.001", "0.01 to 1024 vcpus"),
+    ("huge:99999999999999999999:1", "16 MiB to 4 TiB"),
+    ("a:100:1,a:200:2", "flavor 'a' is defined twice"),
+    ("x:100:1:extra", "write name:ram_mb:vcpus"),
+])
+def test_compute_flavors_the_kernel_would_refuse_are_refused_at_load(flavors, reason):
+    with pytest.raises(config.ConfigError, match=reason):
+        config.load(environ={"LBAAS__compute__flavors": flavors})
+
+
+def test_an_amp_flavor_id_naming_no_flavor_stops_the_service_at_start(tmp_path):
+    settings = config.load(environ={"LBAAS__DEFAULT__state_path": str(tmp_path),
+                                    "LBAAS__controller_worker__amp_flavor_id": "m1.small"})
+    with pytest.raises(config.ConfigError, match=r"amp_flavor_id = m1.small names no flavor "
+                                                 r"of \[compute\] flavors \(amphora:1024:1\)"):
+        service.check(settings)

@@ -108,3 +108,40 @@ def test_amphorae_get_the_configured_key_and_a_missing_one_fails_the_build(
     drivers.compute.build = recording  # type: ignore[method-assign]
     create_lb(client)
     assert built["authorized_keys"] == (public + "\n").encode()
+
+
+def test_what_is_not_one_public_key_is_refused_in_one_line(keypair_cli, services, tmp_path):
+    private, public = keypairs.generate()
+    cases = {
+        "private": (private, "error: this is a private key (or PEM): give the public key, the "
+                             ".pub file"),
+        "two": (f"{public}\n{keypairs.generate()[1]}\n",
+                "error: give one public key (one line); this holds 2 lines"),
+        "options": (f'from="10.0.0.1" {public}', "error: not an OpenSSH public key"),
+        "cert": ("ssh-ed25519-cert-v01@openssh.com AAAA me", "error: this is an ssh "
+                 "certificate: give the public key it certifies"),
+    }
+    for name, (text, expected) in cases.items():
+        (tmp_path / name).write_text(text)
+        result = keypair_cli("create", name, "--public-key", str(tmp_path / name))
+        assert result.exit_code == 1 and result.output.startswith(expected), (name, result.output)
+    (tmp_path / "binary").write_bytes(b"\x94\xff\x00")
+    assert keypair_cli("create", "b", "--public-key", str(tmp_path / "binary")).output == \
+        f"error: {tmp_path / 'binary'} is not text: give the .pub file of an OpenSSH key\n"
+    for bad in ("foo\n", " ops", ""):
+        assert keypair_cli("create", bad).output.startswith("error: invalid keypair name")
+    (tmp_path / "spaced.pub").write_text(public.split()[0] + " " + public.split()[1]
+                                         + " héllo wörld ☃\n")
+    assert keypair_cli("create", "spaced", "--public-key", str(tmp_path / "spaced.pub")) \
+        .exit_code == 0
+    assert keypairs.get(services.db, "spaced").public_key.endswith(" héllo wörld ☃")
+
+
+def test_the_configured_keypair_is_deleted_only_with_force(services):
+    keypairs.create(services.db, "ops", keypairs.generate()[1])
+    env = {**NOOP_DRIVERS, "LBAAS__DEFAULT__state_path": str(services.settings.DEFAULT.state_path),
+           "LBAAS__controller_worker__amp_ssh_key_name": "ops"}
+    refused = CliRunner().invoke(app, ["keypair", "delete", "ops"], env=env)
+    assert refused.exit_code == 1 and "amp_ssh_key_name names" in refused.output
+    assert CliRunner().invoke(app, ["keypair", "delete", "ops", "--force"], env=env) \
+        .output == "keypair ops deleted\n"
