@@ -1,10 +1,16 @@
-"""Messages of the ``lbaas`` commands on standard error."""
+"""The `lbaas` commands' consoles: messages on standard error, tables on standard output."""
 from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
 
 errors = Console(stderr=True, emoji=False)  # ":100:" in a message stays as written
+
+
+def output() -> Console:
+    """Standard output for tables of values: text as it is ("[certificates]
+    ca_certificate" is no markup), its width the terminal's (or $COLUMNS) now."""
+    return Console(markup=False, emoji=False)
 
 
 def print_error(message: object) -> None:

@@ -14,6 +14,7 @@ import logging
 import logging.handlers
 import sys
 import uuid
+from typing import Any
 
 from lbaas.config import Settings
 
@@ -34,6 +35,20 @@ class _RequestId(logging.Filter):
         return True
 
 
+class _StandardError(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record comes, not as it was at setup: a
+    command run inside another program (a test runner) may swap it and close the old one
+    while this process's threads still log."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _handler(settings: Settings) -> logging.Handler:
     options = settings.DEFAULT
     if options.use_syslog or options.use_journal:
@@ -47,7 +62,7 @@ def _handler(settings: Settings) -> logging.Handler:
         handler = logging.handlers.WatchedFileHandler(options.log_file)
         handler.setFormatter(logging.Formatter(FORMAT))
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StandardError()
         handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(_RequestId())
     return handler

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from lbaas import config, drivers
+from lbaas import config, console, drivers
 from lbaas.certs import backup, store, tls
 from lbaas.cli import common
 from lbaas.cli.common import ConfigFile, Format, OutputFormat
@@ -37,7 +36,7 @@ def show(config_file: ConfigFile = None, output: Format = OutputFormat.table) ->
     for row in rows:
         expires = (row["expires"] or "-") if row["exists"] else "missing"
         table.add_row(row["name"], row["path"], row["source"], expires, row["option"])
-    Console().print(table)
+    console.output().print(table)
 
 
 @app.command("export")

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from lbaas import config, service
+from lbaas import config, console, service
 from lbaas.console import print_error
 from lbaas.db.engine import Database
 
@@ -95,7 +94,7 @@ def print_show(item: dict[str, Any], fmt: OutputFormat) -> None:
     table = _table(["Field", "Value"])
     for key in sorted(item):
         table.add_row(key, _cell(item[key]))
-    Console().print(table)
+    console.output().print(table)
 
 
 def print_list(items: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]],
@@ -108,4 +107,4 @@ def print_list(items: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str
     table = _table([header for header, _ in columns])
     for row in rows:
         table.add_row(*(_cell(value) for value in row.values()))
-    Console().print(table)
+    console.output().print(table)

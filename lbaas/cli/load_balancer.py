@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from lbaas.cli import common
 from lbaas.cli.common import ConfigFile
@@ -13,7 +12,6 @@ from lbaas.controller import upgrade as fleet
 from lbaas.images.store import ImageError
 
 app = typer.Typer(help="Load balancers (the operator's side).", no_args_is_help=True)
-console = Console(stderr=True)
 
 
 @app.command("upgrade")
