@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session, immediateload, joinedload
+from sqlalchemy.orm import Session, immediateload, joinedload, selectinload
 
 from lbaas import constants
 from lbaas.api import certificates, faults, resource, single_create, subnets
@@ -36,7 +36,7 @@ from lbaas.api.stats import statistics
 from lbaas.api.types import Description, IPAddress, Name, Schema, Tags, Uuid, updates
 from lbaas.controller import actions
 from lbaas.db import status
-from lbaas.db.models import AdditionalVip, LoadBalancer, new_id
+from lbaas.db.models import AdditionalVip, Listener, LoadBalancer, Pool, new_id
 from lbaas.drivers.network.base import VipRequest
 from lbaas.network.errors import AddressInUse, NetworkError, NoFreeAddress
 
@@ -107,8 +107,14 @@ CREATED = LOAD_BALANCER.rooted("LoadBalancerFullRootResponse", LOAD_BALANCER.var
 # that the join grows with listeners x tags x additional VIPs, never x pools (for one
 # object, a plain lazy load issued at once is cheaper than a selectin load).
 SHOW_LOADING = (joinedload(LoadBalancer.tag_rows), joinedload(LoadBalancer.additional_vips),
-                joinedload(LoadBalancer.listeners).lazyload("*"),
-                immediateload(LoadBalancer.pools).lazyload("*"))
+                joinedload(LoadBalancer.listeners).load_only(Listener.id).lazyload("*"),
+                immediateload(LoadBalancer.pools).load_only(Pool.id).lazyload("*"))
+# A list needs the same, for every load balancer of the page at once; without it the
+# relationships' default (selectin, all the way down to members and L7 rules) loaded
+# about six objects per load balancer that the list does not show.
+LIST_LOADING = (selectinload(LoadBalancer.tag_rows), selectinload(LoadBalancer.additional_vips),
+                selectinload(LoadBalancer.listeners).load_only(Listener.id).lazyload("*"),
+                selectinload(LoadBalancer.pools).load_only(Pool.id).lazyload("*"))
 
 
 def _validate_vip(body: LoadBalancerPOST, api: ApiState) -> None:
@@ -213,7 +219,8 @@ def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
             response_model=LOAD_BALANCER.list_root, response_model_exclude_unset=True)
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
-    stmt = select(LoadBalancer).where(LoadBalancer.provisioning_status != constants.DELETED)
+    stmt = select(LoadBalancer).options(*LIST_LOADING).where(
+        LoadBalancer.provisioning_status != constants.DELETED)
     return list_objects(request, api, ctx, stmt, LOAD_BALANCER.collection, to_api)
 
 
