@@ -260,10 +260,15 @@ def assert_nothing_left(services, amphora_ids: list[str], port_ids: list[str]) -
 
 
 def crash(amphora: Amphora) -> None:
-    """The amphora dies: every process in it killed at once, its namespace gone."""
+    """The amphora dies: every process in it killed at once, its namespace gone. Killed
+    in one call, and again until none is left: keepalived's parent restarts a child it
+    saw die, and one killed after the other could leave a fresh VRRP child running."""
     namespace = namespace_of(amphora.id)
-    for pid in netns.ip("netns", "pids", namespace, check=False).stdout.split():
-        subprocess.run(["kill", "-9", pid], check=False)
+    deadline = time.monotonic() + 10
+    while pids := netns.ip("netns", "pids", namespace, check=False).stdout.split():
+        assert time.monotonic() < deadline, f"processes of {namespace} survive: {pids}"
+        subprocess.run(["kill", "-9", *pids], check=False, capture_output=True)
+        time.sleep(0.05)
     netns.ip("netns", "del", namespace)
 
 
