@@ -18,9 +18,10 @@ backends, a client namespace), then:
    amphora namespace or directory remains.
 
 Everything it made is removed at the end, also on error or Ctrl-C. Run as root from
-``bench/``: ``../.venv/bin/python scale_bench.py --count 50``. The VIP pool holds 101
-addresses and each load balancer takes two (its VIP and its amphora's port): ``--count``
-is at most 50 until the bench gets networks of its own.
+``bench/``: ``../.venv/bin/python scale_bench.py --count 100``. Its load balancers get
+their VIPs from a /20 network of its own (each SINGLE one takes two addresses there: its
+VIP and its amphora's port), which the client reaches through a second leg; the
+management network (a /24) holds up to 240 amphorae.
 """
 from __future__ import annotations
 
@@ -35,13 +36,16 @@ import httpx
 from api_bench import Target, percentile
 from dataplane_bench import (
     COLLECTION,
+    PREFIX,
     BenchError,
     Teardown,
+    add_leg,
     amphora_processes,
     in_namespace,
     lb_body,
     load_average,
     namespace_names,
+    registry_network,
     run_benchmark,
     set_up,
     sh,
@@ -49,6 +53,11 @@ from dataplane_bench import (
 
 from lbaas.drivers.compute.netns import NAMESPACE_PREFIX, namespace_of
 
+# The VIPs' network: room for 2,000 addresses (the suite's test networks are 10.240.x, the
+# other benchmarks' 10.243.x).
+SCALE_VIP_CIDR, SCALE_VIP_POOL = "10.245.0.0/20", "start=10.245.1.0,end=10.245.15.250"
+SCALE_CLIENT = "10.245.0.5"
+MAX_COUNT = 240  # the management network's free addresses
 HEARTBEAT_OPTIONS = ("[health_manager]\nheartbeat_interval = 2\nheartbeat_timeout = 10\n"
                      "health_check_interval = 1\n")
 DEADLINE_S = 300.0
@@ -96,7 +105,10 @@ def run(args: argparse.Namespace, workdir: Path) -> list[Target]:
     with Teardown() as stack:
         env = set_up(stack, workdir, None, 10, extra)
         api, url = env.api, env.service.url
-        bodies = [lb_body(index, "", env.vips, env.members, env.backends)
+        vips = stack.enter_context(registry_network(env.service, f"{PREFIX}-scale-vips",
+                                                    SCALE_VIP_CIDR, SCALE_VIP_POOL))
+        add_leg(env.client_ns, "lbb-cs", "eth2", vips.bridge, f"{SCALE_CLIENT}/{vips.prefix}")
+        bodies = [lb_body(index, "", vips, env.members, env.backends)
                   for index in range(args.count)]
         for body in bodies:
             del body["loadbalancer"]["vip_address"]  # from the pool
@@ -185,12 +197,13 @@ def run(args: argparse.Namespace, workdir: Path) -> list[Target]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=50, help="load balancers (at most 50)")
+    parser.add_argument("--count", type=int, default=100,
+                        help=f"load balancers (at most {MAX_COUNT})")
     parser.add_argument("--clients", type=int, default=10, help="concurrent API clients")
     parser.add_argument("--agent-launcher", choices=("exec", "zygote"), default="exec")
     args = parser.parse_args(argv)
-    if not 1 <= args.count <= 50 or args.clients < 1:
-        parser.error("--count between 1 and 50, --clients at least 1")
+    if not 1 <= args.count <= MAX_COUNT or args.clients < 1:
+        parser.error(f"--count between 1 and {MAX_COUNT}, --clients at least 1")
     return args
 
 
