@@ -67,8 +67,9 @@ def check_name(name: str) -> str:
 
 def create(db: Database, name: str, public_key: str) -> Keypair:
     check_name(name)
+    checked = fingerprint(public_key)  # the text as given: one line, one key
     line = " ".join(public_key.strip().split(maxsplit=2))  # type, key, whole comment
-    keypair = Keypair(name=name, public_key=line, fingerprint=fingerprint(line))
+    keypair = Keypair(name=name, public_key=line, fingerprint=checked)
     try:
         with db.write() as session:
             session.add(keypair)

@@ -125,6 +125,7 @@ def test_what_is_not_one_public_key_is_refused_in_one_line(keypair_cli, services
         (tmp_path / name).write_text(text)
         result = keypair_cli("create", name, "--public-key", str(tmp_path / name))
         assert result.exit_code == 1 and result.output.startswith(expected), (name, result.output)
+    assert keypairs.listed(services.db) == []  # nothing half-registered
     (tmp_path / "binary").write_bytes(b"\x94\xff\x00")
     assert keypair_cli("create", "b", "--public-key", str(tmp_path / "binary")).output == \
         f"error: {tmp_path / 'binary'} is not text: give the .pub file of an OpenSSH key\n"
