@@ -44,8 +44,8 @@ def create(name: Name,
             except UnicodeDecodeError as exc:
                 raise keypairs.KeypairError(f"{public_key} is not text: give the .pub file "
                                             "of an OpenSSH key") from exc
-            keypairs.create(db, name, line)
-            typer.echo(f"keypair {name} registered ({keypairs.fingerprint(line)})")
+            keypair = keypairs.create(db, name, line)
+            typer.echo(f"keypair {name} registered ({keypair.fingerprint})")
             return
         private, public = keypairs.generate()
         keypairs.create(db, name, public)

@@ -274,18 +274,17 @@ class Agent:
 
     def upload_certificate(self, body: bytes) -> Response:
         """Certificate rotation: new TLS connections use the new certificate at once."""
-        try:
-            certificate.install(self.config.agent_server_cert, body)
-        except certificate.InvalidCertificate as exc:
-            raise HttpError(400, "Invalid request", str(exc)) from exc
-        self.certificate_installed()
-        return 202, {"message": "OK"}, {}
+        return self._install(certificate.install, self.config.agent_server_cert, body)
 
     def upload_client_ca(self, body: bytes) -> Response:
         """Client CA rotation: the controllers' certificates are checked against this
         bundle on new TLS connections at once."""
+        return self._install(certificate.install_client_ca, self.config.agent_server_ca, body)
+
+    def _install(self, install: Callable[[Path, bytes], None], path: Path,
+                 body: bytes) -> Response:
         try:
-            certificate.install_client_ca(self.config.agent_server_ca, body)
+            install(path, body)
         except certificate.InvalidCertificate as exc:
             raise HttpError(400, "Invalid request", str(exc)) from exc
         self.certificate_installed()
