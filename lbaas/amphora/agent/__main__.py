@@ -6,12 +6,8 @@ import logging
 import logging.handlers
 from pathlib import Path
 
-from lbaas.amphora.agent import ssh
 from lbaas.amphora.agent.config import AgentConfig
-from lbaas.amphora.agent.heartbeat import HeartbeatSender
-from lbaas.amphora.agent.logs import LogForwarder
-from lbaas.amphora.agent.server import serve
-from lbaas.amphora.agent.udp import UdpServices
+from lbaas.amphora.agent.services import AgentServices
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -31,13 +27,9 @@ def main(argv: list[str] | None = None) -> None:
             config.log_file, maxBytes=config.log_max_bytes, backupCount=config.log_backup_count)
     logging.basicConfig(level=logging.INFO, handlers=[handler],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    udp_services = UdpServices(config.base_path)
-    udp_services.restore()
-    HeartbeatSender(config, udp_services=udp_services).start()
-    LogForwarder(config.base_path, config.log_offload, config.log_max_bytes,
-                 config.log_backup_count).start()
-    ssh.start(config.base_path, config.bind_host)
-    serve(config, udp_services)
+    services = AgentServices(config)
+    services.start()
+    services.serve_forever()
 
 
 if __name__ == "__main__":

@@ -115,6 +115,7 @@ class LogForwarder:
         self._receivers = {
             "tenant": [_Receiver(t, offload.log_protocol) for t in offload.tenant_log_targets],
             "admin": [_Receiver(t, offload.log_protocol) for t in offload.admin_log_targets]}
+        self._stopped = threading.Event()
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
@@ -129,8 +130,27 @@ class LogForwarder:
 
     def _run(self) -> None:
         while True:
-            message = self._sock.recv(65536)
-            self.handle(message)
+            try:
+                message = self._sock.recv(65536)
+            except OSError:  # closed by stop()
+                return
+            if self._stopped.is_set():
+                return
+            if message:
+                self.handle(message)
+
+    def stop(self) -> None:
+        """Stop reading (the socket is shut down, which wakes the thread) and close the
+        files and receivers' connections."""
+        self._stopped.set()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        for handler in self._files.values():
+            handler.close()
+        for receivers in self._receivers.values():
+            for receiver in receivers:
+                receiver.close()
 
     def kind(self, message: bytes) -> str:
         """tenant for the user facility's messages (flow logs), admin for the rest."""

@@ -440,9 +440,3 @@ class AgentServer(ThreadingHTTPServer):
         limited, no traceback."""
         self.failures.failed(client_address, sys.exc_info()[1])
 
-
-def serve(config: AgentConfig, udp_services: udp.UdpServices | None = None) -> None:
-    server = AgentServer(config, server_context(config), udp_services)
-    LOG.info("amphora agent %s listening on %s:%s", config.amphora_id,
-             config.bind_host, config.bind_port)
-    server.serve_forever()

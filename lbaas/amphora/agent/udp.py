@@ -194,10 +194,14 @@ class UdpLoadBalancer:
         except (OSError, subprocess.TimeoutExpired) as exc:
             LOG.warning("could not forget the flows to member %s: %s", member_id, exc)
 
-    def remove(self) -> None:
+    def stop_monitors(self) -> None:
         with self._lock:
             for monitor in self.monitors.values():
                 monitor.stop()
+
+    def remove(self) -> None:
+        with self._lock:
+            self.stop_monitors()
             self.monitors, self.service, self._alive = {}, None, set()
             try:
                 self.nft.run(udp_rules.delete_commands(self.paths.lb_id))
@@ -333,6 +337,13 @@ class UdpServices:
                 self._forward(True)
             except (InvalidConfig, OSError) as exc:
                 LOG.error("could not serve the UDP listeners of load balancer %s: %s", lb_id, exc)
+
+    def stop(self) -> None:
+        """Stop every health monitor; the rules stay (the agent stops, not the service)."""
+        with self._lock:
+            services = list(self._services.values())
+        for service in services:
+            service.stop_monitors()
 
     def report(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         listeners: dict[str, Any] = {}
