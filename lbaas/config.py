@@ -228,9 +228,10 @@ class HaproxyAmphora(Section):
     # stays short because haproxy's stats socket (a Unix socket) lives there.
     base_path: Path = Path("/run/lbaas/amphorae")
     # Ours: how amphorae without an image start their agent: "exec", a Python process of
-    # its own (about 15 MB); "zygote", forked from a preloaded parent per host, sharing
-    # most of that (about 3 MB each; lbaas.amphora.agent.zygote).
-    agent_launcher: Literal["exec", "zygote"] = "exec"
+    # its own (about 16 MB); "zygote", forked from a preloaded parent per host, sharing
+    # some of that (about 9 MB each; lbaas.amphora.agent.zygote); "host", one agent
+    # process per host serving every amphora from its namespace (lbaas.amphora.agent.host).
+    agent_launcher: Literal["exec", "zygote", "host"] = "exec"
     haproxy_cmd: str = "/usr/sbin/haproxy"
     # An amphora here is a namespace that answers within a second, not a VM that boots in
     # minutes: retry often and briefly (upstream: 120 retries every 5 s).

@@ -50,7 +50,7 @@ def test_agents_forked_by_the_zygote_serve_and_outlive_it(dataplane, topology, s
         assert balanced(topology, made["url"]) == {"backend-1": 5, "backend-2": 5}
     agents = _agents(services)
     assert len(agents) == 2 and all(_parent(pid) == 1 for pid in agents.values())
-    zygote = drivers.compute.zygote
+    zygote = drivers.compute.launcher
     parent = zygote._pid()
     assert parent is not None and parent not in agents.values()
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from lbaas import config, host, service
 from lbaas.db.models import Amphora, Network, Port
 from lbaas.drivers.compute.container import Runc
-from lbaas.drivers.compute.launcher import ZygoteLauncher
+from lbaas.drivers.compute.launcher import LAUNCHERS
 from lbaas.drivers.compute.netns import NetnsComputeDriver, host_ifname, namespace_of
 from lbaas.network import registry, segments
 from lbaas.network.bridge import Bridges
@@ -83,12 +83,14 @@ def remove_leftovers(services: service.Services) -> None:
 
 
 def remove_amphorae_directories(settings: config.Settings) -> None:
-    """The amphorae's directory and what lives beside it (runc's state, the agent zygote,
-    which is stopped), once the amphorae are gone."""
+    """The amphorae's directory and what lives beside it (runc's state, the agent zygote
+    and the host agent, which are stopped), once the amphorae are gone."""
     base = settings.haproxy_amphora.base_path
-    zygote = ZygoteLauncher(base, sys.executable)
-    zygote.stop()
-    for path in (base, Runc.beside(base).root, zygote.socket_path.parent):
+    for launcher in LAUNCHERS.values():
+        process = launcher(base, sys.executable)
+        process.stop()
+        shutil.rmtree(process.socket_path.parent, ignore_errors=True)
+    for path in (base, Runc.beside(base).root):
         shutil.rmtree(path, ignore_errors=True)
 
 

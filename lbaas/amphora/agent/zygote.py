@@ -22,9 +22,7 @@ it rather than start agents of old code.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import gc
-import hashlib
 import json
 import os
 import socket
@@ -33,35 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from lbaas.amphora.agent import __main__ as agent_main
-
-CLONE_NEWNET = 0x40000000
-
-
-def source_hash() -> str:
-    """A hash of the agent package's source: what a zygote preloaded."""
-    package = Path(agent_main.__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(package.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def _setns(path: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(descriptor, CLONE_NEWNET) != 0:
-            error = ctypes.get_errno()
-            raise OSError(error, f"setns {path}: {os.strerror(error)}")
-    finally:
-        os.close(descriptor)
+from lbaas.amphora.agent.host_process import enter_namespace, source_hash
 
 
 def _agent(request: dict[str, Any], listener: socket.socket, answer: int) -> None:
     """In the middle process: enter the amphora, fork the agent, report its pid."""
     listener.close()
     os.setsid()
-    _setns(request["netns"])
+    enter_namespace(request["netns"])
     os.chdir(request["directory"])
     pid = os.fork()
     if pid:

@@ -35,7 +35,7 @@ from lbaas.compute_flavors import Resources
 from lbaas.drivers.certificates.base import HEARTBEAT_KEY
 from lbaas.drivers.compute import container
 from lbaas.drivers.compute.base import ComputeDriver, ComputeInstance
-from lbaas.drivers.compute.launcher import LauncherError, ZygoteLauncher
+from lbaas.drivers.compute.launcher import LAUNCHERS, HostAgentLauncher, LauncherError
 from lbaas.drivers.network.base import Port
 from lbaas.images.store import ImageError, ImageStore
 
@@ -127,8 +127,9 @@ class NetnsComputeDriver(ComputeDriver):
         self.amphorae_path = amphorae_path
         self.images = images
         self.runc = container.Runc.beside(amphorae_path)
-        self.zygote = ZygoteLauncher(amphorae_path, python) if agent_launcher == "zygote" \
-            else None
+        # None: a new process per agent ("exec").
+        self.launcher = LAUNCHERS[agent_launcher](amphorae_path, python) \
+            if agent_launcher in LAUNCHERS else None
         self.agent_port = agent_port
         self.host = host
         self._hosts = hosts or (lambda: [host] if host else [])
@@ -192,9 +193,9 @@ class NetnsComputeDriver(ComputeDriver):
             self._run_container(namespace, directory, image_id, resources)
         elif self._agent_running(namespace):
             pass
-        elif self.zygote is not None:
+        elif self.launcher is not None:
             try:
-                self.zygote.start(namespace, directory)
+                self.launcher.start(namespace, directory)
             except LauncherError as exc:
                 raise ComputeError(str(exc)) from exc
         else:
@@ -244,6 +245,11 @@ class NetnsComputeDriver(ComputeDriver):
         if not compute_id.startswith(NAMESPACE_PREFIX):
             raise ComputeError(f"{compute_id} is not an amphora namespace")
         amphora_id = compute_id[len(NAMESPACE_PREFIX):]
+        if isinstance(self.launcher, HostAgentLauncher):
+            try:
+                self.launcher.forget(self.directory(amphora_id))
+            except LauncherError as exc:  # its sweep lets go of what is gone
+                LOG.warning("%s", exc)
         self._kill(lambda: self._namespace_pids(compute_id) + self._pids_of(amphora_id))
         self.runc.delete(compute_id)  # its state and cgroups, if it ran from an image
         # The kernel dismantles a deleted namespace later, in the background: delete its
