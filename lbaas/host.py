@@ -1,8 +1,8 @@
 """What the controller host needs before it can run amphorae, and how to take it down.
 
-With the ``local`` network driver: the management network ``lbaas-mgmt`` (bridge with the
-controller's address) and, with ``[networking] ip_tables_fw``, the firewall that protects
-the host from its amphorae.
+With the ``local`` network driver: the kernel limits of many amphorae (lbaas.host_limits),
+the management network ``lbaas-mgmt`` (bridge with the controller's address) and, with
+``[networking] ip_tables_fw``, the firewall that protects the host from its amphorae.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from lbaas import constants, firewall
+from lbaas import constants, firewall, host_limits
 from lbaas.config import ConfigError, Settings
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import spare_pool
@@ -38,9 +38,12 @@ def firewall_spec(settings: Settings) -> firewall.FirewallSpec:
 
 
 def prepare(settings: Settings, db: Database) -> None:
-    """Create the management network and install the firewall (both idempotent)."""
+    """Raise the limits a thousand amphorae reach, create the management network and
+    install the firewall (all idempotent)."""
+    host_limits.raise_open_files()
     if not management.uses_local_network(settings):
         return
+    host_limits.raise_sysctls()
     ensure_management_network(db, settings)
     # New amphorae appear on the management bridge every few seconds: ask again for an
     # unanswered address after 100 ms, not the kernel's default 1 s (this bridge only).
@@ -79,6 +82,7 @@ def tear_down(settings: Settings, db: Database, drivers: Drivers) -> list[str]:
     """Remove the spares and this host's side of the management network (``lbaas down
     --all``); the caller has checked ``teardown_plan``. Returns the spares removed."""
     removed = spare_pool.empty(FlowContext(db=db, drivers=drivers, settings=settings))
+    drivers.compute.release()
     if management.uses_local_network(settings):
         with db.read() as session:
             try:

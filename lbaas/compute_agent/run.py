@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from lbaas import host_limits
 from lbaas.certs import tls
 from lbaas.certs.store import CLIENT_CA, HOST_SERVER_CERT
 from lbaas.compute_agent import api
@@ -60,7 +61,8 @@ def prepare(settings: Settings) -> Prepared:
                                              physical_interface_mappings=mappings,
                                              bridges=Bridges(host=name)),
                        max_amphorae=options.max_amphorae,
-                       images=ImageStore.from_settings(settings))
+                       images=ImageStore.from_settings(settings),
+                       agent_launcher=settings.haproxy_amphora.agent_launcher)
     return Prepared(host, bind_host, options.bind_port, server_cert, client_ca)
 
 
@@ -75,6 +77,9 @@ def _names(path: Path) -> list[str]:
 
 
 def serve(prepared: Prepared) -> None:
-    """Serve until stopped (blocks)."""
+    """Raise the limits a host of many amphorae reaches, then serve until stopped
+    (blocks)."""
+    host_limits.raise_open_files()
+    host_limits.raise_sysctls()
     api.serve(prepared.host, prepared.bind_host, prepared.bind_port, str(prepared.server_cert),
               str(prepared.client_ca))
