@@ -1,6 +1,7 @@
 """Agent memory benchmark: what each amphora costs the host (Pss), with agents started as
-Python processes of their own (``[haproxy_amphora] agent_launcher = exec``) and forked
-from a preloaded parent (``zygote``), side by side.
+Python processes of their own (``[haproxy_amphora] agent_launcher = exec``), forked
+from a preloaded parent (``zygote``), and served by one agent process per host
+(``host``), side by side.
 
 For each mode it sets up what ``dataplane_bench.py`` sets up (``lbaas up`` with the real
 drivers, a member and a VIP network, two nginx backends, a client namespace), creates
@@ -8,7 +9,8 @@ drivers, a member and a VIP network, two nginx backends, a client namespace), cr
 other, each ACTIVE before the next), checks each serves, waits a few heartbeats, then reads
 ``smaps_rollup`` of every process in every amphora's namespace: Pss (shared pages split
 among their users: what the host really pays per amphora), and Private (pages no other
-process shares). The zygote's own Pss is counted and spread over the amphorae.
+process shares). The zygote's own Pss, or the host agent's (its supervisor's and its
+own), is counted and spread over the amphorae.
 
 Everything it made is removed at the end, also on error or Ctrl-C. Run as root from
 ``bench/``: ``../.venv/bin/python agent_memory_bench.py --count 20``.
@@ -39,14 +41,14 @@ from dataplane_bench import (
     wait_active,
 )
 
-from lbaas.drivers.compute.launcher import ZygoteLauncher
+from lbaas.drivers.compute.launcher import LAUNCHERS
 from lbaas.drivers.compute.netns import namespace_of
 
 
 @dataclasses.dataclass(frozen=True)
 class Mode:
     name: str
-    agent_pss_mb: float  # per amphora (the zygote's share included)
+    agent_pss_mb: float  # per amphora (the zygote's or the host agent's share included)
     haproxy_pss_mb: float
     agent_private_mb: float
     total_pss_mb: float
@@ -76,38 +78,56 @@ def bench_mode(args: argparse.Namespace, workdir: Path, launcher: str) -> Mode:
             if not answer.strip():
                 raise BenchError(f"load balancer {index} ({vip}) does not serve")
         time.sleep(args.settle)
+        directories = list(env.service.base_path.iterdir())
         agents, haproxies, private = [], [], []
-        for directory in env.service.base_path.iterdir():
+        for directory in directories:
             for process in amphora_processes(namespace_of(directory.name)):
                 if process.role.startswith("haproxy"):
                     haproxies.append(process.pss_kib)
                 else:
                     agents.append(process.pss_kib)
                     private.append(private_kib(process.pid))
-        zygote = ZygoteLauncher(env.service.base_path, sys.executable)._pid()
-        zygote_kib = proportional_kib(zygote) if zygote else 0
-        count = len(private)
-        print(f"  {count} agents; zygote Pss {zygote_kib / 1024:.1f} MB", flush=True)
+        shared = shared_processes(env.service.base_path, launcher)
+        shared_kib = sum(proportional_kib(pid) for pid in shared)
+        private.extend(private_kib(pid) for pid in shared)
+        count = len(directories)
+        print(f"  {count} amphorae, {len(agents)} agent processes in them; {launcher}'s "
+              f"shared processes {shared}, Pss {shared_kib / 1024:.1f} MB", flush=True)
         print("  cleaning up ...", flush=True)
-    agent = (sum(agents) + zygote_kib) / count / 1024
+    agent = (sum(agents) + shared_kib) / count / 1024
     haproxy = sum(haproxies) / count / 1024
     return Mode(launcher, agent, haproxy, sum(private) / count / 1024, agent + haproxy)
 
 
+def shared_processes(base_path: Path, launcher: str) -> list[int]:
+    """The zygote, or the host agent's supervisor and the agent it forked."""
+    if launcher not in LAUNCHERS:
+        return []
+    parent = LAUNCHERS[launcher](base_path, sys.executable)._pid()
+    if parent is None:
+        return []
+    children = [int(child) for task in Path(f"/proc/{parent}/task").iterdir()
+                for child in (task / "children").read_text().split()]
+    # The zygote's children are the agents' middle processes, gone at once; the host
+    # agent's is the agent.
+    return [parent, *(children if launcher == "host" else [])]
+
+
 def run(args: argparse.Namespace, workdir: Path) -> list[Target]:
     modes = []
-    for launcher in ("exec", "zygote"):
+    for launcher in args.launchers:
         (workdir / launcher).mkdir()
         modes.append(bench_mode(args, workdir / launcher, launcher))
-    print(f"\nper amphora, {args.count} amphorae{'':<12}{'exec':>12}{'zygote':>12}")
-    for label, field in (("agent Pss (zygote's share included)", "agent_pss_mb"),
+    print(f"\nper amphora, {args.count} amphorae{'':<13}"
+          + "".join(f"{mode.name:>12}" for mode in modes))
+    for label, field in (("agent Pss (shared processes included)", "agent_pss_mb"),
                          ("agent Private", "agent_private_mb"),
                          ("haproxy Pss", "haproxy_pss_mb"),
                          ("amphora Pss (agent + haproxy)", "total_pss_mb")):
-        print(f"{label:<40}{getattr(modes[0], field):>10.1f} MB{getattr(modes[1], field):>9.1f} MB")
-    best = modes[1].total_pss_mb
-    return [Target(f"amphora memory (Pss), zygote, {args.count} amphorae", best, "MB",
-                   "< 10 MB", best < 10)]
+        print(f"{label:<43}" + "".join(f"{getattr(mode, field):>9.1f} MB" for mode in modes))
+    return [Target(f"amphora memory (Pss), {mode.name}, {args.count} amphorae",
+                   mode.total_pss_mb, "MB", "< 10 MB", mode.total_pss_mb < 10)
+            for mode in modes]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -116,7 +136,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"load balancers per mode (default 20, at most {MAX_RUNS})")
     parser.add_argument("--settle", type=float, default=15.0,
                         help="seconds to let the agents run before measuring (default 15)")
+    parser.add_argument("--launchers", type=lambda text: text.split(","),
+                        default=["exec", "zygote", "host"],
+                        help="agent_launcher values to compare (default exec,zygote,host)")
     args = parser.parse_args(argv)
+    if not set(args.launchers) <= {"exec", "zygote", "host"}:
+        parser.error("--launchers: a comma-separated list of exec, zygote and host")
     if not 1 <= args.count <= MAX_RUNS:
         parser.error(f"--count must be between 1 and {MAX_RUNS}")
     return args

@@ -34,16 +34,18 @@ class ComputeHost:
     network: segments.Host
     max_amphorae: int | None = None
     images: ImageStore | None = None  # where the images amphorae run from are (this host's)
+    agent_launcher: str = "exec"  # this host's [haproxy_amphora] agent_launcher
     _segments: threading.Lock = field(default_factory=threading.Lock)
 
     def _compute(self, agent: AgentSettings | None = None) -> NetnsComputeDriver:
         if agent is None:
-            return NetnsComputeDriver(self.base_path, host=self.name, images=self.images)
+            return NetnsComputeDriver(self.base_path, host=self.name, images=self.images,
+                                      agent_launcher=self.agent_launcher)
         return NetnsComputeDriver(
             self.base_path, agent_port=agent.bind_port, host=self.name,
             controller_ip_port_list=agent.controller_ip_port_list,
             heartbeat_interval=agent.heartbeat_interval, log_offload=agent.log_offload,
-            images=self.images)
+            images=self.images, agent_launcher=self.agent_launcher)
 
     def ensure_segment(self, segment: segments.Segment) -> None:
         with self._segments:  # two plugs into one new network must not both create it

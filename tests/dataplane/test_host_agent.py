@@ -98,3 +98,14 @@ def test_one_host_agent_serves_every_amphora(dataplane, topology, services, driv
         assert time.monotonic() < deadline, "a thread of the host agent stayed in the namespace"
         time.sleep(0.1)
     assert balanced(topology, first["url"]) == {"backend-2": 10}
+
+    # Once no amphora is left (`lbaas down --all`), the host agent stops.
+    drivers.compute.release()
+    assert _children(supervisor)  # an amphora still runs: it stays
+    response = dataplane.delete(f"/v2/lbaas/loadbalancers/{first['lb']['id']}",
+                                params={"cascade": "true"})
+    assert response.status_code == 204
+    wait_until(lambda: not drivers.compute.instances())
+    drivers.compute.release()
+    wait_until(lambda: not Path(f"/proc/{supervisor}").exists()
+               and not Path(f"/proc/{agent}").exists())

@@ -15,8 +15,11 @@ the thread that logs.
 
 What it serves is kept on disk: a marker file (``host-agent.json``, naming the
 namespace) in each amphora's directory. A host agent that starts serves every directory
-that has one; every ``SWEEP_INTERVAL`` seconds it stops serving an amphora whose
-directory or namespace went, and serves again one whose threads died. The process is a
+that has one. It stops serving an amphora whose namespace went as soon as its name is
+deleted (an inotify watch: a namespace whose name is gone would otherwise live on, with
+its addresses, as long as the agent's threads are in it), and every ``SWEEP_INTERVAL``
+seconds it also lets go of one whose directory went and serves again one whose threads
+died. The process is a
 small supervisor and the agent it forks: an agent that dies is forked again within a
 second, and the amphorae it served are served again (their haproxy, in processes of their
 own, serve on meanwhile).
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import logging
 import logging.handlers
@@ -39,6 +43,7 @@ import socketserver
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +62,7 @@ START_TIMEOUT = 30.0
 # smaller reservation keeps the address space in proportion.
 THREAD_STACK_SIZE = 1024 * 1024
 RESTART_DELAY = 1.0
+IN_DELETE = 0x200  # <sys/inotify.h>
 
 
 class AmphoraLogs(logging.Handler):
@@ -85,6 +91,23 @@ class AmphoraLogs(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:  # handle() does it all
         self.handle(record)
+
+
+def watch_deletions(directory: Path, deleted: Callable[[], None]) -> None:
+    """Call ``deleted`` from a thread whenever a name in ``directory`` is removed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    descriptor = libc.inotify_init1(os.O_CLOEXEC)
+    if descriptor < 0 or libc.inotify_add_watch(descriptor, os.fsencode(directory),
+                                                IN_DELETE) < 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"cannot watch {directory}: {os.strerror(error)}")
+
+    def run() -> None:
+        while True:
+            os.read(descriptor, 64 * 1024)  # one or more events: a sweep sees them all
+            deleted()
+
+    threading.Thread(target=run, name=f"watch {directory}", daemon=True).start()
 
 
 class ServedAmphora:
@@ -153,6 +176,7 @@ class HostAgent:
         self.logs = logs
         self._served: dict[Path, ServedAmphora] = {}
         self._locks: dict[Path, threading.Lock] = {}
+        self._watched: set[Path] = set()
         self._lock = threading.Lock()
 
     def _directory(self, value: str) -> Path:
@@ -185,6 +209,17 @@ class HostAgent:
                 self._served.pop(directory, None)
                 raise
             self._served[directory] = served
+        self._watch(Path(netns).parent)
+
+    def _watch(self, directory: Path) -> None:
+        with self._lock:
+            if directory in self._watched:
+                return
+            self._watched.add(directory)
+        try:
+            watch_deletions(directory, self.sweep)
+        except OSError as exc:  # the periodic sweep still lets go of them, later
+            LOG.error("%s", exc)
 
     def forget(self, directory_name: str) -> None:
         """Stop serving the amphora of ``directory`` (its namespace may go then)."""

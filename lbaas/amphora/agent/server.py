@@ -1,6 +1,7 @@
 """The agent's REST API (upstream's ``/1.0`` paths) over HTTPS with mutual TLS."""
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -409,6 +410,8 @@ class AgentServer(ThreadingHTTPServer):
         self.failures = FailureLog()
         agent = Agent(config, certificate_installed=self.reload_certificate,
                       udp_services=udp_services)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
         super().__init__((config.bind_host, config.bind_port), _handler(agent))
         self.context = context
 
@@ -432,8 +435,25 @@ class AgentServer(ThreadingHTTPServer):
         connection, address = super().get_request()
         connection.settimeout(30)
         # The handshake happens on first read, in the request's own thread.
-        return self.context.wrap_socket(connection, server_side=True,
-                                        do_handshake_on_connect=False), address
+        wrapped = self.context.wrap_socket(connection, server_side=True,
+                                           do_handshake_on_connect=False)
+        with self._connections_lock:
+            self._connections.add(wrapped)
+        return wrapped, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End every open connection, kept-alive ones included (a client would otherwise
+        be answered by an agent that stopped); their threads see the end and return."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # below TLS: its reader gets an EOF
+                socket.socket.shutdown(connection, socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A connection that failed (mostly a TLS handshake refused): one line, rate

@@ -52,6 +52,7 @@ class AgentServices:
         they are processes in the namespace, stopped with it)."""
         self.server.shutdown()
         self.server.server_close()
+        self.server.close_connections()
         self.heartbeat.stop()
         if self.logs is not None:
             self.logs.stop()

@@ -59,6 +59,10 @@ class ComputeDriver(abc.ABC):
         with whether it runs (the reconciler removes those that no live row owns, and fails
         over live rows whose amphora does not run); None if it cannot tell."""
 
+    def release(self) -> None:
+        """No amphora is left here (``lbaas down --all``): stop what this driver ran to
+        serve amphorae. Nothing by default."""
+
     @abc.abstractmethod
     def attach_port(self, compute_id: str, port: Port, host: str | None = None) -> str:
         """Plug ``port`` into the amphora as a new interface (if it is not plugged yet);

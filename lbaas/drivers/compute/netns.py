@@ -284,6 +284,11 @@ class NetnsComputeDriver(ComputeDriver):
                         break
         return found
 
+    def release(self) -> None:
+        """Stop the zygote or the host agent once no amphora is left on this machine."""
+        if self.launcher is not None and not self.instances():
+            self.launcher.stop()
+
     def attach_port(self, compute_id: str, port: Port, host: str | None = None) -> str:
         ifname = port_ifname(port.id)
         self._ensure_plugged(compute_id, port, ifname)
