@@ -220,7 +220,32 @@ class Service:
         return json.loads(self.lbaas(*args, "-f", "json"))
 
 
-def write_config(workdir: Path, base_path: Path, port: int, extra: str = "") -> Path:
+@dataclass(frozen=True)
+class Layout:
+    """The addresses of a benchmark's management, member and VIP networks, its backends
+    and its client. The defaults are the /24s that the data-plane benchmarks share (one
+    run at a time); a benchmark that needs more amphorae brings larger ones."""
+
+    management_cidr: str = MANAGEMENT_CIDR
+    member_cidr: str = MEMBER_CIDR
+    member_pool: str = MEMBER_POOL
+    vip_cidr: str = VIP_CIDR
+    vip_pool: str = VIP_POOL
+    backends: tuple[str, ...] = BACKEND_ADDRESSES
+    client_vip_side: str = CLIENT_VIP_SIDE
+    client_member_side: str = CLIENT_MEMBER_SIDE
+
+    @property
+    def controller_ip(self) -> str:
+        """The controller's address on the management network: its first host address."""
+        return str(next(ipaddress.ip_network(self.management_cidr).hosts()))
+
+
+DEFAULT_LAYOUT = Layout()
+
+
+def write_config(workdir: Path, base_path: Path, port: int, extra: str = "",
+                 layout: Layout = DEFAULT_LAYOUT) -> Path:
     """The service's configuration; ``extra`` (INI sections) is merged in (its options
     win)."""
     config = workdir / "lbaas.conf"
@@ -242,9 +267,9 @@ def write_config(workdir: Path, base_path: Path, port: int, extra: str = "") -> 
         "[haproxy_amphora]\n"
         f"base_path = {base_path}\n"
         "[networking]\n"
-        f"lb_network_cidr = {MANAGEMENT_CIDR}\n"
+        f"lb_network_cidr = {layout.management_cidr}\n"
         f"lb_network_bridge = {MANAGEMENT_BRIDGE}\n"
-        f"controller_ip = {CONTROLLER_IP}\n")
+        f"controller_ip = {layout.controller_ip}\n")
     parser.read_string(extra)
     with config.open("w") as output:
         parser.write(output)
@@ -268,17 +293,21 @@ def remove_amphora_leftovers(base_path: Path) -> None:
 
 
 @contextlib.contextmanager
-def lbaas_up(workdir: Path, save_log: Path | None, extra_config: str = "") -> Iterator[Service]:
-    """``lbaas up`` with the real drivers; on exit it is stopped (its log copied to
-    ``save_log``), ``lbaas down`` runs, and leftover amphorae, the management bridge and
-    the amphorae directory are removed."""
+def lbaas_up(workdir: Path, save_log: Path | None, extra_config: str = "",
+             layout: Layout = DEFAULT_LAYOUT, launcher: list[str] | None = None
+             ) -> Iterator[Service]:
+    """``lbaas up`` with the real drivers (``launcher``, default ``lbaas_command()``, is
+    the command that runs lbaas); on exit it is stopped (its log copied to ``save_log``),
+    ``lbaas down`` runs, and leftover amphorae, the management bridge and the amphorae
+    directory are removed."""
     base_path = Path(f"/run/{PREFIX}-{uuid.uuid4().hex[:8]}")
     port = free_port()
-    config = write_config(workdir, base_path, port, extra_config)
+    config = write_config(workdir, base_path, port, extra_config, layout)
     service = Service(f"http://127.0.0.1:{port}", config, workdir / "lbaas.log", base_path)
     try:
         with service.log.open("w") as output:
-            process = subprocess.Popen([*lbaas_command(), "up", "--config-file", str(config)],
+            process = subprocess.Popen([*(launcher or lbaas_command()), "up",
+                                        "--config-file", str(config)],
                                        stdout=output, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, env=clean_environment(),
                                        start_new_session=True)
@@ -367,13 +396,15 @@ def nginx_backend(workdir: Path, network: Network, index: int, address: str) -> 
 
 
 @contextlib.contextmanager
-def client_namespace(vips: Network, members: Network, arp_retry_ms: int) -> Iterator[str]:
+def client_namespace(vips: Network, members: Network, arp_retry_ms: int,
+                     layout: Layout = DEFAULT_LAYOUT) -> Iterator[str]:
     """The client: on the VIP network, with a second leg on the member network so that it
     can also load the backends directly. ``arp_retry_ms`` is how often it re-asks who has
     a VIP that does not answer yet (the kernel's default is 1000 ms)."""
     with namespace(f"{PREFIX}-client") as ns:
-        add_leg(ns, "lbb-cv", "eth0", vips.bridge, f"{CLIENT_VIP_SIDE}/{vips.prefix}")
-        add_leg(ns, "lbb-cm", "eth1", members.bridge, f"{CLIENT_MEMBER_SIDE}/{members.prefix}")
+        add_leg(ns, "lbb-cv", "eth0", vips.bridge, f"{layout.client_vip_side}/{vips.prefix}")
+        add_leg(ns, "lbb-cm", "eth1", members.bridge,
+                f"{layout.client_member_side}/{members.prefix}")
         sh(*in_namespace(ns, "sysctl", "-qw", f"net.ipv4.neigh.eth0.retrans_time_ms={arp_retry_ms}"))
         yield ns
 
@@ -878,17 +909,20 @@ class Environment:
 
 
 def set_up(stack: contextlib.ExitStack, workdir: Path, save_log: Path | None,
-           client_arp_retry_ms: int, extra_config: str = "") -> Environment:
-    """``lbaas up``, the member and VIP networks, both nginx backends, the client namespace
-    and an API client; each is removed when ``stack`` unwinds."""
-    service = stack.enter_context(lbaas_up(workdir, save_log, extra_config))
+           client_arp_retry_ms: int, extra_config: str = "", layout: Layout = DEFAULT_LAYOUT,
+           launcher: list[str] | None = None) -> Environment:
+    """``lbaas up`` (run by ``launcher``), the member and VIP networks, both nginx
+    backends, the client namespace and an API client, at ``layout``'s addresses; each is
+    removed when ``stack`` unwinds."""
+    service = stack.enter_context(lbaas_up(workdir, save_log, extra_config, layout, launcher))
     print(f"lbaas up at {service.url}, files in {workdir}, amphorae in {service.base_path}")
-    members = stack.enter_context(
-        registry_network(service, f"{PREFIX}-members", MEMBER_CIDR, MEMBER_POOL))
-    vips = stack.enter_context(registry_network(service, f"{PREFIX}-vips", VIP_CIDR, VIP_POOL))
+    members = stack.enter_context(registry_network(service, f"{PREFIX}-members",
+                                                   layout.member_cidr, layout.member_pool))
+    vips = stack.enter_context(registry_network(service, f"{PREFIX}-vips", layout.vip_cidr,
+                                                layout.vip_pool))
     backends = [stack.enter_context(nginx_backend(workdir, members, index, address))
-                for index, address in enumerate(BACKEND_ADDRESSES, start=1)]
-    client_ns = stack.enter_context(client_namespace(vips, members, client_arp_retry_ms))
+                for index, address in enumerate(layout.backends, start=1)]
+    client_ns = stack.enter_context(client_namespace(vips, members, client_arp_retry_ms, layout))
     return Environment(service, members, vips, backends, client_ns,
                        stack.enter_context(api_client(service)))
 
