@@ -59,7 +59,7 @@ class ComputeDriver(abc.ABC):
         with whether it runs (the reconciler removes those that no live row owns, and fails
         over live rows whose amphora does not run); None if it cannot tell."""
 
-    def release(self) -> None:
+    def release(self) -> None:  # noqa: B027 - optional: most drivers run nothing of their own
         """No amphora is left here (``lbaas down --all``): stop what this driver ran to
         serve amphorae. Nothing by default."""
 
