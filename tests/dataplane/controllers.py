@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from lbaas import config, constants, service
 from lbaas.db.models import Amphora, LoadBalancer, Port
+from lbaas.drivers.compute.launcher import HostAgentLauncher
 from lbaas.drivers.compute.netns import AGENT_MODULE, NetnsComputeDriver, _cmdline, namespaces
 from lbaas.network import ports as registry_ports
 from tests.dataplane import netns
@@ -175,6 +176,20 @@ def vip_answers(topology: Topology, address: str, timeout: float = 10.0) -> set[
     return answers
 
 
+def host_agent_namespaces(base_path: Path) -> set[int]:
+    """The namespaces (inodes) that a thread of this host's host agent is in."""
+    supervisor = HostAgentLauncher(base_path, sys.executable)._pid()
+    if supervisor is None:
+        return set()
+    found = set()
+    for task in Path(f"/proc/{supervisor}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            for thread in Path(f"/proc/{child}/task").iterdir():
+                with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                    found.add(os.stat(thread / "ns" / "net").st_ino)
+    return found
+
+
 def assert_converged(services: service.Services, topology: Topology) -> None:
     """Exactly the amphorae the database names run (a namespace and one agent each),
     every port is held by a live amphora or load balancer, no interface of a released
@@ -189,10 +204,13 @@ def assert_converged(services: service.Services, topology: Topology) -> None:
             Port.device_owner != registry_ports.OWNER_CONTROLLER)))
     assert compute.instances() == {amphora_id: True for amphora_id in live}
     running = namespaces()
+    served = host_agent_namespaces(services.settings.haproxy_amphora.base_path)
     for amphora in live.values():
         assert amphora.compute_id in running
         agents = [pid for pid in compute._namespace_pids(amphora.compute_id)
                   if AGENT_MODULE in _cmdline(pid)]
+        if os.stat(f"/run/netns/{amphora.compute_id}").st_ino in served:
+            agents.append(-1)  # served by the host agent
         assert len(agents) == 1, f"amphora {amphora.id} runs {len(agents)} agents"
     assert {port.device_id for port in held} <= set(live) | set(balancers)
     for amphora_id in live:

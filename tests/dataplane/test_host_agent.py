@@ -16,6 +16,7 @@ import pytest
 from lbaas import config
 from lbaas.drivers.compute.launcher import HostAgentLauncher
 from lbaas.drivers.compute.netns import namespace_of
+from tests.dataplane.controllers import host_agent_namespaces
 from tests.helpers.dataplane import balanced, build, live_amphorae, put_and_wait, wait_until
 
 pytestmark = pytest.mark.root
@@ -39,16 +40,6 @@ def _served(launcher: HostAgentLauncher) -> set[str]:
 def _children(pid: int) -> list[int]:
     return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
             for child in (task / "children").read_text().split()]
-
-
-def _thread_namespaces(pid: int) -> set[int]:
-    found = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            found.add(os.stat(task / "ns" / "net").st_ino)
-        except OSError:  # the thread ended meanwhile
-            pass
-    return found
 
 
 def test_one_host_agent_serves_every_amphora(dataplane, topology, services, drivers):
@@ -85,7 +76,7 @@ def test_one_host_agent_serves_every_amphora(dataplane, topology, services, driv
     [agent] = _children(supervisor)
     [gone] = live_amphorae(services, second["lb"]["id"])
     inode = os.stat(f"/run/netns/{namespace_of(gone.id)}").st_ino
-    assert inode in _thread_namespaces(agent)
+    assert inode in host_agent_namespaces(base)
     response = dataplane.delete(f"/v2/lbaas/loadbalancers/{second['lb']['id']}",
                                 params={"cascade": "true"})
     assert response.status_code == 204
@@ -94,7 +85,7 @@ def test_one_host_agent_serves_every_amphora(dataplane, topology, services, driv
     # None of its threads is left in the deleted amphora's namespace (which would keep it,
     # and its addresses, alive).
     deadline = time.monotonic() + 10
-    while inode in _thread_namespaces(agent):
+    while inode in host_agent_namespaces(base):
         assert time.monotonic() < deadline, "a thread of the host agent stayed in the namespace"
         time.sleep(0.1)
     assert balanced(topology, first["url"]) == {"backend-2": 10}
