@@ -28,13 +28,18 @@ def settings(settings: config.Settings) -> config.Settings:
     return settings
 
 
-def _served(launcher: HostAgentLauncher) -> set[str]:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-        client.settimeout(10)
-        client.connect(str(launcher.socket_path))
-        client.sendall(b'{"served": true}\n')
-        with client.makefile("rb") as stream:
-            return {Path(path).name for path in json.loads(stream.readline())["served"]}
+def _served(launcher: HostAgentLauncher) -> set[str] | None:
+    """The amphorae the host agent serves (None while none listens: one forked again
+    binds its socket a moment after it starts)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(10)
+            client.connect(str(launcher.socket_path))
+            client.sendall(b'{"served": true}\n')
+            with client.makefile("rb") as stream:
+                return {Path(path).name for path in json.loads(stream.readline())["served"]}
+    except OSError:
+        return None
 
 
 def _children(pid: int) -> list[int]:

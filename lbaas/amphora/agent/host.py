@@ -22,7 +22,8 @@ seconds it also lets go of one whose directory went and serves again one whose t
 died. The process is a
 small supervisor and the agent it forks: an agent that dies is forked again within a
 second, and the amphorae it served are served again (their haproxy, in processes of their
-own, serve on meanwhile).
+own, serve on meanwhile); the supervisor holds the control socket, so requests sent
+meanwhile wait rather than fail.
 
 The compute driver talks to it over a Unix socket (0600, root), one JSON line per request:
 ``{"hello": true}`` (the hash of the source it runs), ``{"serve": {"directory", "netns"}}``
@@ -39,6 +40,7 @@ import logging.handlers
 import os
 import resource
 import signal
+import socket
 import socketserver
 import sys
 import threading
@@ -299,7 +301,21 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
 
-def _serve(socket_path: Path, amphorae_path: Path, log_path: Path) -> None:
+def _listen(socket_path: Path) -> socket.socket:
+    """The control socket, made by the supervisor: an agent forked again takes it over,
+    and requests sent meanwhile wait in its backlog instead of being refused."""
+    socket_path.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_mask = os.umask(0o177)
+    try:
+        listener.bind(str(socket_path))
+    finally:
+        os.umask(old_mask)
+    listener.listen(128)
+    return listener
+
+
+def _serve(listener: socket.socket, amphorae_path: Path, log_path: Path) -> None:
     """The agent itself (in the supervisor's child)."""
     own = logging.handlers.RotatingFileHandler(log_path, maxBytes=10 * 1024 * 1024,
                                                backupCount=2)
@@ -311,12 +327,10 @@ def _serve(socket_path: Path, amphorae_path: Path, log_path: Path) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     threading.stack_size(THREAD_STACK_SIZE)
     agent = HostAgent(amphorae_path, logs)
-    socket_path.unlink(missing_ok=True)
-    old_mask = os.umask(0o177)
-    try:
-        server = ControlServer(str(socket_path), _handler(agent, source_hash()))
-    finally:
-        os.umask(old_mask)
+    server = ControlServer(listener.getsockname(), _handler(agent, source_hash()),
+                           bind_and_activate=False)
+    server.socket.close()
+    server.socket = listener
 
     def restore() -> None:  # beside the requests: serving an amphora twice is a no-op
         began = time.monotonic()
@@ -363,7 +377,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.pid_file.write_text(f"{os.getpid()}\n")
     log_path = args.socket.with_name("agent.log")
-    _supervise(lambda: _serve(args.socket, args.amphorae.resolve(), log_path))
+    listener = _listen(args.socket)
+    _supervise(lambda: _serve(listener, args.amphorae.resolve(), log_path))
 
 
 if __name__ == "__main__":
