@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import faulthandler
 import json
 import logging
 import logging.handlers
@@ -317,6 +318,9 @@ def _listen(socket_path: Path) -> socket.socket:
 
 def _serve(listener: socket.socket, amphorae_path: Path, log_path: Path) -> None:
     """The agent itself (in the supervisor's child)."""
+    # `kill -USR1 <agent>`: every thread's stack into the console log, to see what an
+    # amphora's threads wait for.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     own = logging.handlers.RotatingFileHandler(log_path, maxBytes=10 * 1024 * 1024,
                                                backupCount=2)
     own.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

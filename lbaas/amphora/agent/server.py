@@ -446,6 +446,20 @@ class AgentServer(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
+    def serve_until_stopped(self) -> None:
+        """Serve without polling: the loop sleeps until a connection comes (a thousand
+        agents polling twice a second would keep a core busy), and ``stop`` wakes it."""
+        self.serve_forever(poll_interval=3600.0)
+
+    def stop(self) -> None:
+        """Stop serving at once: the listening socket is shut down, which wakes the loop
+        (it finds nothing to accept and sees the shutdown request). Open connections stay
+        until ``close_connections``."""
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)
+        self.shutdown()
+        self.server_close()
+
     def close_connections(self) -> None:
         """End every open connection, kept-alive ones included (a client would otherwise
         be answered by an agent that stopped); their threads see the end and return."""

@@ -45,13 +45,12 @@ class AgentServices:
     def serve_forever(self) -> None:
         LOG.info("amphora agent %s listening on %s:%s", self.config.amphora_id,
                  self.config.bind_host, self.config.bind_port)
-        self.server.serve_forever()
+        self.server.serve_until_stopped()
 
     def stop(self) -> None:
         """Stop every thread and close every socket (haproxy, keepalived and sshd run on:
         they are processes in the namespace, stopped with it)."""
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
         self.server.close_connections()
         self.heartbeat.stop()
         if self.logs is not None:
