@@ -230,7 +230,8 @@ def _keyset_after(columns: list[tuple[Any, bool]], marker_values: list[Any]) -> 
 
 
 def fetch(session: Session, stmt: Select[Any], collection: Collection, request: ListRequest) -> list[Any]:
-    """Run ``stmt`` with filters, sorting and one page of keyset pagination."""
+    """Run ``stmt`` with filters, sorting and one page of keyset pagination: the objects
+    of a statement of one entity, the rows of one of columns."""
     stmt = apply_filters(stmt, collection, request)
     order = [(collection.columns[key], (direction == "asc") != request.page_reverse)
              for key, direction in request.sort]
@@ -243,7 +244,10 @@ def fetch(session: Session, stmt: Select[Any], collection: Collection, request: 
     stmt = stmt.order_by(*(column.asc() if asc else column.desc() for column, asc in order))
     if request.limit is not None:
         stmt = stmt.limit(request.limit)
-    rows = list(session.scalars(stmt).unique())
+    result = session.execute(stmt)
+    # One entity: its objects (a joined eager load repeats them); else plain rows.
+    rows = (list(result.scalars().unique()) if len(stmt.column_descriptions) == 1
+            else list(result.all()))
     if request.page_reverse:
         rows.reverse()
     return rows
@@ -278,13 +282,20 @@ def select_fields(item: dict[str, Any], fields: list[str]) -> dict[str, Any]:
     return {key: value for key, value in item.items() if key in fields}
 
 
+PageToApi = Callable[[Session, list[Any]], list[dict[str, Any]]]
+
+
 def respond(session: Session, stmt: Select[Any], collection: Collection, params: QueryParams,
-            settings: Settings, url: str, to_api: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    """The whole list response: ``{plural: [...], plural_links: [...]}``."""
+            settings: Settings, url: str, to_api: Callable[[Any], dict[str, Any]],
+            page_to_api: PageToApi | None = None) -> dict[str, Any]:
+    """The whole list response: ``{plural: [...], plural_links: [...]}``. The page's rows
+    are shown by ``to_api`` one by one, or by ``page_to_api`` all at once (it may read
+    what they show for the whole page in a query)."""
     request = parse(params, collection, settings)
     rows = fetch(session, stmt, collection, request)
+    items = page_to_api(session, rows) if page_to_api else [to_api(row) for row in rows]
     return {
-        collection.plural: [select_fields(to_api(row), request.fields) for row in rows],
+        collection.plural: [select_fields(item, request.fields) for item in items],
         collection.links_key: links(url, params, request,
                                     [getattr(row, collection.columns[collection.key].key) for row in rows]),
     }

@@ -1,12 +1,12 @@
 """``/v2/lbaas/loadbalancers``: the load balancer resource and its sub-resources."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Unpack
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session, immediateload, joinedload, selectinload
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, immediateload, joinedload
 
 from lbaas import constants
 from lbaas.api import certificates, faults, resource, single_create, subnets
@@ -19,6 +19,7 @@ from lbaas.api.common import (
     get_or_404,
     list_objects,
     lock_load_balancer,
+    rendered,
     show_object,
     state,
     submit_change,
@@ -36,7 +37,7 @@ from lbaas.api.stats import statistics
 from lbaas.api.types import Description, IPAddress, Name, Schema, Tags, Uuid, updates
 from lbaas.controller import actions
 from lbaas.db import status
-from lbaas.db.models import AdditionalVip, Listener, LoadBalancer, Pool, new_id
+from lbaas.db.models import AdditionalVip, Listener, LoadBalancer, Pool, Tag, new_id
 from lbaas.drivers.network.base import VipRequest
 from lbaas.network.errors import AddressInUse, NetworkError, NoFreeAddress
 
@@ -109,12 +110,45 @@ CREATED = LOAD_BALANCER.rooted("LoadBalancerFullRootResponse", LOAD_BALANCER.var
 SHOW_LOADING = (joinedload(LoadBalancer.tag_rows), joinedload(LoadBalancer.additional_vips),
                 joinedload(LoadBalancer.listeners).load_only(Listener.id).lazyload("*"),
                 immediateload(LoadBalancer.pools).load_only(Pool.id).lazyload("*"))
-# A list needs the same, for every load balancer of the page at once; without it the
-# relationships' default (selectin, all the way down to members and L7 rules) loaded
-# about six objects per load balancer that the list does not show.
-LIST_LOADING = (selectinload(LoadBalancer.tag_rows), selectinload(LoadBalancer.additional_vips),
-                selectinload(LoadBalancer.listeners).load_only(Listener.id).lazyload("*"),
-                selectinload(LoadBalancer.pools).load_only(Pool.id).lazyload("*"))
+# A list reads its page as plain rows, not objects: the load balancers' columns, then
+# (``page_to_api``) their children's ids, tags and additional VIPs, a query each for the
+# whole page. For 1,000 populated load balancers, selectin loads of the children (even of
+# their ids alone) took 170 ms and the load balancers as objects 20; as rows, 15 in all.
+LIST_COLUMNS = tuple(LoadBalancer.__table__.columns)
+IDS_PER_QUERY = 1000  # ids in one IN (...): a default page in one query
+
+
+def _by_load_balancer(session: Session, stmt: Select[Unpack[tuple[Any, ...]]], key: Any,
+                      ids: list[str]) -> dict[str, list[Any]]:
+    """The rows of ``stmt`` whose ``key`` (its first column) is one of ``ids``, grouped
+    by it, each group in the statement's order."""
+    found: dict[str, list[Any]] = {}
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        for row in session.execute(stmt.where(key.in_(ids[start:start + IDS_PER_QUERY]))):
+            found.setdefault(row[0], []).append(row)
+    return found
+
+
+def page_to_api(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
+    """A page of load balancers (rows of ``LIST_COLUMNS``) as ``to_api`` shows them, with
+    their children's ids, tags and additional VIPs read for the whole page, in the
+    relationships' order."""
+    ids = [lb.id for lb in rows]
+    listeners = _by_load_balancer(session, select(Listener.load_balancer_id, Listener.id)
+                                  .order_by(Listener.created_at), Listener.load_balancer_id, ids)
+    pools = _by_load_balancer(session, select(Pool.load_balancer_id, Pool.id)
+                              .order_by(Pool.created_at), Pool.load_balancer_id, ids)
+    tags = _by_load_balancer(session, select(Tag.resource_id, Tag.tag).order_by(Tag.tag),
+                             Tag.resource_id, ids)
+    vips = _by_load_balancer(session, select(AdditionalVip.load_balancer_id,
+                                             AdditionalVip.subnet_id, AdditionalVip.ip_address,
+                                             AdditionalVip.port_id),
+                             AdditionalVip.load_balancer_id, ids)
+    return [to_api(lb, {"listeners": [{"id": row.id} for row in listeners.get(lb.id, ())],
+                        "pools": [{"id": row.id} for row in pools.get(lb.id, ())],
+                        "tags": [row.tag for row in tags.get(lb.id, ())],
+                        "additional_vips": _additional_vips(vips.get(lb.id, []))})
+            for lb in rows]
 
 
 def _validate_vip(body: LoadBalancerPOST, api: ApiState) -> None:
@@ -219,9 +253,9 @@ def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
             response_model=LOAD_BALANCER.list_root, response_model_exclude_unset=True)
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
-    stmt = select(LoadBalancer).options(*LIST_LOADING).where(
-        LoadBalancer.provisioning_status != constants.DELETED)
-    return list_objects(request, api, ctx, stmt, LOAD_BALANCER.collection, to_api)
+    stmt = select(*LIST_COLUMNS).where(LoadBalancer.provisioning_status != constants.DELETED)
+    return rendered(list_objects(request, api, ctx, stmt, LOAD_BALANCER.collection, to_api,
+                                 page_to_api))
 
 
 @router.get("/{lb_id}", summary="Show a load balancer",

@@ -21,7 +21,7 @@ import datetime as dt
 import functools
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
@@ -213,12 +213,16 @@ class Resource:
         return {attribute.name: getattr(self.model, attribute.column)
                 for attribute in self.attributes if attribute.column}
 
-    @property
+    @functools.cached_property
     def shown(self) -> list[Attribute]:
         return [attribute for attribute in self.attributes if attribute.shown_type is not None]
 
-    def to_api(self, row: Any) -> dict[str, Any]:
-        """The response body of one row."""
+    def to_api(self, row: Any, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The response body of one row; ``given`` holds values already read for some
+        attributes (a list reads a page's children at once)."""
+        if given:
+            return {attribute.name: given[attribute.name] if attribute.name in given
+                    else attribute.read(row) for attribute in self.shown}
         return {attribute.name: attribute.read(row) for attribute in self.shown}
 
     @functools.cached_property

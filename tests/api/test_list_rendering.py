@@ -1,0 +1,39 @@
+"""The load balancer list renders its page itself (lbaas.api.common.rendered): its bytes
+must be those FastAPI would have sent through the route's response model."""
+from __future__ import annotations
+
+from pydantic import TypeAdapter
+
+from lbaas.api.load_balancer import LOAD_BALANCER
+from tests.helpers.api import create_lb, wait_lb_active
+
+OTHER_SUBNET = "2f0d1c3e-7a4b-4c59-9e61-5d8b7a6c4f21"
+
+
+def _through_the_model(body: dict) -> bytes:
+    model = TypeAdapter(LOAD_BALANCER.list_root)
+    return model.dump_json(model.validate_python(body), exclude_unset=True)
+
+
+def test_the_list_is_what_the_response_model_would_send(client):
+    plain = create_lb(client)
+    odd = create_lb(client, name="Zürich \"edge\" \\ \t/ ✓ \u2028", description="ünï\ncode",
+                    tags=["β", "a b"], additional_vips=[{"subnet_id": OTHER_SUBNET}],
+                    admin_state_up=False)
+    for port in (80, 8080):
+        listener = client.post("/v2/lbaas/listeners", json={"listener": {
+            "loadbalancer_id": odd["id"], "protocol": "HTTP", "protocol_port": port}})
+        assert listener.status_code == 201, listener.text
+        wait_lb_active(client, odd["id"])
+
+    for query in ("", "?limit=1", "?fields=name,tags,listeners", "?tags=β",
+                  "?sort=name:desc", "?page_reverse=true&limit=1&marker=" + odd["id"]):
+        response = client.get("/v2/lbaas/loadbalancers" + query)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.content == _through_the_model(response.json()), query
+
+    listed = {lb["id"]: lb for lb in client.get("/v2/lbaas/loadbalancers").json()["loadbalancers"]}
+    assert set(listed) == {plain["id"], odd["id"]}
+    assert listed[odd["id"]]["name"] == "Zürich \"edge\" \\ \t/ ✓ \u2028"
+    assert len(listed[odd["id"]]["listeners"]) == 2
