@@ -21,9 +21,10 @@ PROC_SYS = Path("/proc/sys")
 _NEIGHBOURS = (
     "the neighbour table (ARP, NDP) is one for every namespace of the host, and an amphora "
     "keeps several live entries in it (the controller's in its namespace, the members' it "
-    "checks, the clients', and its own in the members' and the host's): the kernel's "
-    "default hard limit of 1,024 is reached near 150 amphorae, after which live entries "
-    "are evicted and new ones refused ('neighbour table overflow'), so traffic stalls")
+    "checks, the clients', and its own in the members' and the host's; 250 amphorae made "
+    "1,680 ARP and 4,585 NDP entries): past the kernel's default hard limit of 1,024, live "
+    "entries are evicted and new ones refused ('neighbour table overflow'), so traffic "
+    "stalls")
 
 
 @dataclass(frozen=True)
