@@ -217,7 +217,8 @@ class Service:
         return sh(*lbaas_command(), *args, "--config-file", str(self.config))
 
     def lbaas_json(self, *args: str) -> dict[str, Any]:
-        return json.loads(self.lbaas(*args, "-f", "json"))
+        parsed: dict[str, Any] = json.loads(self.lbaas(*args, "-f", "json"))
+        return parsed
 
 
 @dataclass(frozen=True)
@@ -355,7 +356,7 @@ class Backend:
     namespace: str
 
 
-def wait_for_backend(backend: Backend, process: subprocess.Popen) -> None:
+def wait_for_backend(backend: Backend, process: subprocess.Popen[bytes]) -> None:
     url = f"http://{backend.address}/"
     for _ in range(BACKEND_START_TRIES):
         if process.poll() is not None:
@@ -430,7 +431,8 @@ def provisioning_status(api: httpx.Client, lb_id: str) -> str | None:
     if response.status_code == 404:
         return None
     response.raise_for_status()
-    return response.json()["loadbalancer"]["provisioning_status"]
+    status: str = response.json()["loadbalancer"]["provisioning_status"]
+    return status
 
 
 def wait_status(api: httpx.Client, lb_id: str, done: Callable[[str | None], bool],
@@ -522,6 +524,7 @@ def time_first_request(api: httpx.Client, client_ns: str,
         in_namespace(client_ns, sys.executable, str(Path(__file__).resolve()), "_poll", vip,
                      "--deadline", str(FIRST_REQUEST_TIMEOUT_S)),
         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, bufsize=0)
+    assert poller.stdout is not None  # a pipe
     try:
         if read_line(poller.stdout, 30.0) != "ready":
             raise BenchError("the poller in the client namespace did not start")
@@ -538,8 +541,10 @@ def time_first_request(api: httpx.Client, client_ns: str,
         poller.wait()
 
 
-def await_poller(api: httpx.Client, poller: subprocess.Popen, lb_id: str) -> tuple[float, int]:
+def await_poller(api: httpx.Client, poller: subprocess.Popen[bytes],
+                 lb_id: str) -> tuple[float, int]:
     """The poller's (time of first 200, attempts); fails early if the load balancer errs."""
+    assert poller.stdout is not None  # a pipe
     deadline = time.monotonic() + FIRST_REQUEST_TIMEOUT_S
     while time.monotonic() < deadline:
         line = read_line(poller.stdout, 0.5)
@@ -600,14 +605,14 @@ class Load:
     seconds: float
 
 
-def start_wrk(client_ns: str, script: Path, url: str, load: Load) -> subprocess.Popen:
+def start_wrk(client_ns: str, script: Path, url: str, load: Load) -> subprocess.Popen[str]:
     return subprocess.Popen(
         in_namespace(client_ns, "wrk", f"-t{load.threads}", f"-c{load.connections}",
                      f"-d{load.seconds:g}s", "-s", str(script), url),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
 
 
-def wrk_result(process: subprocess.Popen, load: Load) -> WrkResult:
+def wrk_result(process: subprocess.Popen[str], load: Load) -> WrkResult:
     output, _ = process.communicate(timeout=load.seconds + 60)
     report = [line for line in output.splitlines() if line.startswith("{")]
     if process.returncode != 0 or not report:
@@ -808,7 +813,7 @@ class Teardown(contextlib.ExitStack):
         previous = {signum: signal.signal(signum, signal.SIG_IGN)
                     for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
-            return super().__exit__(*exc_info)
+            return bool(super().__exit__(*exc_info))
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -851,7 +856,7 @@ def report_first_request(samples: list[FirstRequest], steps: dict[str, list[floa
 
 
 def median_of(values: Any) -> float:
-    return statistics.median(list(values))
+    return float(statistics.median(list(values)))
 
 
 def report_throughput(rounds: list[Round], load: Load) -> Target:
