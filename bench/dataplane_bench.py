@@ -64,7 +64,7 @@ from api_bench import (
 )
 
 from lbaas.drivers.compute.container import Runc
-from lbaas.drivers.compute.launcher import ZygoteLauncher
+from lbaas.drivers.compute.launcher import LAUNCHERS
 from lbaas.drivers.compute.netns import namespace_of
 
 # A management network of its own ([networking] lb_network_bridge, with firewall chains
@@ -288,9 +288,10 @@ def remove_amphora_leftovers(base_path: Path) -> None:
             runc.delete(namespace_of(directory.name))  # an amphora run from an image
     shutil.rmtree(base_path, ignore_errors=True)
     shutil.rmtree(runc.root, ignore_errors=True)
-    zygote = ZygoteLauncher(base_path, sys.executable)  # agent_launcher = zygote
-    zygote.stop()
-    shutil.rmtree(zygote.socket_path.parent, ignore_errors=True)
+    for kind in LAUNCHERS.values():  # agent_launcher = zygote or host: a process per host
+        launcher = kind(base_path, sys.executable)
+        launcher.stop()
+        shutil.rmtree(launcher.socket_path.parent, ignore_errors=True)
 
 
 @contextlib.contextmanager
