@@ -83,10 +83,20 @@ LAYOUT = Layout(management_cidr="172.29.112.0/20",
 # and the client's besides one per amphora. (The /20s hold more: the VIP pool 3,835
 # addresses, two per load balancer.)
 MAX_COUNT = 1020
-HEARTBEAT_INTERVAL_S, HEARTBEAT_TIMEOUT_S = 2, 10
-HEARTBEAT_OPTIONS = (f"[health_manager]\nheartbeat_interval = {HEARTBEAT_INTERVAL_S}\n"
-                     f"heartbeat_timeout = {HEARTBEAT_TIMEOUT_S}\nhealth_check_interval = 1\n")
-STEADY_S = 2 * HEARTBEAT_TIMEOUT_S + 2  # long enough for a false failover to show
+# A heartbeat timeout of five intervals, as upstream's defaults (10 s and 60 s) nearly are.
+TIMEOUT_INTERVALS = 5
+
+
+def heartbeat_options(interval: float) -> str:
+    return (f"[health_manager]\nheartbeat_interval = {interval:g}\n"
+            f"heartbeat_timeout = {TIMEOUT_INTERVALS * interval:g}\nhealth_check_interval = 1\n")
+
+
+def steady_seconds(interval: float) -> float:
+    """Two heartbeat timeouts and a bit: long enough for a false failover to show."""
+    return 2 * TIMEOUT_INTERVALS * interval + 2
+
+
 SAMPLE_S = 0.25
 # Creating or deleting: a fixed allowance plus a share per load balancer.
 DEADLINE_BASE_S, DEADLINE_PER_LB_S = 120.0, 2.0
@@ -225,14 +235,15 @@ class Steady:
     cpu: dict[str, float]  # CPU seconds per second
 
 
-def steady_state(health: HealthReadings, amphorae: list[str], service: int) -> Steady:
-    """Watch the idle fleet for ``STEADY_S``: the heartbeat rate between the health
+def steady_state(health: HealthReadings, amphorae: list[str], service: int,
+                 seconds: float) -> Steady:
+    """Watch the idle fleet for ``seconds``: the heartbeat rate between the health
     manager's first and last flush seen, the largest lag and heartbeat age."""
     flushes: list[tuple[float, float]] = []
     lag = oldest = 0.0
     heard = 0
     before = read_usage(service, amphorae)
-    end = time.monotonic() + STEADY_S
+    end = time.monotonic() + seconds
     while time.monotonic() < end:
         accepted = health.accepted()
         if not flushes or accepted != flushes[-1][1]:
@@ -274,8 +285,10 @@ class Step:
 class Fleet:
     """The load balancers built so far, and how to add a step's worth."""
 
-    def __init__(self, env: Environment, clients: int, health: HealthReadings) -> None:
+    def __init__(self, env: Environment, clients: int, health: HealthReadings,
+                 steady_s: float) -> None:
         self.env, self.clients, self.health = env, clients, health
+        self.steady_s = steady_s
         self.api, self.url = env.api, env.service.url
         self.service = find_service_pid(env.service.config)
         self.ids: list[str] = []
@@ -353,13 +366,13 @@ class Fleet:
         member = self._member_change(ids[-1])
         print(f"  list p50 {listing * 1000:.1f} ms, show p50 {show * 1000:.1f} ms, member "
               f"change -> ACTIVE {member:.2f} s", flush=True)
-        steady = steady_state(self.health, amphorae, self.service)
+        steady = steady_state(self.health, amphorae, self.service, self.steady_s)
         lbs = _all_lbs(self.api)
         not_online = sum(lbs[lb_id]["operating_status"] != "ONLINE" for lb_id in self.ids)
         replaced = len(set(amphorae) ^ set(self.amphorae()))
         print(f"  heartbeats {steady.heartbeats_per_s:.1f}/s accepted, health manager lag "
               f"{steady.lag_s:.2f} s, oldest heartbeat {steady.oldest_heartbeat_s:.1f} s, "
-              f"{steady.unheard} unheard; after {STEADY_S} s: {not_online} not ONLINE, "
+              f"{steady.unheard} unheard; after {self.steady_s:g} s: {not_online} not ONLINE, "
               f"{replaced} amphorae replaced", flush=True)
         return Step(count, added, posted, active, serving, memory, listing, show, member,
                     steady, not_online, replaced, create_cpu, load_average())
@@ -415,13 +428,13 @@ def fleet_removed(api: httpx.Client, clients: int) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace, workdir: Path) -> list[Target]:
-    extra = HEARTBEAT_OPTIONS + f"[haproxy_amphora]\nagent_launcher = {args.agent_launcher}\n"
+    extra = heartbeat_options(args.heartbeat_interval) + f"[haproxy_amphora]\nagent_launcher = {args.agent_launcher}\n"
     with Teardown() as stack:
         env = set_up(stack, workdir, None, 10, extra, LAYOUT, LAUNCHER)
         stack.enter_context(fleet_removed(env.api, args.clients))
         health = HealthReadings(env.service.config)
         stack.callback(health.db.dispose)
-        fleet = Fleet(env, args.clients, health)
+        fleet = Fleet(env, args.clients, health, steady_seconds(args.heartbeat_interval))
         steps = [fleet.step(count) for count in args.steps]
         print(f"\ndeleting all {len(fleet.ids)}", flush=True)
         gone = delete_fleet(env.api, args.clients)
@@ -473,6 +486,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sizes.add_argument("--count", type=_steps, dest="steps",
                        help="one step: the same as --steps COUNT")
     parser.add_argument("--clients", type=int, default=10, help="concurrent API clients")
+    parser.add_argument("--heartbeat-interval", type=float, default=2.0,
+                        help="[health_manager] heartbeat_interval (default 2 s; the timeout "
+                             f"is {TIMEOUT_INTERVALS} of them)")
     parser.add_argument("--agent-launcher", choices=("exec", "zygote", "host"), default="exec",
                         help="[haproxy_amphora] agent_launcher")
     args = parser.parse_args(argv)
