@@ -51,7 +51,12 @@ from pathlib import Path
 from typing import Any
 
 from lbaas.amphora.agent.config import AgentConfig
-from lbaas.amphora.agent.host_process import enter_namespace, namespace_inode, source_hash
+from lbaas.amphora.agent.host_process import (
+    enter_namespace,
+    listen,
+    namespace_inode,
+    source_hash,
+)
 from lbaas.amphora.agent.loop import Loop
 from lbaas.amphora.agent.services import AgentServices
 
@@ -302,20 +307,6 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
 
-def _listen(socket_path: Path) -> socket.socket:
-    """The control socket, made by the supervisor: an agent forked again takes it over,
-    and requests sent meanwhile wait in its backlog instead of being refused."""
-    socket_path.unlink(missing_ok=True)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_mask = os.umask(0o177)
-    try:
-        listener.bind(str(socket_path))
-    finally:
-        os.umask(old_mask)
-    listener.listen(128)
-    return listener
-
-
 def _serve(listener: socket.socket, amphorae_path: Path, log_path: Path) -> None:
     """The agent itself (in the supervisor's child)."""
     # `kill -USR1 <agent>`: every thread's stack into the console log, to see what an
@@ -381,7 +372,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.pid_file.write_text(f"{os.getpid()}\n")
     log_path = args.socket.with_name("agent.log")
-    listener = _listen(args.socket)
+    # Made by the supervisor: an agent forked again takes it over, and requests sent
+    # meanwhile wait in its backlog instead of being refused.
+    listener = listen(args.socket)
     _supervise(lambda: _serve(listener, args.amphorae.resolve(), log_path))
 
 

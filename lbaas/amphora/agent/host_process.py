@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import socket
 from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
@@ -36,3 +37,16 @@ def enter_namespace(path: str) -> None:
 def namespace_inode() -> int:
     """The calling thread's network namespace, as the inode that names it."""
     return os.stat("/proc/thread-self/ns/net").st_ino
+
+
+def listen(path: Path) -> socket.socket:
+    """A Unix stream socket at ``path`` that only root may use (0600), listening."""
+    path.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_mask = os.umask(0o177)
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(old_mask)
+    listener.listen(128)
+    return listener

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from lbaas.amphora.agent import __main__ as agent_main
-from lbaas.amphora.agent.host_process import enter_namespace, source_hash
+from lbaas.amphora.agent.host_process import enter_namespace, listen, source_hash
 
 
 def _agent(request: dict[str, Any], listener: socket.socket, answer: int) -> None:
@@ -89,14 +89,7 @@ def _serve_one(listener: socket.socket, connection: socket.socket, hashed: str) 
 
 def serve(path: Path) -> None:
     hashed = source_hash()
-    path.unlink(missing_ok=True)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_mask = os.umask(0o177)
-    try:
-        listener.bind(str(path))
-    finally:
-        os.umask(old_mask)
-    listener.listen(64)
+    listener = listen(path)
     gc.collect()
     gc.freeze()  # the preloaded modules' pages stay shared with every agent
     while True:
