@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "lbaas"
 # Top-level modules and packages of lbaas, lowest layer first.
 LAYERS = [
     {"constants", "crashpoint", "console", "keyfile", "config", "log", "firewall",
-     "compute_flavors"},
+     "compute_flavors", "host_limits"},
     {"db", "certs", "cert_manager"},
     {"network", "amphora", "images", "validate"},
     {"drivers"},
