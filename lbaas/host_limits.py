@@ -53,6 +53,15 @@ FLOORS = (
     Floor("net.netfilter.nf_conntrack_max", 262144,
           "the connection-tracking table must hold every amphora's health-check and "
           "heartbeat connections"),
+    # A broadcast (an ARP request) on a bridge of N veth ports is N packets queued at once
+    # on the receiving CPU's backlog; at the default of 1,000 a single broadcast on a
+    # network of 1,000 amphorae overflows it and the rest are dropped. Measured: with 1,000
+    # amphorae ARPing for the members, 54 million drops, and one member namespace that no
+    # ARP request reached any more (bench/scale_bench.py, docs/benchmarks.md).
+    Floor("net.core.netdev_max_backlog", 32768,
+          "a broadcast on a bridge of N ports queues N packets on one CPU's backlog: at "
+          "the default of 1,000 one broadcast among 1,000 amphorae overflows it, and ARP "
+          "requests are lost"),
 )
 
 
