@@ -19,11 +19,10 @@ that has one. It stops serving an amphora whose namespace went as soon as its na
 deleted (an inotify watch: a namespace whose name is gone would otherwise live on, with
 its addresses, as long as the agent's threads are in it), and every ``SWEEP_INTERVAL``
 seconds it also lets go of one whose directory went and serves again one whose threads
-died. The process is a
-small supervisor and the agent it forks: an agent that dies is forked again within a
-second, and the amphorae it served are served again (their haproxy, in processes of their
-own, serve on meanwhile); the supervisor holds the control socket, so requests sent
-meanwhile wait rather than fail.
+died. The process is a small supervisor and the agent it forks: an agent that dies is
+forked again within a second, and the amphorae it served are served again (their haproxy,
+in processes of their own, serve on meanwhile); the supervisor holds the control socket,
+so requests sent meanwhile wait rather than fail.
 
 The compute driver talks to it over a Unix socket (0600, root), one JSON line per request:
 ``{"hello": true}`` (the hash of the source it runs), ``{"serve": {"directory", "netns"}}``
