@@ -117,3 +117,24 @@ def test_the_agent_log_is_rotated_at_its_size_limit(agent_config, tmp_path):
     assert log_file in files
     assert sum(path.stat().st_size for path in files) <= 4096 * 2 + 1024
     assert "Traceback" not in "".join(path.read_text() for path in files)
+
+
+def test_stopping_a_server_that_never_served_returns_and_it_then_never_serves(agent_config):
+    """The host agent may stop an amphora's services while they are still starting."""
+    server = AgentServer(agent_config, server_context(agent_config))
+    stopper = threading.Thread(target=lambda: (server.stop(), server.stop()))
+    stopper.start()
+    stopper.join(5)
+    assert not stopper.is_alive()
+    server.serve_until_stopped()  # returns at once
+
+
+def test_stop_wakes_a_serving_loop(agent_config):
+    """The loop polls once an hour: only stop's wake-up ends it within the join."""
+    server = AgentServer(agent_config, server_context(agent_config))
+    loop = threading.Thread(target=server.serve_until_stopped)
+    loop.start()
+    time.sleep(0.2)
+    server.stop()
+    loop.join(5)
+    assert not loop.is_alive()

@@ -128,6 +128,7 @@ class ServedAmphora:
         self.error: BaseException | None = None
         self._inode: int | None = None
         self._ready = threading.Event()
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"amphora-{directory.name}")
 
@@ -159,12 +160,17 @@ class ServedAmphora:
             self._ready.set()
             return
         self._ready.set()
+        if self._stopping.is_set():  # given up on while it started (past START_TIMEOUT)
+            self.services.stop()
+            self._forget_log()
+            return
         self.services.serve_forever()
 
     def alive(self) -> bool:
         return self._thread.is_alive()
 
     def stop(self) -> None:
+        self._stopping.set()
         if self.services is not None:
             self.services.stop()
         self._thread.join(10)

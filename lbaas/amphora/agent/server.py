@@ -412,6 +412,9 @@ class AgentServer(ThreadingHTTPServer):
                       udp_services=udp_services)
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        # Whether the loop started, and whether stop came: shutdown() waits for a loop
+        # that runs, forever if none does.
+        self._serving = self._stopped = False
         super().__init__((config.bind_host, config.bind_port), _handler(agent))
         self.context = context
 
@@ -448,16 +451,25 @@ class AgentServer(ThreadingHTTPServer):
 
     def serve_until_stopped(self) -> None:
         """Serve without polling: the loop sleeps until a connection comes (a thousand
-        agents polling twice a second would keep a core busy), and ``stop`` wakes it."""
+        agents polling twice a second would keep a core busy), and ``stop`` wakes it;
+        after ``stop``, it returns at once."""
+        with self._connections_lock:
+            if self._stopped:
+                return
+            self._serving = True
         self.serve_forever(poll_interval=3600.0)
 
     def stop(self) -> None:
         """Stop serving at once: the listening socket is shut down, which wakes the loop
         (it finds nothing to accept and sees the shutdown request). Open connections stay
-        until ``close_connections``."""
+        until ``close_connections``. Stopping a server that never served, or twice, is no
+        error."""
+        with self._connections_lock:
+            serving, self._stopped = self._serving and not self._stopped, True
         with contextlib.suppress(OSError):
             self.socket.shutdown(socket.SHUT_RDWR)
-        self.shutdown()
+        if serving:
+            self.shutdown()
         self.server_close()
 
     def close_connections(self) -> None:
