@@ -167,8 +167,10 @@ class HostAgentLauncher(HostProcessLauncher):
     def forget(self, directory: Path) -> None:
         """Stop serving the amphora of ``directory``; a host agent that is not running
         serves nothing (and no longer finds the directory when it starts)."""
-        if self._ask({"hello": True}, missing_ok=True):
-            self._ask({"forget": {"directory": str(directory)}})
+        answer = self._ask({"forget": {"directory": str(directory)}}, missing_ok=True)
+        if "error" in answer:
+            raise LauncherError(f"the host agent could not forget {directory}: "
+                                f"{answer['error']}")
 
 
 LAUNCHERS: dict[str, type[HostProcessLauncher]] = {"zygote": ZygoteLauncher,
