@@ -121,10 +121,12 @@ IDS_PER_QUERY = 1000  # ids in one IN (...): a default page in one query
 def _by_load_balancer(session: Session, stmt: Select[Unpack[tuple[Any, ...]]], key: Any,
                       ids: list[str]) -> dict[str, list[Any]]:
     """The rows of ``stmt`` whose ``key`` (its first column) is one of ``ids``, grouped
-    by it, each group in the statement's order."""
+    by it, each group in the statement's order. Run as Core, not through the ORM: plain
+    rows need none of its loading, which took half the time."""
     found: dict[str, list[Any]] = {}
+    connection = session.connection()
     for start in range(0, len(ids), IDS_PER_QUERY):
-        for row in session.execute(stmt.where(key.in_(ids[start:start + IDS_PER_QUERY]))):
+        for row in connection.execute(stmt.where(key.in_(ids[start:start + IDS_PER_QUERY]))):
             found.setdefault(row[0], []).append(row)
     return found
 
