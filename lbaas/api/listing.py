@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import collections
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from sqlalchemy import Boolean, Float, Integer, Select, and_, distinct, func, inspect, or_, select
@@ -232,8 +232,10 @@ def _keyset_after(columns: list[tuple[Any, bool]], marker_values: list[Any]) -> 
 
 
 @functools.lru_cache(maxsize=64)
-def _named_row(keys: tuple[str, ...]) -> type[tuple[Any, ...]]:
-    return collections.namedtuple("Row", keys)  # type: ignore[misc]
+def _named_row(keys: tuple[str, ...]) -> Callable[[Iterable[Any]], Any]:
+    """What makes a named tuple of a row with these column names."""
+    row: Any = collections.namedtuple("Row", keys)  # type: ignore[misc]  # run-time fields
+    return cast(Callable[[Iterable[Any]], Any], row._make)
 
 
 def fetch(session: Session, stmt: Select[Any], collection: Collection, request: ListRequest) -> list[Any]:
@@ -260,7 +262,7 @@ def fetch(session: Session, stmt: Select[Any], collection: Collection, request: 
         rows = list(session.execute(stmt).scalars().unique())
     else:
         result = session.connection().execute(stmt)
-        make = _named_row(tuple(result.keys()))._make
+        make = _named_row(tuple(result.keys()))
         rows = [make(row) for row in result]
     if request.page_reverse:
         rows.reverse()
