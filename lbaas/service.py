@@ -22,7 +22,7 @@ from lbaas.amphora.agent.loop import Loop
 from lbaas.config import ConfigError, Settings
 from lbaas.controller import housekeeping
 from lbaas.controller.jobs import Wakeup
-from lbaas.controller.wakeups import PostgresListener, RabbitBell, kombu_url
+from lbaas.controller.wakeups import LocalBell, PostgresListener, RabbitBell, kombu_url
 from lbaas.controller.worker import Worker
 from lbaas.db import keypairs, migrate
 from lbaas.db import services as presence
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from lbaas.api.common import ApiState
 
 LOG = logging.getLogger(__name__)
+JOB_BELLS = "job-bells"  # under state_path: lbaas.controller.wakeups.LocalBell
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Services:
     settings: Settings
     db: Database
     wakeup: Wakeup
+    local_bell: LocalBell
     bell: RabbitBell | None = None
 
     @property
@@ -120,7 +122,10 @@ def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
     if settings.DEFAULT.transport_url:
         bell = RabbitBell(settings.DEFAULT.transport_url.get_secret_value())
         bell.start()
-    return Services(settings=settings, db=db, wakeup=Wakeup(bell.ring if bell is not None else None), bell=bell)
+    local_bell = LocalBell(settings.DEFAULT.state_path / JOB_BELLS)
+    rings = (local_bell.ring, *((bell.ring,) if bell is not None else ()))
+    return Services(settings=settings, db=db, wakeup=Wakeup(*rings), local_bell=local_bell,
+                    bell=bell)
 
 
 class Presence:
@@ -189,6 +194,7 @@ def running_worker(services: Services,
         listener.start()
     if services.bell is not None:
         services.bell.listen(services.wakeup)
+    services.local_bell.listen(services.wakeup)
     worker.start()
     try:
         with present(services, "worker") as listed:
@@ -196,6 +202,7 @@ def running_worker(services: Services,
             yield worker
     finally:
         worker.stop()
+        services.local_bell.stop()
         if PostgresListener.applies(services.db):
             listener.stop()
 

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from lbaas import config, constants, host, log, service, status_view, systemd
+from lbaas import api_process, config, constants, host, log, service, status_view, systemd
 from lbaas import drivers as driver_registry
 from lbaas.cli import certs as certs_cli
 from lbaas.cli import common
@@ -92,16 +92,36 @@ def _run_until_stopped(what: str) -> None:
 
 @app.command()
 def up(config_file: ConfigFile = None) -> None:
-    """Start every service in one process (API, worker, housekeeping) with the embedded defaults."""
+    """Start every service (API, worker, health manager, housekeeping) with the embedded
+    defaults: the API in a process of its own, the others in this one."""
     with _serving(config_file, upgrade=True) as services:
         sock = service.bind_api(services.settings)
-        with service.running_worker(services), service.running_housekeeping(services), \
-                service.running_health_manager(services):
-            api = services.settings.api_settings
-            console.print(f"lbaas API listening on http://{api.bind_host}:{api.bind_port}/ "
-                          f"(database {services.db.engine.url.render_as_string()}); "
-                          "Ctrl-C stops.")
-            service.serve_api(services, sock)
+        signalled, stopped = threading.Event(), threading.Event()
+        api = api_process.ApiProcess.fork(services, sock, stopped)
+
+        def stop(*_: object) -> None:
+            signalled.set()
+            stopped.set()
+
+        def reload(*_: object) -> None:
+            _reload_logging(config_file)
+            api.signal(signal.SIGHUP)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, stop)
+        signal.signal(signal.SIGHUP, reload)
+        try:
+            with service.running_worker(services), service.running_housekeeping(services), \
+                    service.running_health_manager(services):
+                where = services.settings.api_settings
+                console.print(f"lbaas API listening on http://{where.bind_host}:"
+                              f"{where.bind_port}/ (database "
+                              f"{services.db.engine.url.render_as_string()}); Ctrl-C stops.")
+                stopped.wait()
+                api.stop(services.settings.DEFAULT.graceful_shutdown_timeout)
+        finally:
+            api.stop(0)
+        if api_process.died_alone(api, signalled):
+            common.fail("lbaas stopped: its API process " + api.describe_exit(), 1)
     console.print("lbaas stopped.")
 
 

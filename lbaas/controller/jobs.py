@@ -39,18 +39,18 @@ class LeaseLost(Exception):
 
 
 class Wakeup:
-    """Tells the workers that a job is waiting: those of this process, and with a ``bell``
-    (``lbaas.controller.wakeups.RabbitBell``) those of other processes."""
+    """Tells the workers that a job is waiting: those of this process, and through
+    ``bells`` (``lbaas.controller.wakeups``) those of other processes."""
 
-    def __init__(self, bell: Callable[[], None] | None = None) -> None:
+    def __init__(self, *bells: Callable[[], None]) -> None:
         self._event = threading.Event()
-        self._bell = bell
+        self._bells = bells
 
     def notify(self) -> None:
         """A job was queued (and committed)."""
         self._event.set()
-        if self._bell is not None:
-            self._bell()
+        for bell in self._bells:
+            bell()
 
     def notify_local(self) -> None:
         """Wake this process's workers only (a sibling, or a wake-up from elsewhere)."""

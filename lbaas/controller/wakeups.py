@@ -1,6 +1,9 @@
 """How a job queued in one process wakes the workers of others at once.
 
-- Within one process (``lbaas up``) the ``jobs.Wakeup`` event does it.
+- Within one process the ``jobs.Wakeup`` event does it.
+- On one host, whatever the database (``lbaas up``'s API process, or the systemd units):
+  each worker process binds a Unix datagram socket in ``<state_path>/job-bells/``, and
+  ``LocalBell`` sends every one of them a byte once a job is committed.
 - PostgreSQL: the transaction that adds a job also sends ``NOTIFY lbaas_jobs``
   (``jobs.enqueue``), delivered when it commits; each worker process LISTENs on a
   connection of its own (``PostgresListener``).
@@ -16,9 +19,13 @@ A lost connection is opened again; meanwhile the workers poll, so no job waits f
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 import threading
 import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from lbaas.controller.jobs import CHANNEL, Wakeup
@@ -157,3 +164,99 @@ class RabbitBell:
                         connection.drain_events(timeout=1.0)
                     except TimeoutError:
                         continue
+
+
+class LocalBell:
+    """Rings the workers of the other processes of this host, and listens for their rings.
+
+    Sockets are named through ``/proc/self/fd/<directory>`` so that a deep
+    ``state_path`` cannot exceed a socket path's 108 bytes. A socket whose process died
+    refuses the ring and is removed; one whose queue is full has been rung already. A
+    directory this process cannot make or open leaves the bell silent: the workers then
+    find jobs by polling, as without it.
+    """
+
+    SUFFIX = ".sock"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._warned = False
+        self._name: str | None = None
+        self._dir_fd: int | None = None  # held while listening
+        self._listening: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def _open_directory(self) -> int | None:
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            return os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            if not self._warned:
+                self._warned = True
+                LOG.warning("job bell %s: %s; workers of other processes will poll for jobs",
+                            self.directory, exc.strerror)
+            return None
+
+    def ring(self) -> None:
+        """A byte to every other listening process; never blocks (a few syscalls a job)."""
+        dir_fd = self._open_directory()
+        if dir_fd is None:
+            return
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+                sender.setblocking(False)
+                for name in os.listdir(dir_fd):
+                    if not name.endswith(self.SUFFIX) or name == self._name:
+                        continue
+                    try:
+                        sender.sendto(b"!", f"/proc/self/fd/{dir_fd}/{name}")
+                    except ConnectionRefusedError:  # nobody bound to it any more
+                        _remove(name, dir_fd)
+                    except OSError:  # a full queue (rung already), or gone meanwhile
+                        pass
+        finally:
+            os.close(dir_fd)
+
+    def listen(self, wakeup: Wakeup) -> None:
+        """Wake ``wakeup`` (this process's workers) on every ring of another process."""
+        self._dir_fd = self._open_directory()
+        if self._dir_fd is None:
+            return
+        self._name = f"{os.getpid()}-{secrets.token_hex(4)}{self.SUFFIX}"
+        self._listening = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._listening.bind(f"/proc/self/fd/{self._dir_fd}/{self._name}")
+        self._thread = threading.Thread(target=self._receive, args=(wakeup,),
+                                        name="job-bell-local", daemon=True)
+        self._thread.start()
+        wakeup.notify_local()  # a job queued before this process listened
+
+    def _receive(self, wakeup: Wakeup) -> None:
+        assert self._listening is not None
+        while not self._stopped.is_set():
+            try:
+                self._listening.recv(64)
+            except OSError:
+                return
+            wakeup.notify_local()
+
+    def stop(self) -> None:
+        """Stop listening (``shutdown`` wakes the receiving thread) and remove the socket."""
+        self._stopped.set()
+        if self._listening is None or self._dir_fd is None:
+            return
+        self._listening.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(5)
+        self._listening.close()
+        if self._name is not None:
+            _remove(self._name, self._dir_fd)
+        os.close(self._dir_fd)
+        self._dir_fd = None
+
+
+def _remove(name: str, dir_fd: int) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass

@@ -17,6 +17,7 @@ LAYERS = [
     {"controller", "health"},
     {"api", "host"},
     {"compute_agent", "service", "status_view", "systemd"},
+    {"api_process"},
     {"cli"},
 ]
 LAYER = {unit: number for number, units in enumerate(LAYERS) for unit in units}
