@@ -28,9 +28,9 @@ OTHER_THREADS, COMMANDS = "lbaas, other threads", "commands lbaas ran"
 HAPROXY, AGENTS, MACHINE = "haproxy (all)", "agents (all)", "machine (all CPUs)"
 COMPONENTS = (API, WORKER, HEALTH, HOUSEKEEPING, OTHER_THREADS, COMMANDS, HAPROXY, AGENTS,
               MACHINE)
-# Thread name (its first 15 bytes, as the kernel keeps it) -> the part of lbaas up.
-THREAD_PARTS = (("AnyIO worker", API), ("presence-api", API),
-                ("worker-", WORKER), ("job-", WORKER), ("presence-worke", WORKER),
+# Thread name (its first 15 bytes, as the kernel keeps it) -> the part of lbaas up; the
+# API is a process of its own (api_pids).
+THREAD_PARTS = (("worker-", WORKER), ("job-", WORKER), ("presence-worke", WORKER),
                 ("hm-", HEALTH), ("presence-healt", HEALTH),
                 ("housekeeping-", HOUSEKEEPING), ("cert-rotate", HOUSEKEEPING),
                 ("presence-house", HOUSEKEEPING))
@@ -82,18 +82,33 @@ def amphora_namespaces(amphorae: Iterable[str]) -> dict[int, str]:
 
 
 def service_pid(config: Path) -> int:
-    """The pid of the ``lbaas up`` that reads ``config``."""
+    """The pid of the ``lbaas up`` that reads ``config`` (not of the API process it
+    forked, which has the same command line)."""
+    found = {}
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
             arguments = (entry / "cmdline").read_bytes().split(b"\0")
             if entry.name.isdigit() and b"up" in arguments and str(config).encode() in arguments:
-                return int(entry.name)
+                found[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    for pid, parent in found.items():
+        if parent not in found:
+            return pid
     raise LookupError(f"no lbaas up process reads {config}")
 
 
-def thread_part(pid: int, tid: int, comm: str) -> str | None:
-    if tid == pid:
-        return API  # uvicorn's event loop runs in the main thread
+def api_pids(service: int) -> list[int]:
+    """The API process ``lbaas up`` forked: its child with the same command line."""
+    command = Path(f"/proc/{service}/cmdline").read_bytes()
+    children = Path(f"/proc/{service}/task/{service}/children").read_text().split()
+    found = []
+    for child in children:
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{child}/cmdline").read_bytes() == command:
+                found.append(int(child))
+    return found
+
+
+def thread_part(comm: str) -> str | None:
     return next((part for prefix, part in THREAD_PARTS if comm.startswith(prefix)), None)
 
 
@@ -127,11 +142,15 @@ def read_usage(service: int, amphorae: Iterable[str]) -> Usage:
             continue
         found[(process.pid, process.stat.start)] = (part, process.stat.own_s
                                                     + process.stat.children_s)
+    for pid in api_pids(service):
+        with contextlib.suppress(OSError):
+            stat = read_stat(Path(f"/proc/{pid}/stat"))
+            found[(pid, stat.start)] = (API, stat.own_s + stat.children_s)
     threads = {}
     for task in Path(f"/proc/{service}/task").iterdir():
         with contextlib.suppress(OSError):
             stat = read_stat(task / "stat")
-            named = thread_part(service, int(task.name), stat.comm)
+            named = thread_part(stat.comm)
             if named is not None:
                 threads[(int(task.name), stat.start)] = (named, stat.own_s)
     own = read_stat(Path(f"/proc/{service}/stat"))
@@ -144,7 +163,7 @@ def cpu_between(before: Usage, after: Usage) -> dict[str, float]:
     for now, then in ((after.processes, before.processes), (after.threads, before.threads)):
         for key, (part, seconds) in now.items():
             used[part] += seconds - then.get(key, (part, 0.0))[1]
-    named = sum(used[part] for part in (API, WORKER, HEALTH, HOUSEKEEPING))
+    named = sum(used[part] for part in (WORKER, HEALTH, HOUSEKEEPING))  # threads of lbaas up
     used[OTHER_THREADS] = after.service_own_s - before.service_own_s - named
     used[COMMANDS] = after.service_children_s - before.service_children_s
     used[MACHINE] = after.machine_busy_s - before.machine_busy_s

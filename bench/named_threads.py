@@ -1,9 +1,9 @@
 """Runs ``lbaas`` with each thread's Python name given to the kernel too (its ``comm``, 15
 bytes at most), so that a benchmark can read in ``/proc/PID/task/TID/stat`` how much CPU
-each part of ``lbaas up`` used: the API, the worker, the health manager and housekeeping
-run as threads of one process, named after their part (``worker-0``, ``hm-updater``,
-``housekeeping-spare-pool``, ...). Python 3.11 leaves every thread named after the
-process.
+each part of ``lbaas up`` used: the worker, the health manager and housekeeping run as
+threads of one process, named after their part (``worker-0``, ``hm-updater``,
+``housekeeping-spare-pool``, ...); the API is a process it forks. Python 3.11 leaves every
+thread named after the process.
 
 Usage: ``python named_threads.py up --config-file FILE`` (the arguments of ``lbaas``).
 """
