@@ -268,8 +268,10 @@ class Step:
     active_s: float
     serving_s: float
     memory: Memory
-    list_s: float
+    list_s: float  # right after the step's creates
     show_s: float
+    steady_list_s: float  # after the steady period
+    steady_show_s: float
     member_s: float
     steady: Steady
     not_online: int
@@ -361,8 +363,7 @@ class Fleet:
         print(f"  {memory.amphorae} amphorae, Pss {memory.total_mb:.0f} MB in all, "
               f"{memory.per_amphora_mb:.1f} MB each (agent {memory.agent_mb:.1f}, haproxy "
               f"{memory.haproxy_mb:.1f})", flush=True)
-        listing = _p50(lambda: self.api.get(COLLECTION).raise_for_status())
-        show = _p50(lambda: self.api.get(f"{COLLECTION}/{ids[-1]}").raise_for_status())
+        listing, show = self._reads(ids[-1])
         member = self._member_change(ids[-1])
         print(f"  list p50 {listing * 1000:.1f} ms, show p50 {show * 1000:.1f} ms, member "
               f"change -> ACTIVE {member:.2f} s", flush=True)
@@ -370,12 +371,21 @@ class Fleet:
         lbs = _all_lbs(self.api)
         not_online = sum(lbs[lb_id]["operating_status"] != "ONLINE" for lb_id in self.ids)
         replaced = len(set(amphorae) ^ set(self.amphorae()))
+        steady_list, steady_show = self._reads(ids[-1])
+        print(f"  when steady: list p50 {steady_list * 1000:.1f} ms, show p50 "
+              f"{steady_show * 1000:.1f} ms", flush=True)
         print(f"  heartbeats {steady.heartbeats_per_s:.1f}/s accepted, health manager lag "
               f"{steady.lag_s:.2f} s, oldest heartbeat {steady.oldest_heartbeat_s:.1f} s, "
               f"{steady.unheard} unheard; after {self.steady_s:g} s: {not_online} not ONLINE, "
               f"{replaced} amphorae replaced", flush=True)
-        return Step(count, added, posted, active, serving, memory, listing, show, member,
-                    steady, not_online, replaced, create_cpu, load_average())
+        return Step(count, added, posted, active, serving, memory, listing, show, steady_list,
+                    steady_show, member, steady, not_online, replaced, create_cpu,
+                    load_average())
+
+    def _reads(self, lb_id: str) -> tuple[float, float]:
+        """p50 seconds of the list's first page and of a show of ``lb_id``."""
+        return (_p50(lambda: self.api.get(COLLECTION).raise_for_status()),
+                _p50(lambda: self.api.get(f"{COLLECTION}/{lb_id}").raise_for_status()))
 
 
 def _cpu_row(part: str, readings: Callable[[Step], dict[str, float]],
@@ -403,6 +413,8 @@ def print_tables(steps: list[Step]) -> None:
         ("  haproxy", lambda s: f"{s.memory.haproxy_mb:.1f} MB"),
         ("list first page p50", lambda s: f"{s.list_s * 1000:.1f} ms"),
         ("show p50", lambda s: f"{s.show_s * 1000:.1f} ms"),
+        ("list p50, steady", lambda s: f"{s.steady_list_s * 1000:.1f} ms"),
+        ("show p50, steady", lambda s: f"{s.steady_show_s * 1000:.1f} ms"),
         ("member change -> ACTIVE", lambda s: f"{s.member_s:.2f} s"),
         ("heartbeats accepted", lambda s: f"{s.steady.heartbeats_per_s:.1f}/s"),
         ("health manager lag (max)", lambda s: f"{s.steady.lag_s:.2f} s"),

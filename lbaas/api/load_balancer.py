@@ -266,7 +266,7 @@ def show(lb_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
         lb = get_or_404(session, LoadBalancer, lb_id, RESOURCE, ctx, options=SHOW_LOADING)
-        return show_object(request, api, "loadbalancer", to_api(lb))
+        return rendered(show_object(request, api, "loadbalancer", to_api(lb)))
 
 
 @router.put("/{lb_id}", summary="Update a load balancer",

@@ -1,5 +1,6 @@
-"""The load balancer list renders its page itself (lbaas.api.common.rendered): its bytes
-must be those FastAPI would have sent through the route's response model."""
+"""The load balancer list and show render their bodies themselves
+(lbaas.api.common.rendered): their bytes must be those FastAPI would have sent through
+the route's response model."""
 from __future__ import annotations
 
 from pydantic import TypeAdapter
@@ -10,8 +11,8 @@ from tests.helpers.api import create_lb, wait_lb_active
 OTHER_SUBNET = "2f0d1c3e-7a4b-4c59-9e61-5d8b7a6c4f21"
 
 
-def _through_the_model(body: dict) -> bytes:
-    model = TypeAdapter(LOAD_BALANCER.list_root)
+def _through_the_model(body: dict, root: object = LOAD_BALANCER.list_root) -> bytes:
+    model = TypeAdapter(root)
     return model.dump_json(model.validate_python(body), exclude_unset=True)
 
 
@@ -32,6 +33,12 @@ def test_the_list_is_what_the_response_model_would_send(client):
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
         assert response.content == _through_the_model(response.json()), query
+
+    for query in ("", "?fields=name,tags,listeners,pools,additional_vips"):
+        response = client.get(f"/v2/lbaas/loadbalancers/{odd['id']}{query}")
+        assert response.status_code == 200
+        assert response.content == _through_the_model(response.json(),
+                                                       LOAD_BALANCER.response_root), query
 
     listed = {lb["id"]: lb for lb in client.get("/v2/lbaas/loadbalancers").json()["loadbalancers"]}
     assert set(listed) == {plain["id"], odd["id"]}
