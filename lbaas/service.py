@@ -113,7 +113,7 @@ def open_services(settings: Settings, *, upgrade: bool = True) -> Services:
         raise ConfigError(f"there is no database at {sqlite.database} (configuration file: "
                           f"{source}); give the --config-file of the running service, or "
                           "start it (`lbaas up`, or `lbaas db upgrade`) with this one first")
-    db = Database(settings.database_url, echo=settings.database.connection_debug >= 50)
+    db = Database(settings.database_url)
     if upgrade:
         migrate.upgrade(db.engine)
     elif migrate.current_revision(db.engine) != migrate.head_revision():
