@@ -440,7 +440,9 @@ def fleet_removed(api: httpx.Client, clients: int) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace, workdir: Path) -> list[Target]:
-    extra = heartbeat_options(args.heartbeat_interval) + f"[haproxy_amphora]\nagent_launcher = {args.agent_launcher}\n"
+    extra = (heartbeat_options(args.heartbeat_interval)
+             + f"[haproxy_amphora]\nagent_launcher = {args.agent_launcher}\n"
+             + f"[DEFAULT]\ndebug = {args.debug}\n")
     with Teardown() as stack:
         env = set_up(stack, workdir, None, 10, extra, LAYOUT, LAUNCHER)
         stack.enter_context(fleet_removed(env.api, args.clients))
@@ -455,7 +457,8 @@ def run(args: argparse.Namespace, workdir: Path) -> list[Target]:
         print(f"  all gone in {gone:.1f} s; amphora namespaces left: {len(left)}, "
               f"directories left: {len(left_dirs)}", flush=True)
         print_tables(steps)
-        print(f"\nagent_launcher = {args.agent_launcher}; cleaning up ...", flush=True)
+        print(f"\nagent_launcher = {args.agent_launcher}, debug = {args.debug}; cleaning up ...",
+              flush=True)
     first, last = steps[0], steps[-1]
     memory = last.memory.per_amphora_mb
     burst = [Target(f"{first.count} created at once -> all serving", first.serving_s, "s",
@@ -503,6 +506,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"is {TIMEOUT_INTERVALS} of them)")
     parser.add_argument("--agent-launcher", choices=("exec", "zygote", "host"), default="exec",
                         help="[haproxy_amphora] agent_launcher")
+    parser.add_argument("--debug", action="store_true",
+                        help="[DEFAULT] debug = true (default: off, as a fleet runs; the "
+                             "debug log costs the service CPU with every request and flow)")
     args = parser.parse_args(argv)
     if args.clients < 1:
         parser.error("--clients must be at least 1")
