@@ -5,12 +5,13 @@ With the no-op drivers (no amphora: what is measured is the controllers' own wor
 how fast a job reaches a worker), ``--count`` load balancers are created one after the
 other, each ``POST`` followed by ``GET``s back to back until it is ``ACTIVE``, against:
 
-1. ``lbaas up`` on SQLite: the worker in the API's process, woken in-process;
-2. ``lbaas api`` + ``lbaas worker`` on SQLite: no wake-up across processes, the worker
-   polls (``job_poll_interval``, 0.5 s);
-3. the same on PostgreSQL: the worker LISTENs, the job's transaction NOTIFYs;
+1. ``lbaas up`` on SQLite: the API in the process it forks, the worker woken by the
+   host's job bell (``lbaas.controller.wakeups.LocalBell``);
+2. ``lbaas api`` + ``lbaas worker`` on SQLite: the same bell between two commands;
+3. PostgreSQL, the worker as on another host (a state path of its own, so no bell): it
+   LISTENs, the job's transaction NOTIFYs;
 4. the same on MariaDB with RabbitMQ (``[DEFAULT] transport_url``);
-5. the same on MariaDB without RabbitMQ: the worker polls.
+5. the same on MariaDB without RabbitMQ: the worker polls (``job_poll_interval``, 0.5 s).
 
 The database servers and RabbitMQ are private ones started for the run (the tests'
 ``tests/db/servers.py``), on Unix sockets or loopback, removed at the end.
@@ -49,9 +50,10 @@ NOOP = ("[controller_worker]\ncompute_driver = compute_noop_driver\n"
         "[certificates]\ncert_generator = cert_noop_generator\n")
 
 
-def write_config(workdir: Path, port: int, database: str = "", transport: str = "") -> Path:
-    config = workdir / "lbaas.conf"
-    config.write_text(f"[DEFAULT]\nstate_path = {workdir / 'state'}\n"
+def write_config(workdir: Path, port: int, database: str = "", transport: str = "",
+                 name: str = "") -> Path:
+    config = workdir / f"lbaas{name}.conf"
+    config.write_text(f"[DEFAULT]\nstate_path = {workdir / ('state' + name)}\n"
                       + (f"transport_url = {transport}\n" if transport else "")
                       + f"[api_settings]\nbind_port = {port}\n"
                       + (f"[database]\nconnection = {database}\n" if database else "") + NOOP)
@@ -60,11 +62,14 @@ def write_config(workdir: Path, port: int, database: str = "", transport: str = 
 
 @contextlib.contextmanager
 def services(workdir: Path, commands: list[str], database: str = "",
-             transport: str = "") -> Iterator[int]:
-    """``lbaas <command>`` for each of ``commands`` on one configuration; yields the port."""
+             transport: str = "", apart: bool = False) -> Iterator[int]:
+    """``lbaas <command>`` for each of ``commands`` on one configuration (``apart``: the
+    ones after the first with a state path of their own, as on another host); yields the
+    port."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config = write_config(workdir, port, database, transport)
+    other = write_config(workdir, port, database, transport, "-apart") if apart else config
     environ = {key: value for key, value in os.environ.items() if not key.startswith("LBAAS__")}
     subprocess.run([*lbaas_command(), "db", "upgrade", "--config-file", str(config)],
                    env=environ, check=True, capture_output=True)
@@ -72,9 +77,10 @@ def services(workdir: Path, commands: list[str], database: str = "",
     processes = []
     try:
         with log.open("w") as output:
-            for command in commands:
+            for index, command in enumerate(commands):
                 processes.append(subprocess.Popen(
-                    [*lbaas_command(), command, "--config-file", str(config)], env=environ,
+                    [*lbaas_command(), command, "--config-file", str(other if index else config)],
+                    env=environ,
                     stdout=output, stderr=subprocess.STDOUT, start_new_session=True))
         wait_until_serving(port, processes[0], log)
         yield port
@@ -93,21 +99,22 @@ def run(workdir: Path, count: int) -> list[tuple[str, list[float]]]:
     results = []
 
     def case(name: str, commands: list[str], database: str = "", transport: str = "") -> None:
-        with services(workdir / str(len(results)), commands, database, transport) as port:
+        with services(workdir / str(len(results)), commands, database, transport,
+                      apart=bool(database)) as port:
             samples = measure(port, count)
         results.append((name, samples))
         print(f"  {name:<46} p50 {statistics.median(samples) * 1000:7.1f} ms, "
               f"p90 {percentile(samples, 90) * 1000:7.1f} ms", flush=True)
 
-    case("lbaas up, SQLite (one process)", ["up"])
-    case("lbaas api + worker, SQLite (poll)", ["api", "worker"])
+    case("lbaas up, SQLite (API forked, bell)", ["up"])
+    case("lbaas api + worker, SQLite (bell)", ["api", "worker"])
     # Its own directory: the server runs as the postgres user, who cannot enter ``workdir``.
     with tempfile.TemporaryDirectory(prefix="lbaas-bench-pg-") as pg, \
             servers.postgresql(Path(pg)) as url:
-        case("lbaas api + worker, PostgreSQL (NOTIFY)", ["api", "worker"], url)
+        case("api + worker apart, PostgreSQL (NOTIFY)", ["api", "worker"], url)
     with servers.mariadb(workdir / "mariadb") as url, servers.rabbitmq(workdir / "mq") as mq:
-        case("lbaas api + worker, MariaDB + RabbitMQ", ["api", "worker"], url, mq)
-        case("lbaas api + worker, MariaDB (poll)", ["api", "worker"], url)
+        case("api + worker apart, MariaDB + RabbitMQ", ["api", "worker"], url, mq)
+        case("api + worker apart, MariaDB (poll)", ["api", "worker"], url)
     return results
 
 
