@@ -81,11 +81,19 @@ def _reload_logging(config_file: Path | None) -> None:
                                      settings.DEFAULT.debug)
 
 
+def _stop_on_signals(*events: threading.Event) -> None:
+    """SIGINT and SIGTERM set ``events``."""
+    def stop(*_: object) -> None:
+        for event in events:
+            event.set()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+
+
 def _run_until_stopped(what: str) -> None:
     """Block until SIGINT or SIGTERM (the service runs on its own threads meanwhile)."""
     stopped = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopped.set())
+    _stop_on_signals(stopped)
     console.print(f"{what} running; Ctrl-C stops.")
     stopped.wait()
 
@@ -98,16 +106,11 @@ def up(config_file: ConfigFile = None) -> None:
         sock = service.bind_api(services.settings)
         signalled, stopped = threading.Event(), threading.Event()
         api = api_process.ApiProcess.fork(services, sock, stopped)
-
-        def stop(*_: object) -> None:
-            signalled.set()
-            stopped.set()
+        _stop_on_signals(signalled, stopped)
 
         def reload(*_: object) -> None:
             _reload_logging(config_file)
             api.signal(signal.SIGHUP)
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, stop)
         signal.signal(signal.SIGHUP, reload)
         try:
             with service.running_worker(services), service.running_housekeeping(services), \

@@ -188,9 +188,14 @@ class LocalBell:
         self._stopped = threading.Event()
 
     def _open_directory(self) -> int | None:
+        """The directory, opened (made first only when missing: a ring is on every
+        request that queues a job)."""
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            return os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                return os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                return os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as exc:
             if not self._warned:
                 self._warned = True
