@@ -91,10 +91,10 @@ def test_a_killed_lbaas_up_takes_its_api_process_along(
     while not gone(child):
         assert time.monotonic() < deadline, "the API process outlived lbaas up"
         time.sleep(0.05)
-    with socket.socket() as sock:  # a new lbaas up can bind the port
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        sock.listen()
+    # Nothing listens on the port any more (binding it to prove that could collide with
+    # another test's outgoing connection, which may take the same ephemeral port).
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
 def test_lbaas_up_stops_with_one_line_when_its_api_process_dies(
