@@ -15,9 +15,15 @@ network; two nginx backends; a client namespace) and a flavor whose profile says
       first success after it, and the requests that failed;
    b. ``PUT .../failover`` after that crash (the pair rebuilt): its duration and failures;
    c. ``PUT .../failover`` of the healthy pair: its duration and failed requests;
-3. ``--watch`` seconds of the healthy pair under the prober: failed requests and VIP
-   moves (which amphora holds the VIP, sampled every 50 ms), to judge whether the advert
-   interval is stable at this machine's load.
+3. ``--watch`` seconds of the healthy pair under the prober: failed requests, VIP moves
+   (which amphora holds the VIP, sampled every 50 ms) and the MASTER transitions the
+   amphorae's keepalived logged (a flap too short to sample shows there), to judge whether
+   the advert interval is stable at this machine's load;
+4. ``--idle`` seconds of the pair without traffic: the CPU its processes used (keepalived,
+   haproxy, the agent), in percent of one core.
+
+With several ``--advert-int`` values each gets a service of its own, one after the other,
+and a table puts them side by side at the end.
 
 Everything it made is removed at the end, also on error or Ctrl-C (see dataplane_bench).
 Run as root from the repository root: ``.venv/bin/python bench/failover_bench.py``.
@@ -237,10 +243,29 @@ def one_run(api: httpx.Client, service: Service, client_ns: str, lb_id: str, vip
     return Run(crashed, rebuild_s, rebuilt, failover_s, failed_over)
 
 
+def master_transitions(service: Service) -> int:
+    """How often the keepalived of the amphorae there now entered MASTER state so far."""
+    count = 0
+    for amphora_id in amphora_ids(service):
+        log = service.base_path / amphora_id / "vrrp" / "keepalived.log"
+        if log.exists():
+            count += log.read_text(errors="replace").count("Entering MASTER STATE")
+    return count
+
+
+@dataclass(frozen=True)
+class Watched:
+    outage: Outage
+    moves: int
+    transitions: int
+
+
 def watch(service: Service, client_ns: str, vip: str, seconds: float,
-          timeout: float) -> tuple[Outage, int]:
-    """The healthy pair for ``seconds``: the prober's failures and how often the VIP moved."""
+          timeout: float) -> Watched:
+    """The healthy pair for ``seconds``: the prober's failures, how often the VIP moved,
+    and the MASTER transitions keepalived logged meanwhile."""
     moves, holder = 0, wait_holder(service, vip)
+    transitions = master_transitions(service)
     with Prober(client_ns, vip, timeout) as prober:
         started = time.monotonic()
         while time.monotonic() < started + seconds:
@@ -248,49 +273,127 @@ def watch(service: Service, client_ns: str, vip: str, seconds: float,
             if now != holder:
                 moves, holder = moves + 1, now
             time.sleep(0.05)
-        return outage(prober.results, started, time.monotonic()), moves
+        return Watched(outage(prober.results, started, time.monotonic()), moves,
+                       master_transitions(service) - transitions)
 
 
-def report(runs: list[Run], posts: list[float], watched: tuple[Outage, int],
-           seconds: float) -> list[Target]:
-    def stats(values: list[float]) -> str:
-        return (f"p50 {ms(percentile(values, 50))}, max {ms(max(values))}"
-                if len(values) > 1 else ms(values[0]))
+def cpu_ticks(pids: list[str]) -> dict[str, tuple[str, int]]:
+    """Per pid: its command and the CPU ticks it and its reaped children used."""
+    ticks = {}
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        command, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        ticks[pid] = (command, sum(int(value) for value in fields[11:15]))
+    return ticks
 
+
+def idle_cpu(service: Service, seconds: float) -> dict[str, float]:
+    """The pair without traffic for ``seconds``: per command, the CPU its processes in
+    the amphorae's namespaces used, in percent of one core (the check scripts keepalived
+    runs are counted in keepalived, which reaps them)."""
+    def pids() -> list[str]:
+        return [pid for amphora_id in amphora_ids(service)
+                for pid in subprocess.run(["ip", "netns", "pids", namespace_of(amphora_id)],
+                                          capture_output=True, text=True).stdout.split()]
+
+    before, started = cpu_ticks(pids()), time.monotonic()
+    time.sleep(seconds)
+    after, elapsed = cpu_ticks(pids()), time.monotonic() - started
+    per_command: dict[str, float] = {}
+    for pid, (command, ticks) in after.items():
+        if pid in before:
+            used = (ticks - before[pid][1]) / os.sysconf("SC_CLK_TCK")
+            per_command[command] = per_command.get(command, 0.0) + used / elapsed * 100
+    return per_command
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one advert interval measured."""
+
+    advert_int: float
+    runs: list[Run]
+    posts: list[float]
+    watched: Watched
+    idle: dict[str, float]
+
+
+def stats(values: list[float]) -> str:
+    return (f"p50 {ms(percentile(values, 50))}, max {ms(max(values))}"
+            if len(values) > 1 else ms(values[0]))
+
+
+def report(result: Result, watch_s: float, idle_s: float) -> None:
+    runs = result.runs
     for index, run in enumerate(runs, start=1):
         print(f"  run {index}: MASTER killed -> gap {ms(run.crash.gap_s)} ({run.crash.failed} "
               f"failed); rebuild {run.rebuild_s:.2f} s ({run.rebuild.failed} failed, longest gap "
               f"{ms(run.rebuild.gap_s)}); healthy failover {run.failover_s:.2f} s "
               f"({run.failover.failed} failed, longest gap {ms(run.failover.gap_s)})")
-    gaps = [run.crash.gap_s for run in runs]
-    print(f"  MASTER killed: gap {stats(gaps)}; failed requests "
+    print(f"  MASTER killed: gap {stats([run.crash.gap_s for run in runs])}; failed requests "
           f"{sorted(run.crash.failed for run in runs)}")
     print(f"  API failover of the healthy pair: {stats([r.failover_s for r in runs])}; "
-          f"failed requests {sorted(run.failover.failed for run in runs)}")
+          f"failed requests {sorted(run.failover.failed for run in runs)}, longest gap "
+          f"{stats([r.failover.gap_s for r in runs])}")
     print(f"  API failover after the crash: {stats([r.rebuild_s for r in runs])}; "
           f"failed requests {sorted(run.rebuild.failed for run in runs)}")
-    watched_outage, moves = watched
-    print(f"  {seconds:.0f} s of the healthy pair: {watched_outage.failed} failed requests, "
-          f"VIP moved {moves} times")
-    failover_failed = sum(run.failover.failed for run in runs)
-    return [
-        Target(f"POST -> first request p50 ({len(posts)} runs)", percentile(posts, 50) * 1000,
-               "ms", "< 2000 ms", percentile(posts, 50) < 2.0),
-        Target(f"MASTER killed: traffic gap p50 ({len(runs)} runs)",
-               percentile(gaps, 50) * 1000, "ms", "< 1000 ms", percentile(gaps, 50) < 1.0),
-        Target("API failover (healthy pair): failed requests", failover_failed, "", "0",
-               failover_failed == 0),
-        Target("idle pair: VIP moves", moves, "", "0", moves == 0),
+    watched = result.watched
+    print(f"  {watch_s:.0f} s of the healthy pair: {watched.outage.failed} failed requests, "
+          f"VIP moved {watched.moves} times, {watched.transitions} MASTER transitions logged")
+    print(f"  {idle_s:.0f} s of the idle pair: CPU "
+          + ", ".join(f"{command} {share:.2f} %" for command, share in sorted(result.idle.items()))
+          + f"; total {sum(result.idle.values()):.2f} % of one core")
+
+
+def side_by_side(results: list[Result]) -> None:
+    """One column per advert interval."""
+    rows = [
+        ("POST -> first 200, p50", lambda r: ms(percentile(r.posts, 50))),
+        ("MASTER killed: gap p50", lambda r: ms(percentile([x.crash.gap_s for x in r.runs], 50))),
+        ("MASTER killed: gap max", lambda r: ms(max(x.crash.gap_s for x in r.runs))),
+        ("healthy failover: failed requests",
+         lambda r: " ".join(str(x.failover.failed) for x in r.runs)),
+        ("healthy failover: longest gap p50",
+         lambda r: ms(percentile([x.failover.gap_s for x in r.runs], 50))),
+        ("watched pair: VIP moves / MASTER transitions",
+         lambda r: f"{r.watched.moves} / {r.watched.transitions}"),
+        ("idle pair: CPU, % of one core", lambda r: f"{sum(r.idle.values()):.2f}"),
     ]
+    print("\n| advert_int | " + " | ".join(f"{r.advert_int:g} s" for r in results) + " |")
+    print("|---|" + "---:|" * len(results))
+    for name, value in rows:
+        print(f"| {name} | " + " | ".join(value(r) for r in results) + " |")
 
 
-def run(args: argparse.Namespace, workdir: Path) -> list[Target]:
-    extra = f"[keepalived_vrrp]\nvrrp_advert_int = {args.advert_int:g}\n"
+def targets(results: list[Result]) -> list[Target]:
+    found = []
+    for result in results:
+        gap = percentile([run.crash.gap_s for run in result.runs], 50)
+        post = percentile(result.posts, 50)
+        cpu = sum(result.idle.values())
+        at = f" ({result.advert_int:g} s)"
+        found += [
+            Target(f"POST -> first request p50{at}", post * 1000, "ms", "< 2000 ms", post < 2.0),
+            Target(f"MASTER killed: gap p50{at}", gap * 1000, "ms", "< 300 ms", gap < 0.3),
+            Target(f"idle pair: VIP moves + flaps{at}",
+                   result.watched.moves + result.watched.transitions, "", "0",
+                   result.watched.moves + result.watched.transitions == 0),
+            Target(f"idle pair: CPU{at}", cpu, "%", "< 1 %", cpu < 1.0),
+        ]
+    return found
+
+
+def measure(args: argparse.Namespace, workdir: Path, advert_int: float) -> Result:
+    """Everything above with ``vrrp_advert_int = advert_int``, on a service of its own."""
+    extra = f"[keepalived_vrrp]\nvrrp_advert_int = {advert_int:g}\n"
     with Teardown() as stack:
         env = set_up(stack, workdir, args.save_log, 10, extra)
         service, members, vips, backends = env.service, env.members, env.vips, env.backends
         client_ns, api = env.client_ns, env.api
-        print(f"ACTIVE_STANDBY load balancers, advert_int {args.advert_int:g} s")
+        print(f"ACTIVE_STANDBY load balancers, advert_int {advert_int:g} s")
         flavor_id = active_standby_flavor(api)
 
         print(f"\n1. POST -> first 200 through the VIP ({args.runs} ACTIVE_STANDBY load balancers)")
@@ -309,29 +412,47 @@ def run(args: argparse.Namespace, workdir: Path) -> list[Target]:
             runs.append(one_run(api, service, client_ns, lb_id, vip, args.timeout))
             print(f"  run {len(runs)} done", flush=True)
         print(f"\n3. the healthy pair for {args.watch:.0f} s")
-        print(f"  load average before: {load_average()}")
+        print(f"  load average before: {load_average()}", flush=True)
         watched = watch(service, client_ns, vip, args.watch, args.timeout)
-        targets = report(runs, [s.first_request_s for s in samples], watched, args.watch)
+        print(f"\n4. the idle pair for {args.idle:.0f} s")
+        print(f"  load average before: {load_average()}", flush=True)
+        idle = idle_cpu(service, args.idle)
+        result = Result(advert_int, runs, [s.first_request_s for s in samples], watched, idle)
+        report(result, args.watch, args.idle)
         print("\ncleaning up ...", flush=True)
-    return targets
+    return result
+
+
+def run(args: argparse.Namespace, workdir: Path) -> list[Target]:
+    results = []
+    for index, advert_int in enumerate(args.advert_int):
+        if index:
+            print()
+        (workdir / str(index)).mkdir()
+        results.append(measure(args, workdir / str(index), advert_int))
+    side_by_side(results)
+    return targets(results)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, choices=range(2, 21), metavar="2..20",
                         help="load balancers created, and crash/failover runs (default 5)")
-    parser.add_argument("--advert-int", type=float, default=0.2,
-                        help="[keepalived_vrrp] vrrp_advert_int in seconds (default 0.2)")
+    parser.add_argument("--advert-int", type=float, nargs="+", default=[0.2],
+                        help="[keepalived_vrrp] vrrp_advert_int in seconds; several are "
+                             "measured one after the other and compared (default 0.2)")
     parser.add_argument("--timeout", type=float, default=0.1,
                         help="the prober's connect and answer timeout (default 0.1 s: a lost "
                              "SYN costs a try, not TCP's 1 s retransmission)")
     parser.add_argument("--watch", type=float, default=30.0,
                         help="seconds the healthy pair is watched at the end (default 30)")
+    parser.add_argument("--idle", type=float, default=30.0,
+                        help="seconds the pair's CPU is measured without traffic (default 30)")
     parser.add_argument("--save-log", type=Path, metavar="FILE",
                         help="copy the service's log to FILE")
     args = parser.parse_args(argv)
-    if args.timeout <= 0 or args.watch <= 0:
-        parser.error("--timeout and --watch must be positive")
+    if args.timeout <= 0 or args.watch <= 0 or args.idle <= 0:
+        parser.error("--timeout, --watch and --idle must be positive")
     return args
 
 
