@@ -94,7 +94,7 @@ def test_intervals_and_counts_come_from_the_keepalived_vrrp_section():
     lb, master, _ = pair()
     text = render(lb, master, dataclasses.replace(OPTIONS, vrrp=settings.keepalived_vrrp))
     assert "    interval 3\n" in text and "garp_master_refresh_repeat 4\n" in text
-    assert "advert_int 0.2\n" in text  # the default
+    assert "advert_int 0.05\n" in text  # the default
 
 
 @pytest.mark.parametrize("advert_int, message", [
