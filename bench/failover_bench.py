@@ -55,6 +55,7 @@ from dataplane_bench import (
     lb_body,
     load_average,
     ms,
+    namespaces_cpu,
     run_benchmark,
     set_up,
     wait_status,
@@ -277,37 +278,11 @@ def watch(service: Service, client_ns: str, vip: str, seconds: float,
                        master_transitions(service) - transitions)
 
 
-def cpu_ticks(pids: list[str]) -> dict[str, tuple[str, int]]:
-    """Per pid: its command and the CPU ticks it and its reaped children used."""
-    ticks = {}
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        command, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-        ticks[pid] = (command, sum(int(value) for value in fields[11:15]))
-    return ticks
-
-
-def idle_cpu(service: Service, seconds: float) -> dict[str, float]:
-    """The pair without traffic for ``seconds``: per command, the CPU its processes in
-    the amphorae's namespaces used, in percent of one core (the check scripts keepalived
-    runs are counted in keepalived, which reaps them)."""
-    def pids() -> list[str]:
-        return [pid for amphora_id in amphora_ids(service)
-                for pid in subprocess.run(["ip", "netns", "pids", namespace_of(amphora_id)],
-                                          capture_output=True, text=True).stdout.split()]
-
-    before, started = cpu_ticks(pids()), time.monotonic()
-    time.sleep(seconds)
-    after, elapsed = cpu_ticks(pids()), time.monotonic() - started
-    per_command: dict[str, float] = {}
-    for pid, (command, ticks) in after.items():
-        if pid in before:
-            used = (ticks - before[pid][1]) / os.sysconf("SC_CLK_TCK")
-            per_command[command] = per_command.get(command, 0.0) + used / elapsed * 100
-    return per_command
+def idle_pair_cpu(service: Service, seconds: float) -> dict[str, float]:
+    """The pair without traffic for ``seconds``: per command, the CPU of its processes in
+    percent of one core (see ``dataplane_bench.namespaces_cpu``)."""
+    return namespaces_cpu([namespace_of(amphora_id) for amphora_id in amphora_ids(service)],
+                          seconds)
 
 
 @dataclass(frozen=True)
@@ -416,7 +391,7 @@ def measure(args: argparse.Namespace, workdir: Path, advert_int: float) -> Resul
         watched = watch(service, client_ns, vip, args.watch, args.timeout)
         print(f"\n4. the idle pair for {args.idle:.0f} s")
         print(f"  load average before: {load_average()}", flush=True)
-        idle = idle_cpu(service, args.idle)
+        idle = idle_pair_cpu(service, args.idle)
         result = Result(advert_int, runs, [s.first_request_s for s in samples], watched, idle)
         report(result, args.watch, args.idle)
         print("\ncleaning up ...", flush=True)
