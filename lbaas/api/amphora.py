@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from lbaas import constants
 from lbaas.api import faults, listing, resource
-from lbaas.api.common import ApiState, context, show_object, state
+from lbaas.api.common import ApiState, context, in_event_loop, show_object, state
 from lbaas.api.context import RequestContext
 from lbaas.api.resource import Out
 from lbaas.config import Settings
@@ -75,6 +75,7 @@ def _find(session: Session, amphora_id: str) -> Amphora:
 
 @router.get("", summary="List amphorae",
             response_model=AMPHORA.list_root, response_model_exclude_unset=True)
+@in_event_loop
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     stmt = select(Amphora).options(*ROW_ONLY).where(Amphora.status != constants.DELETED)
@@ -86,6 +87,7 @@ def list_all(request: Request, api: ApiState = Depends(state),
 
 @router.get("/{amphora_id}", summary="Show an amphora",
             response_model=AMPHORA.response_root, response_model_exclude_unset=True)
+@in_event_loop
 def show(amphora_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -125,6 +127,7 @@ def configure(amphora_id: str, api: ApiState = Depends(state),
 
 @router.get("/{amphora_id}/stats", response_model=AmphoraStatisticsRootResponse,
             summary="Show an amphora's per-listener statistics")
+@in_event_loop
 def stats(amphora_id: str, api: ApiState = Depends(state),
           ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:

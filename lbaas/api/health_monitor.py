@@ -17,6 +17,7 @@ from lbaas.api.common import (
     check_quota,
     context,
     get_or_404,
+    in_event_loop,
     list_objects,
     lock_pool,
     show_object,
@@ -216,6 +217,7 @@ def create(body: HealthMonitorRootPOST, api: ApiState = Depends(state),
 
 @router.get("", summary="List health monitors",
             response_model=HEALTH_MONITOR.list_root, response_model_exclude_unset=True)
+@in_event_loop
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     return list_objects(request, api, ctx, select(HealthMonitor), HEALTH_MONITOR.collection,
@@ -224,6 +226,7 @@ def list_all(request: Request, api: ApiState = Depends(state),
 
 @router.get("/{hm_id}", summary="Show a health monitor",
             response_model=HEALTH_MONITOR.response_root, response_model_exclude_unset=True)
+@in_event_loop
 def show(hm_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:

@@ -23,6 +23,7 @@ from lbaas.api.common import (
     check_quota,
     context,
     get_or_404,
+    in_event_loop,
     list_objects,
     lock_load_balancer,
     lock_parents,
@@ -225,6 +226,7 @@ def create(body: L7PolicyRootPOST, api: ApiState = Depends(state),
 
 @router.get("", summary="List L7 policies",
             response_model=L7POLICY.list_root, response_model_exclude_unset=True)
+@in_event_loop
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     return list_objects(request, api, ctx, select(L7Policy), L7POLICY.collection, to_api)
@@ -232,6 +234,7 @@ def list_all(request: Request, api: ApiState = Depends(state),
 
 @router.get("/{l7policy_id}", summary="Show an L7 policy",
             response_model=L7POLICY.response_root, response_model_exclude_unset=True)
+@in_event_loop
 def show(l7policy_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:

@@ -21,6 +21,7 @@ from lbaas.api.common import (
     check_quota,
     context,
     get_or_404,
+    in_event_loop,
     list_objects,
     lock_load_balancer,
     lock_parents,
@@ -147,6 +148,7 @@ def create(l7policy_id: str, body: L7RuleRootPOST, api: ApiState = Depends(state
 
 @router.get("", summary="List the rules of an L7 policy",
             response_model=L7RULE.list_root, response_model_exclude_unset=True)
+@in_event_loop
 def list_all(l7policy_id: str, request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -157,6 +159,7 @@ def list_all(l7policy_id: str, request: Request, api: ApiState = Depends(state),
 
 @router.get("/{l7rule_id}", summary="Show an L7 rule",
             response_model=L7RULE.response_root, response_model_exclude_unset=True)
+@in_event_loop
 def show(l7policy_id: str, l7rule_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:

@@ -23,6 +23,7 @@ from lbaas.api.common import (
     context,
     get_or_404,
     get_subresource,
+    in_event_loop,
     list_objects,
     lock_load_balancer,
     show_object,
@@ -351,6 +352,7 @@ def create(body: ListenerRootPOST, api: ApiState = Depends(state),
 
 @router.get("", summary="List listeners",
             response_model=LISTENER.list_root, response_model_exclude_unset=True)
+@in_event_loop
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     return list_objects(request, api, ctx, select(Listener), LISTENER.collection, to_api)
@@ -358,6 +360,7 @@ def list_all(request: Request, api: ApiState = Depends(state),
 
 @router.get("/{listener_id}", summary="Show a listener",
             response_model=LISTENER.response_root, response_model_exclude_unset=True)
+@in_event_loop
 def show(listener_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -406,6 +409,7 @@ def delete(listener_id: str, api: ApiState = Depends(state),
 
 @router.get("/{listener_id}/stats", summary="Show a listener's statistics",
             responses={200: {"model": StatisticsRootResponse}})
+@in_event_loop
 def stats(listener_id: str, api: ApiState = Depends(state),
           ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:

@@ -17,6 +17,7 @@ from lbaas.api.common import (
     check_quota,
     context,
     get_or_404,
+    in_event_loop,
     list_objects,
     lock_load_balancer,
     rendered,
@@ -253,6 +254,7 @@ def create(body: LoadBalancerRootPOST, api: ApiState = Depends(state),
 
 @router.get("", summary="List load balancers",
             response_model=LOAD_BALANCER.list_root, response_model_exclude_unset=True)
+@in_event_loop
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     stmt = select(*LIST_COLUMNS).where(LoadBalancer.provisioning_status != constants.DELETED)
@@ -262,6 +264,7 @@ def list_all(request: Request, api: ApiState = Depends(state),
 
 @router.get("/{lb_id}", summary="Show a load balancer",
             response_model=LOAD_BALANCER.response_root, response_model_exclude_unset=True)
+@in_event_loop
 def show(lb_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -342,6 +345,7 @@ def _listener_pools(listener: Any) -> list[Any]:
 
 @router.get("/{lb_id}/status", summary="Show a load balancer's status tree")
 @router.get("/{lb_id}/statuses", include_in_schema=False)
+@in_event_loop
 def status_tree(lb_id: str, api: ApiState = Depends(state),
                 ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -349,6 +353,7 @@ def status_tree(lb_id: str, api: ApiState = Depends(state),
 
 
 @router.get("/{lb_id}/stats", summary="Show a load balancer's statistics")
+@in_event_loop
 def stats(lb_id: str, api: ApiState = Depends(state),
           ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:

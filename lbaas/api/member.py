@@ -18,6 +18,7 @@ from lbaas.api.common import (
     check_quota,
     context,
     get_or_404,
+    in_event_loop,
     list_objects,
     lock_pool,
     show_object,
@@ -198,6 +199,7 @@ def create(pool_id: str, body: MemberRootPOST, api: ApiState = Depends(state),
 
 @router.get("", summary="List the members of a pool",
             response_model=MEMBER.list_root, response_model_exclude_unset=True)
+@in_event_loop
 def list_all(pool_id: str, request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -208,6 +210,7 @@ def list_all(pool_id: str, request: Request, api: ApiState = Depends(state),
 
 @router.get("/{member_id}", summary="Show a member",
             response_model=MEMBER.response_root, response_model_exclude_unset=True)
+@in_event_loop
 def show(pool_id: str, member_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import QueryParams
 
 from lbaas.api import listing
-from lbaas.api.common import ApiState, context, state
+from lbaas.api.common import ApiState, context, in_event_loop, state
 from lbaas.api.context import RequestContext
 from lbaas.api.resource import timestamp
 from lbaas.db.models import Network, Subnet
@@ -257,6 +257,7 @@ def _visible(ctx: RequestContext, network: Network) -> bool:
 
 
 @router.get("/networks", summary="List networks of the local registry")
+@in_event_loop
 def list_networks(request: Request, api: ApiState = Depends(state),
                   ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -267,6 +268,7 @@ def list_networks(request: Request, api: ApiState = Depends(state),
 
 @router.get("/networks/{network_id}", summary="Show a network",
             responses={200: {"model": NetworkRootResponse}})
+@in_event_loop
 def show_network(network_id: str, request: Request, api: ApiState = Depends(state),
                  ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -278,6 +280,7 @@ def show_network(network_id: str, request: Request, api: ApiState = Depends(stat
 
 
 @router.get("/subnets", summary="List subnets of the local registry")
+@in_event_loop
 def list_subnets(request: Request, api: ApiState = Depends(state),
                  ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:
@@ -288,6 +291,7 @@ def list_subnets(request: Request, api: ApiState = Depends(state),
 
 @router.get("/subnets/{subnet_id}", summary="Show a subnet",
             responses={200: {"model": SubnetRootResponse}})
+@in_event_loop
 def show_subnet(subnet_id: str, request: Request, api: ApiState = Depends(state),
                 ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:

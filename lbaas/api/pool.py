@@ -26,6 +26,7 @@ from lbaas.api.common import (
     context,
     get_or_404,
     get_subresource,
+    in_event_loop,
     list_objects,
     lock_load_balancer,
     lock_parents,
@@ -390,6 +391,7 @@ def create(body: PoolRootPOST, api: ApiState = Depends(state),
 
 @router.get("", summary="List pools",
             response_model=POOL.list_root, response_model_exclude_unset=True)
+@in_event_loop
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     return list_objects(request, api, ctx, select(Pool), POOL.collection, to_api)
@@ -397,6 +399,7 @@ def list_all(request: Request, api: ApiState = Depends(state),
 
 @router.get("/{pool_id}", summary="Show a pool",
             response_model=POOL.response_root, response_model_exclude_unset=True)
+@in_event_loop
 def show(pool_id: str, request: Request, api: ApiState = Depends(state),
          ctx: RequestContext = Depends(context)) -> Any:
     with api.db.read() as session:

@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 
 from lbaas import constants
 from lbaas.api import listing
-from lbaas.api.common import ApiState, context, list_objects, state
+from lbaas.api.common import ApiState, context, in_event_loop, list_objects, state
 from lbaas.api.context import RequestContext
 from lbaas.api.types import Schema
 from lbaas.config import Settings
@@ -102,6 +102,7 @@ def _requested(body: BaseModel) -> dict[str, int | None]:
 
 @router.get("", summary="List the projects with non-default quotas",
             response_model=QuotasRootResponse, response_model_exclude_unset=True)
+@in_event_loop
 def list_all(request: Request, api: ApiState = Depends(state),
              ctx: RequestContext = Depends(context)) -> Any:
     # Rows whose every limit is NULL (e.g. created only to lock a project) are defaults.
@@ -113,6 +114,7 @@ def list_all(request: Request, api: ApiState = Depends(state),
 
 @router.get("/{project_id}", response_model=QuotaRootResponse, response_model_exclude_unset=True,
             summary="Show the quotas that apply to a project")
+@in_event_loop
 def show(project_id: str, api: ApiState = Depends(state)) -> Any:
     with api.db.read() as session:
         row = session.get(Quota, project_id)
@@ -121,6 +123,7 @@ def show(project_id: str, api: ApiState = Depends(state)) -> Any:
 
 @router.get("/{project_id}/default", response_model=QuotaRootResponse,
             summary="Show the default quotas")
+@in_event_loop
 def show_default(project_id: str, api: ApiState = Depends(state)) -> Any:
     return {"quota": to_api(project_id, defaults(api.settings))}
 
