@@ -26,6 +26,11 @@ def test_the_list_is_what_the_response_model_would_send(client):
             "loadbalancer_id": odd["id"], "protocol": "HTTP", "protocol_port": port}})
         assert listener.status_code == 201, listener.text
         wait_lb_active(client, odd["id"])
+    for _ in range(2):
+        pool = client.post("/v2/lbaas/pools", json={"pool": {
+            "loadbalancer_id": odd["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}})
+        assert pool.status_code == 201, pool.text
+        wait_lb_active(client, odd["id"])
 
     for query in ("", "?limit=1", "?fields=name,tags,listeners", "?tags=β",
                   "?sort=name:desc", "?page_reverse=true&limit=1&marker=" + odd["id"]):
@@ -43,4 +48,7 @@ def test_the_list_is_what_the_response_model_would_send(client):
     listed = {lb["id"]: lb for lb in client.get("/v2/lbaas/loadbalancers").json()["loadbalancers"]}
     assert set(listed) == {plain["id"], odd["id"]}
     assert listed[odd["id"]]["name"] == "Zürich \"edge\" \\ \t/ ✓ \u2028"
-    assert len(listed[odd["id"]]["listeners"]) == 2
+    assert len(listed[odd["id"]]["listeners"]) == 2 and len(listed[odd["id"]]["pools"]) == 2
+    for lb in (plain, odd):  # a show reads the same rows as the list
+        assert client.get(f"/v2/lbaas/loadbalancers/{lb['id']}").json()["loadbalancer"] \
+            == listed[lb["id"]]
