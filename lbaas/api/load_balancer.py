@@ -5,7 +5,7 @@ from typing import Annotated, Any, Unpack
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, immediateload, joinedload
 
 from lbaas import constants
@@ -119,15 +119,30 @@ LIST_COLUMNS = tuple(LoadBalancer.__table__.columns)
 IDS_PER_QUERY = 1000  # ids in one IN (...): a default page in one query
 
 
-def _by_load_balancer(session: Session, stmt: Select[Unpack[tuple[Any, ...]]], key: Any,
+def _children(*columns: Any, order_by: Any = None) -> Select[Unpack[tuple[Any, ...]]]:
+    """The rows of ``columns`` whose first (a load balancer's id) is in the ``ids``
+    parameter. Built once: a statement made per request cost a fifth of a list's CPU in
+    its construction and its cache key, which SQLAlchemy keeps on the statement."""
+    stmt = select(*columns).where(columns[0].in_(bindparam("ids", expanding=True)))
+    return stmt if order_by is None else stmt.order_by(order_by)
+
+
+LISTENER_IDS = _children(Listener.load_balancer_id, Listener.id, order_by=Listener.created_at)
+POOL_IDS = _children(Pool.load_balancer_id, Pool.id, order_by=Pool.created_at)
+TAGS = _children(Tag.resource_id, Tag.tag, order_by=Tag.tag)
+ADDITIONAL_VIPS = _children(AdditionalVip.load_balancer_id, AdditionalVip.subnet_id,
+                            AdditionalVip.ip_address, AdditionalVip.port_id)
+
+
+def _by_load_balancer(session: Session, stmt: Select[Unpack[tuple[Any, ...]]],
                       ids: list[str]) -> dict[str, list[Any]]:
-    """The rows of ``stmt`` whose ``key`` (its first column) is one of ``ids``, grouped
-    by it, each group in the statement's order. Run as Core, not through the ORM: plain
-    rows need none of its loading, which took half the time."""
+    """The rows of a ``_children`` statement for ``ids``, grouped by load balancer, each
+    group in the statement's order. Run as Core, not through the ORM: plain rows need
+    none of its loading, which took half the time."""
     found: dict[str, list[Any]] = {}
     connection = session.connection()
     for start in range(0, len(ids), IDS_PER_QUERY):
-        for row in connection.execute(stmt.where(key.in_(ids[start:start + IDS_PER_QUERY]))):
+        for row in connection.execute(stmt, {"ids": ids[start:start + IDS_PER_QUERY]}):
             found.setdefault(row[0], []).append(row)
     return found
 
@@ -137,16 +152,10 @@ def page_to_api(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
     their children's ids, tags and additional VIPs read for the whole page, in the
     relationships' order."""
     ids = [lb.id for lb in rows]
-    listeners = _by_load_balancer(session, select(Listener.load_balancer_id, Listener.id)
-                                  .order_by(Listener.created_at), Listener.load_balancer_id, ids)
-    pools = _by_load_balancer(session, select(Pool.load_balancer_id, Pool.id)
-                              .order_by(Pool.created_at), Pool.load_balancer_id, ids)
-    tags = _by_load_balancer(session, select(Tag.resource_id, Tag.tag).order_by(Tag.tag),
-                             Tag.resource_id, ids)
-    vips = _by_load_balancer(session, select(AdditionalVip.load_balancer_id,
-                                             AdditionalVip.subnet_id, AdditionalVip.ip_address,
-                                             AdditionalVip.port_id),
-                             AdditionalVip.load_balancer_id, ids)
+    listeners = _by_load_balancer(session, LISTENER_IDS, ids)
+    pools = _by_load_balancer(session, POOL_IDS, ids)
+    tags = _by_load_balancer(session, TAGS, ids)
+    vips = _by_load_balancer(session, ADDITIONAL_VIPS, ids)
     return [to_api(lb, {"listeners": [{"id": row.id} for row in listeners.get(lb.id, ())],
                         "pools": [{"id": row.id} for row in pools.get(lb.id, ())],
                         "tags": [row.tag for row in tags.get(lb.id, ())],
