@@ -209,12 +209,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="[house_keeping] spare_check_interval in seconds (default 1)")
     parser.add_argument("--client-arp-retry-ms", type=int, default=10,
                         help="how often the client re-asks for an unanswered VIP's MAC")
-    parser.add_argument("--heartbeat-interval", type=float, default=0.25,
-                        help="[health_manager] heartbeat_interval (default 0.25 s)")
-    parser.add_argument("--heartbeat-timeout", type=float, default=1.0,
-                        help="[health_manager] heartbeat_timeout (default 1 s)")
-    parser.add_argument("--health-check-interval", type=float, default=0.25,
-                        help="[health_manager] health_check_interval (default 0.25 s)")
+    for option, default in (("heartbeat_interval", 0.25), ("heartbeat_timeout", 1.0),
+                            ("health_check_interval", 0.25)):
+        parser.add_argument(f"--{option.replace('_', '-')}", type=float, default=default,
+                            help=f"[health_manager] {option} (default {default:g} s)")
     parser.add_argument("--idle", type=float, default=20.0,
                         help="seconds the serving amphora's CPU is measured after the runs "
                              "(default 20)")
