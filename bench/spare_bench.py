@@ -22,6 +22,7 @@ Everything it made is removed at the end, also on error or Ctrl-C (see
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import time
@@ -129,6 +130,19 @@ def fail_over(api: httpx.Client, amphorae: Amphorae, client_ns: str, lb_id: str,
     return Failover(answered - died, active - died, amphorae.serving(lb_id) in spares)
 
 
+def soak(amphorae: Amphorae, lb_id: str, seconds: float) -> int:
+    """How often the load balancer's amphora changed while nothing killed it."""
+    serving, replaced = amphorae.serving(lb_id), 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        with contextlib.suppress(ValueError):  # none ALLOCATED mid-failover
+            now = amphorae.serving(lb_id)
+            if now != serving:
+                serving, replaced = now, replaced + 1
+    return replaced
+
+
 def bench_mode(args: argparse.Namespace, workdir: Path, spares: int) -> list[Failover]:
     extra = (f"[house_keeping]\nspare_amphora_pool_size = {spares}\n"
              f"spare_check_interval = {args.spare_check_interval}\n" + health_options(args))
@@ -158,6 +172,10 @@ def bench_mode(args: argparse.Namespace, workdir: Path, spares: int) -> list[Fai
                   f"-> ACTIVE {ms(result.death_to_active_s):>8}"
                   f"{', took a spare' if result.took_spare else ''}", flush=True)
         wait_active(env.api, lb_id)
+        if args.soak:
+            replaced = soak(amphorae, lb_id, args.soak)
+            print(f"  {args.soak:g} s left alone: its amphora was replaced {replaced} times "
+                  f"(a false failover each), load average now {load_average()}", flush=True)
         cpu = namespaces_cpu([namespace_of(amphorae.serving(lb_id))], args.idle)
         print(f"  the serving amphora, idle for {args.idle:g} s: CPU "
               + ", ".join(f"{command} {share:.2f} %" for command, share in sorted(cpu.items()))
@@ -213,6 +231,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                             ("health_check_interval", 0.25)):
         parser.add_argument(f"--{option.replace('_', '-')}", type=float, default=default,
                             help=f"[health_manager] {option} (default {default:g} s)")
+    parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
+                        help="after the runs, leave the load balancer alone this long and "
+                             "count its amphora's replacements (false failovers; default 0)")
     parser.add_argument("--idle", type=float, default=20.0,
                         help="seconds the serving amphora's CPU is measured after the runs "
                              "(default 20)")
