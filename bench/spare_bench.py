@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import statistics
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from api_bench import Target, percentile
+from api_bench import Target
 from dataplane_bench import (
     COLLECTION,
     FIRST_REQUEST_TIMEOUT_S,
@@ -194,7 +195,7 @@ def run(args: argparse.Namespace, workdir: Path) -> list[Target]:
     report(results[0], results[args.spares], args.spares)
     targets = []
     for spares, found in results.items():
-        p50 = percentile([r.death_to_200_s for r in found], 50)
+        p50 = statistics.median(r.death_to_200_s for r in found)
         goal = TARGET_WITH_SPARE_S if spares else TARGET_S
         targets.append(Target(f"death -> traffic p50, {spares} spare(s), {args.trigger}",
                               p50, "s", f"< {goal:g} s", p50 < goal))
@@ -204,7 +205,7 @@ def run(args: argparse.Namespace, workdir: Path) -> list[Target]:
 def report(without: list[Failover], with_spare: list[Failover], spares: int) -> None:
     def cell(results: list[Failover], pick: str, statistic: str) -> str:
         values = [getattr(result, pick) for result in results]
-        return ms(percentile(values, 50) if statistic == "p50" else max(values))
+        return ms(statistics.median(values) if statistic == "p50" else max(values))
 
     print(f"\n{'':<42}{'no spare':>10}{f'{spares} spare(s)':>14}")
     for label, pick in (("death -> first 200 through the VIP", "death_to_200_s"),
