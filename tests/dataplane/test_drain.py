@@ -16,8 +16,9 @@ from tests.dataplane import netns
 
 pytestmark = pytest.mark.root
 
-# Run inside the namespace: a backend that answers when told, haproxy in front of it (with
-# a peer that is never there), one client waiting for its answer, then drains.
+# Run inside the namespace: a backend that answers when told and one that never does,
+# haproxy in front of them (with a peer that is never there), a client of each waiting
+# for its answer, then drains the first one's address only.
 SCRIPT = textwrap.dedent("""
     import socket, sys, threading
     from pathlib import Path
@@ -37,6 +38,7 @@ SCRIPT = textwrap.dedent("""
         connection.close()
 
     threading.Thread(target=serve_when_told, daemon=True).start()
+    silent = socket.create_server(("127.0.0.3", 0))
     paths = HaproxyPaths(base, lb_id)
     paths.directory.mkdir(parents=True)
     # The VIP is 127.0.0.1; haproxy reaches the backend from 127.0.0.4 and the client
@@ -58,11 +60,19 @@ SCRIPT = textwrap.dedent("""
     backend b
         stick-table type ip size 1k peers pair
         server s 127.0.0.3:{backend.getsockname()[1]} source 127.0.0.4
+    frontend other
+        bind 127.0.0.5:8080
+        default_backend never
+    backend never
+        server s 127.0.0.3:{silent.getsockname()[1]} source 127.0.0.4
     \'\'\')
     haproxy = Haproxy(paths)
     haproxy.start()
+    request = b"GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n"
+    elsewhere = socket.create_connection(("127.0.0.5", 8080), source_address=("127.0.0.2", 0))
+    elsewhere.sendall(request)  # answered never: haproxy cannot exit while it is open
     client = socket.create_connection(("127.0.0.1", 8080), source_address=("127.0.0.2", 0))
-    client.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")
+    client.sendall(request)
     print("held", drain.drain([haproxy], ["127.0.0.1"], Nft(), 0.3) != [])
     try:
         socket.create_connection(("127.0.0.1", 8080), timeout=0.3,
@@ -75,6 +85,7 @@ SCRIPT = textwrap.dedent("""
     client.close()
     print("after close", drain.drain([haproxy], ["127.0.0.1"], Nft(), 10.0))
     print("haproxy still there", haproxy.pids() != [])
+    elsewhere.close()
     haproxy.stop()
 """)
 
@@ -93,9 +104,10 @@ def namespace() -> Iterator[str]:
 
 
 def test_a_drain_waits_for_open_connections_only(namespace: str, tmp_path: Path):
-    """While a client waits for its answer the drain holds (and new connections are
-    dropped, not refused); once it is gone the drain ends, though the soft-stopped
-    haproxy may still live on for its peers."""
+    """While a client of the drained address waits for its answer the drain holds (and
+    new connections are dropped, not refused); once it is gone the drain ends, though the
+    soft-stopped haproxy lives on for a connection to another address (or, in an
+    amphora, for its peers)."""
     result = netns.in_namespace(namespace, sys.executable, "-c", SCRIPT, str(tmp_path),
                                 str(uuid.uuid4()), timeout=60)
     assert result.returncode == 0, result.stderr
