@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -190,13 +191,26 @@ def _delete_all(api: TestClient) -> None:
                  timeout=CONVERGE)
 
 
+def free_vni_block() -> int:
+    """The first of 100 VNIs (20000-29999) that no VXLAN device of this machine uses:
+    another run's cluster (a benchmark's, say) may be up, and its controller's devices
+    are named after their VNIs in this same namespace: a cluster picking the same VNI
+    would take them over."""
+    shown = netns.ip("-o", "link", "show", "type", "vxlan").stdout
+    used = {int(vni) for vni in re.findall(r"^\d+: vx-(\d+)", shown, re.M)}
+    while True:
+        first = 20000 + random.randrange(0, 100) * 100
+        if used.isdisjoint(range(first, first + 100)):
+            return first
+
+
 @contextlib.contextmanager
 def running_cluster(workdir: Path, **options: str) -> Iterator[Cluster]:
     """The controller and the hosts, running, and removed on exit; ``options`` are more
     of the controller's settings (``section__option``: value)."""
     underlay_net = free_subnet("10.252", 10, 250)
     management = free_subnet("172.28", 10, 250)
-    vni_base = 20000 + random.randrange(0, 100) * 100
+    vni_base = free_vni_block()
     controller_ip = f"{management}.1"
     environ = {
         "LBAAS__DEFAULT__state_path": str(workdir / "controller"),
