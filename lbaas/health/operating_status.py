@@ -5,7 +5,7 @@ statuses that change:
 
 * load balancer: ONLINE (OFFLINE if disabled) unless something below degrades it;
 * listener: ``OPEN`` -> ONLINE; ``FULL`` -> DEGRADED (and the LB DEGRADED); not reported ->
-  ERROR if it is enabled and the LB ACTIVE, else OFFLINE;
+  ERROR if it is enabled and the LB ACTIVE, else OFFLINE (unchanged while ``settling``);
 * pool: ``UP`` -> ONLINE; ``DOWN`` -> ERROR (and the LB ERROR); not reported -> OFFLINE;
 * member: ``UP…`` -> ONLINE; ``DOWN…`` -> ERROR (pool and LB ONLINE -> DEGRADED);
   ``DRAIN`` -> DRAINING; ``MAINT`` -> OFFLINE; ``no check`` -> NO_MONITOR; ``RESTARTING``
@@ -13,6 +13,7 @@ statuses that change:
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,11 @@ class LoadBalancerState:
     operating_status: str
     listeners: dict[str, ListenerState] = field(default_factory=dict)
     pools: dict[str, PoolState] = field(default_factory=dict)
+    changed_at: dt.datetime | None = None  # its last provisioning or status change (UTC)
+    # Set for a heartbeat that may have been built before the load balancer's last change
+    # reached its amphora (see lbaas.health.update.SETTLE): a listener it does not report
+    # may just not be applied yet, so it is not ERROR for that.
+    settling: bool = False
 
 
 Changes = dict[str, dict[str, str]]  # kind ("loadbalancer", ...) -> object id -> new status
@@ -63,7 +69,7 @@ def missing_listeners(lb: LoadBalancerState, message: dict[str, Any]) -> list[st
     again and again when the cause is the configuration (a listener it cannot serve);
     here the heartbeat proves the amphora alive and the listeners it lacks go ERROR
     (``derive``), with the reason logged by the health manager."""
-    if lb.provisioning_status.startswith("PENDING") or not lb.enabled:
+    if lb.provisioning_status.startswith("PENDING") or not lb.enabled or lb.settling:
         return []
     reported = message.get("listeners", {})
     return [listener_id for listener_id, listener in lb.listeners.items()
@@ -73,6 +79,8 @@ def missing_listeners(lb: LoadBalancerState, message: dict[str, Any]) -> list[st
 def _listener_status(lb: LoadBalancerState, listener: ListenerState,
                      reported: dict[str, Any] | None) -> str | None:
     if reported is None:
+        if lb.settling:
+            return None
         return (constants.ERROR if listener.enabled
                 and lb.provisioning_status == constants.ACTIVE else constants.OFFLINE)
     status = reported.get("status")

@@ -19,6 +19,7 @@ load serialize per amphora without deadlocks; on SQLite the write lock does the 
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import time
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -61,6 +62,12 @@ BATCH_WINDOW = 0.05
 # Heartbeats waiting beyond this are dropped (counted "overloaded"): memory stays bounded
 # when more arrive than the database takes, and the newest ones are what matter anyway.
 MAX_WAITING = 50_000
+# A heartbeat received less than this after its load balancer last changed may have been
+# built before the change reached the amphora (it carries no time of its own): the
+# listeners it lacks are not called ERROR for it. Without this, a listener created with
+# its load balancer went ERROR now and then until the next heartbeat (up to
+# heartbeat_interval, 10 s by default), when one was in flight as the flow finished.
+SETTLE = dt.timedelta(seconds=1)
 COUNTER_COLUMNS = {"rx": "bytes_in", "tx": "bytes_out", "totconns": "total_connections",
                    "ereq": "request_errors"}
 COLUMNS = (*COUNTER_COLUMNS.values(), "active_connections")
@@ -102,10 +109,12 @@ def load_trees(session: Session, lb_ids: Iterable[str]) -> dict[str, LoadBalance
     lb_ids = list(lb_ids)
     connection = session.connection()  # Core, not the ORM: these are plain rows, read fast
     trees = {row.id: LoadBalancerState(row.id, row.enabled, row.provisioning_status,
-                                       row.operating_status)
+                                       row.operating_status, changed_at=row.changed_at)
              for row in connection.execute(
                  select(LoadBalancer.id, LoadBalancer.enabled, LoadBalancer.provisioning_status,
-                        LoadBalancer.operating_status)
+                        LoadBalancer.operating_status,
+                        func.coalesce(LoadBalancer.updated_at, LoadBalancer.created_at)
+                        .label("changed_at"))
                  .where(LoadBalancer.id.in_(lb_ids),
                         LoadBalancer.provisioning_status != constants.DELETED)).all()}
     for row in connection.execute(select(Listener.id, Listener.load_balancer_id, Listener.enabled,
@@ -198,7 +207,7 @@ class HealthUpdater:
                 .where(Amphora.id.in_(list(reports)))).all()}
             trees = load_trees(session, {row.load_balancer_id for row in amphorae.values()
                                          if row.load_balancer_id})
-        now = time.monotonic()
+        now, wall = time.monotonic(), utcnow()
         for amphora_id in list(reports):
             row = amphorae.get(amphora_id)
             if row is None or row.status == constants.DELETED:
@@ -215,6 +224,8 @@ class HealthUpdater:
                 report.alive = not late
                 continue
             report.alive = not late
+            received = wall - dt.timedelta(seconds=now - report.latest.received_at)
+            tree.settling = tree.changed_at is not None and tree.changed_at > received - SETTLE
             report.changes = operating_status.derive(tree, report.latest.message)
             _log_missing(amphora_id, tree, report.latest.message, report.changes)
             operating_status.apply(tree, report.changes)

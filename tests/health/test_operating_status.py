@@ -110,6 +110,13 @@ def test_an_enabled_listener_not_reported_is_missing_and_error():
     assert missing_listeners(tree(provisioning="PENDING_UPDATE"), heartbeat(listeners={})) == []
 
 
+def test_a_heartbeat_that_may_predate_the_last_change_leaves_unreported_listeners():
+    settling = tree()
+    settling.settling = True
+    assert missing_listeners(settling, heartbeat(listeners={})) == []
+    assert derive(settling, heartbeat(listeners={}))["listener"] == {}
+
+
 def test_a_listener_in_error_is_not_expected_in_the_heartbeat():
     """It is left out of haproxy.cfg: an amphora not reporting it is healthy (no failover)."""
     state = tree()

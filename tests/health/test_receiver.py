@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from lbaas.amphora.agent.status_message import amphora_key
-from lbaas.db.models import AmphoraHealth, ListenerStatistics
+from lbaas.db.models import AmphoraHealth, ListenerStatistics, LoadBalancer, utcnow
+from lbaas.health.update import SETTLE
 from tests.helpers.api import create_lb, create_listener, create_member, create_pool
 from tests.helpers.health import KEY, amphora_of
 
@@ -141,6 +142,7 @@ def test_an_amphora_missing_a_listener_is_alive_and_the_listener_error(
     """What the amphora serves differs from what the database expects: that is reported
     (the listener ERROR, the reason logged), not taken for a dead amphora to fail over."""
     send(heartbeat(tree, 1))
+    settled(services, tree["lb"])
     alive_at = health(services, tree["amphora"])[0]
     silent = heartbeat(tree, 2)
     silent["listeners"] = {}
@@ -152,6 +154,32 @@ def test_an_amphora_missing_a_listener_is_alive_and_the_listener_error(
     assert (f"listener {tree['listener']} is ERROR: amphora {tree['amphora']} is alive but "
             "does not serve it (its heartbeat reports 0 listeners, the database expects 1)"
             ) in caplog.text
+
+
+def test_a_heartbeat_right_after_a_change_may_lack_its_listeners(client, services, tree, send,
+                                                                 caplog):
+    """A heartbeat built before the flow's configuration reached the amphora, handled
+    after the load balancer went ACTIVE: the listener it lacks is not applied yet, not in
+    ERROR; once the change is older, a heartbeat still lacking it is believed."""
+    send(heartbeat(tree, 1))
+    with services.db.write() as session:  # the flow ends: the load balancer changed now
+        session.get(LoadBalancer, tree["lb"]).updated_at = utcnow()
+    silent = heartbeat(tree, 2)
+    silent["listeners"] = {}
+    with caplog.at_level("WARNING", logger="lbaas.health.update"):
+        send(silent)
+    assert statuses(client, tree)["listener"] == "ONLINE"
+    assert "does not serve it" not in caplog.text
+    settled(services, tree["lb"])
+    silent["seq"] = 3
+    send(silent)
+    assert statuses(client, tree)["listener"] == "ERROR"
+
+
+def settled(services, lb_id: str) -> None:
+    """The load balancer's last change, older than any heartbeat in flight."""
+    with services.db.write() as session:
+        session.get(LoadBalancer, lb_id).updated_at = utcnow() - 2 * SETTLE
 
 
 def test_statistics_are_kept_per_amphora(client, services, tree, send):
