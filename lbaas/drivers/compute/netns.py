@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lbaas import crashpoint
 from lbaas.amphora.agent.config import AgentConfig
@@ -91,13 +92,13 @@ def _link_exists(name: str, namespace: str | None = None) -> bool:
     return _ip(*where, "link", "show", "dev", name, check=False).returncode == 0
 
 
-def _master(name: str) -> str | None:
-    """The bridge a host interface is enslaved to (None if none, or no such interface).
-    Asked over netlink, not read from /sys, which shows the namespace /sys was mounted in
-    (a compute agent may run in another network namespace than its mount namespace's)."""
+def _link(name: str) -> dict[str, Any] | None:
+    """A host interface's details (``master``: its bridge), None if there is none. Asked
+    over netlink, not read from /sys, which shows the namespace /sys was mounted in (a
+    compute agent may run in another network namespace than its mount namespace's)."""
     shown = _ip("-j", "link", "show", "dev", name, check=False)
     links = json.loads(shown.stdout or "[]") if shown.returncode == 0 else []
-    return links[0].get("master") if links else None
+    return links[0] if links else None
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -292,6 +293,8 @@ class NetnsComputeDriver(ComputeDriver):
     def attach_port(self, compute_id: str, port: Port, host: str | None = None) -> str:
         ifname = port_ifname(port.id)
         self._ensure_plugged(compute_id, port, ifname)
+        if port.mac_address:  # the pair is made with it, and made again if not whole
+            return port.mac_address
         return _ip("-n", compute_id, "-br", "link", "show", ifname).stdout.split()[2]
 
     def detach_port(self, compute_id: str, port: Port, host: str | None = None) -> None:
@@ -299,20 +302,26 @@ class NetnsComputeDriver(ComputeDriver):
 
     def _ensure_plugged(self, namespace: str, port: Port, ifname: str) -> None:
         """The port's veth: the host end up on the port's bridge, the other end inside the
-        namespace as ``ifname``; a pair that is already whole is left as it is."""
+        namespace as ``ifname``; a pair that is already whole is left as it is. A new
+        pair is made by one command (both ends' MTU, the MAC, the bridge, up): each `ip`
+        run costs a few milliseconds of a create, more on a busy host."""
         if not port.bridge:
             raise ComputeError(f"port {port.id} has no bridge to plug into")
         host_end = host_ifname(port.id)
-        if not (_link_exists(ifname, namespace) and _master(host_end) == port.bridge):
-            _ip("link", "del", host_end, check=False)
-            _ip("-n", namespace, "link", "del", ifname, check=False)
-            peer = ["name", ifname, *(["address", port.mac_address] if port.mac_address else [])]
-            _ip("link", "add", host_end, "type", "veth", "peer", *peer, "netns", namespace)
-            if port.mtu:
-                _ip("link", "set", host_end, "mtu", str(port.mtu))
-                _ip("-n", namespace, "link", "set", ifname, "mtu", str(port.mtu))
-            _ip("link", "set", host_end, "master", port.bridge)
-        _ip("link", "set", host_end, "up")
+        link = _link(host_end)
+        if link is not None and link.get("master") == port.bridge \
+                and _link_exists(ifname, namespace):
+            _ip("link", "set", host_end, "up")
+            return
+        if link is not None:
+            _ip("link", "del", host_end, check=False)  # half made: its peer goes with it
+        mtu = ["mtu", str(port.mtu)] if port.mtu else []
+        add = ["link", "add", host_end, *mtu, "master", port.bridge, "up", "type", "veth",
+               "peer", "name", ifname, *mtu,
+               *(["address", port.mac_address] if port.mac_address else []), "netns", namespace]
+        if _ip(*add, check=False).returncode != 0:
+            _ip("-n", namespace, "link", "del", ifname, check=False)  # a stray of that name
+            _ip(*add)
 
     @staticmethod
     def _namespace_pids(namespace: str) -> list[int]:
