@@ -280,7 +280,7 @@ def amphora_agent(config_file: Annotated[Path, typer.Option(
 @app.command("compute-agent")
 def compute_agent(config_file: ConfigFile = None) -> None:
     """Run the compute agent of an amphora host: it builds and removes the amphorae the
-    controllers place here, over mutual TLS ([compute_agent] options)."""
+    controllers place here, over mutual TLS (\\[compute_agent] options)."""
     from lbaas.compute_agent import run
 
     settings = common.settings(config_file)

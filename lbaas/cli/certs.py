@@ -114,7 +114,7 @@ def issue_host(host: Annotated[str, typer.Argument(help="The compute host's name
                days: Annotated[int, typer.Option(min=1, help="How long it is valid.")] =
                store.HOST_CERT_VALIDITY_DAYS) -> None:
     """Write a compute agent's certificate (from the server CA) and the client CA into
-    DIRECTORY; copy them to the host as its [compute_agent] server_cert and client_ca."""
+    DIRECTORY; copy them to the host as its \\[compute_agent] server_cert and client_ca."""
     settings = common.settings(config_file)
     try:
         written = store.issue_host(settings, tls.compute_agent_identity(host), directory, days)

@@ -26,7 +26,7 @@ console = Console(stderr=True)
 COLUMNS = (("ID", "id"), ("Tags", "tags"), ("Created", "created_at"), ("Size", "size"),
            ("haproxy", "haproxy"), ("keepalived", "keepalived"), ("python3", "python3"))
 Ref = Annotated[str, typer.Argument(help="Image id, or its first digits (4 or more).")]
-Tag = Annotated[str, typer.Argument(help="The tag (as [controller_worker] amp_image_tag).")]
+Tag = Annotated[str, typer.Argument(help="The tag (as \\[controller_worker] amp_image_tag).")]
 
 _reporting = functools.partial(common.reporting, ImageError)
 

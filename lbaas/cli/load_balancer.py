@@ -28,7 +28,7 @@ def upgrade(
             "--dry-run", help="Only list what would be failed over.")] = False,
         config_file: ConfigFile = None) -> None:
     """Fail over, batch after batch, the load balancers whose amphorae do not all run the
-    newest image of their tag (the flavor's amp_image_tag, else [controller_worker]
+    newest image of their tag (the flavor's amp_image_tag, else \\[controller_worker]
     amp_image_tag); ACTIVE_STANDBY pairs keep serving. Stops at the first failure."""
     if bool(lb_ids) == every:
         common.fail("name the load balancers to upgrade, or give --all (not both)")

@@ -61,7 +61,7 @@ def network_create(
         "maps to an interface (physical_interface_mappings).")] = None,
     segment: Annotated[Optional[int], typer.Option(
         "--provider-segment", help="vxlan: its VNI (default: the lowest free one of "
-        "[networking] vni_ranges).")] = None,
+        "\\[networking] vni_ranges).")] = None,
     physical_interface: Annotated[Optional[str], typer.Option(
         "--physical-interface", help="local: a host interface to put on the bridge "
         "(dedicated to this network).")] = None,
@@ -194,7 +194,7 @@ def host_add(
     port: Annotated[int, typer.Option("--port", help="Its agent's port.")] = hosts.AGENT_PORT,
     tunnel_ip: Annotated[Optional[str], typer.Option(
         "--tunnel-ip", help="Its underlay address (default: what its agent reports, its "
-        "[compute_agent] local_ip).")] = None,
+        "\\[compute_agent] local_ip).")] = None,
     config_file: ConfigFile = None, fmt: Format = OutputFormat.table,
 ) -> None:
     """Register a compute host: the controllers place amphorae on it once its agent answers."""

@@ -54,7 +54,7 @@ def _passphrase(passphrase_file: Path | None) -> bytes | None:
 def store(
     name: Annotated[Optional[str], typer.Option("--name", help="A name to recognise it by.")] = None,
     project: Annotated[Optional[str], typer.Option(
-        "--project", help="Owning project id (default [api_settings] default_project_id); "
+        "--project", help="Owning project id (default \\[api_settings] default_project_id); "
         "only its listeners and pools (and admins) can use the secret.")] = None,
     pkcs12: Annotated[Optional[Path], _file(
         "--pkcs12", "A PKCS12 bundle: certificate, key and intermediates.")] = None,
