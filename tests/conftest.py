@@ -1,6 +1,7 @@
 """Fixtures shared by every test: a service on a private SQLite database."""
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +14,19 @@ from lbaas.api.app import create_app
 from lbaas.drivers import Drivers
 from lbaas.drivers import load as load_drivers
 from tests.helpers import NOOP_DRIVERS, PROJECT
+from tests.helpers.dataplane import AMPHORAE_ROOT
 from tests.helpers.openapi import checked
 from tests.helpers.parallel import machine_share
 from tests.helpers.service import Service, free_port, running, write_config
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The data-plane tests' shared amphorae directory goes with the run (each test
+    removed its own part): in the one process, or in the controller of a parallel run,
+    which finishes after its workers. Another run's amphorae keep it."""
+    if not hasattr(session.config, "workerinput"):
+        with contextlib.suppress(OSError):
+            AMPHORAE_ROOT.rmdir()
 
 
 @pytest.fixture

@@ -37,6 +37,11 @@ from tests.helpers.api import (
     wait_lb_active,
 )
 
+# Every data-plane test's amphorae live in a directory of their own under this one (on
+# /run, a tmpfs: haproxy's stats socket path must stay short); the run removes it at
+# its end (tests/conftest.py), once the last test removed its own.
+AMPHORAE_ROOT = Path("/run/lbaas-test")
+
 
 def free_subnet(prefix: str, low: int, high: int) -> str:
     """``prefix.N`` (a /24's first three octets, ``low <= N < high``) that no route of this
@@ -58,7 +63,7 @@ def dataplane_environ(state_path: Path) -> dict[str, str]:
     variables that a controller process started by a test can be given too."""
     return {
         "LBAAS__DEFAULT__state_path": str(state_path),
-        "LBAAS__haproxy_amphora__base_path": f"/run/lbaas-test/{uuid.uuid4().hex[:8]}",
+        "LBAAS__haproxy_amphora__base_path": str(AMPHORAE_ROOT / uuid.uuid4().hex[:8]),
         # A management network of its own, so a test never meets another run's amphorae.
         "LBAAS__networking__lb_network_cidr": f"{free_subnet('172.29', 128, 250)}.0/24",
         "LBAAS__networking__lb_network_bridge": f"lbm{uuid.uuid4().hex[:8]}",

@@ -37,7 +37,13 @@ from lbaas.network import registry, segments
 from lbaas.network.bridge import Bridges, bridge_mac
 from tests.dataplane import netns
 from tests.helpers import PROJECT, wait_for
-from tests.helpers.dataplane import BackendHosts, TestNetwork, free_subnet, remove_leftovers
+from tests.helpers.dataplane import (
+    AMPHORAE_ROOT,
+    BackendHosts,
+    TestNetwork,
+    free_subnet,
+    remove_leftovers,
+)
 from tests.helpers.openapi import checked
 
 LBAAS = Path(sys.executable).parent / "lbaas"
@@ -164,7 +170,7 @@ def _host(stack: contextlib.ExitStack, services: service.Services, workdir: Path
     """A host namespace on the underlay, its certificate, its agent started and registered."""
     certs = workdir / name / "certs"
     store.issue_host(services.settings, tls.compute_agent_identity(name), certs)
-    base_path = Path(f"/run/lbaas-test/{uuid.uuid4().hex[:8]}")
+    base_path = AMPHORAE_ROOT / uuid.uuid4().hex[:8]
     stack.callback(shutil.rmtree, base_path, True)
     host = ComputeHost(name, underlay, address, base_path, {
         "LBAAS__DEFAULT__host": name, "LBAAS__DEFAULT__state_path": str(workdir / name),
