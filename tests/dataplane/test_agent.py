@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import sys
@@ -97,6 +98,39 @@ def _config(lb_id: str, listen: int, backend: int) -> str:
             "    timeout server 5s\n"
             f"frontend f\n    bind 127.0.0.1:{listen}\n    default_backend b\n"
             f"backend b\n    server s 127.0.0.1:{backend}\n")
+
+
+def test_a_plugged_interface_gets_exactly_its_addresses(agent):
+    """An interface found by its MAC gets the port's addresses (an old one goes), its MTU
+    and up, in one `ip -batch`; a MAC that no interface has is a 404. The interface is one
+    end of a veth pair of the test's own (this kernel has no dummy devices), with TEST-NET-2
+    addresses."""
+    _, client = agent
+    name, mac = f"lbt-d{uuid.uuid4().hex[:6]}", "02:00:5e:%02x:%02x:%02x" % tuple(uuid.uuid4().bytes[:3])
+
+    def plug(address: str, mac_address: str = mac) -> httpx.Response:
+        return client.post("/1.0/plug/network", json={
+            "mac_address": mac_address, "mtu": 1400,
+            "fixed_ips": [{"ip_address": address, "subnet_cidr": "198.51.100.0/24"}]})
+
+    def shown() -> tuple[list[str], int, bool]:
+        (link,) = json.loads(subprocess.run(["ip", "-j", "addr", "show", "dev", name],
+                                            check=True, capture_output=True, text=True).stdout)
+        return ([f"{a['local']}/{a['prefixlen']}" for a in link["addr_info"]], link["mtu"],
+                "UP" in link["flags"])
+
+    subprocess.run(["ip", "link", "add", name, "address", mac, "type", "veth", "peer", "name",
+                    f"{name}p"], check=True)
+    try:
+        assert plug("198.51.100.10").status_code == 202
+        assert shown() == (["198.51.100.10/24"], 1400, True)
+        assert plug("198.51.100.11").status_code == 202
+        assert shown() == (["198.51.100.11/24"], 1400, True)
+        missing = plug("198.51.100.12", mac_address="02:00:5e:ff:ff:ff")
+        assert missing.status_code == 404
+        assert missing.json()["message"] == "No suitable network interface found"
+    finally:
+        subprocess.run(["ip", "link", "del", name], check=False)
 
 
 def test_rejected_configuration_leaves_the_old_one_serving(agent, backend):

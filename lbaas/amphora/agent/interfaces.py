@@ -17,14 +17,23 @@ def _ip(*args: str) -> str:
     return subprocess.run(["ip", *args], check=True, capture_output=True, text=True).stdout
 
 
+def _batch(commands: list[list[str]]) -> None:
+    """Several ``ip`` commands in one run (``ip -batch``, which stops at the first that
+    fails): each run is a process to start, a few milliseconds of a plug on a busy host."""
+    subprocess.run(["ip", "-batch", "-"], input="".join(" ".join(command) + "\n"
+                                                      for command in commands),
+                   check=True, capture_output=True, text=True)
+
+
 def interfaces() -> list[dict[str, Any]]:
     """``ip -j addr`` as parsed JSON: name, MAC, state and addresses of each interface."""
     links: list[dict[str, Any]] = json.loads(_ip("-j", "addr", "show"))
     return links
 
 
-def by_mac(mac_address: str) -> str:
-    for link in interfaces():
+def by_mac(mac_address: str, links: list[dict[str, Any]] | None = None) -> str:
+    """The interface with this MAC, in ``links`` (``interfaces()``) or on the system."""
+    for link in interfaces() if links is None else links:
         if link.get("address", "").lower() == mac_address.lower():
             return str(link["ifname"])
     raise InterfaceNotFound(f"No suitable network interface found for MAC {mac_address}")
@@ -40,25 +49,28 @@ def by_address(ip_address: str) -> str:
 
 
 def configure(ifname: str, addresses: list[str], *, gateway: str | None = None,
-              mtu: int | None = None) -> None:
-    """Give ``ifname`` exactly these addresses (``ip/prefix``), bring it up, set the route."""
+              mtu: int | None = None, links: list[dict[str, Any]] | None = None) -> None:
+    """Give ``ifname`` exactly these addresses (``ip/prefix``), bring it up, set the route;
+    ``links``: ``interfaces()`` if the caller has just read them."""
     wanted = {str(ipaddress.ip_interface(address)) for address in addresses}
-    for link in interfaces():
+    commands = []
+    for link in interfaces() if links is None else links:
         if link["ifname"] != ifname:
             continue
         for info in link.get("addr_info", []):
             present = f"{info['local']}/{info['prefixlen']}"
             if info.get("scope") == "global" and present not in wanted:
-                _ip("addr", "del", present, "dev", ifname)
+                commands.append(["addr", "del", present, "dev", ifname])
     for address in sorted(wanted):
         # The controller hands each address out once, so IPv6 duplicate address detection
         # would only leave it tentative for a second or two: unusable as a source, so the
         # kernel would masquerade UDP flows to members from another interface's address.
         nodad = ["nodad"] if ipaddress.ip_interface(address).version == 6 else []
-        _ip("addr", "replace", address, "dev", ifname, *nodad)
+        commands.append(["addr", "replace", address, "dev", ifname, *nodad])
     if mtu:
-        _ip("link", "set", "dev", ifname, "mtu", str(mtu))
-    _ip("link", "set", "dev", ifname, "up")
+        commands.append(["link", "set", "dev", ifname, "mtu", str(mtu)])
+    commands.append(["link", "set", "dev", ifname, "up"])
+    _batch(commands)
     garp.announce(ifname, [str(ipaddress.ip_interface(address).ip) for address in sorted(wanted)])
     if gateway:
         family = "-6" if ipaddress.ip_address(gateway).version == 6 else "-4"

@@ -264,12 +264,13 @@ class Agent:
 
     def _configure(self, mac: str, addresses: list[str], gateway: str | None,
                    mtu: int | None) -> None:
+        links = interfaces.interfaces()
         try:
-            ifname = interfaces.by_mac(mac)
+            ifname = interfaces.by_mac(mac, links)
         except interfaces.InterfaceNotFound as exc:
             raise HttpError(404, "No suitable network interface found", str(exc)) from exc
         try:
-            interfaces.configure(ifname, addresses, gateway=gateway, mtu=mtu)
+            interfaces.configure(ifname, addresses, gateway=gateway, mtu=mtu, links=links)
         except subprocess.CalledProcessError as exc:
             raise HttpError(500, "Error plugging network", exc.stderr or "") from exc
 
