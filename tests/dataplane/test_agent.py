@@ -102,15 +102,16 @@ def _config(lb_id: str, listen: int, backend: int) -> str:
 
 def test_a_plugged_interface_gets_exactly_its_addresses(agent):
     """An interface found by its MAC gets the port's addresses (an old one goes), its MTU
-    and up, in one `ip -batch`; a MAC that no interface has is a 404. The interface is one
+    and up, in one `ip -batch`; a MAC that no interface has is a 404, an MTU that is not a
+    number a 400. The interface is one
     end of a veth pair of the test's own (this kernel has no dummy devices), with TEST-NET-2
     addresses."""
     _, client = agent
     name, mac = f"lbt-d{uuid.uuid4().hex[:6]}", "02:00:5e:%02x:%02x:%02x" % tuple(uuid.uuid4().bytes[:3])
 
-    def plug(address: str, mac_address: str = mac) -> httpx.Response:
+    def plug(address: str, mac_address: str = mac, mtu: object = 1400) -> httpx.Response:
         return client.post("/1.0/plug/network", json={
-            "mac_address": mac_address, "mtu": 1400,
+            "mac_address": mac_address, "mtu": mtu,
             "fixed_ips": [{"ip_address": address, "subnet_cidr": "198.51.100.0/24"}]})
 
     def shown() -> tuple[list[str], int, bool]:
@@ -129,6 +130,10 @@ def test_a_plugged_interface_gets_exactly_its_addresses(agent):
         missing = plug("198.51.100.12", mac_address="02:00:5e:ff:ff:ff")
         assert missing.status_code == 404
         assert missing.json()["message"] == "No suitable network interface found"
+        for mtu in ("1400\nlink set dev lo down", 10**6, True):  # the MTU goes into a script
+            refused = plug("198.51.100.13", mtu=mtu)
+            assert refused.status_code == 400 and "is not an MTU" in refused.json()["details"]
+        assert shown() == (["198.51.100.11/24"], 1400, True)
     finally:
         subprocess.run(["ip", "link", "del", name], check=False)
 

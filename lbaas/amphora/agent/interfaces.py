@@ -68,7 +68,7 @@ def configure(ifname: str, addresses: list[str], *, gateway: str | None = None,
         nodad = ["nodad"] if ipaddress.ip_interface(address).version == 6 else []
         commands.append(["addr", "replace", address, "dev", ifname, *nodad])
     if mtu:
-        commands.append(["link", "set", "dev", ifname, "mtu", str(mtu)])
+        commands.append(["link", "set", "dev", ifname, "mtu", str(int(mtu))])
     commands.append(["link", "set", "dev", ifname, "up"])
     _batch(commands)
     garp.announce(ifname, [str(ipaddress.ip_interface(address).ip) for address in sorted(wanted)])

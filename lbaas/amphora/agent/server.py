@@ -264,6 +264,9 @@ class Agent:
 
     def _configure(self, mac: str, addresses: list[str], gateway: str | None,
                    mtu: int | None) -> None:
+        # The MTU goes into an `ip -batch` script: a number, or nothing.
+        if mtu is not None and (type(mtu) is not int or not 68 <= mtu <= 65535):
+            raise HttpError(400, "Invalid request", f"mtu {mtu!r} is not an MTU (68 to 65535)")
         links = interfaces.interfaces()
         try:
             ifname = interfaces.by_mac(mac, links)
