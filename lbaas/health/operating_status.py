@@ -5,7 +5,8 @@ statuses that change:
 
 * load balancer: ONLINE (OFFLINE if disabled) unless something below degrades it;
 * listener: ``OPEN`` -> ONLINE; ``FULL`` -> DEGRADED (and the LB DEGRADED); not reported ->
-  ERROR if it is enabled and the LB ACTIVE, else OFFLINE (unchanged while ``settling``);
+  ERROR if it is enabled and the LB ACTIVE, else OFFLINE (unchanged while ``settling``, see
+  ``missing_listeners``);
 * pool: ``UP`` -> ONLINE; ``DOWN`` -> ERROR (and the LB ERROR); not reported -> OFFLINE;
 * member: ``UP…`` -> ONLINE; ``DOWN…`` -> ERROR (pool and LB ONLINE -> DEGRADED);
   ``DRAIN`` -> DRAINING; ``MAINT`` -> OFFLINE; ``no check`` -> NO_MONITOR; ``RESTARTING``
@@ -52,24 +53,23 @@ class LoadBalancerState:
     listeners: dict[str, ListenerState] = field(default_factory=dict)
     pools: dict[str, PoolState] = field(default_factory=dict)
     changed_at: dt.datetime | None = None  # its last provisioning or status change (UTC)
-    # Set for a heartbeat that may have been built before the load balancer's last change
-    # reached its amphora (see lbaas.health.update.SETTLE): a listener it does not report
-    # may just not be applied yet, so it is not ERROR for that.
-    settling: bool = False
 
 
 Changes = dict[str, dict[str, str]]  # kind ("loadbalancer", ...) -> object id -> new status
 
 
-def missing_listeners(lb: LoadBalancerState, message: dict[str, Any]) -> list[str]:
+def missing_listeners(lb: LoadBalancerState, message: dict[str, Any],
+                      settling: bool = False) -> list[str]:
     """The listeners the amphora should serve but does not report (none while the load
-    balancer is PENDING_* or disabled; a listener in ERROR is not rendered, so not expected).
+    balancer is PENDING_* or disabled, or ``settling``: the heartbeat may have been built
+    before the load balancer's last change reached its amphora, see
+    lbaas.health.update.SETTLE; a listener in ERROR is not rendered, so not expected).
 
     Upstream counts them and takes an amphora reporting fewer for dead, failing it over
     again and again when the cause is the configuration (a listener it cannot serve);
     here the heartbeat proves the amphora alive and the listeners it lacks go ERROR
     (``derive``), with the reason logged by the health manager."""
-    if lb.provisioning_status.startswith("PENDING") or not lb.enabled or lb.settling:
+    if lb.provisioning_status.startswith("PENDING") or not lb.enabled or settling:
         return []
     reported = message.get("listeners", {})
     return [listener_id for listener_id, listener in lb.listeners.items()
@@ -77,9 +77,9 @@ def missing_listeners(lb: LoadBalancerState, message: dict[str, Any]) -> list[st
 
 
 def _listener_status(lb: LoadBalancerState, listener: ListenerState,
-                     reported: dict[str, Any] | None) -> str | None:
+                     reported: dict[str, Any] | None, settling: bool) -> str | None:
     if reported is None:
-        if lb.settling:
+        if settling:
             return None
         return (constants.ERROR if listener.enabled
                 and lb.provisioning_status == constants.ACTIVE else constants.OFFLINE)
@@ -114,13 +114,14 @@ def _degrade(status: str) -> str:
     return constants.DEGRADED if status == constants.ONLINE else status
 
 
-def derive(lb: LoadBalancerState, message: dict[str, Any]) -> Changes:
-    """The operating statuses ``message`` changes in ``lb``'s tree."""
+def derive(lb: LoadBalancerState, message: dict[str, Any], settling: bool = False) -> Changes:
+    """The operating statuses ``message`` changes in ``lb``'s tree (``settling``: see
+    ``missing_listeners``)."""
     changes: Changes = {"listener": {}, "pool": {}, "member": {}, "loadbalancer": {}}
     lb_status = constants.ONLINE if lb.enabled else constants.OFFLINE
     reported_listeners = message.get("listeners", {})
     for listener_id, listener in lb.listeners.items():
-        status = _listener_status(lb, listener, reported_listeners.get(listener_id))
+        status = _listener_status(lb, listener, reported_listeners.get(listener_id), settling)
         if status == constants.DEGRADED:
             lb_status = _degrade(lb_status)
         if status is not None and status != listener.operating_status:

@@ -225,8 +225,8 @@ class HealthUpdater:
                 continue
             report.alive = not late
             received = wall - dt.timedelta(seconds=now - report.latest.received_at)
-            tree.settling = tree.changed_at is not None and tree.changed_at > received - SETTLE
-            report.changes = operating_status.derive(tree, report.latest.message)
+            settling = tree.changed_at is not None and tree.changed_at > received - SETTLE
+            report.changes = operating_status.derive(tree, report.latest.message, settling)
             _log_missing(amphora_id, tree, report.latest.message, report.changes)
             operating_status.apply(tree, report.changes)
             report.listener_ids = frozenset(tree.listeners)

@@ -111,10 +111,8 @@ def test_an_enabled_listener_not_reported_is_missing_and_error():
 
 
 def test_a_heartbeat_that_may_predate_the_last_change_leaves_unreported_listeners():
-    settling = tree()
-    settling.settling = True
-    assert missing_listeners(settling, heartbeat(listeners={})) == []
-    assert derive(settling, heartbeat(listeners={}))["listener"] == {}
+    assert missing_listeners(tree(), heartbeat(listeners={}), settling=True) == []
+    assert derive(tree(), heartbeat(listeners={}), settling=True)["listener"] == {}
 
 
 def test_a_listener_in_error_is_not_expected_in_the_heartbeat():
