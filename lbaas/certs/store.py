@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import logging
 import os
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from lbaas import filelock
 from lbaas.certs import pki
 from lbaas.config import ConfigError, Settings
 
@@ -324,9 +324,5 @@ def locked(directory: Path) -> Iterator[None]:
     """Create ``directory`` (0700) and hold its lock: one process generates at a time."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.chmod(0o700)
-    descriptor = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+    with filelock.held(directory / ".lock", directory_mode=0o700):
         yield
-    finally:
-        os.close(descriptor)  # releases the lock

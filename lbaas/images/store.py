@@ -17,17 +17,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from lbaas import filelock
 from lbaas.config import Settings
 
 ROOTFS = "rootfs.tar"
@@ -228,12 +228,8 @@ class ImageStore:
         _write_metadata(path, changed)
         return changed
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return filelock.held(self.root / ".lock")
 
 
 def _write_metadata(directory: Path, image: Image) -> None:

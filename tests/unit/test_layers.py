@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "lbaas"
 # Top-level modules and packages of lbaas, lowest layer first.
 LAYERS = [
-    {"constants", "crashpoint", "console", "keyfile", "config", "log", "firewall",
+    {"constants", "crashpoint", "console", "keyfile", "config", "log", "firewall", "filelock",
      "compute_flavors", "host_limits"},
     {"db", "certs", "cert_manager"},
     {"network", "amphora", "images", "validate"},

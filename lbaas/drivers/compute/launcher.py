@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -22,10 +21,11 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lbaas import filelock
 from lbaas.amphora.agent import host, zygote
 from lbaas.amphora.agent.host_process import source_hash
 
@@ -82,12 +82,8 @@ class HostProcessLauncher(abc.ABC):
         self.socket_path.unlink(missing_ok=True)
         self.pid_path.unlink(missing_ok=True)
 
-    @contextlib.contextmanager
-    def _host_lock(self) -> Iterator[None]:
-        self.socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(self.socket_path.parent / "launcher.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+    def _host_lock(self) -> contextlib.AbstractContextManager[None]:
+        return filelock.held(self.socket_path.parent / "launcher.lock", directory_mode=0o700)
 
     def _ask(self, request: Mapping[str, object], missing_ok: bool = False) -> dict[str, Any]:
         try:
