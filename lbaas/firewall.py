@@ -59,12 +59,18 @@ def jumps(spec: FirewallSpec) -> dict[str, list[str]]:
 
 
 def render(spec: FirewallSpec) -> str:
-    """The rules as ``iptables-save`` would list them (for review and golden tests)."""
-    lines = [f"-N {chain}" for chain in rules(spec)]
-    lines += [f"-I {chain} 1 {' '.join(args)}" for chain, args in jumps(spec).items()]
-    lines += [f"-A {chain} {' '.join(args)}" for chain, chain_rules in rules(spec).items()
-              for args in chain_rules]
-    return "\n".join(lines) + "\n"
+    """Our chains as ``iptables-restore --noflush`` reads them (what ``apply`` feeds it),
+    and, as comments, the jumps it inserts into the built-in chains."""
+    lines = [f"# -I {chain} 1 {' '.join(args)}" for chain, args in jumps(spec).items()]
+    lines += ["*filter", *(f":{chain} - [0:0]" for chain in rules(spec))]
+    lines += [f"-A {chain} {' '.join(_quoted(arg) for arg in args)}"
+              for chain, chain_rules in rules(spec).items() for args in chain_rules]
+    return "\n".join([*lines, "COMMIT"]) + "\n"
+
+
+def _quoted(arg: str) -> str:
+    """iptables-restore splits on blanks and reads double quotes (not single ones)."""
+    return f'"{arg}"' if " " in arg else arg
 
 
 def _iptables(*args: str, check: bool = True) -> bool:
@@ -75,13 +81,18 @@ def _iptables(*args: str, check: bool = True) -> bool:
 
 
 def apply(spec: FirewallSpec) -> None:
-    """Install (or refresh) the rules; running it twice leaves one copy."""
-    for chain, chain_rules in rules(spec).items():
-        if not _iptables("-n", "-L", chain, check=False):
-            _iptables("-N", chain)
-        _iptables("-F", chain)
-        for args in chain_rules:
-            _iptables("-A", chain, *args)
+    """Install (or refresh) the rules; running it twice leaves one copy.
+
+    The chains are written in one ``iptables-restore`` commit (declaring a chain creates
+    it or empties it): a packet meets the old rules or the new ones, never a chain half
+    rewritten, and two processes writing at once cannot interleave their rules (a DROP
+    ahead of the ACCEPT of replies cut every agent call off). The jumps are checked, then
+    inserted: callers on one host take turns (lbaas.host holds its lock around this).
+    """
+    restored = subprocess.run(["iptables-restore", "-w", "--noflush"], input=render(spec),
+                              capture_output=True, text=True)
+    if restored.returncode != 0:
+        raise RuntimeError(f"iptables-restore: {restored.stderr.strip()}")
     for chain, args in jumps(spec).items():
         if not _iptables("-C", chain, *args, check=False):
             _iptables("-I", chain, "1", *args)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 
-from lbaas import constants, firewall, host_limits
+from lbaas import constants, filelock, firewall, host_limits
 from lbaas.config import ConfigError, Settings
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import spare_pool
@@ -22,6 +23,11 @@ from lbaas.drivers import Drivers
 from lbaas.network import management
 from lbaas.network.bridge import Bridges
 from lbaas.network.management import MANAGEMENT_BRIDGE, ensure_management_network
+
+# The services of one host start together (systemd starts their units at once) and each
+# prepares the host: they take turns, or two would both find the bridge, its address or
+# the firewall's jumps missing and both add them (the second failing, or a jump twice).
+HOST_LOCK = Path("/run/lock/lbaas-host.lock")
 
 
 def firewall_spec(settings: Settings) -> firewall.FirewallSpec:
@@ -39,23 +45,25 @@ def firewall_spec(settings: Settings) -> firewall.FirewallSpec:
 
 def prepare(settings: Settings, db: Database) -> None:
     """Raise the limits a thousand amphorae reach, create the management network and
-    install the firewall (all idempotent)."""
+    install the firewall (all idempotent; one process of this host at a time)."""
     host_limits.raise_open_files()
     if not management.uses_local_network(settings):
         return
-    host_limits.raise_sysctls()
-    ensure_management_network(db, settings)
-    # New amphorae appear on the management bridge every few seconds: ask again for an
-    # unanswered address after 100 ms, not the kernel's default 1 s (this bridge only).
-    subprocess.run(["sysctl", "-qw", f"net.ipv4.neigh.{settings.networking.lb_network_bridge}"
-                    ".retrans_time_ms=100"], check=True)
-    if settings.networking.ip_tables_fw:
-        firewall.apply(firewall_spec(settings))
+    with filelock.held(HOST_LOCK):
+        host_limits.raise_sysctls()
+        ensure_management_network(db, settings)
+        # New amphorae appear on the management bridge every few seconds: ask again for
+        # an unanswered address after 100 ms, not the kernel's default 1 s (this bridge).
+        subprocess.run(["sysctl", "-qw", f"net.ipv4.neigh.{settings.networking.lb_network_bridge}"
+                        ".retrans_time_ms=100"], check=True)
+        if settings.networking.ip_tables_fw:
+            firewall.apply(firewall_spec(settings))
 
 
 def down(settings: Settings) -> None:
     """Remove the firewall rules ``prepare`` installed; amphorae keep running."""
-    firewall.remove(firewall_spec(settings))
+    with filelock.held(HOST_LOCK):
+        firewall.remove(firewall_spec(settings))
 
 
 @dataclass(frozen=True)
