@@ -202,7 +202,8 @@ class Worker:
         """The shared metrics of flows: how many ended how, and how long they took."""
         try:
             with self.db.write() as session:
-                metrics.add(session, "lbaas_flows_total", action=action, outcome=outcome)
-                metrics.observe(session, "lbaas_flow_duration_seconds", seconds, action=action)
+                metrics.add_all(session, [
+                    ("lbaas_flows_total", 1.0, {"action": action, "outcome": outcome}),
+                    *metrics.observation("lbaas_flow_duration_seconds", seconds, action=action)])
         except Exception:  # a metric must never fail a job that has already ended
             LOG.warning("could not record the metrics of a %s flow", action, exc_info=True)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from sqlalchemy import update
+from sqlalchemy import and_, case, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lbaas.db import locks
 from lbaas.db.models import Metric
 from lbaas.db.rows import changed
 
@@ -42,19 +43,31 @@ def _check(name: str) -> None:
 
 def add(session: Session, name: str, amount: float = 1.0, **labels: str) -> None:
     """Add ``amount`` to the counter ``name`` with ``labels`` (in the caller's transaction)."""
-    _check(name)
-    key = _key(labels)
-    if changed(session, update(Metric).where(Metric.name == name, Metric.labels == key)
-                        .values(value=Metric.value + amount)
-                        .execution_options(synchronize_session=False)):
+    add_all(session, [(name, amount, labels)])
+
+
+def add_all(session: Session, increments: Iterable[tuple[str, float, dict[str, str]]]) -> None:
+    """Add to several counters in one UPDATE, making the rows that do not exist yet.
+
+    A flow's metrics are 13 rows (its counter and its histogram): a statement each cost a
+    worker about a tenth of a short flow's time. The writers take turns (a named lock),
+    so two never lock the same rows in different orders, nor both make one row."""
+    amounts: dict[tuple[str, str], float] = {}
+    for name, amount, labels in increments:
+        _check(name)
+        amounts[(name, _key(labels))] = amounts.get((name, _key(labels)), 0.0) + amount
+    locks.hold(session, "metrics")
+    rows = tuple_(Metric.name, Metric.labels).in_(list(amounts))
+    added = case(*((and_(Metric.name == name, Metric.labels == key), value)
+                   for (name, key), value in amounts.items()), else_=0.0)
+    if changed(session, update(Metric).where(rows).values(value=Metric.value + added)
+               .execution_options(synchronize_session=False)) == len(amounts):
         return
-    try:
-        with session.begin_nested():
-            session.add(Metric(name=name, labels=key, value=amount))
-    except IntegrityError:  # another process made the row first
-        session.execute(update(Metric).where(Metric.name == name, Metric.labels == key)
-                        .values(value=Metric.value + amount)
-                        .execution_options(synchronize_session=False))
+    existing = {(name, key) for name, key in session.execute(
+        select(Metric.name, Metric.labels).where(rows))}
+    session.add_all(Metric(name=name, labels=key, value=value)
+                    for (name, key), value in amounts.items() if (name, key) not in existing)
+    session.flush()
 
 
 def set_value(session: Session, name: str, value: float, **labels: str) -> None:
@@ -74,12 +87,16 @@ def set_value(session: Session, name: str, value: float, **labels: str) -> None:
 def observe(session: Session, name: str, value: float,
             buckets: Iterable[float] = DURATION_BUCKETS, **labels: str) -> None:
     """One observation of the histogram ``name``."""
-    for bound in buckets:
-        if value <= bound:
-            add(session, f"{name}_bucket", 1.0, le="+Inf" if bound == float("inf") else str(bound),
-                **labels)
-    add(session, f"{name}_sum", value, **labels)
-    add(session, f"{name}_count", 1.0, **labels)
+    add_all(session, observation(name, value, buckets, **labels))
+
+
+def observation(name: str, value: float, buckets: Iterable[float] = DURATION_BUCKETS,
+                **labels: str) -> list[tuple[str, float, dict[str, str]]]:
+    """The increments of one observation: the buckets it falls in, the sum, the count."""
+    counted = [(f"{name}_bucket", 1.0, {**labels, "le": "+Inf" if bound == float("inf")
+                                                       else str(bound)})
+               for bound in buckets if value <= bound]
+    return [*counted, (f"{name}_sum", value, labels), (f"{name}_count", 1.0, labels)]
 
 
 def read(session: Session) -> list[tuple[str, dict[str, str], float]]:

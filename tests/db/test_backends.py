@@ -16,6 +16,7 @@ from lbaas.controller import jobs
 from lbaas.controller.flow import FlowContext
 from lbaas.controller.housekeeping import cert_rotation, cleanup, spare_pool
 from lbaas.controller.wakeups import PostgresListener, RabbitBell
+from lbaas.db import metrics
 from lbaas.db.models import Amphora, Base, Job, utcnow
 from lbaas.network import management, ports
 from tests.helpers import in_threads, wait_for
@@ -164,3 +165,26 @@ def test_a_job_queued_in_one_process_wakes_the_workers_of_another(services, requ
         listener.stop()
         if not PostgresListener.applies(services.db):
             bell.stop()
+
+
+def test_workers_counting_flows_at_once_lose_no_count(services):
+    """The flows' metrics are written in one UPDATE; the first writers of a label set
+    race to make its rows, the next ones to add to them, and every count is kept."""
+    start = threading.Barrier(6)
+
+    def work(number: int) -> None:
+        start.wait()
+        for _ in range(5):
+            with services.db.write() as session:
+                metrics.add_all(session, [
+                    ("lbaas_flows_total", 1.0, {"action": "race", "outcome": "done"}),
+                    *metrics.observation("lbaas_flow_duration_seconds", 0.3, action="race")])
+    in_threads(6, work)
+    with services.db.read() as session:
+        values = {(name, labels.get("le")): value for name, labels, value in metrics.read(session)
+                  if labels.get("action") == "race"}
+    assert values[("lbaas_flows_total", None)] == 30
+    assert values[("lbaas_flow_duration_seconds_count", None)] == 30
+    assert values[("lbaas_flow_duration_seconds_sum", None)] == pytest.approx(9.0)
+    assert values[("lbaas_flow_duration_seconds_bucket", "0.5")] == 30
+    assert ("lbaas_flow_duration_seconds_bucket", "0.25") not in values
