@@ -234,7 +234,8 @@ class HaproxyAmphora(Section):
     agent_launcher: Literal["exec", "zygote", "host"] = "exec"
     haproxy_cmd: str = "/usr/sbin/haproxy"
     # An amphora here is a namespace that answers within a second, not a VM that boots in
-    # minutes: retry often and briefly (upstream: 120 retries every 5 s).
+    # minutes: retry often and briefly (upstream: 120 retries every 5 s). A new agent is
+    # waited for retries x interval (30 s) at most, however long each try takes.
     connection_max_retries: int = 1500
     connection_retry_interval: float = 0.02
     rest_request_conn_timeout: float = 10

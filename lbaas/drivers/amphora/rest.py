@@ -107,18 +107,26 @@ class RestAmphoraDriver(AmphoraDriver):
 
     def wait_ready(self, amphora: Amphora) -> None:
         """Poll the new agent; each try gives up quickly, so that a connection attempt lost
-        while the amphora's link comes up costs one retry interval, not TCP's 1 s resend."""
+        while the amphora's link comes up costs one retry interval, not TCP's 1 s resend.
+        It waits ``connection_max_retries`` x ``connection_retry_interval`` at most: a
+        try whose SYN is dropped lasts its whole connect timeout, so counting tries alone
+        made the default 30 s into 330."""
+        retries, interval = (self.settings.connection_max_retries,
+                             self.settings.connection_retry_interval)
+        deadline = time.monotonic() + retries * interval
+        quick = httpx.Timeout(self.settings.rest_request_read_timeout, connect=interval * 10)
         last: Exception | None = None
-        quick = httpx.Timeout(self.settings.rest_request_read_timeout,
-                              connect=self.settings.connection_retry_interval * 10)
-        for _ in range(self.settings.connection_max_retries):
+        for _ in range(retries):
             try:
                 self._request("GET", amphora, "", timeout=quick)
                 return
             except AgentError as exc:
                 last = exc
-                time.sleep(self.settings.connection_retry_interval)
-        raise AgentError(f"amphora {amphora.id} did not answer: {last}")
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(interval)
+        raise AgentError(f"amphora {amphora.id} did not answer within "
+                         f"{retries * interval:g} s: {last}")
 
     def post_vip_plug(self, amphora: Amphora, vip: Port, vrrp: Port, mac_address: str,
                       topology: str = constants.TOPOLOGY_SINGLE, with_vip: bool = True) -> None:
