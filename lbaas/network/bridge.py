@@ -98,14 +98,12 @@ class Bridges:
     def ensure(self, name: str, *, mtu: int | None = None) -> None:
         """Create the bridge if it is missing, pin its MAC and bring it up; refuse a
         non-bridge of that name."""
-        link = self.link(name)
-        if link is None:
-            self._ip("link", "add", name, *(["mtu", str(mtu)] if mtu else []), "type", "bridge")
-            self._ip("link", "set", "dev", name, "addrgenmode", "none")
-        elif link.get("linkinfo", {}).get("info_kind") != "bridge":
-            raise BridgeError(f"interface {name} exists and is not a bridge; rename or remove it")
-        elif mtu and link.get("mtu") != mtu:
-            self._ip("link", "set", "dev", name, "mtu", str(mtu))
+        link = self.link(name) or self._add(name, mtu)
+        if link is not None:  # found (made before, or by someone else just now)
+            if link.get("linkinfo", {}).get("info_kind") != "bridge":
+                raise BridgeError(f"interface {name} exists and is not a bridge; rename or remove it")
+            if mtu and link.get("mtu") != mtu:
+                self._ip("link", "set", "dev", name, "mtu", str(mtu))
         mac = bridge_mac(name, host=self.host)
         if (link or {}).get("address") != mac:
             # A bridge made before MACs were fixed may carry the controller's address: it
@@ -113,6 +111,18 @@ class Bridges:
             self._sysctl(f"net/ipv4/conf/{name}/arp_notify=1")
             self._ip("link", "set", "dev", name, "address", mac)
         self._ip("link", "set", "dev", name, "up")
+
+    def _add(self, name: str, mtu: int | None) -> dict[str, Any] | None:
+        """Make the bridge; None once made, or the link that another flow or service made
+        meanwhile (both found it missing, after a reboot say)."""
+        try:
+            self._ip("link", "add", name, *(["mtu", str(mtu)] if mtu else []), "type", "bridge")
+        except BridgeError:
+            if (link := self.link(name)) is None:
+                raise
+            return link
+        self._ip("link", "set", "dev", name, "addrgenmode", "none")
+        return None
 
     def _sysctl(self, setting: str) -> None:
         command = [*(["ip", "netns", "exec", self.netns] if self.netns else []),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from lbaas.network import management, registry
 from lbaas.network.bridge import Bridges, bridge_mac
 from lbaas.network.errors import BridgeError
 from tests.dataplane import netns
+from tests.helpers import in_threads
 
 pytestmark = pytest.mark.root
 
@@ -67,6 +69,25 @@ def test_ensuring_a_bridge_twice_changes_nothing_and_removing_it_twice_is_fine(b
     bridges.remove("lbr-twice")
     assert not bridges.exists("lbr-twice") and link(namespace, "lbr-twice") == {}
 
+
+
+def test_flows_ensuring_one_missing_bridge_at_once_all_get_it(bridges, namespace):
+    """After a reboot the flows plugging amphorae into one network each find its bridge
+    missing and make it: one makes it, the others use it (none fails)."""
+    failures: list[Exception] = []
+    start = threading.Barrier(6)
+
+    def ensure(_: int) -> None:
+        start.wait()
+        try:
+            bridges.ensure("lbr-together", mtu=1450)
+        except BridgeError as exc:
+            failures.append(exc)
+    in_threads(6, ensure)
+    assert failures == []
+    shown = link(namespace, "lbr-together")
+    assert shown["linkinfo"]["info_kind"] == "bridge" and "UP" in shown["flags"]
+    assert shown["mtu"] == 1450 and shown["addr_info"] == []
 
 
 def test_bridge_mac_stays_put_while_ports_come_and_go(bridges, namespace):
