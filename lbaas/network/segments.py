@@ -99,8 +99,12 @@ class Host:
             self.bridges.remove(name)  # made for another VNI or tunnel address
             link = None
         if link is None:
-            self._ip("link", "add", name, "type", "vxlan", "id", str(segment.segmentation_id),
-                     "local", self.local_ip, "dstport", str(VXLAN_PORT))
+            try:
+                self._ip("link", "add", name, "type", "vxlan", "id", str(segment.segmentation_id),
+                         "local", self.local_ip, "dstport", str(VXLAN_PORT))
+            except BridgeError:
+                if self.bridges.link(name) is None:  # else another flow plugging made it
+                    raise
         self._ip("link", "set", "dev", name, "mtu", str(segment.mtu))
         self._ip("link", "set", "dev", name, "master", segment.bridge)
         self._ip("link", "set", "dev", name, "up")
@@ -108,17 +112,28 @@ class Host:
 
     def _flood_to(self, device: str, peers: set[str]) -> None:
         """Exactly one flooding entry per peer on ``device``."""
-        present = set(re.findall(rf"^{FLOOD_MAC} dst (\S+)", self._bridge_fdb(device), re.M))
+        present = self._flooded(device)
         for peer in sorted(peers - present):
-            self._bridge("fdb", "append", FLOOD_MAC, "dev", device, "dst", peer)
+            self._change_flood("append", device, peer)
         for peer in sorted(present - peers):
-            self._bridge("fdb", "del", FLOOD_MAC, "dev", device, "dst", peer)
+            self._change_flood("del", device, peer)
+
+    def _flooded(self, device: str) -> set[str]:
+        return set(re.findall(rf"^{FLOOD_MAC} dst (\S+)", self._bridge_fdb(device), re.M))
+
+    def _change_flood(self, action: str, device: str, peer: str) -> None:
+        """Add or remove one flooding entry; done already (by another flow plugging
+        into this network at the same time) counts as done."""
+        try:
+            self._bridge("fdb", action, FLOOD_MAC, "dev", device, "dst", peer)
+        except BridgeError:
+            if (peer in self._flooded(device)) != (action == "append"):
+                raise
 
     def vxlan_peers(self) -> dict[int, set[str]]:
         """The tunnel addresses each of this host's VXLAN devices floods to now, by VNI."""
         devices = json.loads(self._ip("-j", "-d", "link", "show", "type", "vxlan") or "[]")
-        return {device["linkinfo"]["info_data"]["id"]: set(re.findall(
-                    rf"^{FLOOD_MAC} dst (\S+)", self._bridge_fdb(device["ifname"]), re.M))
+        return {device["linkinfo"]["info_data"]["id"]: self._flooded(device["ifname"])
                 for device in devices if device["ifname"].startswith("vx-")}
 
     def _bridge_fdb(self, device: str) -> str:

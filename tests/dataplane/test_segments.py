@@ -3,14 +3,17 @@ an underlay bridge: VXLAN with head-end replication, flat provider networks."""
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from lbaas.network.bridge import Bridges
+from lbaas.network.errors import BridgeError
 from lbaas.network.segments import FLAT, VXLAN, Host, Segment, vxlan_name
 from tests.dataplane import netns
+from tests.helpers import in_threads
 
 pytestmark = pytest.mark.root
 
@@ -90,3 +93,26 @@ def test_a_flat_network_puts_each_hosts_mapped_interface_on_its_bridge():
             assert pings(one, f"{OVERLAY}.2")
         with pytest.raises(Exception, match="physical_interface_mappings"):
             Host(bridges=Bridges(first)).ensure(segment)
+
+
+def test_flows_plugging_into_a_new_vxlan_network_at_once_all_get_it():
+    """The first amphorae plugged into a VXLAN network on a host, at the same time, each
+    find its bridge and VXLAN device missing: one makes them, the others use them."""
+    vni = 5000 + uuid.uuid4().int % 1000
+    with hosts(1) as (only,):
+        segment = Segment(network_id="n", bridge="lbr-vxmany", network_type=VXLAN, mtu=1450,
+                          segmentation_id=vni, peers=(f"{UNDERLAY}.1", f"{UNDERLAY}.2",
+                                                      f"{UNDERLAY}.3"))
+        host = Host(local_ip=f"{UNDERLAY}.1", bridges=Bridges(only))
+        failures: list[Exception] = []
+        start = threading.Barrier(6)
+
+        def ensure(_: int) -> None:
+            start.wait()
+            try:
+                host.ensure(segment)
+            except BridgeError as exc:
+                failures.append(exc)
+        in_threads(6, ensure)
+        assert failures == []
+        assert host.vxlan_peers() == {vni: {f"{UNDERLAY}.2", f"{UNDERLAY}.3"}}
