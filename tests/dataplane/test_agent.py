@@ -102,14 +102,14 @@ def _config(lb_id: str, listen: int, backend: int) -> str:
 
 def test_a_plugged_interface_gets_exactly_its_addresses(agent):
     """An interface found by its MAC gets the port's addresses (an old one goes), its MTU
-    and up, in one `ip -batch`; a MAC that no interface has is a 404, an MTU that is not a
-    number a 400. The interface is one
+    and up, in one `ip -batch`; a MAC that no interface has is a 404, an MTU, address or
+    body it cannot read a 400. The interface is one
     end of a veth pair of the test's own (this kernel has no dummy devices), with TEST-NET-2
     addresses."""
     _, client = agent
     name, mac = f"lbt-d{uuid.uuid4().hex[:6]}", "02:00:5e:%02x:%02x:%02x" % tuple(uuid.uuid4().bytes[:3])
 
-    def plug(address: str, mac_address: str = mac, mtu: object = 1400) -> httpx.Response:
+    def plug(address: str, mac_address: object = mac, mtu: object = 1400) -> httpx.Response:
         return client.post("/1.0/plug/network", json={
             "mac_address": mac_address, "mtu": mtu,
             "fixed_ips": [{"ip_address": address, "subnet_cidr": "198.51.100.0/24"}]})
@@ -133,6 +133,19 @@ def test_a_plugged_interface_gets_exactly_its_addresses(agent):
         for mtu in ("1400\nlink set dev lo down", 10**6, True):  # the MTU goes into a script
             refused = plug("198.51.100.13", mtu=mtu)
             assert refused.status_code == 400 and "is not an MTU" in refused.json()["details"]
+        # Whatever it cannot read is a 400 too, and changes nothing.
+        vip = {"subnet_cidr": "198.51.100.0/24", "mac_address": mac, "vrrp_ip": "198.51.100.14"}
+        for response in (
+                plug("198.51.100.13\nlink set dev lo down"),
+                plug("198.51.100.13", mac_address=None),
+                client.post("/1.0/plug/network", json={"fixed_ips": []}),
+                client.post("/1.0/plug/network", json=[mac]),
+                client.post("/1.0/plug/network", content=b"{not json"),
+                client.post("/1.0/plug/vip/198.51.100.300", json=vip),
+                client.post("/1.0/plug/vip/198.51.100.15", json={**vip, "gateway": "not an ip"}),
+                client.post("/1.0/plug/vip/198.51.100.15", json={**vip, "subnet_cidr": "x"})):
+            assert response.status_code == 400, response.text
+            assert response.json()["message"] == "Invalid request"
         assert shown() == (["198.51.100.11/24"], 1400, True)
     finally:
         subprocess.run(["ip", "link", "del", name], check=False)

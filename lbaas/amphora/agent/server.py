@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,43 @@ class HttpError(Exception):
 
 
 Response = tuple[int, Any, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Plug:
+    """What a plug request asks of an interface, every field checked before any is used."""
+
+    mac_address: str
+    addresses: list[str]
+    gateway: str | None
+    mtu: int | None
+
+    @classmethod
+    def checked(cls, request: dict[str, Any], addresses: list[str], gateway: str | None) -> Plug:
+        mtu = request.get("mtu")
+        # The MTU goes into an `ip -batch` script: a number, or nothing.
+        if mtu is not None and (type(mtu) is not int or not 68 <= mtu <= 65535):
+            raise ValueError(f"mtu {mtu!r} is not an MTU (68 to 65535)")
+        for address in addresses:
+            ipaddress.ip_interface(address)
+        if gateway is not None:
+            ipaddress.ip_address(gateway)
+        if not isinstance(request["mac_address"], str):
+            raise ValueError(f"mac_address {request['mac_address']!r} is not a MAC address")
+        return cls(request["mac_address"], addresses, gateway, mtu)
+
+
+def _parsed(body: bytes, parse: Callable[[dict[str, Any]], Plug]) -> Plug:
+    """The request as ``parse`` reads it; a body it cannot read is a 400."""
+    try:
+        request = json.loads(body or b"{}")
+        if not isinstance(request, dict):
+            raise TypeError("the request is not a JSON object")
+        return parse(request)
+    except KeyError as exc:
+        raise HttpError(400, "Invalid request", f"{exc} is missing") from exc
+    except (ValueError, TypeError) as exc:
+        raise HttpError(400, "Invalid request", str(exc)) from exc
 
 
 class Agent:
@@ -243,37 +281,37 @@ class Agent:
         return 200, {"message": "OK"}, {}
 
     def plug_vip(self, body: bytes, vip: str) -> Response:
-        request = json.loads(body or b"{}")
-        prefix = ipaddress.ip_network(request["subnet_cidr"]).prefixlen
-        # ACTIVE_STANDBY: keepalived holds the VIP, the interface only the VRRP address; so
-        # does a failover's new amphora until the old one is gone ("with_vip": false).
-        vrrp_only = ((request.get("topology") == "ACTIVE_STANDBY"
-                      or request.get("with_vip") is False) and request.get("vrrp_ip"))
-        addresses = [] if vrrp_only else [f"{vip}/{prefix}"]
-        if request.get("vrrp_ip") and request["vrrp_ip"] != vip:
-            addresses = [f"{request['vrrp_ip']}/{prefix}", *addresses]
-        self._configure(request["mac_address"], addresses, request.get("gateway"), request.get("mtu"))
+        def parse(request: dict[str, Any]) -> Plug:
+            prefix = ipaddress.ip_network(request["subnet_cidr"]).prefixlen
+            # ACTIVE_STANDBY: keepalived holds the VIP, the interface only the VRRP
+            # address; so does a failover's new amphora until the old one is gone
+            # ("with_vip": false).
+            vrrp_only = ((request.get("topology") == "ACTIVE_STANDBY"
+                          or request.get("with_vip") is False) and request.get("vrrp_ip"))
+            addresses = [] if vrrp_only else [f"{vip}/{prefix}"]
+            if request.get("vrrp_ip") and request["vrrp_ip"] != vip:
+                addresses = [f"{request['vrrp_ip']}/{prefix}", *addresses]
+            return Plug.checked(request, addresses, request.get("gateway"))
+        self._configure(_parsed(body, parse))
         return 202, {"message": "OK", "details": f"VIP {vip} plugged"}, {}
 
     def plug_network(self, body: bytes) -> Response:
-        request = json.loads(body or b"{}")
-        addresses = [f"{item['ip_address']}/{ipaddress.ip_network(item['subnet_cidr']).prefixlen}"
-                     for item in request.get("fixed_ips", [])]
-        self._configure(request["mac_address"], addresses, None, request.get("mtu"))
+        def parse(request: dict[str, Any]) -> Plug:
+            return Plug.checked(request, [
+                f"{item['ip_address']}/{ipaddress.ip_network(item['subnet_cidr']).prefixlen}"
+                for item in request.get("fixed_ips", [])], None)
+        self._configure(_parsed(body, parse))
         return 202, {"message": "OK", "details": "network plugged"}, {}
 
-    def _configure(self, mac: str, addresses: list[str], gateway: str | None,
-                   mtu: int | None) -> None:
-        # The MTU goes into an `ip -batch` script: a number, or nothing.
-        if mtu is not None and (type(mtu) is not int or not 68 <= mtu <= 65535):
-            raise HttpError(400, "Invalid request", f"mtu {mtu!r} is not an MTU (68 to 65535)")
+    def _configure(self, plug: Plug) -> None:
         links = interfaces.interfaces()
         try:
-            ifname = interfaces.by_mac(mac, links)
+            ifname = interfaces.by_mac(plug.mac_address, links)
         except interfaces.InterfaceNotFound as exc:
             raise HttpError(404, "No suitable network interface found", str(exc)) from exc
         try:
-            interfaces.configure(ifname, addresses, gateway=gateway, mtu=mtu, links=links)
+            interfaces.configure(ifname, plug.addresses, gateway=plug.gateway, mtu=plug.mtu,
+                                 links=links)
         except subprocess.CalledProcessError as exc:
             raise HttpError(500, "Error plugging network", exc.stderr or "") from exc
 
