@@ -55,7 +55,8 @@ def add_all(session: Session, increments: Iterable[tuple[str, float, dict[str, s
     amounts: dict[tuple[str, str], float] = {}
     for name, amount, labels in increments:
         _check(name)
-        amounts[(name, _key(labels))] = amounts.get((name, _key(labels)), 0.0) + amount
+        row = (name, _key(labels))
+        amounts[row] = amounts.get(row, 0.0) + amount
     locks.hold(session, "metrics")
     rows = tuple_(Metric.name, Metric.labels).in_(list(amounts))
     added = case(*((and_(Metric.name == name, Metric.labels == key), value)

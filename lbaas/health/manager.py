@@ -61,11 +61,12 @@ class HealthManager:
         accepted = counts.get("accepted", 0) - self._flushed.get("accepted", 0)
         self.on_activity(f"{accepted} heartbeat(s) accepted in {METRICS_INTERVAL:g} s, "
                          f"lag {self.updater.lag:.2f} s")
+        grown = [("lbaas_heartbeats_total", count - self._flushed.get(result, 0),
+                  {"result": result})
+                 for result, count in counts.items() if count > self._flushed.get(result, 0)]
         with self.db.write() as session:
-            for result, count in counts.items():
-                if count > self._flushed.get(result, 0):
-                    metrics.add(session, "lbaas_heartbeats_total",
-                                count - self._flushed.get(result, 0), result=result)
+            if grown:
+                metrics.add_all(session, grown)
             metrics.set_value(session, "lbaas_health_manager_lag_seconds", self.updater.lag,
                               host=self.host)
         self._flushed = counts
