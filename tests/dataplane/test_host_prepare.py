@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,17 +22,19 @@ from lbaas import config, firewall, host
 from lbaas.network.bridge import Bridges
 from tests.dataplane.controllers import module_services, reserve_second_host, second_host
 from tests.db import servers
+from tests.helpers import wait_for
 from tests.helpers.dataplane import dataplane_environ
 
 pytestmark = pytest.mark.root
 
-# Each process loads everything, then waits for the others (the file sys.argv[2]) so
-# that they all prepare the host at the same moment.
+# Each process loads everything, says so (the file sys.argv[3]), then waits for the
+# others (the file sys.argv[2]) so that they all prepare the host at the same moment.
 PREPARE = """
 import sys, time
 from pathlib import Path
 from lbaas import config, host, service
 services = service.open_services(config.load(sys.argv[1]), upgrade=False)
+Path(sys.argv[3]).touch()
 while not Path(sys.argv[2]).exists():
     time.sleep(0.001)
 host.prepare(services.settings, services.db)
@@ -64,11 +65,12 @@ def test_services_starting_together_prepare_the_host_once(environ, tmp_path):
     empty.write_text("")
     go = tmp_path / "go"
     started = [subprocess.Popen(
-        [sys.executable, "-c", PREPARE, str(empty), str(go)],
+        [sys.executable, "-c", PREPARE, str(empty), str(go), str(tmp_path / f"ready-{index}")],
         env={**os.environ, **environ, **(second_host(environ, "ctl-b") if index % 2 else {})},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for index in range(2 * PER_HOST)]
-    time.sleep(3)  # their imports
+    wait_for(lambda: {"ready": len(list(tmp_path.glob("ready-*")))}, "ready", len(started),
+             timeout=60)
     go.touch()
     outputs = [process.communicate(timeout=120)[0] for process in started]
     assert [process.returncode for process in started] == [0] * len(started), outputs
