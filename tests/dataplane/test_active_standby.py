@@ -63,7 +63,10 @@ def test_pair_serves_through_the_vip_held_by_the_master(dataplane, topology, ser
 def test_master_crash_moves_vip_to_backup_and_failover_restores_the_pair(
         dataplane, topology, services, drivers):
     made = build(dataplane, topology)
-    wait_until(lambda: len(vip_holders(services, drivers, made["lb"])) == 1)
+    # On a busy machine the BACKUP's down timer may run out first, and the MASTER takes
+    # the VIP from it a moment later (it preempts): crash the MASTER once it holds it.
+    wait_until(lambda: [a.role for a in vip_holders(services, drivers, made["lb"])]
+               == ["MASTER"])
     master = vip_holders(services, drivers, made["lb"])[0]
     crash(master)
     wait_until(lambda: serves(topology, made["url"]), timeout=10)
