@@ -40,25 +40,42 @@ class LeaseLost(Exception):
 
 class Wakeup:
     """Tells the workers that a job is waiting: those of this process, and through
-    ``bells`` (``lbaas.controller.wakeups``) those of other processes."""
+    ``bells`` (``lbaas.controller.wakeups``) those of other processes.
+
+    Each wake-up wakes one waiting thread; a thread that claims a job wakes the next
+    (``Worker``), so a job costs one look at the board and a burst of jobs as many looks
+    as it has jobs, instead of every idle thread looking for every job. A wake-up that
+    finds no thread waiting is kept for the next one that waits.
+    """
 
     def __init__(self, *bells: Callable[[], None]) -> None:
-        self._event = threading.Event()
+        self._condition = threading.Condition()
+        self._pending = False
         self._bells = bells
 
     def notify(self) -> None:
         """A job was queued (and committed)."""
-        self._event.set()
+        self.notify_local()
         for bell in self._bells:
             bell()
 
     def notify_local(self) -> None:
-        """Wake this process's workers only (a sibling, or a wake-up from elsewhere)."""
-        self._event.set()
+        """Wake one of this process's workers (a sibling, or a wake-up from elsewhere)."""
+        with self._condition:
+            self._pending = True
+            self._condition.notify()
+
+    def notify_all_local(self) -> None:
+        """Wake every waiting thread of this process (the workers are stopping)."""
+        with self._condition:
+            self._pending = True
+            self._condition.notify_all()
 
     def wait(self, timeout: float) -> None:
-        self._event.wait(timeout)
-        self._event.clear()
+        with self._condition:
+            if not self._pending:
+                self._condition.wait(timeout)
+            self._pending = False
 
 
 def enqueue(session: Session, action: str, **payload: Any) -> None:

@@ -82,8 +82,7 @@ class Worker:
         their next write."""
         grace = self.settings.DEFAULT.graceful_shutdown_timeout if grace is None else grace
         self._stop.set()
-        for _ in self._threads:
-            self.wakeup.notify_local()
+        self.wakeup.notify_all_local()
         deadline = time.monotonic() + grace
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -137,9 +136,9 @@ class Worker:
             if self._stop.is_set():  # claimed while stopping (perhaps a job just handed back)
                 jobs.hand_back(self.db, self.owner, [job.id])
                 return
-            self.run_job(job)
-            # Another job may be waiting: wake a sibling rather than let it sleep a poll.
+            # Another job may be waiting: a sibling looks while this one runs.
             self.wakeup.notify_local()
+            self.run_job(job)
 
     def run_job(self, job: Job) -> None:
         lease = jobs.Lease(job.id, self.owner, self.lease, state=dict(job.state or {}))

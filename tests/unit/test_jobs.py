@@ -7,6 +7,8 @@ import inspect
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
@@ -300,3 +302,73 @@ def test_an_amphora_job_no_flow_can_run_marks_the_amphora_error(services, driver
     with services.db.read() as session:
         assert session.get(Amphora, "amp-1").status == constants.ERROR
         assert session.query(Job).count() == 0
+
+
+def test_a_wake_up_wakes_one_waiting_thread_and_is_kept_when_none_waits():
+    wakeup = jobs.Wakeup()
+    woken: list[str] = []
+
+    def wait(name: str) -> None:
+        wakeup.wait(30)
+        woken.append(name)
+    threads = [threading.Thread(target=wait, args=(f"t{index}",)) for index in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)  # all three wait
+    wakeup.notify_local()
+    for thread in threads:
+        thread.join(0.5)
+    assert len(woken) == 1, woken  # the others still wait
+    wakeup.notify_all_local()
+    for thread in threads:
+        thread.join(10)
+    assert len(woken) == 3
+    wakeup.notify_local()  # nobody waits: the next one to wait does not sleep
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (wakeup.wait(30), done.set()))
+    waiter.start()
+    assert done.wait(10)
+    waiter.join()
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    """Wait (10 s at most) until ``condition`` holds; a poll would take 120 s."""
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "not within 10 s"
+        time.sleep(0.01)
+
+
+def test_one_job_wakes_one_flow_thread_and_a_burst_is_shared_without_a_poll(
+        services, drivers, monkeypatch):
+    """A job costs one look at the board per thread that takes a job (plus the sibling
+    that thread wakes), not one per idle thread; jobs queued together all run at once,
+    each thread that claims one waking the next (the poll is set far beyond the test)."""
+    services.settings.controller_worker.job_poll_interval = 120.0
+    services.settings.controller_worker.flow_threads = 4
+    ran: list[str] = []
+    monkeypatch.setitem(FLOWS, "change", lambda lb_id, targets: [
+        Step("run", lambda ctx: ran.append(lb_id))])
+    looks = []
+    claim = jobs.claim
+    monkeypatch.setattr(jobs, "claim", lambda *args, **kwargs: looks.append(1) or claim(
+        *args, **kwargs))
+    worker = Worker(services.settings, services.db, drivers, services.wakeup)
+    worker.start()
+    try:
+        _until(lambda: len(looks) >= 4)  # each thread looked once at start, and waits
+        threading.Event().wait(0.2)
+        looks.clear()
+        _enqueue(services, lb_id="one", targets={})
+        services.wakeup.notify()
+        _until(lambda: "one" in ran)
+        threading.Event().wait(0.2)  # any other thread woken would have looked by now
+        assert len(looks) <= 3, looks  # taker, the sibling it woke, the taker's next look
+        with services.db.write() as session:
+            for index in range(6):
+                jobs.enqueue(session, "change", lb_id=f"burst-{index}", targets={})
+        services.wakeup.notify()
+        _until(lambda: len(ran) == 7)
+        assert sorted(ran) == [*(f"burst-{index}" for index in range(6)), "one"]
+    finally:
+        worker.stop(grace=5)
