@@ -9,8 +9,8 @@ and says how many rows it changed (conditional updates decide races by that coun
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import CursorResult, Table
 from sqlalchemy.orm import Session
@@ -35,9 +35,11 @@ def get_row(session: Session, model: type[RowT], row_id: str,
     return row
 
 
-def changed(session: Session, statement: UpdateBase) -> int:
-    """Run the UPDATE or DELETE ``statement``; the number of rows it matched."""
-    result = session.execute(statement)
+def changed(session: Session, statement: UpdateBase,
+            params: Mapping[str, Any] | None = None) -> int:
+    """Run the UPDATE or DELETE ``statement`` (with ``params`` for its bound parameters);
+    the number of rows it matched."""
+    result = session.execute(statement, params)
     if not isinstance(result, CursorResult):  # DML always answers with a cursor's result
         raise TypeError(f"{type(result).__name__} has no row count")
     return result.rowcount
