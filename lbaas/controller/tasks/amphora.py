@@ -162,9 +162,11 @@ def _ensure_role(ctx: FlowContext, lb_id: str, role: str, priority: int | None,
             spare = _take_spare(ctx, lb_id, role, priority, avoid_hosts | unreachable, made_of)
             if spare is not None:
                 return spare
+            candidates = [h for h in ctx.drivers.compute.hosts() if h not in unreachable]
+            # The hosts' load (a count over every amphora) only matters given a choice.
             host = placement.choose_host(
-                [h for h in ctx.drivers.compute.hosts() if h not in unreachable],
-                avoid=avoid_hosts, load=_host_load(ctx),
+                candidates, avoid=avoid_hosts,
+                load=_host_load(ctx) if len(candidates) > 1 else {},
                 strict=ctx.settings.nova.enable_anti_affinity)
             amphora_id = new_amphora(ctx, lb_id, host, made_of, role, priority)
         try:
