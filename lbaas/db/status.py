@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import literal, select, union_all, update
+from sqlalchemy import bindparam, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from lbaas import constants
@@ -57,8 +57,9 @@ def set_status(session: Session, kind: str, ids: Iterable[str], status: str) -> 
                         .execution_options(synchronize_session=False))
 
 
-def _in_tree(model: Any, lb_id: str) -> Any:
-    """A WHERE clause selecting the rows of ``model`` that belong to load balancer ``lb_id``."""
+def _in_tree(model: Any, lb_id: Any) -> Any:
+    """A WHERE clause selecting the rows of ``model`` that belong to load balancer ``lb_id``
+    (an id, or the bound parameter that will hold it)."""
     if model in (Listener, Pool):
         return model.load_balancer_id == lb_id
     if model is L7Policy:
@@ -157,16 +158,22 @@ def delete_children(session: Session, lb_id: str) -> None:
     session.flush()
 
 
+# Built once, its values bound per call: building this union of six queries (and its
+# cache key) took 2 ms of CPU, and every create and change runs it twice.
+_PENDING_TREE = union_all(*(
+    select(literal(kind).label("kind"), model.id.label("id"))
+    .where(_in_tree(model, bindparam("lb_id")),
+           model.provisioning_status.in_(bindparam("statuses", expanding=True)))
+    for kind, model in KINDS.items() if model is not LoadBalancer))
+
+
 def pending_tree_objects(session: Session, lb_id: str,
                          statuses: tuple[str, ...] = PENDING) -> dict[str, list[str]]:
     """The ids of the LB's children in a PENDING_* state (or ``statuses``), by kind (in
     KINDS order)."""
     found: dict[str, list[str]] = {}
-    pending = union_all(*(
-        select(literal(kind).label("kind"), model.id.label("id"))
-        .where(_in_tree(model, lb_id), model.provisioning_status.in_(statuses))
-        for kind, model in KINDS.items() if model is not LoadBalancer))
-    for kind, object_id in session.execute(pending):
+    for kind, object_id in session.execute(_PENDING_TREE, {"lb_id": lb_id,
+                                                           "statuses": list(statuses)}):
         found.setdefault(kind, []).append(object_id)
     return {kind: found[kind] for kind in KINDS if kind in found}
 
