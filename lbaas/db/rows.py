@@ -36,9 +36,9 @@ def get_row(session: Session, model: type[RowT], row_id: str,
 
 
 def changed(session: Session, statement: UpdateBase,
-            params: Mapping[str, Any] | None = None) -> int:
-    """Run the UPDATE or DELETE ``statement`` (with ``params`` for its bound parameters);
-    the number of rows it matched."""
+            params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None) -> int:
+    """Run the UPDATE or DELETE ``statement`` (with ``params`` for its bound parameters;
+    a list of them: once for each); the number of rows it matched."""
     result = session.execute(statement, params)
     if not isinstance(result, CursorResult):  # DML always answers with a cursor's result
         raise TypeError(f"{type(result).__name__} has no row count")
