@@ -71,6 +71,31 @@ class Plug:
         return cls(request["mac_address"], addresses, gateway, mtu)
 
 
+# haproxy's version by binary (path, inode, mtime), for every agent of this process (the
+# host agent serves many amphorae).
+_HAPROXY_VERSIONS: dict[tuple[str, int, int], str] = {}
+
+
+def haproxy_version(command: str) -> str:
+    """``haproxy -v``'s version, asked again only when the binary changed: the controller
+    asks for it before every configuration it renders, and starting haproxy took 10-20
+    ms of each create on a busy host."""
+    binary = shutil.which(command) or command
+    try:
+        found = os.stat(binary)
+    except OSError:
+        return "unknown"
+    key = (binary, found.st_ino, found.st_mtime_ns)
+    if key not in _HAPROXY_VERSIONS:
+        try:
+            output = subprocess.run([binary, "-v"], capture_output=True, text=True).stdout
+        except OSError:  # not runnable
+            output = ""
+        version = re.search(r"version (\S+)", output)
+        _HAPROXY_VERSIONS[key] = version.group(1) if version else "unknown"
+    return _HAPROXY_VERSIONS[key]
+
+
 def _parsed(body: bytes, parse: Callable[[dict[str, Any]], Plug]) -> Plug:
     """The request as ``parse`` reads it; a body it cannot read is a 400."""
     try:
@@ -91,7 +116,6 @@ class Agent:
                  certificate_installed: Callable[[], None] = lambda: None,
                  udp_services: udp.UdpServices | None = None) -> None:
         self.config = config
-        self._haproxy_versions: dict[tuple[str, int, int], str] = {}
         self.udp = udp_services or udp.UdpServices(config.base_path)
         # Called once a rotated certificate is in place (the server reloads its context).
         self.certificate_installed = certificate_installed
@@ -141,31 +165,12 @@ class Agent:
     def _haproxy(self, lb_id: str) -> Haproxy:
         return Haproxy(HaproxyPaths(self.config.base_path, lb_id), self.config.haproxy_cmd)
 
-    def _haproxy_version(self) -> str:
-        """``haproxy -v``'s version, asked again only when the binary changed: the
-        controller asks for it before every configuration it renders, and starting
-        haproxy took 10-15 ms of each create on a busy host."""
-        binary = shutil.which(self.config.haproxy_cmd) or self.config.haproxy_cmd
-        try:
-            found = os.stat(binary)
-        except OSError:
-            return "unknown"
-        key = (binary, found.st_ino, found.st_mtime_ns)
-        if key not in self._haproxy_versions:
-            try:
-                output = subprocess.run([binary, "-v"], capture_output=True, text=True).stdout
-            except OSError:  # not runnable
-                output = ""
-            version = re.search(r"version (\S+)", output)
-            self._haproxy_versions = {key: version.group(1) if version else "unknown"}
-        return self._haproxy_versions[key]
-
     def version(self, body: bytes) -> Response:
         return 200, {"api_version": API_VERSION}, {}
 
     def info(self, body: bytes) -> Response:
         return 200, {"hostname": socket.gethostname(), "api_version": API_VERSION,
-                     "haproxy_version": self._haproxy_version(),
+                     "haproxy_version": haproxy_version(self.config.haproxy_cmd),
                      "amphora_id": self.config.amphora_id,
                      "base_path": str(self.config.base_path),
                      # Where haproxy sends its logs (lbaas.amphora.agent.logs).
@@ -468,6 +473,10 @@ class AgentServer(ThreadingHTTPServer):
         self.failures = FailureLog()
         agent = Agent(config, certificate_installed=self.reload_certificate,
                       udp_services=udp_services)
+        # Asked now, while the controller plugs the amphora's ports (or long before, for
+        # a spare): the first /info then answers from memory.
+        threading.Thread(target=haproxy_version, args=(config.haproxy_cmd,),
+                         name="haproxy-version", daemon=True).start()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         # Whether the loop started, and whether stop came: shutdown() waits for a loop
