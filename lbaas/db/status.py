@@ -159,7 +159,7 @@ def delete_children(session: Session, lb_id: str) -> None:
 
 
 # Built once, its values bound per call: building this union of six queries (and its
-# cache key) took 2 ms of CPU, and every create and change runs it twice.
+# cache key) took 2 ms of CPU; a create runs it twice, every change once.
 _PENDING_TREE = union_all(*(
     select(literal(kind).label("kind"), model.id.label("id"))
     .where(_in_tree(model, bindparam("lb_id")),

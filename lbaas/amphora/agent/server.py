@@ -78,8 +78,8 @@ _HAPROXY_VERSIONS: dict[tuple[str, int, int], str] = {}
 
 def haproxy_version(command: str) -> str:
     """``haproxy -v``'s version, asked again only when the binary changed: the controller
-    asks for it before every configuration it renders, and starting haproxy took 10-20
-    ms of each create on a busy host."""
+    asks for it before every configuration it renders, and starting haproxy took about
+    20 ms of each create on a busy host."""
     binary = shutil.which(command) or command
     try:
         found = os.stat(binary)
