@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from lbaas.controller.flow import FlowContext, Step
 from lbaas.controller.tasks import lifecycle
 from lbaas.controller.worker import FLOWS, MAX_ATTEMPTS, Worker
 from lbaas.db.models import Amphora, Job, LoadBalancer, Pool
+from tests.helpers import wait_for
 
 MINUTE = dt.timedelta(seconds=60)
 
@@ -331,14 +331,6 @@ def test_a_wake_up_wakes_one_waiting_thread_and_is_kept_when_none_waits():
     waiter.join()
 
 
-def _until(condition: Callable[[], bool]) -> None:
-    """Wait (10 s at most) until ``condition`` holds; a poll would take 120 s."""
-    deadline = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < deadline, "not within 10 s"
-        time.sleep(0.01)
-
-
 def test_one_job_wakes_one_flow_thread_and_a_burst_is_shared_without_a_poll(
         services, drivers, monkeypatch):
     """A job costs one look at the board per thread that takes a job (plus the sibling
@@ -356,19 +348,20 @@ def test_one_job_wakes_one_flow_thread_and_a_burst_is_shared_without_a_poll(
     worker = Worker(services.settings, services.db, drivers, services.wakeup)
     worker.start()
     try:
-        _until(lambda: len(looks) >= 4)  # each thread looked once at start, and waits
-        threading.Event().wait(0.2)
+        # Each thread looked once at start, and waits (a poll would take 120 s).
+        wait_for(lambda: {"looked": len(looks) >= 4}, "looked", True)
+        time.sleep(0.2)
         looks.clear()
         _enqueue(services, lb_id="one", targets={})
         services.wakeup.notify()
-        _until(lambda: "one" in ran)
-        threading.Event().wait(0.2)  # any other thread woken would have looked by now
+        wait_for(lambda: {"ran": "one" in ran}, "ran", True)
+        time.sleep(0.2)  # any other thread woken would have looked by now
         assert len(looks) <= 3, looks  # taker, the sibling it woke, the taker's next look
         with services.db.write() as session:
             for index in range(6):
                 jobs.enqueue(session, "change", lb_id=f"burst-{index}", targets={})
         services.wakeup.notify()
-        _until(lambda: len(ran) == 7)
+        wait_for(lambda: {"ran": len(ran)}, "ran", 7)
         assert sorted(ran) == [*(f"burst-{index}" for index in range(6)), "one"]
     finally:
         worker.stop(grace=5)
